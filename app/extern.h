@@ -1,0 +1,314 @@
+/*
+ * spoolcgi: every cross-file type and prototype, grouped by the file that
+ * implements it.  A reader finds a function's home from this header alone.
+ */
+#ifndef SPOOLCGI_EXTERN_H
+#define SPOOLCGI_EXTERN_H
+
+#include <sys/types.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <time.h>
+
+#define SPOOLCGI_ID_LEN		36	/* canonical lower-case UUID */
+#define SPOOLCGI_NAME_MAX	64	/* task and field names */
+#define SPOOLCGI_MSG_MAX	256	/* progress message */
+#define SPOOLCGI_ERRMSG_MAX	1024	/* error.message of a failed job */
+
+/*
+ * A refusal: what a parser or validator found wrong with a request.  The
+ * handler turns it into one 4xx answer (spec "Refusals").  Parsers fill it
+ * and never log: they are pure functions of their input.
+ */
+struct refusal {
+	int		 status;		/* 400, 413, 415, ... */
+	char		 code[32];		/* "invalid_field", ... */
+	char		 field[SPOOLCGI_NAME_MAX + 1];	/* "" when none */
+	char		 message[256];
+};
+
+/* buf.c */
+struct buf {
+	char		*data;		/* NUL-terminated when len > 0 */
+	size_t		 len;
+	size_t		 cap;
+};
+int		 buf_append(struct buf *, const void *, size_t);
+int		 buf_puts(struct buf *, const char *);
+int		 buf_printf(struct buf *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+int		 buf_html_escape(struct buf *, const char *, size_t);
+void		 buf_reset(struct buf *);
+void		 buf_free(struct buf *);
+void		 refuse(struct refusal *, int, const char *, const char *,
+		    const char *, ...) __attribute__((format(printf, 5, 6)));
+
+/* log.c */
+void		 log_init(const char *);
+void		 log_warn(const char *, ...)
+		    __attribute__((format(printf, 1, 2)));
+void		 log_warnx(const char *, ...)
+		    __attribute__((format(printf, 1, 2)));
+void		 log_info(const char *, ...)
+		    __attribute__((format(printf, 1, 2)));
+void		 fatal(const char *, ...)
+		    __attribute__((format(printf, 1, 2), noreturn));
+void		 fatalx(const char *, ...)
+		    __attribute__((format(printf, 1, 2), noreturn));
+const char	*log_safe(char *, size_t, const char *, size_t);
+
+/* config.c */
+enum field_type {
+	FIELD_TEXT,
+	FIELD_TEXTAREA,
+	FIELD_NUMBER,
+	FIELD_SELECT
+};
+
+struct field {
+	char		*name;
+	char		*label;		/* defaults to the name */
+	enum field_type	 type;		/* default FIELD_TEXT */
+	int		 required;	/* default 0 */
+	size_t		 max_bytes;	/* default CONFIG_FIELD_MAX_BYTES */
+	char		**options;	/* FIELD_SELECT: the allowed values */
+	size_t		 noptions;
+	int		 has_min, has_max;	/* FIELD_NUMBER bounds */
+	double		 min, max;
+};
+
+struct filespec {
+	char		*name;
+	char		*label;
+	int		 required;
+	size_t		 max_bytes;
+};
+
+struct task {
+	char		*name;
+	char		*title;		/* defaults to the name */
+	char		*description;	/* may be NULL */
+	char		**command;	/* NULL-terminated argv; [0] absolute */
+	struct field	*fields;	/* in the order of the file */
+	size_t		 nfields;
+	struct filespec	*files;
+	size_t		 nfiles;
+	long		 timeout_seconds;	/* 0: none */
+	int		 max_running;		/* 0: only the global limit */
+	int		 retries;
+	char		*result_type;
+	size_t		 max_result_bytes;
+};
+
+struct config {
+	char		*path;		/* the file it was read from */
+	char		*spool;		/* absolute */
+	char		*templates;	/* absolute */
+	char		*document_root;	/* optional, absolute; may be NULL */
+	int		 max_running;
+	int		 max_queued;
+	size_t		 max_body_bytes;
+	long		 keep_finished_seconds;
+	struct task	*tasks;		/* in the order of the file */
+	size_t		 ntasks;
+};
+
+#define CONFIG_FIELD_MAX_BYTES	65536
+#define CONFIG_ENV		"SPOOLCGI_CONFIG"
+#define CONFIG_DEFAULT_NAME	".htspoolcgi.json"
+
+int		 config_parse(struct config *, const char *, size_t,
+		    const char *, char *, size_t);
+int		 config_load(struct config *, const char *, char *, size_t);
+void		 config_free(struct config *);
+const struct task *config_task(const struct config *, const char *);
+const struct field *task_field(const struct task *, const char *);
+const char	*config_default_path(char *, size_t);
+const char	*field_type_name(enum field_type);
+
+/* route.c */
+enum method {
+	METHOD_GET,
+	METHOD_HEAD,
+	METHOD_POST,
+	METHOD_DELETE,
+	METHOD_OTHER
+};
+
+enum route_id {
+	ROUTE_NONE,		/* no such path: 404 */
+	ROUTE_ROOT,		/* {base} alone: POST starts, GET ?job= reads */
+	ROUTE_JOBS,		/* {base}/jobs */
+	ROUTE_JOB,		/* {base}/jobs/{id} */
+	ROUTE_JOB_RESULT,	/* {base}/jobs/{id}/result */
+	ROUTE_JOB_CANCEL,	/* {base}/jobs/{id}/cancel */
+	ROUTE_TASKS,		/* {base}/tasks */
+	ROUTE_HEALTH		/* {base}/health */
+};
+
+struct route {
+	enum route_id	 id;
+	int		 bad_id;	/* a job path whose id is malformed */
+	char		 job[SPOOLCGI_ID_LEN + 1];	/* "" when none */
+};
+
+enum method	 route_method(const char *);
+int		 route_parse(struct route *, const char *, size_t);
+int		 route_allows(enum route_id, enum method);
+const char	*route_allow_header(enum route_id);
+int		 route_query_param(const char *, const char *, char *, size_t);
+
+/* form.c */
+struct kv {
+	char		*name;
+	char		*value;		/* NUL-terminated, no NUL inside */
+	size_t		 len;
+};
+
+struct form {
+	struct kv	*kv;
+	size_t		 n;
+};
+
+int		 form_parse_urlencoded(struct form *, const char *, size_t,
+		    struct refusal *);
+int		 form_parse_json(struct form *, const char *, size_t,
+		    struct refusal *);
+int		 form_validate(const struct form *, const struct config *,
+		    const struct task **, struct refusal *);
+const char	*form_get(const struct form *, const char *);
+void		 form_free(struct form *);
+
+/* tmpl.c */
+struct tmpl_var {
+	const char	*name;
+	const char	*value;		/* NULL: absent (false in a section) */
+};
+
+int		 tmpl_render(struct buf *, const char *, size_t,
+		    const struct tmpl_var *, size_t, char *, size_t);
+int		 tmpl_check(const char *, size_t, char *, size_t);
+int		 tmpl_load(const char *, char *, size_t);
+const char	*tmpl_get(const char *, size_t *);
+
+/* templates.c, generated by tools/embed.sh from templates/ */
+struct tmpl_file {
+	const char	*name;		/* "job-progress.html" */
+	const char	*text;
+};
+extern const struct tmpl_file	tmpl_builtin[];
+extern const size_t		tmpl_nbuiltin;
+
+/* job.c */
+enum job_state {
+	JOB_QUEUED,
+	JOB_RUNNING,
+	JOB_SUCCEEDED,
+	JOB_FAILED,
+	JOB_CANCELLED
+};
+
+struct jobstatus {
+	char		 id[SPOOLCGI_ID_LEN + 1];
+	char		 task[SPOOLCGI_NAME_MAX + 1];
+	enum job_state	 state;
+	int		 progress;	/* 0..100, or -1: unknown */
+	char		 message[SPOOLCGI_MSG_MAX];
+	time_t		 created_at;	/* 0: null */
+	time_t		 started_at;
+	time_t		 finished_at;
+	int		 queue_position;	/* 0: null */
+	char		 error_code[32];	/* "": error is null */
+	char		 error_message[SPOOLCGI_ERRMSG_MAX];
+};
+
+const char	*job_state_name(enum job_state);
+int		 job_state_parse(const char *, enum job_state *);
+int		 job_state_final(enum job_state);
+void		 job_time_format(time_t, char *, size_t);
+int		 job_time_parse(const char *, time_t *);
+int		 job_status_json(struct buf *, const struct jobstatus *,
+		    const char *);
+int		 job_progress_parse(const char *, size_t, int *, char *,
+		    size_t);
+void		 job_set_message(char *, size_t, const char *, size_t);
+int		 job_retry_after(const struct jobstatus *, time_t);
+
+/* spool.c */
+struct spool {
+	int		 dirfd;		/* the spool directory */
+	int		 jobsfd;	/* spool/jobs */
+	int		 tmpfd;		/* spool/tmp: staging */
+	char		*path;
+};
+
+int		 spool_open(struct spool *, const char *);
+void		 spool_close(struct spool *);
+int		 spool_id_check(const char *, size_t);
+int		 spool_id_new(char *);
+int		 spool_job_create(struct spool *, const struct jobstatus *,
+		    const char *, size_t);
+int		 spool_job_open(struct spool *, const char *);
+int		 spool_status_read(struct spool *, const char *,
+		    struct jobstatus *);
+int		 spool_status_readat(int, struct jobstatus *);
+int		 spool_status_write(int, const struct jobstatus *, int);
+int		 spool_job_lock(int, int);
+int		 spool_job_check(struct spool *, const char *,
+		    struct jobstatus *);
+struct stat;
+int		 spool_result_open(struct spool *, const char *, struct stat *);
+int		 spool_result_etag(const struct stat *, char *, size_t);
+struct taskfds {
+	int		 in;		/* input.json, the task's stdin */
+	int		 out;		/* result.tmp, the task's stdout */
+	int		 log;		/* the log, appended */
+	int		 work;		/* work/, the task's cwd */
+};
+int		 spool_task_open(int, struct taskfds *);
+int		 spool_input_read(int, struct buf *);
+int		 spool_result_commit(int, int);
+int		 spool_log_tail(int, char *, size_t, int);
+int		 spool_remove_tree(int, const char *);
+int		 spool_counts(struct spool *, int *, int *);
+long long	 spool_free_bytes(struct spool *);
+int		 spool_inside(const char *, const char *);
+
+/* supervise.c */
+int		 supervise_start(struct spool *, const struct config *,
+		    const struct task *, const char *);
+
+/* http.c */
+struct FCGX_Stream;
+struct req {
+	struct FCGX_Stream *in;		/* NULL under plain CGI: stdio */
+	struct FCGX_Stream *out;
+	char		**envp;		/* the request's variables */
+	enum method	 method;
+	int		 json;		/* answer in JSON, not HTML */
+	const char	*path_info;
+	const char	*query;
+	char		 base[512];	/* SCRIPT_NAME, safe for URLs */
+	struct buf	 head;		/* extra header lines */
+	int		 sent;
+};
+void		 http_begin(struct req *, struct FCGX_Stream *,
+		    struct FCGX_Stream *, char **);
+void		 http_end(struct req *);
+const char	*http_param(const struct req *, const char *);
+ssize_t		 http_read(struct req *, char *, size_t);
+int		 http_write(struct req *, const void *, size_t);
+int		 http_header(struct req *, const char *, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
+int		 http_send(struct req *, int, const char *, const char *,
+		    size_t);
+int		 http_send_head(struct req *, int, const char *, long long);
+const char	*http_reason(int);
+int		 http_wants_json(const char *, const char *, const char *);
+const char	*http_media_type(const char *, char *, size_t);
+
+/* handler.c */
+void		 handler_init(const struct config *, struct spool *);
+void		 handler_serve(struct req *);
+
+#endif /* SPOOLCGI_EXTERN_H */
