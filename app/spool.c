@@ -1,0 +1,823 @@
+/*
+ * The spool: the only file that knows paths and the on-disk format.
+ *
+ * Layout, under the configured spool directory (0700, never under the web
+ * server's document root):
+ *
+ *   jobs/ID/            one directory per job; ID is a lower-case UUIDv4
+ *     input.json        the task's stdin: {"id","task","fields","files"};
+ *                       written once, before the job becomes visible
+ *     status.json       the job's state (struct jobstatus); replaced whole
+ *                       by rename, never written in place
+ *     lock              the supervisor holds flock(LOCK_EX) on it for its
+ *                       whole life; the kernel drops it when the process dies
+ *     log               the task's stderr (all but "progress:" lines) and
+ *                       the supervisor's own messages, appended
+ *     result.tmp        the task's stdout while it runs
+ *     result            renamed from result.tmp when the task succeeded
+ *     work/             the task's working directory (uploads land here)
+ *   tmp/ID/             a job being created; renamed to jobs/ID when whole
+ *
+ * Writers.  The FastCGI process creates a job: it builds tmp/ID completely
+ * (every file fsynced, the directory fsynced), renames it to jobs/ID and
+ * fsyncs jobs/, all before it answers, so a job that was answered with an
+ * id survives any crash.  A leftover tmp/ID is a creation that never
+ * answered; it is junk.  From then on the supervisor of the job is the
+ * only writer of status.json while it holds the lock; anyone else writes
+ * it only while holding the lock itself.
+ *
+ * Status writes go to status.json.XXXXXX in the job's directory, are
+ * fsynced and renamed over status.json; final states also fsync the
+ * directory.  Progress updates skip the fsyncs: losing one to a crash
+ * costs nothing, since the lock tells the truth about the process.
+ *
+ * Readers.  status.json is always a whole file.  A state of "running" is
+ * a claim; the lock is the proof.  A reader that finds "running" and can
+ * take the lock itself re-reads the status under the lock: still running
+ * means the supervisor died (host restart, OOM kill, the web server's
+ * cgroup killed), and the reader records the job as failed with
+ * error.code "interrupted".  The result is complete once "result" exists
+ * and the state is "succeeded".
+ */
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json.h>
+#include <uuid/uuid.h>
+
+#include "extern.h"
+
+#define SPOOL_STATUS		"status.json"
+#define SPOOL_STATUS_MAX	16384
+
+/*
+ * Is s (len bytes, not necessarily NUL-terminated) a job id: the canonical
+ * lower-case form of a version 4, RFC 4122 variant UUID?  Only such a string
+ * ever becomes part of a path.  Returns 1 if so, else 0; it touches nothing.
+ */
+int
+spool_id_check(const char *s, size_t len)
+{
+	char	 tmp[SPOOLCGI_ID_LEN + 1];
+	uuid_t	 u;
+	size_t	 i;
+
+	if (s == NULL || len != SPOOLCGI_ID_LEN)
+		return 0;
+	for (i = 0; i < len; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return 0;
+		} else if (!((s[i] >= '0' && s[i] <= '9') ||
+		    (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	}
+	if (s[14] != '4' || strchr("89ab", s[19]) == NULL)
+		return 0;
+	memcpy(tmp, s, len);
+	tmp[len] = '\0';
+	return uuid_parse(tmp, u) == 0;
+}
+
+/*
+ * A new job id from the kernel's random source (uuid_generate_random reads
+ * getrandom), so ids cannot be guessed.  Returns 0, or -1.
+ */
+int
+spool_id_new(char *out)
+{
+	uuid_t	 u;
+
+	uuid_generate_random(u);
+	uuid_unparse_lower(u, out);
+	if (!spool_id_check(out, strlen(out))) {
+		log_warnx("uuid_generate_random gave a malformed id");
+		return -1;
+	}
+	return 0;
+}
+
+/* mkdirat that accepts an existing directory.  Returns 0, or -1. */
+static int
+spool_mkdirat(int dfd, const char *name)
+{
+	struct stat	 sb;
+
+	if (mkdirat(dfd, name, 0700) == 0)
+		return 0;
+	if (errno != EEXIST)
+		return -1;
+	if (fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) == -1)
+		return -1;
+	if (!S_ISDIR(sb.st_mode)) {
+		errno = ENOTDIR;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Open (creating what is missing) the spool at path, which must be
+ * absolute.  The descriptors are close-on-exec.  Returns 0, or -1 after
+ * logging what failed.
+ */
+int
+spool_open(struct spool *sp, const char *path)
+{
+	memset(sp, 0, sizeof(*sp));
+	sp->dirfd = sp->jobsfd = sp->tmpfd = -1;
+	if (mkdir(path, 0700) == -1 && errno != EEXIST) {
+		log_warn("spool: mkdir %s", path);
+		return -1;
+	}
+	if ((sp->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
+	    -1) {
+		log_warn("spool: open %s", path);
+		return -1;
+	}
+	if (spool_mkdirat(sp->dirfd, "jobs") == -1 ||
+	    spool_mkdirat(sp->dirfd, "tmp") == -1) {
+		log_warn("spool: mkdir %s/jobs and %s/tmp", path, path);
+		goto fail;
+	}
+	if ((sp->jobsfd = openat(sp->dirfd, "jobs",
+	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1 ||
+	    (sp->tmpfd = openat(sp->dirfd, "tmp",
+	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		log_warn("spool: open %s/jobs", path);
+		goto fail;
+	}
+	if ((sp->path = strdup(path)) == NULL) {
+		log_warn("strdup");
+		goto fail;
+	}
+	return 0;
+fail:
+	spool_close(sp);
+	return -1;
+}
+
+void
+spool_close(struct spool *sp)
+{
+	if (sp->tmpfd != -1)
+		close(sp->tmpfd);
+	if (sp->jobsfd != -1)
+		close(sp->jobsfd);
+	if (sp->dirfd != -1)
+		close(sp->dirfd);
+	free(sp->path);
+	sp->dirfd = sp->jobsfd = sp->tmpfd = -1;
+	sp->path = NULL;
+}
+
+/* write(2) all of buf.  Returns 0, or -1 with errno set. */
+static int
+spool_write_all(int fd, const char *buf, size_t len)
+{
+	ssize_t	 n;
+
+	while (len > 0) {
+		if ((n = write(fd, buf, len)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Create name in dfd exclusively with the given contents, fsynced.
+ * Returns 0, or -1 with errno set.
+ */
+static int
+spool_file_create(int dfd, const char *name, const char *buf, size_t len)
+{
+	int	 fd, saved;
+
+	if ((fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) == -1)
+		return -1;
+	if (spool_write_all(fd, buf, len) == -1 || fsync(fd) == -1) {
+		saved = errno;
+		close(fd);
+		unlinkat(dfd, name, 0);
+		errno = saved;
+		return -1;
+	}
+	return close(fd);
+}
+
+/* The on-disk form of a status: the contract's object without links. */
+static int
+spool_status_encode(const struct jobstatus *st, struct buf *out)
+{
+	json_object	*o;
+	char		 t[32];
+	const char	*s;
+	int		 rc = -1;
+
+	if ((o = json_object_new_object()) == NULL)
+		return -1;
+	json_object_object_add(o, "id", json_object_new_string(st->id));
+	json_object_object_add(o, "task", json_object_new_string(st->task));
+	json_object_object_add(o, "state",
+	    json_object_new_string(job_state_name(st->state)));
+	json_object_object_add(o, "progress",
+	    json_object_new_int(st->progress));
+	json_object_object_add(o, "message",
+	    json_object_new_string(st->message));
+	job_time_format(st->created_at, t, sizeof(t));
+	json_object_object_add(o, "created_at", json_object_new_string(t));
+	job_time_format(st->started_at, t, sizeof(t));
+	json_object_object_add(o, "started_at", json_object_new_string(t));
+	job_time_format(st->finished_at, t, sizeof(t));
+	json_object_object_add(o, "finished_at", json_object_new_string(t));
+	json_object_object_add(o, "error_code",
+	    json_object_new_string(st->error_code));
+	json_object_object_add(o, "error_message",
+	    json_object_new_string(st->error_message));
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	if (s != NULL && buf_puts(out, s) == 0 && buf_puts(out, "\n") == 0)
+		rc = 0;
+	json_object_put(o);
+	return rc;
+}
+
+static const char *
+spool_json_str(json_object *o, const char *key)
+{
+	json_object	*v;
+
+	if (!json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+/* Parse a status file.  Returns 0, or -1 with errno EINVAL. */
+static int
+spool_status_decode(const char *buf, size_t len, struct jobstatus *st)
+{
+	json_tokener	*tok;
+	json_object	*o, *v;
+	const char	*s;
+	int		 rc = -1;
+
+	memset(st, 0, sizeof(*st));
+	if ((tok = json_tokener_new()) == NULL)
+		return -1;
+	o = json_tokener_parse_ex(tok, buf, (int)len);
+	json_tokener_free(tok);
+	if (o == NULL || !json_object_is_type(o, json_type_object))
+		goto done;
+	if ((s = spool_json_str(o, "id")) == NULL ||
+	    !spool_id_check(s, strlen(s)))
+		goto done;
+	memcpy(st->id, s, SPOOLCGI_ID_LEN + 1);
+	if ((s = spool_json_str(o, "task")) == NULL ||
+	    strlen(s) >= sizeof(st->task))
+		goto done;
+	strcpy(st->task, s);
+	if ((s = spool_json_str(o, "state")) == NULL ||
+	    job_state_parse(s, &st->state) == -1)
+		goto done;
+	st->progress = -1;
+	if (json_object_object_get_ex(o, "progress", &v) &&
+	    json_object_is_type(v, json_type_int)) {
+		st->progress = json_object_get_int(v);
+		if (st->progress < -1 || st->progress > 100)
+			st->progress = -1;
+	}
+	if ((s = spool_json_str(o, "message")) != NULL)
+		job_set_message(st->message, sizeof(st->message), s,
+		    strlen(s));
+	if ((s = spool_json_str(o, "created_at")) != NULL && *s != '\0')
+		job_time_parse(s, &st->created_at);
+	if ((s = spool_json_str(o, "started_at")) != NULL && *s != '\0')
+		job_time_parse(s, &st->started_at);
+	if ((s = spool_json_str(o, "finished_at")) != NULL && *s != '\0')
+		job_time_parse(s, &st->finished_at);
+	if ((s = spool_json_str(o, "error_code")) != NULL)
+		snprintf(st->error_code, sizeof(st->error_code), "%s", s);
+	if ((s = spool_json_str(o, "error_message")) != NULL)
+		job_set_message(st->error_message, sizeof(st->error_message),
+		    s, strlen(s));
+	rc = 0;
+done:
+	json_object_put(o);
+	if (rc == -1)
+		errno = EINVAL;
+	return rc;
+}
+
+/*
+ * Write st as dfd's status.json: a temporary file, fsync, rename.  When
+ * durable, the directory is fsynced too, so the new state survives a
+ * crash.  Returns 0, or -1 with errno set.
+ */
+int
+spool_status_write(int dfd, const struct jobstatus *st, int durable)
+{
+	struct buf	 b = { 0 };
+	char		 tmp[sizeof(SPOOL_STATUS) + 16];
+	int		 fd, saved;
+
+	if (spool_status_encode(st, &b) == -1) {
+		buf_free(&b);
+		errno = ENOMEM;
+		return -1;
+	}
+	/* The name is unique to this writer: only a lock holder writes. */
+	snprintf(tmp, sizeof(tmp), "%s.%ld", SPOOL_STATUS, (long)getpid());
+	if ((fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) == -1)
+		goto fail;
+	if (spool_write_all(fd, b.data, b.len) == -1 ||
+	    (durable && fsync(fd) == -1)) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		goto unlink;
+	}
+	if (close(fd) == -1 || renameat(dfd, tmp, dfd, SPOOL_STATUS) == -1)
+		goto unlink;
+	if (durable && fsync(dfd) == -1)
+		goto fail;
+	buf_free(&b);
+	return 0;
+unlink:
+	saved = errno;
+	unlinkat(dfd, tmp, 0);
+	errno = saved;
+fail:
+	saved = errno;
+	buf_free(&b);
+	errno = saved;
+	return -1;
+}
+
+/* Read a job directory's status.json.  Returns 0, or -1 with errno set. */
+int
+spool_status_readat(int dfd, struct jobstatus *st)
+{
+	char	 buf[SPOOL_STATUS_MAX];
+	ssize_t	 n;
+	size_t	 len = 0;
+	int	 fd, saved;
+
+	if ((fd = openat(dfd, SPOOL_STATUS, O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return -1;
+	while (len < sizeof(buf)) {
+		if ((n = read(fd, buf + len, sizeof(buf) - len)) == -1) {
+			if (errno == EINTR)
+				continue;
+			saved = errno;
+			close(fd);
+			errno = saved;
+			return -1;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	return spool_status_decode(buf, len, st);
+}
+
+/*
+ * Open jobs/ID as a directory.  id must have passed spool_id_check.
+ * Returns the descriptor, or -1 with errno set (ENOENT: no such job).
+ */
+int
+spool_job_open(struct spool *sp, const char *id)
+{
+	return openat(sp->jobsfd, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+}
+
+/* Read the status of job id.  Returns 0, or -1 with errno (ENOENT). */
+int
+spool_status_read(struct spool *sp, const char *id, struct jobstatus *st)
+{
+	char	 path[SPOOLCGI_ID_LEN + sizeof(SPOOL_STATUS) + 2];
+	char	 buf[SPOOL_STATUS_MAX];
+	ssize_t	 n;
+	size_t	 len = 0;
+	int	 fd, saved;
+
+	/* One openat from the jobs directory: the poll path stays cheap. */
+	snprintf(path, sizeof(path), "%s/%s", id, SPOOL_STATUS);
+	if ((fd = openat(sp->jobsfd, path, O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return -1;
+	while (len < sizeof(buf)) {
+		if ((n = read(fd, buf + len, sizeof(buf) - len)) == -1) {
+			if (errno == EINTR)
+				continue;
+			saved = errno;
+			close(fd);
+			errno = saved;
+			return -1;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	return spool_status_decode(buf, len, st);
+}
+
+/*
+ * Take the job's lock: exclusive, and without waiting when nonblock.
+ * Returns the lock's descriptor (close it to release), or -1 with errno
+ * set (EWOULDBLOCK: somebody holds it).
+ */
+int
+spool_job_lock(int dfd, int nonblock)
+{
+	int	 fd, saved;
+
+	if ((fd = openat(dfd, "lock", O_RDWR | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return -1;
+	while (flock(fd, LOCK_EX | (nonblock ? LOCK_NB : 0)) == -1) {
+		if (errno == EINTR)
+			continue;
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Create job st->id with the task's stdin in input (len bytes) and st as
+ * its first status.  Staged in tmp/ and renamed into jobs/ when whole and
+ * on disk, so the job either fully exists or not at all.  Returns 0, or -1
+ * after logging.
+ */
+int
+spool_job_create(struct spool *sp, const struct jobstatus *st,
+    const char *input, size_t len)
+{
+	int	 dfd = -1, saved;
+
+	if (mkdirat(sp->tmpfd, st->id, 0700) == -1) {
+		log_warn("spool: mkdir tmp/%s", st->id);
+		return -1;
+	}
+	if ((dfd = openat(sp->tmpfd, st->id, O_RDONLY | O_DIRECTORY |
+	    O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		log_warn("spool: open tmp/%s", st->id);
+		goto fail;
+	}
+	if (spool_file_create(dfd, "input.json", input, len) == -1 ||
+	    spool_file_create(dfd, "lock", "", 0) == -1 ||
+	    mkdirat(dfd, "work", 0700) == -1 ||
+	    spool_status_write(dfd, st, 1) == -1) {
+		log_warn("spool: write tmp/%s", st->id);
+		goto fail;
+	}
+	if (renameat(sp->tmpfd, st->id, sp->jobsfd, st->id) == -1) {
+		log_warn("spool: rename tmp/%s to jobs/%s", st->id, st->id);
+		goto fail;
+	}
+	if (fsync(sp->jobsfd) == -1) {
+		/* It is in place; say so, but the job exists. */
+		log_warn("spool: fsync jobs/ after %s", st->id);
+	}
+	close(dfd);
+	return 0;
+fail:
+	saved = errno;
+	if (dfd != -1)
+		close(dfd);
+	spool_remove_tree(sp->tmpfd, st->id);
+	errno = saved;
+	return -1;
+}
+
+/*
+ * Remove name under dfd and everything in it (no symlinks are followed).
+ * Returns 0, or -1 with errno set.
+ */
+int
+spool_remove_tree(int dfd, const char *name)
+{
+	DIR		*d;
+	struct dirent	*de;
+	int		 fd, saved;
+
+	if (unlinkat(dfd, name, 0) == 0 || errno == ENOENT)
+		return 0;
+	if (errno != EISDIR && errno != EPERM)
+		return -1;
+	if ((fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return -1;
+	if ((d = fdopendir(fd)) == NULL) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		if (spool_remove_tree(dirfd(d), de->d_name) == -1) {
+			saved = errno;
+			closedir(d);
+			errno = saved;
+			return -1;
+		}
+	}
+	closedir(d);
+	return unlinkat(dfd, name, AT_REMOVEDIR);
+}
+
+/*
+ * Read the status of job id and settle what only the lock can tell: a
+ * job that claims to run while nobody holds its lock was interrupted, and
+ * is recorded so (durably, under the lock) before it is reported.
+ * Returns 0, or -1 with errno set (ENOENT: no such job).
+ */
+int
+spool_job_check(struct spool *sp, const char *id, struct jobstatus *st)
+{
+	int	 dfd, lfd;
+
+	if (spool_status_read(sp, id, st) == -1)
+		return -1;
+	if (st->state != JOB_RUNNING)
+		return 0;
+	if ((dfd = spool_job_open(sp, id)) == -1)
+		return -1;
+	if ((lfd = spool_job_lock(dfd, 1)) == -1) {
+		close(dfd);
+		if (errno == EWOULDBLOCK)
+			return 0;	/* the supervisor is alive */
+		return -1;
+	}
+	/* We hold the lock: what the status says now is settled. */
+	if (spool_status_readat(dfd, st) == 0 && st->state == JOB_RUNNING) {
+		st->state = JOB_FAILED;
+		st->finished_at = time(NULL);
+		snprintf(st->error_code, sizeof(st->error_code),
+		    "interrupted");
+		snprintf(st->error_message, sizeof(st->error_message),
+		    "the process running this job vanished (a host or web "
+		    "server restart, or an out-of-memory kill)");
+		if (spool_status_write(dfd, st, 1) == -1)
+			log_warn("spool: write jobs/%s/%s", id, SPOOL_STATUS);
+		else
+			log_warnx("job %s: interrupted: its supervisor is gone",
+			    id);
+	}
+	close(lfd);
+	close(dfd);
+	return 0;
+}
+
+/*
+ * Open job id's result for reading; sb receives its fstat.  Returns the
+ * descriptor, or -1 with errno set (ENOENT: no result).
+ */
+int
+spool_result_open(struct spool *sp, const char *id, struct stat *sb)
+{
+	char	 path[SPOOLCGI_ID_LEN + 16];
+	int	 fd, saved;
+
+	snprintf(path, sizeof(path), "%s/result", id);
+	if ((fd = openat(sp->jobsfd, path, O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return -1;
+	if (fstat(fd, sb) == -1 || !S_ISREG(sb->st_mode)) {
+		saved = S_ISREG(sb->st_mode) ? errno : EINVAL;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * A strong entity tag for a result (RFC 9110 8.8.3): the result never
+ * changes once renamed into place, so inode, size and time name it.
+ * Returns 0, or -1 when out is too small.
+ */
+int
+spool_result_etag(const struct stat *sb, char *out, size_t sz)
+{
+	int	 n;
+
+	n = snprintf(out, sz, "\"%llx-%llx-%llx\"",
+	    (unsigned long long)sb->st_ino, (unsigned long long)sb->st_size,
+	    (unsigned long long)sb->st_mtim.tv_sec * 1000000000ULL +
+	    (unsigned long long)sb->st_mtim.tv_nsec);
+	return n < 0 || (size_t)n >= sz ? -1 : 0;
+}
+
+/*
+ * Open what the supervisor hands its task: input.json for stdin, a fresh
+ * result.tmp for stdout, the log (appended) and work/.  All close-on-exec;
+ * the supervisor dup2s them into place in the task's process.  Returns 0,
+ * or -1 with errno set, with nothing left open.
+ */
+int
+spool_task_open(int dfd, struct taskfds *t)
+{
+	int	 saved;
+
+	t->in = t->out = t->log = t->work = -1;
+	if ((t->in = openat(dfd, "input.json", O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1 ||
+	    (t->out = openat(dfd, "result.tmp", O_WRONLY | O_CREAT | O_TRUNC |
+	    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1 ||
+	    (t->log = openat(dfd, "log", O_WRONLY | O_CREAT | O_APPEND |
+	    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1 ||
+	    (t->work = openat(dfd, "work", O_RDONLY | O_DIRECTORY |
+	    O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		saved = errno;
+		if (t->in != -1)
+			close(t->in);
+		if (t->out != -1)
+			close(t->out);
+		if (t->log != -1)
+			close(t->log);
+		t->in = t->out = t->log = -1;
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
+/* Read input.json whole into b.  Returns 0, or -1 with errno set. */
+int
+spool_input_read(int dfd, struct buf *b)
+{
+	char	 chunk[8192];
+	ssize_t	 n;
+	int	 fd, saved;
+
+	if ((fd = openat(dfd, "input.json", O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return -1;
+	for (;;) {
+		if ((n = read(fd, chunk, sizeof(chunk))) == -1) {
+			if (errno == EINTR)
+				continue;
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		if (buf_append(b, chunk, (size_t)n) == -1)
+			goto fail;
+	}
+	close(fd);
+	return 0;
+fail:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+/*
+ * Make the task's stdout the job's result: fsync result.tmp (outfd), rename
+ * it to result, fsync the directory.  Returns 0, or -1 with errno set.
+ */
+int
+spool_result_commit(int dfd, int outfd)
+{
+	if (fsync(outfd) == -1)
+		return -1;
+	if (renameat(dfd, "result.tmp", dfd, "result") == -1)
+		return -1;
+	return fsync(dfd);
+}
+
+/*
+ * The last nlines lines of the job's log, for the message of a failed job.
+ * Returns 0 with out NUL-terminated ("" when there is no log), or -1.
+ */
+int
+spool_log_tail(int dfd, char *out, size_t sz, int nlines)
+{
+	char		 buf[SPOOLCGI_ERRMSG_MAX];
+	struct stat	 sb;
+	ssize_t		 n;
+	off_t		 off;
+	int		 fd;
+	char		*p;
+
+	if (sz == 0)
+		return -1;
+	out[0] = '\0';
+	if ((fd = openat(dfd, "log", O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) ==
+	    -1)
+		return errno == ENOENT ? 0 : -1;
+	if (fstat(fd, &sb) == -1) {
+		close(fd);
+		return -1;
+	}
+	off = sb.st_size > (off_t)(sizeof(buf) - 1) ?
+	    sb.st_size - (off_t)(sizeof(buf) - 1) : 0;
+	n = pread(fd, buf, sizeof(buf) - 1, off);
+	close(fd);
+	if (n <= 0)
+		return n == 0 ? 0 : -1;
+	while (n > 0 && buf[n - 1] == '\n')
+		n--;
+	buf[n] = '\0';
+	for (p = buf + n; p > buf; p--)
+		if (p[-1] == '\n' && --nlines == 0)
+			break;
+	job_set_message(out, sz, p, strlen(p));
+	return 0;
+}
+
+/*
+ * Count queued and running jobs for /health.  This reads every status,
+ * so it is for the health route only, never the poll path.
+ * Returns 0, or -1 with errno set.
+ */
+int
+spool_counts(struct spool *sp, int *queued, int *running)
+{
+	struct jobstatus	 st;
+	struct dirent		*de;
+	DIR			*d;
+	int			 fd;
+
+	*queued = *running = 0;
+	if ((fd = dup(sp->jobsfd)) == -1)
+		return -1;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	rewinddir(d);
+	while ((de = readdir(d)) != NULL) {
+		if (!spool_id_check(de->d_name, strlen(de->d_name)))
+			continue;
+		if (spool_status_read(sp, de->d_name, &st) == -1)
+			continue;
+		if (st.state == JOB_QUEUED)
+			(*queued)++;
+		else if (st.state == JOB_RUNNING)
+			(*running)++;
+	}
+	closedir(d);
+	return 0;
+}
+
+/* Bytes free to an unprivileged user on the spool's file system, or -1. */
+long long
+spool_free_bytes(struct spool *sp)
+{
+	struct statvfs	 vfs;
+
+	if (fstatvfs(sp->dirfd, &vfs) == -1)
+		return -1;
+	return (long long)vfs.f_bavail * (long long)vfs.f_frsize;
+}
+
+/*
+ * Is path inside (or equal to) dir?  Both are resolved with realpath, so
+ * symlinks cannot hide a spool under the document root.  Returns 1 if so,
+ * 0 if not, -1 when either cannot be resolved.
+ */
+int
+spool_inside(const char *path, const char *dir)
+{
+	char	 rp[PATH_MAX], rd[PATH_MAX];
+	size_t	 n;
+
+	if (realpath(path, rp) == NULL || realpath(dir, rd) == NULL)
+		return -1;
+	n = strlen(rd);
+	if (n == 1 && rd[0] == '/')
+		return 1;
+	return strncmp(rp, rd, n) == 0 && (rp[n] == '\0' || rp[n] == '/');
+}

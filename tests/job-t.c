@@ -1,0 +1,166 @@
+/* job.c: state names, times, the status object, progress lines. */
+#include "config.h"
+
+#include <string.h>
+#include <time.h>
+
+#include <json.h>
+
+#include "extern.h"
+#include "tap.h"
+
+static void
+test_progress(void)
+{
+	char	 msg[SPOOLCGI_MSG_MAX];
+	int	 pct = -1;
+
+	ok(job_progress_parse("progress: 42", 12, &pct, msg, sizeof(msg)) == 1,
+	    "progress: 42 parses");
+	is_int(pct, 42, "percentage");
+	is_str(msg, "", "no message");
+	ok(job_progress_parse("progress: 7 page 3 of 7\r", 24, &pct, msg,
+	    sizeof(msg)) == 1, "with message and CR");
+	is_int(pct, 7, "percentage 7");
+	is_str(msg, "page 3 of 7", "message kept, CR dropped");
+	ok(job_progress_parse("progress:100", 12, &pct, msg, sizeof(msg)) == 1,
+	    "no space after the colon");
+	is_int(pct, 100, "100");
+	ok(job_progress_parse("progress: 101", 13, &pct, msg, sizeof(msg)) ==
+	    0, "101 is a log line");
+	ok(job_progress_parse("progress: -1", 12, &pct, msg, sizeof(msg)) == 0,
+	    "negative is a log line");
+	ok(job_progress_parse("progress: 1000", 14, &pct, msg, sizeof(msg)) ==
+	    0, "four digits is a log line");
+	ok(job_progress_parse("progress: 5x", 12, &pct, msg, sizeof(msg)) == 0,
+	    "trailing junk is a log line");
+	ok(job_progress_parse("Progress: 5", 11, &pct, msg, sizeof(msg)) == 0,
+	    "prefix is case-sensitive");
+	ok(job_progress_parse("progress:", 9, &pct, msg, sizeof(msg)) == 0,
+	    "no number");
+	ok(job_progress_parse("progress: 5 ", 4, &pct, msg, sizeof(msg)) == 0,
+	    "length is respected");
+	ok(job_progress_parse("progress: 50 \xc3\xa9t\xc3\xa9", 18, &pct, msg,
+	    5) == 1 && strcmp(msg, "\xc3\xa9t") == 0,
+	    "a long message is cut at a character boundary");
+	ok(job_progress_parse("progress: 9 a\x01" "b", 15, &pct, msg,
+	    sizeof(msg)) == 1 && strcmp(msg, "a b") == 0,
+	    "control characters become spaces");
+}
+
+static void
+test_times(void)
+{
+	char	 buf[32];
+	time_t	 t;
+
+	job_time_format(0, buf, sizeof(buf));
+	is_str(buf, "", "time 0 is null");
+	job_time_format(1795338000, buf, sizeof(buf));
+	is_str(buf, "2026-11-22T09:00:00Z", "RFC 3339 UTC");
+	ok(job_time_parse(buf, &t) == 0 && t == 1795338000, "round trip");
+	ok(job_time_parse("2026-11-22 09:00:00", &t) == -1, "space refused");
+	ok(job_time_parse("2026-11-22T09:00:00Zjunk", &t) == -1,
+	    "trailing junk refused");
+}
+
+static void
+test_status_json(void)
+{
+	struct jobstatus	 st;
+	struct buf		 b = { 0 };
+	json_object		*o, *v, *l;
+
+	memset(&st, 0, sizeof(st));
+	strcpy(st.id, "2f1c0b9e-8d4e-4c53-9a61-0b7f3c9d2e11");
+	strcpy(st.task, "wordcount");
+	st.state = JOB_RUNNING;
+	st.progress = 42;
+	strcpy(st.message, "page 3 of 7");
+	st.created_at = 1795338000;
+	st.started_at = 1795338001;
+	ok(job_status_json(&b, &st, "/app") == 0, "status object built");
+	o = json_tokener_parse(b.data);
+	ok(o != NULL, "it is JSON");
+	ok(json_object_object_length(o) == 11, "11 keys, as the spec shows");
+	json_object_object_get_ex(o, "state", &v);
+	is_str(json_object_get_string(v), "running", "state");
+	json_object_object_get_ex(o, "progress", &v);
+	is_int(json_object_get_int(v), 42, "progress");
+	ok(json_object_object_get_ex(o, "queue_position", &v) && v == NULL,
+	    "queue_position null while running");
+	ok(json_object_object_get_ex(o, "finished_at", &v) && v == NULL,
+	    "finished_at null");
+	ok(json_object_object_get_ex(o, "error", &v) && v == NULL,
+	    "error null");
+	json_object_object_get_ex(o, "started_at", &v);
+	is_str(json_object_get_string(v), "2026-11-22T09:00:01Z", "started_at");
+	json_object_object_get_ex(o, "links", &l);
+	json_object_object_get_ex(l, "result", &v);
+	is_str(json_object_get_string(v),
+	    "/app/jobs/2f1c0b9e-8d4e-4c53-9a61-0b7f3c9d2e11/result",
+	    "links.result from the base");
+	json_object_put(o);
+
+	buf_reset(&b);
+	st.state = JOB_FAILED;
+	st.progress = -1;
+	strcpy(st.error_code, "exit");
+	strcpy(st.error_message, "the task exited with status 3\n\"boom\"");
+	ok(job_status_json(&b, &st, "") == 0, "failed status built");
+	o = json_tokener_parse(b.data);
+	ok(json_object_object_get_ex(o, "progress", &v) && v == NULL,
+	    "unknown progress is null");
+	json_object_object_get_ex(o, "error", &v);
+	json_object_object_get_ex(v, "code", &l);
+	is_str(json_object_get_string(l), "exit", "error.code");
+	json_object_object_get_ex(v, "message", &l);
+	is_str(json_object_get_string(l),
+	    "the task exited with status 3\n\"boom\"",
+	    "error.message survives quotes and newlines");
+	json_object_put(o);
+	buf_free(&b);
+}
+
+static void
+test_retry_after(void)
+{
+	struct jobstatus	 st;
+	time_t			 now = 1795338000;
+
+	memset(&st, 0, sizeof(st));
+	st.state = JOB_QUEUED;
+	is_int(job_retry_after(&st, now), 2, "queued: 2 s");
+	st.state = JOB_RUNNING;
+	st.progress = -1;
+	st.started_at = now;
+	is_int(job_retry_after(&st, now), 1, "just started: 1 s");
+	st.started_at = now - 40;
+	is_int(job_retry_after(&st, now), 10, "no progress: a quarter of 40 s");
+	st.progress = 50;
+	is_int(job_retry_after(&st, now), 13, "half done after 40 s: 40/3");
+	st.progress = 1;
+	st.started_at = now - 600;
+	is_int(job_retry_after(&st, now), 30, "capped at 30 s");
+	st.progress = 99;
+	st.started_at = now - 10;
+	is_int(job_retry_after(&st, now), 1, "nearly done: at least 1 s");
+}
+
+int
+main(void)
+{
+	enum job_state	 s;
+
+	is_str(job_state_name(JOB_CANCELLED), "cancelled", "state names");
+	ok(job_state_parse("succeeded", &s) == 0 && s == JOB_SUCCEEDED,
+	    "state parse");
+	ok(job_state_parse("done", &s) == -1, "unknown state refused");
+	ok(job_state_final(JOB_FAILED) && !job_state_final(JOB_RUNNING),
+	    "final states");
+	test_progress();
+	test_times();
+	test_status_json();
+	test_retry_after();
+	return tap_done();
+}

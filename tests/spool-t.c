@@ -1,0 +1,266 @@
+/* spool.c: ids, atomic creation, status files, the lock, results. */
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "extern.h"
+#include "tap.h"
+
+static char	 root[256];
+
+static int
+count_entries(const char *path)
+{
+	DIR		*d;
+	struct dirent	*de;
+	int		 n = 0;
+
+	if ((d = opendir(path)) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+static void
+test_ids(void)
+{
+	char	 id[SPOOLCGI_ID_LEN + 1];
+	int	 i, good = 1;
+
+	ok(spool_id_check("2f1c0b9e-8d4e-4c53-9a61-0b7f3c9d2e11", 36),
+	    "a v4 id");
+	ok(!spool_id_check("2F1C0B9E-8D4E-4C53-9A61-0B7F3C9D2E11", 36),
+	    "upper case refused");
+	ok(!spool_id_check("2f1c0b9e-8d4e-1c53-9a61-0b7f3c9d2e11", 36),
+	    "version 1 refused");
+	ok(!spool_id_check("2f1c0b9e-8d4e-4c53-1a61-0b7f3c9d2e11", 36),
+	    "wrong variant refused");
+	ok(!spool_id_check("../../../../etc/passwd/aaaaaaaaaaaaaaa", 36),
+	    "traversal refused");
+	ok(!spool_id_check("2f1c0b9e-8d4e-4c53-9a61-0b7f3c9d2e1", 35),
+	    "short refused");
+	ok(!spool_id_check("2f1c0b9e-8d4e-4c53-9a61-0b7f3c9d2e11\0", 37),
+	    "NUL after refused");
+	ok(!spool_id_check(NULL, 0), "NULL refused");
+	for (i = 0; i < 1000; i++)
+		if (spool_id_new(id) == -1 || !spool_id_check(id, strlen(id)))
+			good = 0;
+	ok(good, "1000 new ids all pass the check");
+}
+
+static void
+test_create(struct spool *sp, struct jobstatus *st)
+{
+	struct jobstatus	 rd;
+	char			 path[512];
+	struct stat		 sb;
+
+	memset(st, 0, sizeof(*st));
+	ok(spool_id_new(st->id) == 0, "new id");
+	strcpy(st->task, "demo");
+	st->state = JOB_QUEUED;
+	st->progress = -1;
+	st->created_at = time(NULL);
+	ok(spool_job_create(sp, st, "{\"x\":1}\n", 8) == 0, "job created");
+	snprintf(path, sizeof(path), "%s/tmp", root);
+	is_int(count_entries(path), 0, "nothing left in tmp/");
+	snprintf(path, sizeof(path), "%s/jobs/%s/work", root, st->id);
+	ok(stat(path, &sb) == 0 && S_ISDIR(sb.st_mode) &&
+	    (sb.st_mode & 0777) == 0700, "work/ exists, private");
+	snprintf(path, sizeof(path), "%s/jobs/%s/input.json", root, st->id);
+	ok(stat(path, &sb) == 0 && sb.st_size == 8 &&
+	    (sb.st_mode & 0777) == 0600, "input.json written, private");
+	ok(spool_status_read(sp, st->id, &rd) == 0, "status read back");
+	is_str(rd.id, st->id, "id");
+	is_str(rd.task, "demo", "task");
+	ok(rd.state == JOB_QUEUED && rd.progress == -1 &&
+	    rd.created_at == st->created_at && rd.started_at == 0,
+	    "state, progress, times");
+	ok(spool_job_create(sp, st, "{}", 2) == -1, "the same id twice fails");
+	ok(spool_status_read(sp, "2f1c0b9e-8d4e-4c53-9a61-0b7f3c9d2e11", &rd) ==
+	    -1 && errno == ENOENT, "an unknown job is ENOENT");
+}
+
+static void
+test_status(struct spool *sp, const struct jobstatus *st0)
+{
+	struct jobstatus	 st = *st0, rd;
+	char			 path[512];
+	int			 dfd;
+
+	ok((dfd = spool_job_open(sp, st.id)) >= 0, "job dir opens");
+	st.state = JOB_RUNNING;
+	st.progress = 33;
+	strcpy(st.message, "a \"quoted\" message\twith tab");
+	st.started_at = st.created_at + 1;
+	ok(spool_status_write(dfd, &st, 0) == 0, "progress write");
+	ok(spool_status_readat(dfd, &rd) == 0 && rd.progress == 33 &&
+	    strcmp(rd.message, st.message) == 0, "progress read back");
+	st.state = JOB_FAILED;
+	strcpy(st.error_code, "exit");
+	strcpy(st.error_message, "line 1\nline 2");
+	st.finished_at = st.started_at + 5;
+	ok(spool_status_write(dfd, &st, 1) == 0, "durable final write");
+	ok(spool_status_read(sp, st.id, &rd) == 0 &&
+	    rd.state == JOB_FAILED && strcmp(rd.error_code, "exit") == 0 &&
+	    strcmp(rd.error_message, "line 1\nline 2") == 0 &&
+	    rd.finished_at == st.finished_at, "final status read back");
+	snprintf(path, sizeof(path), "%s/jobs/%s", root, st.id);
+	is_int(count_entries(path), 4, "no temporary status file left");
+	close(dfd);
+}
+
+/* A job whose supervisor died reads as interrupted; a live one does not. */
+static void
+test_lock(struct spool *sp)
+{
+	struct jobstatus	 st, rd;
+	int			 dfd, lfd, p[2], status;
+	pid_t			 pid;
+	char			 c;
+
+	memset(&st, 0, sizeof(st));
+	spool_id_new(st.id);
+	strcpy(st.task, "demo");
+	st.state = JOB_QUEUED;
+	st.progress = -1;
+	st.created_at = time(NULL);
+	spool_job_create(sp, &st, "{}", 2);
+	dfd = spool_job_open(sp, st.id);
+	if (pipe(p) == -1)
+		exit(1);
+	if ((pid = fork()) == 0) {
+		/* A stand-in supervisor: lock, say running, wait to die. */
+		if ((lfd = spool_job_lock(dfd, 1)) == -1)
+			_exit(1);
+		st.state = JOB_RUNNING;
+		st.started_at = time(NULL);
+		spool_status_write(dfd, &st, 1);
+		(void)write(p[1], "k", 1);
+		pause();
+		_exit(0);
+	}
+	close(p[1]);
+	ok(read(p[0], &c, 1) == 1, "stand-in supervisor holds the lock");
+	close(p[0]);
+	ok(spool_job_lock(dfd, 1) == -1 && errno == EWOULDBLOCK,
+	    "the lock is taken");
+	ok(spool_job_check(sp, st.id, &rd) == 0 && rd.state == JOB_RUNNING,
+	    "a live supervisor's job reads running");
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	ok(spool_job_check(sp, st.id, &rd) == 0 && rd.state == JOB_FAILED &&
+	    strcmp(rd.error_code, "interrupted") == 0 && rd.finished_at > 0,
+	    "after kill -9 it reads failed/interrupted");
+	ok(spool_status_read(sp, st.id, &rd) == 0 && rd.state == JOB_FAILED,
+	    "and that was recorded on disk");
+	ok((lfd = spool_job_lock(dfd, 1)) >= 0, "the lock is free again");
+	close(lfd);
+	close(dfd);
+}
+
+static void
+test_result(struct spool *sp, const struct jobstatus *st)
+{
+	struct taskfds	 t;
+	struct stat	 sb, sb2;
+	char		 etag[96], etag2[96], tail[256];
+	int		 dfd, fd;
+
+	dfd = spool_job_open(sp, st->id);
+	ok(spool_result_open(sp, st->id, &sb) == -1 && errno == ENOENT,
+	    "no result before commit");
+	ok(spool_task_open(dfd, &t) == 0, "task descriptors open");
+	ok(write(t.out, "abc\0def", 7) == 7, "task writes its result");
+	ok(write(t.log, "one\ntwo\nthree\nfour\n", 19) == 19,
+	    "task writes its log");
+	ok(spool_result_commit(dfd, t.out) == 0, "result committed");
+	ok((fd = spool_result_open(sp, st->id, &sb)) >= 0 &&
+	    sb.st_size == 7, "result opens with its size");
+	ok(spool_result_etag(&sb, etag, sizeof(etag)) == 0 &&
+	    etag[0] == '"' && etag[strlen(etag) - 1] == '"', "strong ETag");
+	fstat(fd, &sb2);
+	spool_result_etag(&sb2, etag2, sizeof(etag2));
+	is_str(etag2, etag, "ETag is stable");
+	ok(spool_result_etag(&sb, etag, 4) == -1, "truncated ETag refused");
+	close(fd);
+	ok(spool_log_tail(dfd, tail, sizeof(tail), 2) == 0, "log tail");
+	is_str(tail, "three\nfour", "the last two lines");
+	ok(spool_log_tail(dfd, tail, sizeof(tail), 10) == 0 &&
+	    strcmp(tail, "one\ntwo\nthree\nfour") == 0, "fewer lines than asked");
+	close(t.in);
+	close(t.out);
+	close(t.log);
+	close(t.work);
+	close(dfd);
+}
+
+static void
+test_misc(struct spool *sp)
+{
+	char	 path[512], sub[512];
+	int	 q, r;
+
+	ok(spool_counts(sp, &q, &r) == 0 && q == 0 && r == 0,
+	    "counts: the jobs here are final");
+	ok(spool_free_bytes(sp) > 0, "free bytes");
+	snprintf(path, sizeof(path), "%s/jobs", root);
+	ok(spool_inside(path, root) == 1, "jobs/ is inside the spool");
+	ok(spool_inside(root, path) == 0, "the spool is not inside jobs/");
+	ok(spool_inside("/", "/") == 1, "/ inside /");
+	snprintf(sub, sizeof(sub), "%s-sibling", root);
+	mkdir(sub, 0700);
+	ok(spool_inside(sub, root) == 0, "a name sharing the prefix is not "
+	    "inside");
+	rmdir(sub);
+	snprintf(path, sizeof(path), "%s/tree/a/b", root);
+	snprintf(sub, sizeof(sub), "%s/tree", root);
+	mkdir(sub, 0700);
+	snprintf(sub, sizeof(sub), "%s/tree/a", root);
+	mkdir(sub, 0700);
+	mkdir(path, 0700);
+	ok(spool_remove_tree(sp->dirfd, "tree") == 0, "remove a tree");
+	snprintf(sub, sizeof(sub), "%s/tree", root);
+	ok(access(sub, F_OK) == -1 && errno == ENOENT, "and it is gone");
+}
+
+int
+main(void)
+{
+	struct spool		 sp;
+	struct jobstatus	 st;
+	char			 cmd[300];
+
+	snprintf(root, sizeof(root), "/tmp/spool-t.XXXXXX");
+	if (mkdtemp(root) == NULL)
+		return 1;
+	strcat(root, "/spool");
+	ok(spool_open(&sp, root) == 0, "spool opens and is created");
+	test_ids();
+	test_create(&sp, &st);
+	test_status(&sp, &st);
+	test_lock(&sp);
+	test_result(&sp, &st);
+	test_misc(&sp);
+	spool_close(&sp);
+	root[strlen(root) - strlen("/spool")] = '\0';
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	if (system(cmd) != 0)
+		return 1;
+	return tap_done();
+}
