@@ -1,0 +1,146 @@
+/*
+ * spoolcgi: start-up and the accept loop.
+ *
+ * Everything that can be wrong with the configuration is found here,
+ * before the first request, and stops the program with a message naming
+ * the file, the key and what to do (STYLE 12: fatal exits only before the
+ * accept loop).  The same binary answers FastCGI (fd 0 is a listen socket)
+ * or, started by a web server's CGI handler, exactly one CGI request.
+ */
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+
+#include "extern.h"
+
+extern char **environ;
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	fprintf(stderr, "usage: spoolcgi [-t] [-c file]\n"
+	    "       spoolcgi -V\n");
+	exit(2);
+}
+
+/* The configuration file: -c, then $SPOOLCGI_CONFIG, then the default. */
+static const char *
+main_config_path(const char *opt, char *buf, size_t sz)
+{
+	const char	*env;
+
+	if (opt != NULL)
+		return opt;
+	if ((env = getenv(CONFIG_ENV)) != NULL && *env != '\0')
+		return env;
+	return config_default_path(buf, sz);
+}
+
+/* Start-up checks that need the loaded configuration. */
+static void
+main_check(const struct config *cfg)
+{
+	const char	*dr;
+
+	if (cfg->document_root != NULL &&
+	    spool_inside(cfg->spool, cfg->document_root) == 1)
+		fatalx("%s: spool: %s is inside document_root %s, where the "
+		    "web server would publish every job's files; move the "
+		    "spool outside it", cfg->path, cfg->spool,
+		    cfg->document_root);
+	/* Plain CGI knows its document root now. */
+	if ((dr = getenv("DOCUMENT_ROOT")) != NULL && *dr != '\0' &&
+	    spool_inside(cfg->spool, dr) == 1)
+		fatalx("%s: spool: %s is inside the document root %s, where "
+		    "the web server would publish every job's files; move "
+		    "the spool outside it", cfg->path, cfg->spool, dr);
+}
+
+int
+main(int argc, char *argv[])
+{
+	static struct config	 cfg;
+	static struct spool	 sp;
+	FCGX_Request		 fr;
+	struct req		 r;
+	const char		*conf = NULL, *path;
+	char			 pbuf[4096], err[1024];
+	int			 ch, test = 0;
+
+	log_init("spoolcgi");
+	while ((ch = getopt(argc, argv, "c:tV")) != -1) {
+		switch (ch) {
+		case 'c':
+			conf = optarg;
+			break;
+		case 't':
+			test = 1;
+			break;
+		case 'V':
+			printf("spoolcgi %s\n", PACKAGE_VERSION);
+			return 0;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+
+	if ((path = main_config_path(conf, pbuf, sizeof(pbuf))) == NULL)
+		fatalx("cannot find the configuration: give -c FILE or set "
+		    CONFIG_ENV);
+	if (config_load(&cfg, path, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+	if (tmpl_load(cfg.templates, err, sizeof(err)) == -1)
+		fatalx("%s: templates: %s", cfg.path, err);
+	main_check(&cfg);
+	if (test) {
+		printf("%s: configuration ok (%zu task%s)\n", cfg.path,
+		    cfg.ntasks, cfg.ntasks == 1 ? "" : "s");
+		return 0;
+	}
+	if (spool_open(&sp, cfg.spool) == -1)
+		fatalx("%s: spool: %s cannot be used (see above); create it "
+		    "and make it writable by the web server's user", cfg.path,
+		    cfg.spool);
+	handler_init(&cfg, &sp);
+
+	/* A client that goes away must not kill the process. */
+	signal(SIGPIPE, SIG_IGN);
+
+	if (FCGX_Init() != 0)
+		fatalx("FCGX_Init failed");
+	if (FCGX_IsCGI()) {
+		/* Plain CGI: one request from the environment (RFC 3875). */
+		http_begin(&r, NULL, NULL, environ);
+		handler_serve(&r);
+		http_end(&r);
+		return 0;
+	}
+	/*
+	 * The listen socket must never reach a job (NOTES.md: a job holding
+	 * it takes the site down); the supervisor closes it too.
+	 */
+	(void)fcntl(0, F_SETFD, FD_CLOEXEC);
+	if (FCGX_InitRequest(&fr, 0, 0) != 0)
+		fatalx("FCGX_InitRequest failed");
+	while (FCGX_Accept_r(&fr) >= 0) {
+		(void)fcntl(fr.ipcFd, F_SETFD, FD_CLOEXEC);
+		http_begin(&r, fr.in, fr.out, fr.envp);
+		handler_serve(&r);
+		http_end(&r);
+		FCGX_Finish_r(&fr);
+	}
+	return 0;
+}
