@@ -22,6 +22,11 @@
  * | `max_queued` | integer 0 to 2147483647: jobs waiting for a slot | 1000 |
  * | `max_body_bytes` | integer 1 to 2^53: largest request body | 10485760 (10 MiB) |
  * | `keep_finished_seconds` | integer 0 to 2147483647: how long a finished job is kept | 86400 (one day) |
+ * | `tombstone_seconds` | integer 0 to 2147483647: how long an expired id answers 410 before 404 | 604800 (a week) |
+ * | `gc_interval_seconds` | integer 1 to 86400: at most one clean-up of the spool per interval | 300 |
+ * | `kill_grace_seconds` | integer 0 to 3600: from SIGTERM to SIGKILL on a timeout or cancel | 5 |
+ * | `max_wait_seconds` | integer 0 to 25: the cap on `Prefer: wait=N` | 10 |
+ * | `drain` | boolean: refuse new jobs, finish the others | false |
  * | `tasks` | object, at least one task: name to task | required |
  * | `tasks.NAME.title` | string | NAME |
  * | `tasks.NAME.description` | string | none |
@@ -88,6 +93,11 @@
 #define CONFIG_DEF_MAX_QUEUED		1000
 #define CONFIG_DEF_MAX_BODY		10485760LL
 #define CONFIG_DEF_KEEP_FINISHED	86400
+#define CONFIG_DEF_TOMBSTONE	604800
+#define CONFIG_DEF_GC_INTERVAL	300
+#define CONFIG_DEF_KILL_GRACE	5
+#define CONFIG_DEF_MAX_WAIT	10
+#define CONFIG_MAX_WAIT_CAP	25	/* under Cloudflare's 100 s, by far */
 #define CONFIG_DEF_RESULT_TYPE		"application/octet-stream"
 #define CONFIG_DEF_MAX_RESULT		104857600LL
 
@@ -100,7 +110,9 @@ struct cparse {
 
 static const char *const top_keys[] = {
 	"spool", "templates", "document_root", "max_running", "max_queued",
-	"max_body_bytes", "keep_finished_seconds", "tasks", NULL
+	"max_body_bytes", "keep_finished_seconds", "tombstone_seconds",
+	"gc_interval_seconds", "kill_grace_seconds", "max_wait_seconds",
+	"drain", "tasks", NULL
 };
 static const char *const task_keys[] = {
 	"title", "description", "command", "fields", "files",
@@ -864,6 +876,24 @@ parse_top(struct cparse *cp, struct config *cfg, struct json_object *root)
 	    CONFIG_SECONDS_MAX, CONFIG_DEF_KEEP_FINISHED, &n) == -1)
 		return -1;
 	cfg->keep_finished_seconds = (long)n;
+	if (opt_int(cp, root, "", "tombstone_seconds", 0,
+	    CONFIG_SECONDS_MAX, CONFIG_DEF_TOMBSTONE, &n) == -1)
+		return -1;
+	cfg->tombstone_seconds = (long)n;
+	if (opt_int(cp, root, "", "gc_interval_seconds", 1, 86400,
+	    CONFIG_DEF_GC_INTERVAL, &n) == -1)
+		return -1;
+	cfg->gc_interval_seconds = (long)n;
+	if (opt_int(cp, root, "", "kill_grace_seconds", 0, 3600,
+	    CONFIG_DEF_KILL_GRACE, &n) == -1)
+		return -1;
+	cfg->kill_grace_seconds = (int)n;
+	if (opt_int(cp, root, "", "max_wait_seconds", 0, CONFIG_MAX_WAIT_CAP,
+	    CONFIG_DEF_MAX_WAIT, &n) == -1)
+		return -1;
+	cfg->max_wait_seconds = (int)n;
+	if (opt_bool(cp, root, "", "drain", &cfg->drain) == -1)
+		return -1;
 
 	if (!json_object_object_get_ex(root, "tasks", &v))
 		return cp_fail(cp, "tasks", "missing: define at least one "

@@ -103,12 +103,17 @@ struct task {
 struct config {
 	char		*path;		/* the file it was read from */
 	char		*spool;		/* absolute */
-	char		*templates;	/* absolute */
+	char		*templates;	/* absolute; NULL: the built-in ones */
 	char		*document_root;	/* optional, absolute; may be NULL */
 	int		 max_running;
 	int		 max_queued;
 	size_t		 max_body_bytes;
 	long		 keep_finished_seconds;
+	long		 tombstone_seconds;
+	long		 gc_interval_seconds;
+	int		 kill_grace_seconds;
+	int		 max_wait_seconds;	/* cap of Prefer: wait */
+	int		 drain;		/* refuse new jobs */
 	struct task	*tasks;		/* in the order of the file */
 	size_t		 ntasks;
 };
@@ -217,7 +222,9 @@ struct jobstatus {
 	time_t		 created_at;	/* 0: null */
 	time_t		 started_at;
 	time_t		 finished_at;
-	int		 queue_position;	/* 0: null */
+	int		 queue_position;	/* 0: null; computed, not stored */
+	unsigned long long queue_key;	/* the job's place in queue/ */
+	int		 attempts;	/* starts so far (retries) */
 	char		 error_code[32];	/* "": error is null */
 	char		 error_message[SPOOLCGI_ERRMSG_MAX];
 };
@@ -239,6 +246,8 @@ struct spool {
 	int		 dirfd;		/* the spool directory */
 	int		 jobsfd;	/* spool/jobs */
 	int		 tmpfd;		/* spool/tmp: staging */
+	int		 queuefd;	/* spool/queue */
+	int		 slotsfd;	/* spool/slots */
 	char		*path;
 };
 
@@ -254,8 +263,8 @@ int		 spool_status_read(struct spool *, const char *,
 int		 spool_status_readat(int, struct jobstatus *);
 int		 spool_status_write(int, const struct jobstatus *, int);
 int		 spool_job_lock(int, int);
-int		 spool_job_check(struct spool *, const char *,
-		    struct jobstatus *);
+int		 spool_job_check(struct spool *, const struct config *,
+		    const char *, struct jobstatus *);
 struct stat;
 int		 spool_result_open(struct spool *, const char *, struct stat *);
 int		 spool_result_etag(const struct stat *, char *, size_t);
@@ -270,13 +279,49 @@ int		 spool_input_read(int, struct buf *);
 int		 spool_result_commit(int, int);
 int		 spool_log_tail(int, char *, size_t, int);
 int		 spool_remove_tree(int, const char *);
-int		 spool_counts(struct spool *, int *, int *);
+int		 spool_job_remove(struct spool *, const char *, int);
+int		 spool_gone(struct spool *, const char *);
+int		 spool_counts(struct spool *, const struct config *, int *,
+		    int *);
+int		 spool_dispatch_lock(struct spool *);
+int		 spool_queue_add(struct spool *, struct jobstatus *);
+int		 spool_queue_remove(struct spool *, const struct jobstatus *);
+struct qentry {
+	unsigned long long key;
+	char		 id[SPOOLCGI_ID_LEN + 1];
+};
+int		 spool_queue_list(struct spool *, struct qentry **, size_t *);
+int		 spool_queue_position(struct spool *, const struct jobstatus *);
+int		 spool_slot_take(struct spool *, const char *, int);
+int		 spool_slots_busy(struct spool *, const char *, int);
+int		 spool_cancel_request(struct spool *, const char *);
+int		 spool_cancel_requested(int);
+int		 spool_key_claim(struct spool *, const char *, const char *,
+		    unsigned long long, char *, unsigned long long *);
+void		 spool_key_release(struct spool *, const char *);
+int		 spool_draining(struct spool *);
+int		 spool_gc_due(struct spool *, long, time_t);
+struct gcstats {
+	int		 expired;	/* finished jobs removed */
+	int		 tombstones;	/* tombstones removed */
+	int		 temps;		/* stale staging entries removed */
+	int		 keys;		/* idempotency keys removed */
+	int		 settled;	/* interrupted jobs found */
+};
+int		 spool_gc(struct spool *, const struct config *, time_t,
+		    struct gcstats *);
 long long	 spool_free_bytes(struct spool *);
 int		 spool_inside(const char *, const char *);
 
+/* queue.c */
+int		 queue_dispatch(struct spool *, const struct config *, int);
+int		 queue_submit(struct spool *, const struct config *,
+		    struct jobstatus *);
+
 /* supervise.c */
 int		 supervise_start(struct spool *, const struct config *,
-		    const struct task *, const char *);
+		    const struct task *, const char *, int, int);
+int		 supervise_detach(void (*)(void *), void *);
 
 /* http.c */
 struct FCGX_Stream;
@@ -308,7 +353,7 @@ int		 http_wants_json(const char *, const char *, const char *);
 const char	*http_media_type(const char *, char *, size_t);
 
 /* handler.c */
-void		 handler_init(const struct config *, struct spool *);
+void		 handler_init(const struct config *, struct spool *, int);
 void		 handler_serve(struct req *);
 
 #endif /* SPOOLCGI_EXTERN_H */

@@ -11,10 +11,13 @@
 #include "config.h"
 
 #include <sys/types.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,11 +45,70 @@ static struct spool		*spool;
 static char	 docroot_seen[1024];
 static int	 docroot_bad;
 
+static int	 handler_cgi;		/* plain CGI: one request, then exit */
+static time_t	 gc_checked;		/* when this process last looked */
+
+#define HANDLER_GC_CHECK	10	/* seconds between looks at gc.stamp */
+#define HANDLER_CANCEL_WAIT	2	/* seconds a cancel waits for the end */
+
 void
-handler_init(const struct config *c, struct spool *sp)
+handler_init(const struct config *c, struct spool *sp, int cgi)
 {
 	cfg = c;
 	spool = sp;
+	handler_cgi = cgi;
+}
+
+/* The detached clean-up process (spool_gc); never returns. */
+static void __attribute__((noreturn))
+handler_gc_main(void *arg)
+{
+	struct spool	 sp;
+	struct gcstats	 gs;
+	int		 fd;
+
+	(void)arg;
+	/* Nothing of the request may stay open here (NOTES.md on fd 0). */
+	if ((fd = open("/dev/null", O_RDWR)) != -1) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		/* mod_cgi waits for EOF on stderr: let go of it too. */
+		if (handler_cgi)
+			dup2(fd, 2);
+	}
+#ifdef HAVE_CLOSE_RANGE
+	close_range(3, ~0U, 0);
+#else
+	for (fd = 3; fd < 1024; fd++)
+		close(fd);
+#endif
+	if (spool_open(&sp, cfg->spool) == -1)
+		_exit(1);
+	if (spool_gc(&sp, cfg, time(NULL), &gs) == 0 &&
+	    (gs.expired || gs.tombstones || gs.temps || gs.keys || gs.settled))
+		log_info("gc: removed %d expired jobs, %d tombstones, %d "
+		    "stale temporaries, %d keys; %d interrupted jobs settled",
+		    gs.expired, gs.tombstones, gs.temps, gs.keys, gs.settled);
+	queue_dispatch(&sp, cfg, -1);
+	spool_close(&sp);
+	_exit(0);
+}
+
+/*
+ * Start a clean-up when one is due, outside the request path: at most
+ * one look at gc.stamp per HANDLER_GC_CHECK seconds per process, and the
+ * work itself in a detached process.
+ */
+static void
+handler_gc_maybe(void)
+{
+	time_t	 now = time(NULL);
+
+	if (!handler_cgi && now - gc_checked < HANDLER_GC_CHECK)
+		return;
+	gc_checked = now;
+	if (spool_gc_due(spool, cfg->gc_interval_seconds, now))
+		(void)supervise_detach(handler_gc_main, NULL);
 }
 
 static const char *
@@ -318,32 +380,235 @@ handler_job_page(struct req *r, const struct jobstatus *st)
 	buf_free(&text);
 }
 
+/*
+ * Read job id for an answer: settle an interrupted job, give a waiting
+ * job its queue position, and dispatch when a slot may be free (a poll is
+ * one of the events that keep the queue moving).  On failure answers
+ * 404, 410 or 500 itself and returns -1.
+ */
+static int
+handler_job_read(struct req *r, const char *id, struct jobstatus *st)
+{
+	if (spool_job_check(spool, cfg, id, st) == -1) {
+		if (errno == ENOENT || errno == ENOTDIR) {
+			if (spool_gone(spool, id))
+				handler_error(r, 410, "gone", NULL, "this job "
+				    "finished long ago and its files were "
+				    "removed");
+			else
+				handler_not_found(r);
+			return -1;
+		}
+		log_warn("job %s: read status", id);
+		handler_fail(r, "reading the job's status");
+		return -1;
+	}
+	if (st->state == JOB_QUEUED) {
+		if (queue_dispatch(spool, cfg, -1) > 0 &&
+		    spool_status_read(spool, id, st) == -1) {
+			log_warn("job %s: read status", id);
+			handler_fail(r, "reading the job's status");
+			return -1;
+		}
+		if (st->state == JOB_QUEUED)
+			st->queue_position = spool_queue_position(spool, st);
+	}
+	return 0;
+}
+
+/* The seconds of a "Prefer: wait=N" (RFC 7240 4.3), capped; 0: none. */
+static int
+handler_prefer_wait(const struct req *r)
+{
+	const char	*p = http_param(r, "HTTP_PREFER");
+	long		 n;
+
+	for (; p != NULL && (p = strstr(p, "wait")) != NULL; p += 4) {
+		const char *q = p + 4;
+
+		while (*q == ' ')
+			q++;
+		if (*q++ != '=')
+			continue;
+		while (*q == ' ')
+			q++;
+		if (*q < '0' || *q > '9')
+			continue;
+		n = strtol(q, NULL, 10);
+		return n > cfg->max_wait_seconds ? cfg->max_wait_seconds :
+		    (int)n;
+	}
+	return 0;
+}
+
+/*
+ * Wait up to secs seconds for job st to reach a final state, without
+ * spinning: inotify tells when status.json is replaced.  st is refreshed.
+ * Returns 1 when it is final, 0 when time ran out.
+ */
+static int
+handler_wait_final(struct req *r, struct jobstatus *st, int secs)
+{
+	struct pollfd	 pfd;
+	char		 path[1024], ev[4096];
+	long long	 deadline;
+	struct timespec	 ts;
+	int		 fd, n;
+
+	if (job_state_final(st->state) || secs <= 0)
+		return job_state_final(st->state);
+	if ((fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK)) == -1) {
+		log_warn("inotify_init1");
+		return 0;
+	}
+	snprintf(path, sizeof(path), "%s/jobs/%s", cfg->spool, st->id);
+	if (inotify_add_watch(fd, path, IN_MOVED_TO | IN_DELETE_SELF) ==
+	    -1) {
+		log_warn("inotify_add_watch %s", path);
+		close(fd);
+		return 0;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	deadline = ts.tv_sec * 1000LL + ts.tv_nsec / 1000000 + secs * 1000LL;
+	for (;;) {
+		/* Re-read after the watch exists: no change can slip by. */
+		if (handler_job_read(r, st->id, st) == -1) {
+			close(fd);
+			return -1;
+		}
+		if (job_state_final(st->state))
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		n = (int)(deadline - (ts.tv_sec * 1000LL +
+		    ts.tv_nsec / 1000000));
+		if (n <= 0)
+			break;
+		/*
+		 * A queued job moves when another finishes, which this
+		 * watch does not see: look again at least once a second.
+		 */
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, n > 1000 ? 1000 : n) > 0)
+			while (read(fd, ev, sizeof(ev)) > 0)
+				;
+	}
+	close(fd);
+	return job_state_final(st->state);
+}
+
+/* Answer with job st's status: JSON or the HTML page (spec). */
+static void
+handler_job_answer(struct req *r, struct jobstatus *st, int waited)
+{
+	http_header(r, "Vary", "Prefer, Accept");
+	if (waited > 0)
+		http_header(r, "Preference-Applied", "wait=%d", waited);
+	if (!r->json) {
+		handler_job_page(r, st);
+		return;
+	}
+	http_header(r, "Cache-Control", "no-store");
+	if (!job_state_final(st->state)) {
+		http_header(r, "Retry-After", "%d",
+		    job_retry_after(st, time(NULL)));
+		handler_status_json(r, 202, st);
+	} else
+		handler_status_json(r, 200, st);
+}
+
 /* GET/HEAD {base}/jobs/{id}: the status (spec "Reading a job"). */
 static void
 handler_job_get(struct req *r, const char *id)
 {
 	struct jobstatus	 st;
+	int			 wait;
 
-	if (spool_job_check(spool, id, &st) == -1) {
-		if (errno == ENOENT || errno == ENOTDIR) {
-			handler_not_found(r);
+	if (handler_job_read(r, id, &st) == -1)
+		return;
+	if ((wait = handler_prefer_wait(r)) > 0 && !job_state_final(st.state))
+		if (handler_wait_final(r, &st, wait) == -1)
+			return;
+	handler_job_answer(r, &st, wait);
+}
+
+/*
+ * POST {base}/jobs/{id}/cancel, and DELETE {base}/jobs/{id} (spec
+ * "Cancelling and removing").  A queued job is cancelled here under its
+ * lock and never starts; a running one is stopped by its supervisor,
+ * which this request asks through the job's cancel file and then waits
+ * for, briefly.
+ */
+static void
+handler_cancel(struct req *r, const char *id)
+{
+	struct jobstatus	 st;
+	char			 loc[640];
+	int			 dfd, lfd;
+
+	if (handler_job_read(r, id, &st) == -1)
+		return;
+	if (job_state_final(st.state)) {
+		if (r->method == METHOD_DELETE) {
+			if (spool_job_remove(spool, id, 0) == -1) {
+				log_warn("job %s: remove", id);
+				handler_fail(r, "removing the job");
+				return;
+			}
+			log_info("job %s: removed", id);
+			http_header(r, "Cache-Control", "no-store");
+			http_send_head(r, 204, NULL, -1);
 			return;
 		}
-		log_warn("job %s: read status", id);
-		handler_fail(r, "reading the job's status");
+		if (r->json) {
+			http_header(r, "Cache-Control", "no-store");
+			handler_status_json(r, 409, &st);
+		} else
+			handler_error(r, 409, "final", NULL, "this job has "
+			    "already finished; there is nothing to cancel");
 		return;
 	}
-	if (!r->json) {
-		handler_job_page(r, &st);
-		return;
+	if (st.state == JOB_QUEUED && (dfd = spool_job_open(spool, id)) != -1) {
+		if ((lfd = spool_job_lock(dfd, 1)) != -1) {
+			if (spool_status_readat(dfd, &st) == 0 &&
+			    st.state == JOB_QUEUED) {
+				st.state = JOB_CANCELLED;
+				st.finished_at = time(NULL);
+				snprintf(st.message, sizeof(st.message),
+				    "cancelled before it started");
+				if (spool_status_write(dfd, &st, 1) == -1) {
+					log_warn("job %s: write status", id);
+					close(lfd);
+					close(dfd);
+					handler_fail(r, "cancelling the job");
+					return;
+				}
+				spool_queue_remove(spool, &st);
+			}
+			close(lfd);
+		}
+		close(dfd);
+	}
+	if (!job_state_final(st.state)) {
+		/* Running, or being started right now: ask its supervisor. */
+		if (spool_cancel_request(spool, id) == -1) {
+			log_warn("job %s: cancel request", id);
+			handler_fail(r, "cancelling the job");
+			return;
+		}
+		log_info("job %s: cancel requested", id);
+		if (handler_wait_final(r, &st, HANDLER_CANCEL_WAIT) == -1)
+			return;
 	}
 	http_header(r, "Cache-Control", "no-store");
-	if (!job_state_final(st.state)) {
-		http_header(r, "Retry-After", "%d",
-		    job_retry_after(&st, time(NULL)));
-		handler_status_json(r, 202, &st);
-	} else
+	if (r->json) {
 		handler_status_json(r, 200, &st);
+		return;
+	}
+	snprintf(loc, sizeof(loc), "%s/jobs/%s", r->base, id);
+	http_header(r, "Location", "%s", loc);
+	handler_html_headers(r);
+	http_send(r, 303, "text/plain; charset=utf-8", loc, strlen(loc));
 }
 
 /* GET/HEAD {base}/jobs/{id}/result. */
@@ -358,15 +623,8 @@ handler_job_result(struct req *r, const char *id)
 	ssize_t			 n;
 	int			 fd;
 
-	if (spool_job_check(spool, id, &st) == -1) {
-		if (errno == ENOENT || errno == ENOTDIR) {
-			handler_not_found(r);
-			return;
-		}
-		log_warn("job %s: read status", id);
-		handler_fail(r, "reading the job's status");
+	if (handler_job_read(r, id, &st) == -1)
 		return;
-	}
 	if (st.state != JOB_SUCCEEDED) {
 		http_header(r, "Cache-Control", "no-store");
 		if (r->json) {
@@ -410,15 +668,20 @@ handler_job_result(struct req *r, const char *id)
 	close(fd);
 }
 
-/* The task's stdin (spec "How a task is run"), fields as configured. */
+/*
+ * The task's stdin (spec "How a task is run"), fields as configured, in
+ * out; *hash gets a hash of the task and its fields, which an
+ * Idempotency-Key is bound to.  Returns 0, or -1.
+ */
 static int
-handler_input_json(struct buf *out, const char *id, const struct task *t,
-    const struct form *f)
+handler_input_json(struct buf *out, unsigned long long *hash, const char *id,
+    const struct task *t, const struct form *f)
 {
 	json_object	*o, *fields;
-	const char	*s, *v;
+	const char	*s, *v, *fs;
 	size_t		 i;
 	int		 rc = -1;
+	uint64_t	 h = 0xcbf29ce484222325ULL;	/* FNV-1a */
 
 	if ((o = json_object_new_object()) == NULL)
 		return -1;
@@ -429,6 +692,15 @@ handler_input_json(struct buf *out, const char *id, const struct task *t,
 		if ((v = form_get(f, t->fields[i].name)) != NULL)
 			json_object_object_add(fields, t->fields[i].name,
 			    json_object_new_string(v));
+	fs = json_object_to_json_string_ext(fields, JSON_C_TO_STRING_PLAIN);
+	for (s = t->name; ; s++) {
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+		if (*s == '\0')
+			break;
+	}
+	for (s = fs; s != NULL && *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+	*hash = h;
 	json_object_object_add(o, "fields", fields);
 	json_object_object_add(o, "files", json_object_new_object());
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
@@ -437,6 +709,50 @@ handler_input_json(struct buf *out, const char *id, const struct task *t,
 		rc = 0;
 	json_object_put(o);
 	return rc;
+}
+
+/*
+ * The idempotency key of a start: the Idempotency-Key header, or the
+ * one-time "_token" field of our HTML forms.  Returns 0 with key ("" when
+ * none), or -1 with rf filled for a malformed key.
+ */
+static int
+handler_idem_key(const struct req *r, const struct form *f, char *key,
+    size_t sz, struct refusal *rf)
+{
+	const char	*k = http_param(r, "HTTP_IDEMPOTENCY_KEY");
+	const char	*field = "Idempotency-Key";
+	size_t		 i, n;
+
+	key[0] = '\0';
+	if (k == NULL) {
+		k = form_get(f, "_token");
+		field = "_token";
+	}
+	if (k == NULL || *k == '\0')
+		return 0;
+	/* RFC 8941 says a string; we keep to what is safe as a file name. */
+	if (*k == '"' && (n = strlen(k)) >= 2 && k[n - 1] == '"') {
+		k++;
+		n -= 2;
+	} else
+		n = strlen(k);
+	if (n == 0 || n >= sz || n > 128) {
+		refuse(rf, 400, "invalid_field", field, "the key must be 1 to "
+		    "128 characters");
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		if (!((k[i] >= 'a' && k[i] <= 'z') || (k[i] >= 'A' &&
+		    k[i] <= 'Z') || (k[i] >= '0' && k[i] <= '9') ||
+		    strchr("._:-", k[i]) != NULL)) {
+			refuse(rf, 400, "invalid_field", field, "the key may "
+			    "hold only letters, digits and . _ : -");
+			return -1;
+		}
+	memcpy(key, k, n);
+	key[n] = '\0';
+	return 0;
 }
 
 /*
@@ -489,6 +805,36 @@ handler_read_body(struct req *r, struct buf *body, size_t max,
 	return 0;
 }
 
+/* Answer a start with job st (new, or the one an idempotency key found). */
+static void
+handler_started(struct req *r, struct jobstatus *st, int wait)
+{
+	char	 loc[640];
+
+	snprintf(loc, sizeof(loc), "%s/jobs/%s", r->base, st->id);
+	http_header(r, "Location", "%s", loc);
+	if (r->json) {
+		if (wait > 0 && handler_wait_final(r, st, wait) == -1)
+			return;
+		handler_job_answer(r, st, wait);
+		return;
+	}
+	/* Post/redirect/get: a reload never starts a second job. */
+	http_header(r, "Cache-Control", "no-store");
+	handler_html_headers(r);
+	http_send(r, 303, "text/plain; charset=utf-8", loc, strlen(loc));
+}
+
+/* Take back a job that will not be answered with its id. */
+static void
+handler_unmake(const char *id, const char *key)
+{
+	if (spool_job_remove(spool, id, 0) == -1)
+		log_warn("job %s: remove", id);
+	if (key != NULL && *key != '\0')
+		spool_key_release(spool, key);
+}
+
 /* POST {base}/jobs (or {base}): start a job (spec "Starting a job"). */
 static void
 handler_start(struct req *r)
@@ -496,12 +842,22 @@ handler_start(struct req *r)
 	struct refusal		 rf;
 	struct form		 f = { 0 };
 	struct buf		 body = { 0 }, input = { 0 };
-	struct jobstatus	 st;
+	struct jobstatus	 st, old;
 	const struct task	*t;
-	char			 mt[128], loc[640];
+	char			 mt[128], key[160];
+	char			 oid[SPOOLCGI_ID_LEN + 1];
+	unsigned long long	 hash, ohash;
 	const char		*ct;
+	int			 rc;
 
 	memset(&rf, 0, sizeof(rf));
+	if (cfg->drain || spool_draining(spool)) {
+		http_header(r, "Retry-After", "300");
+		refuse(&rf, 503, "draining", NULL, "this server is being "
+		    "drained for maintenance and takes no new jobs; jobs "
+		    "already started will finish");
+		goto refused;
+	}
 	ct = http_media_type(http_param(r, "CONTENT_TYPE"), mt, sizeof(mt));
 	if (ct == NULL || (strcmp(ct, "application/x-www-form-urlencoded") !=
 	    0 && strcmp(ct, "application/json") != 0)) {
@@ -521,7 +877,8 @@ handler_start(struct req *r)
 	} else if (form_parse_urlencoded(&f, body.data ? body.data : "",
 	    body.len, &rf) == -1)
 		goto refused;
-	if (form_validate(&f, cfg, &t, &rf) == -1)
+	if (form_validate(&f, cfg, &t, &rf) == -1 ||
+	    handler_idem_key(r, &f, key, sizeof(key), &rf) == -1)
 		goto refused;
 
 	memset(&st, 0, sizeof(st));
@@ -533,54 +890,67 @@ handler_start(struct req *r)
 	st.state = JOB_QUEUED;
 	st.progress = -1;
 	st.created_at = time(NULL);
-	if (handler_input_json(&input, st.id, t, &f) == -1) {
+	if (handler_input_json(&input, &hash, st.id, t, &f) == -1) {
 		handler_fail(r, "encoding the job's input");
 		goto done;
+	}
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		st.queue_key = (unsigned long long)ts.tv_sec * 1000000000ULL +
+		    (unsigned long long)ts.tv_nsec;
 	}
 	if (spool_job_create(spool, &st, input.data, input.len) == -1) {
 		handler_fail(r, "writing the job to the spool");
 		goto done;
 	}
-	log_info("job %s: created (task %s)", st.id, t->name);
-	if (supervise_start(spool, cfg, t, st.id) == -1) {
-		/* The job exists: record why it never ran, then answer. */
-		int dfd = spool_job_open(spool, st.id);
-		int lfd = dfd == -1 ? -1 : spool_job_lock(dfd, 1);
-
-		if (lfd != -1 && spool_status_readat(dfd, &st) == 0 &&
-		    st.state == JOB_QUEUED) {
-			st.state = JOB_FAILED;
-			st.finished_at = time(NULL);
-			snprintf(st.error_code, sizeof(st.error_code), "spawn");
-			snprintf(st.error_message, sizeof(st.error_message),
-			    "the supervisor process could not be started; "
-			    "the server's error log says why");
-			if (spool_status_write(dfd, &st, 1) == -1)
-				log_warn("job %s: write status", st.id);
+	/*
+	 * The key is claimed after the job exists, so that a racing repeat
+	 * (a double click) finds a job behind every claimed key.
+	 */
+	if (key[0] != '\0') {
+		rc = spool_key_claim(spool, key, st.id, hash, oid, &ohash);
+		if (rc == -1) {
+			log_warn("idempotency key: claim");
+			handler_unmake(st.id, NULL);
+			handler_fail(r, "recording the idempotency key");
+			goto done;
 		}
-		if (lfd != -1)
-			close(lfd);
-		if (dfd != -1)
-			close(dfd);
+		if (rc == 1) {
+			handler_unmake(st.id, NULL);
+			if (ohash != hash) {
+				refuse(&rf, 400, "idempotency_conflict",
+				    http_param(r, "HTTP_IDEMPOTENCY_KEY") ?
+				    "Idempotency-Key" : "_token", "this key "
+				    "was used for a different request: send a "
+				    "new key for new work");
+				goto refused;
+			}
+			if (handler_job_read(r, oid, &old) == -1)
+				goto done;
+			handler_started(r, &old, handler_prefer_wait(r));
+			goto done;
+		}
 	}
-	if (spool_status_read(spool, st.id, &st) == -1) {
-		log_warn("job %s: read status", st.id);
-		handler_fail(r, "reading the new job's status");
+	switch (queue_submit(spool, cfg, &st)) {
+	case 0:
+		break;
+	case 1:
+		handler_unmake(st.id, key);
+		http_header(r, "Retry-After", "30");
+		refuse(&rf, 503, "queue_full", NULL, "the queue is full (%d "
+		    "jobs are waiting); try again later", cfg->max_queued);
+		goto refused;
+	default:
+		handler_unmake(st.id, key);
+		handler_fail(r, "queueing the job");
 		goto done;
 	}
-	snprintf(loc, sizeof(loc), "%s/jobs/%s", r->base, st.id);
-	http_header(r, "Location", "%s", loc);
-	http_header(r, "Cache-Control", "no-store");
-	if (r->json) {
-		http_header(r, "Retry-After", "%d",
-		    job_retry_after(&st, time(NULL)));
-		handler_status_json(r, 202, &st);
-	} else {
-		/* Post/redirect/get: a reload never starts a second job. */
-		handler_html_headers(r);
-		http_send(r, 303, "text/plain; charset=utf-8", loc,
-		    strlen(loc));
-	}
+	log_info("job %s: created (task %s)", st.id, t->name);
+	if (handler_job_read(r, st.id, &st) == -1)
+		goto done;
+	handler_started(r, &st, handler_prefer_wait(r));
 	goto done;
 refused:
 	handler_refuse(r, &rf);
@@ -681,6 +1051,7 @@ handler_tasks_json(struct req *r)
 static int
 handler_task_form(struct buf *b, const struct req *r, const struct task *t)
 {
+	char	 token[SPOOLCGI_ID_LEN + 1];
 	size_t	 j, k;
 
 	buf_puts(b, "<section class=\"task\"><h2>");
@@ -695,6 +1066,10 @@ handler_task_form(struct buf *b, const struct req *r, const struct task *t)
 	buf_html_escape(b, r->base, strlen(r->base));
 	buf_puts(b, "/jobs\">\n<input type=\"hidden\" name=\"task\" value=\"");
 	buf_html_escape(b, t->name, strlen(t->name));
+	/* One-time token: a double click or a re-post finds the first job. */
+	if (spool_id_new(token) == 0)
+		buf_printf(b, "\">\n<input type=\"hidden\" name=\"_token\" "
+		    "value=\"%s", token);
 	buf_puts(b, "\">\n");
 	for (j = 0; j < t->nfields; j++) {
 		const struct field *f = &t->fields[j];
@@ -755,6 +1130,8 @@ handler_tasks(struct req *r)
 		handler_tasks_json(r);
 		return;
 	}
+	/* The forms carry one-time tokens: never cache them. */
+	http_header(r, "Cache-Control", "no-store");
 	for (i = 0; i < cfg->ntasks; i++)
 		if (handler_task_form(&forms, r, &cfg->tasks[i]) == -1) {
 			buf_free(&forms);
@@ -782,14 +1159,15 @@ handler_health(struct req *r)
 	const char	*s;
 	int		 queued, running;
 
-	if (spool_counts(spool, &queued, &running) == -1) {
+	if (spool_counts(spool, cfg, &queued, &running) == -1) {
 		log_warn("health: count jobs in %s", spool->path);
 		r->json = 1;
 		handler_fail(r, "counting the jobs in the spool");
 		return;
 	}
 	o = json_object_new_object();
-	json_object_object_add(o, "status", json_object_new_string("ok"));
+	json_object_object_add(o, "status", json_object_new_string(
+	    cfg->drain || spool_draining(spool) ? "draining" : "ok"));
 	json_object_object_add(o, "version",
 	    json_object_new_string(PACKAGE_VERSION));
 	json_object_object_add(o, "queued", json_object_new_int(queued));
@@ -872,20 +1250,16 @@ handler_serve(struct req *r)
 		handler_start(r);
 		break;
 	case ROUTE_JOB:
-		if (r->method == METHOD_DELETE) {
-			handler_error(r, 501, "not_implemented", NULL,
-			    "cancelling and removing jobs is not implemented "
-			    "in this version");
-			break;
-		}
-		handler_job_get(r, rt.job);
+		if (r->method == METHOD_DELETE)
+			handler_cancel(r, rt.job);
+		else
+			handler_job_get(r, rt.job);
 		break;
 	case ROUTE_JOB_RESULT:
 		handler_job_result(r, rt.job);
 		break;
 	case ROUTE_JOB_CANCEL:
-		handler_error(r, 501, "not_implemented", NULL,
-		    "cancelling jobs is not implemented in this version");
+		handler_cancel(r, rt.job);
 		break;
 	case ROUTE_TASKS:
 		handler_tasks(r);
@@ -897,4 +1271,5 @@ handler_serve(struct req *r)
 		handler_not_found(r);
 		break;
 	}
+	handler_gc_maybe();
 }

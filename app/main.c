@@ -114,13 +114,13 @@ main(int argc, char *argv[])
 		fatalx("%s: spool: %s cannot be used (see above); create it "
 		    "and make it writable by the web server's user", cfg.path,
 		    cfg.spool);
-	handler_init(&cfg, &sp);
 
 	/* A client that goes away must not kill the process. */
 	signal(SIGPIPE, SIG_IGN);
 
 	if (FCGX_Init() != 0)
 		fatalx("FCGX_Init failed");
+	handler_init(&cfg, &sp, FCGX_IsCGI());
 	if (FCGX_IsCGI()) {
 		/* Plain CGI: one request from the environment (RFC 3875). */
 		http_begin(&r, NULL, NULL, environ);

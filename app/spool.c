@@ -16,7 +16,25 @@
  *     result.tmp        the task's stdout while it runs
  *     result            renamed from result.tmp when the task succeeded
  *     work/             the task's working directory (uploads land here)
- *   tmp/ID/             a job being created; renamed to jobs/ID when whole
+ *     cancel            created by a request to cancel a running job; the
+ *                       supervisor sees it within a tick and stops the task
+ *   tmp/ID/             a job being created; renamed to jobs/ID when whole,
+ *                       or a removed job on its way out (tmp/ID.rm)
+ *   queue/KEY-ID        one empty file per queued job; KEY is 16 hex digits
+ *                       of the enqueue time in nanoseconds, so the names
+ *                       sort first in, first out
+ *   slots/g.N           global run slots, N < max_running; a supervisor
+ *   slots/t.TASK.N      holds flock on one global slot (and one of its
+ *                       task's, when the task has its own max_running) for
+ *                       its whole life
+ *   dispatch.lock       flock(LOCK_EX) while dispatching: one dispatcher at
+ *                       a time decides which queued job gets which slot
+ *   gone/ID             a tombstone: job ID expired and was removed; its
+ *                       mtime is the removal time
+ *   keys/k-KEY          an Idempotency-Key: "ID HASH\n", the job started for
+ *                       it and a hash of its task and fields
+ *   gc.stamp, gc.lock   when the last clean-up started; who runs one now
+ *   drain               if it exists, new jobs are refused (503)
  *
  * Writers.  The FastCGI process creates a job: it builds tmp/ID completely
  * (every file fsynced, the directory fsynced), renames it to jobs/ID and
@@ -36,8 +54,17 @@
  * take the lock itself re-reads the status under the lock: still running
  * means the supervisor died (host restart, OOM kill, the web server's
  * cgroup killed), and the reader records the job as failed with
- * error.code "interrupted".  The result is complete once "result" exists
- * and the state is "succeeded".
+ * error.code "interrupted" (or queues it again, when its task allows
+ * retries).  The result is complete once "result" exists and the state is
+ * "succeeded".
+ *
+ * Dispatch.  Its cost does not grow with the number of jobs in the spool:
+ * a dispatcher lists queue/ (only the waiting jobs, at most max_queued)
+ * and tries flock on at most max_running slot files; it never reads
+ * jobs/.  Whether a job runs is known from the locks the kernel keeps,
+ * so a supervisor killed with -9 frees its slot at once, and no count can
+ * drift.  A job runs at most once: a supervisor starts a job only while
+ * holding the job's lock and only if its status still says "queued".
  */
 #include "config.h"
 
@@ -139,7 +166,7 @@ int
 spool_open(struct spool *sp, const char *path)
 {
 	memset(sp, 0, sizeof(*sp));
-	sp->dirfd = sp->jobsfd = sp->tmpfd = -1;
+	sp->dirfd = sp->jobsfd = sp->tmpfd = sp->queuefd = sp->slotsfd = -1;
 	if (mkdir(path, 0700) == -1 && errno != EEXIST) {
 		log_warn("spool: mkdir %s", path);
 		return -1;
@@ -150,13 +177,21 @@ spool_open(struct spool *sp, const char *path)
 		return -1;
 	}
 	if (spool_mkdirat(sp->dirfd, "jobs") == -1 ||
-	    spool_mkdirat(sp->dirfd, "tmp") == -1) {
-		log_warn("spool: mkdir %s/jobs and %s/tmp", path, path);
+	    spool_mkdirat(sp->dirfd, "tmp") == -1 ||
+	    spool_mkdirat(sp->dirfd, "queue") == -1 ||
+	    spool_mkdirat(sp->dirfd, "slots") == -1 ||
+	    spool_mkdirat(sp->dirfd, "gone") == -1 ||
+	    spool_mkdirat(sp->dirfd, "keys") == -1) {
+		log_warn("spool: mkdir under %s", path);
 		goto fail;
 	}
 	if ((sp->jobsfd = openat(sp->dirfd, "jobs",
 	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1 ||
 	    (sp->tmpfd = openat(sp->dirfd, "tmp",
+	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1 ||
+	    (sp->queuefd = openat(sp->dirfd, "queue",
+	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1 ||
+	    (sp->slotsfd = openat(sp->dirfd, "slots",
 	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
 		log_warn("spool: open %s/jobs", path);
 		goto fail;
@@ -174,6 +209,10 @@ fail:
 void
 spool_close(struct spool *sp)
 {
+	if (sp->queuefd != -1)
+		close(sp->queuefd);
+	if (sp->slotsfd != -1)
+		close(sp->slotsfd);
 	if (sp->tmpfd != -1)
 		close(sp->tmpfd);
 	if (sp->jobsfd != -1)
@@ -181,7 +220,7 @@ spool_close(struct spool *sp)
 	if (sp->dirfd != -1)
 		close(sp->dirfd);
 	free(sp->path);
-	sp->dirfd = sp->jobsfd = sp->tmpfd = -1;
+	sp->dirfd = sp->jobsfd = sp->tmpfd = sp->queuefd = sp->slotsfd = -1;
 	sp->path = NULL;
 }
 
@@ -254,6 +293,10 @@ spool_status_encode(const struct jobstatus *st, struct buf *out)
 	    json_object_new_string(st->error_code));
 	json_object_object_add(o, "error_message",
 	    json_object_new_string(st->error_message));
+	json_object_object_add(o, "attempts",
+	    json_object_new_int(st->attempts));
+	json_object_object_add(o, "queue_key",
+	    json_object_new_uint64(st->queue_key));
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	if (s != NULL && buf_puts(out, s) == 0 && buf_puts(out, "\n") == 0)
 		rc = 0;
@@ -320,6 +363,12 @@ spool_status_decode(const char *buf, size_t len, struct jobstatus *st)
 	if ((s = spool_json_str(o, "error_message")) != NULL)
 		job_set_message(st->error_message, sizeof(st->error_message),
 		    s, strlen(s));
+	if (json_object_object_get_ex(o, "attempts", &v) &&
+	    json_object_is_type(v, json_type_int))
+		st->attempts = json_object_get_int(v);
+	if (json_object_object_get_ex(o, "queue_key", &v) &&
+	    json_object_is_type(v, json_type_int))
+		st->queue_key = json_object_get_uint64(v);
 	rc = 0;
 done:
 	json_object_put(o);
@@ -557,14 +606,17 @@ spool_remove_tree(int dfd, const char *name)
 
 /*
  * Read the status of job id and settle what only the lock can tell: a
- * job that claims to run while nobody holds its lock was interrupted, and
- * is recorded so (durably, under the lock) before it is reported.
- * Returns 0, or -1 with errno set (ENOENT: no such job).
+ * job that claims to run while nobody holds its lock was interrupted.  It
+ * is recorded as failed with error.code "interrupted", or, while its task
+ * allows retries, queued again; either durably, under the lock, before it
+ * is reported.  Returns 0, or -1 with errno set (ENOENT: no such job).
  */
 int
-spool_job_check(struct spool *sp, const char *id, struct jobstatus *st)
+spool_job_check(struct spool *sp, const struct config *cfg, const char *id,
+    struct jobstatus *st)
 {
-	int	 dfd, lfd;
+	const struct task	*t;
+	int			 dfd, lfd, requeue = 0;
 
 	if (spool_status_read(sp, id, st) == -1)
 		return -1;
@@ -580,18 +632,35 @@ spool_job_check(struct spool *sp, const char *id, struct jobstatus *st)
 	}
 	/* We hold the lock: what the status says now is settled. */
 	if (spool_status_readat(dfd, st) == 0 && st->state == JOB_RUNNING) {
-		st->state = JOB_FAILED;
-		st->finished_at = time(NULL);
-		snprintf(st->error_code, sizeof(st->error_code),
-		    "interrupted");
-		snprintf(st->error_message, sizeof(st->error_message),
-		    "the process running this job vanished (a host or web "
-		    "server restart, or an out-of-memory kill)");
+		t = cfg != NULL ? config_task(cfg, st->task) : NULL;
+		if (t != NULL && st->attempts <= t->retries) {
+			requeue = 1;
+			st->state = JOB_QUEUED;
+			st->started_at = 0;
+			st->progress = -1;
+			snprintf(st->message, sizeof(st->message),
+			    "interrupted; queued again (retry %d of %d)",
+			    st->attempts, t->retries);
+			st->queue_key = 0;
+			if (spool_queue_add(sp, st) == -1)
+				requeue = -1;
+		}
+		if (requeue != 1) {
+			st->state = JOB_FAILED;
+			st->finished_at = time(NULL);
+			snprintf(st->error_code, sizeof(st->error_code),
+			    "interrupted");
+			snprintf(st->error_message,
+			    sizeof(st->error_message), "the process running "
+			    "this job vanished (a host or web server restart, "
+			    "or an out-of-memory kill)");
+		}
+		/* The queue entry exists before the status says queued. */
 		if (spool_status_write(dfd, st, 1) == -1)
 			log_warn("spool: write jobs/%s/%s", id, SPOOL_STATUS);
 		else
-			log_warnx("job %s: interrupted: its supervisor is gone",
-			    id);
+			log_warnx("job %s: interrupted: its supervisor is "
+			    "gone%s", id, requeue == 1 ? "; queued again" : "");
 	}
 	close(lfd);
 	close(dfd);
@@ -758,37 +827,29 @@ spool_log_tail(int dfd, char *out, size_t sz, int nlines)
 }
 
 /*
- * Count queued and running jobs for /health.  This reads every status,
- * so it is for the health route only, never the poll path.
- * Returns 0, or -1 with errno set.
+ * Count queued and running jobs for /health: queue entries and held
+ * global slots, so the cost is that of a dispatch, whatever the spool
+ * holds.  Returns 0, or -1 with errno set.
  */
 int
-spool_counts(struct spool *sp, int *queued, int *running)
+spool_counts(struct spool *sp, const struct config *cfg, int *queued,
+    int *running)
 {
-	struct jobstatus	 st;
-	struct dirent		*de;
-	DIR			*d;
-	int			 fd;
+	struct qentry	*q = NULL;
+	size_t		 n = 0;
+	int		 lfd;
 
 	*queued = *running = 0;
-	if ((fd = dup(sp->jobsfd)) == -1)
+	if ((lfd = spool_dispatch_lock(sp)) == -1)
 		return -1;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
+	if (spool_queue_list(sp, &q, &n) == -1) {
+		close(lfd);
 		return -1;
 	}
-	rewinddir(d);
-	while ((de = readdir(d)) != NULL) {
-		if (!spool_id_check(de->d_name, strlen(de->d_name)))
-			continue;
-		if (spool_status_read(sp, de->d_name, &st) == -1)
-			continue;
-		if (st.state == JOB_QUEUED)
-			(*queued)++;
-		else if (st.state == JOB_RUNNING)
-			(*running)++;
-	}
-	closedir(d);
+	free(q);
+	*queued = (int)n;
+	*running = spool_slots_busy(sp, "g", cfg->max_running);
+	close(lfd);
 	return 0;
 }
 
@@ -820,4 +881,516 @@ spool_inside(const char *path, const char *dir)
 	if (n == 1 && rd[0] == '/')
 		return 1;
 	return strncmp(rp, rd, n) == 0 && (rp[n] == '\0' || rp[n] == '/');
+}
+
+/*
+ * Take the dispatch lock, waiting for it: dispatchers, counters and the
+ * queue-full check run one at a time.  Returns its descriptor, or -1.
+ */
+int
+spool_dispatch_lock(struct spool *sp)
+{
+	int	 fd, saved;
+
+	if ((fd = openat(sp->dirfd, "dispatch.lock", O_RDWR | O_CREAT |
+	    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1) {
+		log_warn("spool: open %s/dispatch.lock", sp->path);
+		return -1;
+	}
+	while (flock(fd, LOCK_EX) == -1) {
+		if (errno == EINTR)
+			continue;
+		saved = errno;
+		log_warn("spool: flock %s/dispatch.lock", sp->path);
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+static void
+spool_queue_name(char *out, size_t sz, unsigned long long key, const char *id)
+{
+	snprintf(out, sz, "%016llx-%s", key, id);
+}
+
+/*
+ * Put job st in the queue as queue/KEY-ID, made durable.  A zero
+ * st->queue_key becomes now in nanoseconds (the caller writes the status
+ * after).  Returns 0, or -1 after logging.
+ */
+int
+spool_queue_add(struct spool *sp, struct jobstatus *st)
+{
+	struct timespec	 ts;
+	char		 name[SPOOLCGI_ID_LEN + 24];
+	int		 fd;
+
+	if (st->queue_key == 0) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		st->queue_key = (unsigned long long)ts.tv_sec * 1000000000ULL +
+		    (unsigned long long)ts.tv_nsec;
+	}
+	spool_queue_name(name, sizeof(name), st->queue_key, st->id);
+	if ((fd = openat(sp->queuefd, name, O_WRONLY | O_CREAT | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) == -1) {
+		log_warn("spool: create queue/%s", name);
+		return -1;
+	}
+	close(fd);
+	if (fsync(sp->queuefd) == -1) {
+		log_warn("spool: fsync queue/");
+		return -1;
+	}
+	return 0;
+}
+
+/* Remove job st's queue entry.  Returns 0 (also when none), or -1. */
+int
+spool_queue_remove(struct spool *sp, const struct jobstatus *st)
+{
+	char	 name[SPOOLCGI_ID_LEN + 24];
+
+	spool_queue_name(name, sizeof(name), st->queue_key, st->id);
+	if (unlinkat(sp->queuefd, name, 0) == -1 && errno != ENOENT) {
+		log_warn("spool: unlink queue/%s", name);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+spool_qentry_cmp(const void *a, const void *b)
+{
+	const struct qentry *x = a, *y = b;
+
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return strcmp(x->id, y->id);
+}
+
+/*
+ * The queue, first in first out, in a new array (free it).  Reads only
+ * queue/, never jobs/.  Returns 0, or -1 with errno set.
+ */
+int
+spool_queue_list(struct spool *sp, struct qentry **out, size_t *n)
+{
+	struct qentry	*q = NULL, *p;
+	struct dirent	*de;
+	size_t		 cap = 0, len;
+	DIR		*d;
+	char		*end;
+	int		 fd, saved;
+
+	*out = NULL;
+	*n = 0;
+	if ((fd = openat(sp->dirfd, "queue", O_RDONLY | O_DIRECTORY |
+	    O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return -1;
+	if ((d = fdopendir(fd)) == NULL) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		len = strlen(de->d_name);
+		if (len != 17 + SPOOLCGI_ID_LEN || de->d_name[16] != '-' ||
+		    !spool_id_check(de->d_name + 17, SPOOLCGI_ID_LEN))
+			continue;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 64;
+			if ((p = reallocarray(q, cap, sizeof(*q))) == NULL) {
+				saved = errno;
+				free(q);
+				closedir(d);
+				errno = saved;
+				return -1;
+			}
+			q = p;
+		}
+		q[*n].key = strtoull(de->d_name, &end, 16);
+		memcpy(q[*n].id, de->d_name + 17, SPOOLCGI_ID_LEN + 1);
+		(*n)++;
+	}
+	closedir(d);
+	if (*n > 1)
+		qsort(q, *n, sizeof(*q), spool_qentry_cmp);
+	*out = q;
+	return 0;
+}
+
+/* Job st's 1-based place in the queue, or 0 when it is not queued. */
+int
+spool_queue_position(struct spool *sp, const struct jobstatus *st)
+{
+	struct qentry	*q;
+	size_t		 n, i;
+	int		 pos = 0;
+
+	if (spool_queue_list(sp, &q, &n) == -1)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (strcmp(q[i].id, st->id) == 0) {
+			pos = (int)i + 1;
+			break;
+		}
+	free(q);
+	return pos;
+}
+
+/*
+ * Take a free slot of class ("g" or "t.TASK") among max: flock on
+ * slots/CLASS.N without waiting.  Returns the slot's descriptor (holding
+ * the lock), or -1 with errno EWOULDBLOCK when all are busy.
+ */
+int
+spool_slot_take(struct spool *sp, const char *class, int max)
+{
+	char	 name[SPOOLCGI_NAME_MAX + 32];
+	int	 i, fd;
+
+	for (i = 0; i < max; i++) {
+		snprintf(name, sizeof(name), "%s.%d", class, i);
+		if ((fd = openat(sp->slotsfd, name, O_RDWR | O_CREAT |
+		    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1) {
+			log_warn("spool: open slots/%s", name);
+			return -1;
+		}
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return fd;
+		close(fd);
+	}
+	errno = EWOULDBLOCK;
+	return -1;
+}
+
+/*
+ * How many of class's max slots are held.  Only under the dispatch lock:
+ * the probe takes free slots for an instant.
+ */
+int
+spool_slots_busy(struct spool *sp, const char *class, int max)
+{
+	char	 name[SPOOLCGI_NAME_MAX + 32];
+	int	 i, fd, busy = 0;
+
+	for (i = 0; i < max; i++) {
+		snprintf(name, sizeof(name), "%s.%d", class, i);
+		if ((fd = openat(sp->slotsfd, name, O_RDWR | O_NOFOLLOW |
+		    O_CLOEXEC)) == -1)
+			continue;	/* never used: free */
+		if (flock(fd, LOCK_EX | LOCK_NB) == -1 && errno == EWOULDBLOCK)
+			busy++;
+		close(fd);
+	}
+	return busy;
+}
+
+/* Ask the supervisor of running job id to stop it.  Returns 0, or -1. */
+int
+spool_cancel_request(struct spool *sp, const char *id)
+{
+	char	 path[SPOOLCGI_ID_LEN + 16];
+	int	 fd;
+
+	snprintf(path, sizeof(path), "%s/cancel", id);
+	if ((fd = openat(sp->jobsfd, path, O_WRONLY | O_CREAT | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) == -1)
+		return -1;
+	return close(fd);
+}
+
+/* Has a cancel been asked for the job whose directory is dfd? */
+int
+spool_cancel_requested(int dfd)
+{
+	return faccessat(dfd, "cancel", F_OK, 0) == 0;
+}
+
+/*
+ * Remove job id: renamed out of jobs/ first, so that it disappears at
+ * once and whole, then deleted.  With tombstone, gone/ID is left so that
+ * the id answers 410 for a while.  Returns 0, or -1 with errno set.
+ */
+int
+spool_job_remove(struct spool *sp, const char *id, int tombstone)
+{
+	char	 tmp[SPOOLCGI_ID_LEN + 32];
+	int	 fd, gfd;
+
+	snprintf(tmp, sizeof(tmp), "%s.rm.%ld", id, (long)getpid());
+	if (renameat(sp->jobsfd, id, sp->tmpfd, tmp) == -1)
+		return -1;
+	if (tombstone) {
+		if ((gfd = openat(sp->dirfd, "gone", O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC)) != -1) {
+			if ((fd = openat(gfd, id, O_WRONLY | O_CREAT |
+			    O_NOFOLLOW | O_CLOEXEC, 0600)) != -1)
+				close(fd);
+			close(gfd);
+		}
+	}
+	(void)fsync(sp->jobsfd);
+	return spool_remove_tree(sp->tmpfd, tmp);
+}
+
+/* Is there a tombstone for id (it expired and was removed)? */
+int
+spool_gone(struct spool *sp, const char *id)
+{
+	char	 path[SPOOLCGI_ID_LEN + 8];
+
+	snprintf(path, sizeof(path), "gone/%s", id);
+	return faccessat(sp->dirfd, path, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* Is the spool draining (the file "drain" exists)? */
+int
+spool_draining(struct spool *sp)
+{
+	return faccessat(sp->dirfd, "drain", F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/*
+ * Claim Idempotency-Key key (already checked: [A-Za-z0-9._:-], 1..128)
+ * for job id with the given hash of its task and fields.  The key file is
+ * written whole under a temporary name and linked into place, so a
+ * racing claim sees either nothing or all of it.  Returns 0 when claimed,
+ * 1 when the key is taken (its job and hash in oid and *ohash), -1 on
+ * error.
+ */
+int
+spool_key_claim(struct spool *sp, const char *key, const char *id,
+    unsigned long long hash, char *oid, unsigned long long *ohash)
+{
+	char		 name[160], tmp[200], line[128];
+	struct stat	 sb;
+	ssize_t		 n;
+	int		 kfd, fd, saved, tries;
+
+	snprintf(name, sizeof(name), "k-%s", key);
+	snprintf(tmp, sizeof(tmp), ".%s.%ld", id, (long)getpid());
+	if ((kfd = openat(sp->dirfd, "keys", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		return -1;
+	n = snprintf(line, sizeof(line), "%s %016llx\n", id, hash);
+	if (spool_file_create(kfd, tmp, line, (size_t)n) == -1)
+		goto fail;
+	for (tries = 0; tries < 3; tries++) {
+		if (linkat(kfd, tmp, kfd, name, 0) == 0) {
+			unlinkat(kfd, tmp, 0);
+			(void)fsync(kfd);
+			close(kfd);
+			return 0;
+		}
+		if (errno != EEXIST)
+			break;
+		if ((fd = openat(kfd, name, O_RDONLY | O_NOFOLLOW |
+		    O_CLOEXEC)) == -1)
+			continue;	/* removed meanwhile: try again */
+		n = read(fd, line, sizeof(line) - 1);
+		close(fd);
+		if (n < SPOOLCGI_ID_LEN + 2)
+			break;
+		line[n] = '\0';
+		memcpy(oid, line, SPOOLCGI_ID_LEN);
+		oid[SPOOLCGI_ID_LEN] = '\0';
+		*ohash = strtoull(line + SPOOLCGI_ID_LEN + 1, NULL, 16);
+		/* A key whose job is gone can be claimed again. */
+		if (!spool_id_check(oid, SPOOLCGI_ID_LEN) ||
+		    fstatat(sp->jobsfd, oid, &sb, AT_SYMLINK_NOFOLLOW) == -1) {
+			unlinkat(kfd, name, 0);
+			continue;
+		}
+		unlinkat(kfd, tmp, 0);
+		close(kfd);
+		return 1;
+	}
+fail:
+	saved = errno;
+	unlinkat(kfd, tmp, 0);
+	close(kfd);
+	errno = saved;
+	return -1;
+}
+
+/* Forget key (its job was not created after all). */
+void
+spool_key_release(struct spool *sp, const char *key)
+{
+	char	 name[160];
+	int	 kfd;
+
+	snprintf(name, sizeof(name), "k-%s", key);
+	if ((kfd = openat(sp->dirfd, "keys", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		return;
+	unlinkat(kfd, name, 0);
+	close(kfd);
+}
+
+/*
+ * Is a clean-up due?  True when gc.stamp is older than interval seconds
+ * (or missing).  The caller then claims it with gc.lock in spool_gc.
+ */
+int
+spool_gc_due(struct spool *sp, long interval, time_t now)
+{
+	struct stat	 sb;
+
+	if (fstatat(sp->dirfd, "gc.stamp", &sb, AT_SYMLINK_NOFOLLOW) == -1)
+		return 1;
+	return now - sb.st_mtime >= interval;
+}
+
+/* Remove entries of directory name older than age seconds. */
+static int
+spool_gc_dir(struct spool *sp, const char *name, time_t now, long age,
+    int (*keep)(struct spool *, const char *), int *count)
+{
+	struct dirent	*de;
+	struct stat	 sb;
+	DIR		*d;
+	int		 fd;
+
+	if ((fd = openat(sp->dirfd, name, O_RDONLY | O_DIRECTORY |
+	    O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return -1;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &sb,
+		    AT_SYMLINK_NOFOLLOW) == -1)
+			continue;
+		if (now - sb.st_mtime < age)
+			continue;
+		if (keep != NULL && keep(sp, de->d_name))
+			continue;
+		if (spool_remove_tree(dirfd(d), de->d_name) == 0)
+			(*count)++;
+	}
+	closedir(d);
+	return 0;
+}
+
+/* Keep a key file while its job exists. */
+static int
+spool_gc_key_live(struct spool *sp, const char *name)
+{
+	char		 line[128];
+	struct stat	 sb;
+	ssize_t		 n;
+	int		 kfd, fd;
+
+	if (strncmp(name, "k-", 2) != 0)
+		return 0;
+	if ((kfd = openat(sp->dirfd, "keys", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		return 1;
+	fd = openat(kfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	close(kfd);
+	if (fd == -1)
+		return 0;
+	n = read(fd, line, sizeof(line) - 1);
+	close(fd);
+	if (n < SPOOLCGI_ID_LEN)
+		return 0;
+	line[SPOOLCGI_ID_LEN] = '\0';
+	return spool_id_check(line, SPOOLCGI_ID_LEN) &&
+	    fstatat(sp->jobsfd, line, &sb, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/*
+ * The clean-up: remove finished jobs older than keep_finished_seconds
+ * (leaving tombstones), tombstones older than tombstone_seconds, staging
+ * leftovers older than an hour, keys whose job is gone; settle jobs whose
+ * supervisor died; give queued jobs that lost their queue entry (a crash
+ * between the two writes) a new one.  This is the only place that reads
+ * every job, and it runs outside any request, at most once per
+ * gc_interval_seconds.  Returns 0, or -1 when another clean-up runs.
+ */
+int
+spool_gc(struct spool *sp, const struct config *cfg, time_t now,
+    struct gcstats *gs)
+{
+	struct jobstatus	 st;
+	struct dirent		*de;
+	struct timespec		 ts[2];
+	DIR			*d;
+	int			 lfd, fd, sfd;
+	char			 qname[SPOOLCGI_ID_LEN + 24];
+
+	memset(gs, 0, sizeof(*gs));
+	if ((lfd = openat(sp->dirfd, "gc.lock", O_RDWR | O_CREAT | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) == -1)
+		return -1;
+	if (flock(lfd, LOCK_EX | LOCK_NB) == -1) {
+		close(lfd);
+		return -1;
+	}
+	if ((sfd = openat(sp->dirfd, "gc.stamp", O_WRONLY | O_CREAT |
+	    O_NOFOLLOW | O_CLOEXEC, 0600)) != -1) {
+		ts[0].tv_sec = ts[1].tv_sec = now;
+		ts[0].tv_nsec = ts[1].tv_nsec = 0;
+		(void)futimens(sfd, ts);
+		close(sfd);
+	}
+	if ((fd = dup(sp->jobsfd)) != -1 && (d = fdopendir(fd)) != NULL) {
+		rewinddir(d);
+		while ((de = readdir(d)) != NULL) {
+			if (!spool_id_check(de->d_name, strlen(de->d_name)))
+				continue;
+			if (spool_job_check(sp, cfg, de->d_name, &st) == -1)
+				continue;
+			if (st.state == JOB_FAILED &&
+			    strcmp(st.error_code, "interrupted") == 0 &&
+			    st.finished_at >= now - 1)
+				gs->settled++;
+			if (st.state == JOB_QUEUED) {
+				spool_queue_name(qname, sizeof(qname),
+				    st.queue_key, st.id);
+				if (faccessat(sp->queuefd, qname, F_OK,
+				    AT_SYMLINK_NOFOLLOW) == -1 &&
+				    errno == ENOENT) {
+					/* Lost entry: queue it (again). */
+					int dfd = spool_job_open(sp, st.id);
+					int jl = dfd == -1 ? -1 :
+					    spool_job_lock(dfd, 1);
+
+					if (jl != -1 &&
+					    spool_status_readat(dfd, &st) == 0 &&
+					    st.state == JOB_QUEUED &&
+					    spool_queue_add(sp, &st) == 0)
+						(void)spool_status_write(dfd,
+						    &st, 1);
+					if (jl != -1)
+						close(jl);
+					if (dfd != -1)
+						close(dfd);
+				}
+				continue;
+			}
+			if (!job_state_final(st.state) || st.finished_at == 0 ||
+			    now - st.finished_at < cfg->keep_finished_seconds)
+				continue;
+			if (spool_job_remove(sp, st.id, 1) == 0)
+				gs->expired++;
+		}
+		closedir(d);
+	} else if (fd != -1)
+		close(fd);
+	spool_gc_dir(sp, "gone", now, cfg->tombstone_seconds, NULL,
+	    &gs->tombstones);
+	spool_gc_dir(sp, "tmp", now, 3600, NULL, &gs->temps);
+	spool_gc_dir(sp, "keys", now, 60, spool_gc_key_live, &gs->keys);
+	close(lfd);
+	return 0;
 }

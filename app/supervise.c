@@ -40,8 +40,7 @@
 
 #include "extern.h"
 
-#define SUPERVISE_GRACE		5	/* seconds from SIGTERM to SIGKILL */
-#define SUPERVISE_TICK_MS	500	/* how often limits are checked */
+#define SUPERVISE_TICK_MS	250	/* how often limits and cancel are checked */
 #define SUPERVISE_PROGRESS_MS	250	/* at most 4 progress writes a second */
 #define SUPERVISE_LINE_MAX	4096
 #define SUPERVISE_TAIL_LINES	10
@@ -208,6 +207,7 @@ supervise_now_ms(void)
 
 /* Everything the running supervisor tracks about its task. */
 struct sv {
+	const struct config	*cfg;
 	int			 jobfd;
 	struct jobstatus	 st;
 	const struct task	*task;
@@ -321,8 +321,10 @@ supervise_limits(struct sv *sv)
 		supervise_stop(sv, "result_too_large", "the task's result "
 		    "grew past max_result_bytes (%zu) and the task was "
 		    "stopped", sv->task->max_result_bytes);
-	if (sv->term_ms != 0 &&
-	    supervise_now_ms() - sv->term_ms >= SUPERVISE_GRACE * 1000)
+	if (spool_cancel_requested(sv->jobfd))
+		supervise_stop(sv, "cancelled", "the job was cancelled");
+	if (sv->term_ms != 0 && supervise_now_ms() - sv->term_ms >=
+	    (long long)sv->cfg->kill_grace_seconds * 1000)
 		(void)kill(-sv->pid, SIGKILL);
 }
 
@@ -333,6 +335,12 @@ supervise_finish(struct sv *sv, int wstatus)
 	char	 tail[SPOOLCGI_ERRMSG_MAX - 128];
 
 	sv->st.finished_at = time(NULL);
+	if (sv->stop_code != NULL && strcmp(sv->stop_code, "cancelled") == 0) {
+		sv->st.state = JOB_CANCELLED;
+		snprintf(sv->st.message, sizeof(sv->st.message),
+		    "cancelled");
+		return;
+	}
 	if (sv->stop_code != NULL) {
 		sv->st.state = JOB_FAILED;
 		snprintf(sv->st.error_code, sizeof(sv->st.error_code), "%s",
@@ -478,8 +486,8 @@ supervise_run(struct sv *sv, char **env)
 	if (kill(-sv->pid, SIGTERM) == 0) {
 		long long start = supervise_now_ms();
 
-		while (kill(-sv->pid, 0) == 0 &&
-		    supervise_now_ms() - start < SUPERVISE_GRACE * 1000)
+		while (kill(-sv->pid, 0) == 0 && supervise_now_ms() - start <
+		    (long long)sv->cfg->kill_grace_seconds * 1000)
 			(void)poll(NULL, 0, 50);
 		(void)kill(-sv->pid, SIGKILL);
 	}
@@ -499,10 +507,23 @@ spawnfail:
  * The grandchild: detach from everything the FastCGI process had, take
  * the lock, say "running", hand off, run.  Never returns.
  */
+struct svargs {
+	struct spool		*sp;
+	const struct config	*cfg;
+	const struct task	*t;
+	const char		*id;
+	int			 handoff;	/* pipe to the starter */
+	int			 gslot, tslot;	/* slot locks, or -1 */
+};
+
 static void __attribute__((noreturn))
-supervise_main(struct spool *sp, const struct task *t, const char *id,
-    int handoff)
+supervise_main(void *arg)
 {
+	struct svargs		*a = arg;
+	struct spool		*sp = a->sp, nsp;
+	const struct task	*t = a->t;
+	const char		*id = a->id;
+	int			 handoff = a->handoff;
 	struct sv	 sv;
 	struct buf	 in = { 0 };
 	json_object	*input = NULL, *fields = NULL;
@@ -510,6 +531,7 @@ supervise_main(struct spool *sp, const struct task *t, const char *id,
 	int		 devnull, lockfd;
 
 	memset(&sv, 0, sizeof(sv));
+	sv.cfg = a->cfg;
 	sv.task = t;
 	sv.errfd = -1;
 	if ((sv.jobfd = spool_job_open(sp, id)) == -1 ||
@@ -531,9 +553,13 @@ supervise_main(struct spool *sp, const struct task *t, const char *id,
 	if (dup2(devnull, 0) == -1 || dup2(devnull, 1) == -1 ||
 	    dup2(sv.fds.log, 2) == -1)
 		_exit(1);
+	if ((a->gslot != -1 && (a->gslot = supervise_fd_high(a->gslot)) ==
+	    -1) || (a->tslot != -1 && (a->tslot = supervise_fd_high(a->tslot))
+	    == -1))
+		_exit(1);
 	{
 		int k[] = { sv.jobfd, handoff, sv.fds.in, sv.fds.out,
-		    sv.fds.log, sv.fds.work };
+		    sv.fds.log, sv.fds.work, a->gslot, a->tslot };
 
 		supervise_close_from(3, k, sizeof(k) / sizeof(k[0]));
 	}
@@ -562,68 +588,111 @@ supervise_main(struct spool *sp, const struct task *t, const char *id,
 	}
 	sv.st.state = JOB_RUNNING;
 	sv.st.started_at = time(NULL);
+	sv.st.attempts++;
+	sv.st.message[0] = '\0';
 	if (spool_status_write(sv.jobfd, &sv.st, 1) == -1) {
 		log_warn("job %s: write status", id);
 		_exit(1);
 	}
 	(void)write(handoff, "k", 1);
 	close(handoff);
+	/* Running is on disk: the queue entry has done its work. */
+	if (spool_open(&nsp, sp->path) == 0) {
+		spool_queue_remove(&nsp, &sv.st);
+		spool_close(&nsp);
+	}
 
-	supervise_run(&sv, env);
+	if (spool_cancel_requested(sv.jobfd)) {
+		sv.st.state = JOB_CANCELLED;
+		sv.st.finished_at = time(NULL);
+	} else
+		supervise_run(&sv, env);
 	if (spool_status_write(sv.jobfd, &sv.st, 1) == -1)
 		log_warn("job %s: write final status", id);
-	(void)lockfd;	/* released by _exit, after the final status */
+	/* The final status is on disk: free the slots, start the next. */
+	close(lockfd);
+	if (a->gslot != -1)
+		close(a->gslot);
+	if (a->tslot != -1)
+		close(a->tslot);
+	if (spool_open(&nsp, sp->path) == 0) {
+		queue_dispatch(&nsp, sv.cfg, -1);
+		spool_close(&nsp);
+	}
 	_exit(0);
 }
 
 /*
- * Start the supervisor of job id (already on disk, state "queued").
- * Returns 0 once the supervisor holds the job's lock and has recorded
- * "running", or -1 (logged) when it could not be started.
+ * Run fn(arg) in a detached process: fork, setsid, fork, and reap the
+ * first child at once, so no zombie is left and no SIGCHLD handler is
+ * needed (STYLE 7).  fn must end with _exit.  Returns 0 once the
+ * grandchild exists, or -1 (logged).
  */
 int
-supervise_start(struct spool *sp, const struct config *cfg,
-    const struct task *t, const char *id)
+supervise_detach(void (*fn)(void *), void *arg)
 {
-	struct pollfd	 pfd;
-	pid_t		 pid, w;
-	int		 p[2], status, n;
-	char		 c;
+	pid_t	 pid, w;
+	int	 status;
 
-	(void)cfg;
-	if (pipe2(p, O_CLOEXEC) == -1) {
-		log_warn("job %s: pipe", id);
-		return -1;
-	}
 	fflush(NULL);
 	if ((pid = fork()) == -1) {
-		log_warn("job %s: fork", id);
-		close(p[0]);
-		close(p[1]);
+		log_warn("fork");
 		return -1;
 	}
 	if (pid == 0) {
-		close(p[0]);
 		if (setsid() == -1)
 			_exit(1);
 		switch (fork()) {
 		case -1:
 			_exit(1);
 		case 0:
-			supervise_main(sp, t, id, p[1]);
-			/* NOTREACHED */
+			fn(arg);
+			_exit(0);	/* NOTREACHED */
 		default:
 			_exit(0);
 		}
 	}
-	close(p[1]);
 	while ((w = waitpid(pid, &status, 0)) == -1 && errno == EINTR)
 		;
 	if (w == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		log_warnx("job %s: the supervisor could not detach", id);
-		close(p[0]);
+		log_warnx("the detached process could not be started");
 		return -1;
 	}
+	return 0;
+}
+
+/*
+ * Start the supervisor of job id (on disk, state "queued"), handing it
+ * the slot locks gslot and tslot (-1: none), which it holds for its life.
+ * Returns 0 once the supervisor holds the job's lock and has recorded
+ * "running", or -1 when it did not take the job (logged when it failed).
+ */
+int
+supervise_start(struct spool *sp, const struct config *cfg,
+    const struct task *t, const char *id, int gslot, int tslot)
+{
+	struct svargs	 a;
+	struct pollfd	 pfd;
+	int		 p[2], n;
+	char		 c;
+
+	if (pipe2(p, O_CLOEXEC) == -1) {
+		log_warn("job %s: pipe", id);
+		return -1;
+	}
+	a.sp = sp;
+	a.cfg = cfg;
+	a.t = t;
+	a.id = id;
+	a.handoff = p[1];
+	a.gslot = gslot;
+	a.tslot = tslot;
+	if (supervise_detach(supervise_main, &a) == -1) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	close(p[1]);
 	pfd.fd = p[0];
 	pfd.events = POLLIN;
 	while ((n = poll(&pfd, 1, SUPERVISE_HANDOFF_MS)) == -1 &&

@@ -184,6 +184,11 @@ test_defaults(void)
 	is_int(cfg.max_body_bytes, 10485760, "max_body_bytes default");
 	is_int(cfg.keep_finished_seconds, 86400,
 	    "keep_finished_seconds default");
+	is_int(cfg.tombstone_seconds, 604800, "tombstone_seconds default");
+	is_int(cfg.gc_interval_seconds, 300, "gc_interval_seconds default");
+	is_int(cfg.kill_grace_seconds, 5, "kill_grace_seconds default");
+	is_int(cfg.max_wait_seconds, 10, "max_wait_seconds default");
+	is_int(cfg.drain, 0, "drain default");
 	t = &cfg.tasks[0];
 	is_str(t->title, "t", "title default: the name");
 	ok(t->description == NULL, "description default: none");
@@ -485,6 +490,12 @@ test_refusals(void)
 	    "{'spool': '/s', 'max_body_bytes': 9007199254740993, "
 	    "'tasks': {" TASK_T "}}",
 	    ": max_body_bytes: 9007199254740993 is out of range");
+	refused("max_wait_seconds over the 25 s cap",
+	    "{'spool': '/s', 'max_wait_seconds': 26, "
+	    "'tasks': {" TASK_T "}}", ": max_wait_seconds: 26");
+	refused("drain not a boolean",
+	    "{'spool': '/s', 'drain': 'yes', "
+	    "'tasks': {" TASK_T "}}", ": drain: expected true or false");
 	refused("negative keep_finished_seconds",
 	    "{'spool': '/s', 'keep_finished_seconds': -86400, "
 	    "'tasks': {" TASK_T "}}", ": keep_finished_seconds: -86400");

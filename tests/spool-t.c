@@ -160,11 +160,11 @@ test_lock(struct spool *sp)
 	close(p[0]);
 	ok(spool_job_lock(dfd, 1) == -1 && errno == EWOULDBLOCK,
 	    "the lock is taken");
-	ok(spool_job_check(sp, st.id, &rd) == 0 && rd.state == JOB_RUNNING,
+	ok(spool_job_check(sp, NULL, st.id, &rd) == 0 && rd.state == JOB_RUNNING,
 	    "a live supervisor's job reads running");
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
-	ok(spool_job_check(sp, st.id, &rd) == 0 && rd.state == JOB_FAILED &&
+	ok(spool_job_check(sp, NULL, st.id, &rd) == 0 && rd.state == JOB_FAILED &&
 	    strcmp(rd.error_code, "interrupted") == 0 && rd.finished_at > 0,
 	    "after kill -9 it reads failed/interrupted");
 	ok(spool_status_read(sp, st.id, &rd) == 0 && rd.state == JOB_FAILED,
@@ -213,11 +213,14 @@ test_result(struct spool *sp, const struct jobstatus *st)
 static void
 test_misc(struct spool *sp)
 {
-	char	 path[512], sub[512];
-	int	 q, r;
+	struct config	 c;
+	char		 path[512], sub[512];
+	int		 q, r;
 
-	ok(spool_counts(sp, &q, &r) == 0 && q == 0 && r == 0,
-	    "counts: the jobs here are final");
+	memset(&c, 0, sizeof(c));
+	c.max_running = 2;
+	ok(spool_counts(sp, &c, &q, &r) == 0 && q == 0 && r == 0,
+	    "counts: nothing queued or running");
 	ok(spool_free_bytes(sp) > 0, "free bytes");
 	snprintf(path, sizeof(path), "%s/jobs", root);
 	ok(spool_inside(path, root) == 1, "jobs/ is inside the spool");
@@ -239,6 +242,133 @@ test_misc(struct spool *sp)
 	ok(access(sub, F_OK) == -1 && errno == ENOENT, "and it is gone");
 }
 
+/* Queue order, slots, keys, removal, tombstones and the clean-up. */
+static void
+test_lifecycle(struct spool *sp)
+{
+	struct jobstatus	 a, b, c, rd;
+	struct config		 cfg;
+	struct qentry		*q;
+	struct gcstats		 gs;
+	size_t			 n;
+	char			 oid[SPOOLCGI_ID_LEN + 1], path[512];
+	unsigned long long	 oh;
+	int			 s1, s2, s3, lfd, qd, rn;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.max_running = 2;
+	cfg.keep_finished_seconds = 100;
+	cfg.tombstone_seconds = 1000;
+	memset(&a, 0, sizeof(a));
+	strcpy(a.task, "demo");
+	a.state = JOB_QUEUED;
+	a.progress = -1;
+	a.created_at = time(NULL);
+	b = c = a;
+	spool_id_new(a.id);
+	spool_id_new(b.id);
+	spool_id_new(c.id);
+	spool_job_create(sp, &a, "{}", 2);
+	spool_job_create(sp, &b, "{}", 2);
+	spool_job_create(sp, &c, "{}", 2);
+	b.queue_key = 1000;		/* b first, then c, then a */
+	c.queue_key = 2000;
+	ok(spool_queue_add(sp, &a) == 0 && a.queue_key > 2000 &&
+	    spool_queue_add(sp, &c) == 0 && spool_queue_add(sp, &b) == 0,
+	    "three jobs queued");
+	{
+		/* As handler_start does: the status carries its queue key. */
+		int dfd;
+
+		dfd = spool_job_open(sp, a.id);
+		spool_status_write(dfd, &a, 1);
+		close(dfd);
+		dfd = spool_job_open(sp, c.id);
+		spool_status_write(dfd, &c, 1);
+		close(dfd);
+	}
+	ok(spool_queue_list(sp, &q, &n) == 0 && n == 3 &&
+	    strcmp(q[0].id, b.id) == 0 && strcmp(q[1].id, c.id) == 0 &&
+	    strcmp(q[2].id, a.id) == 0, "the queue lists first in, first out");
+	free(q);
+	is_int(spool_queue_position(sp, &c), 2, "queue position 2");
+	ok(spool_queue_remove(sp, &b) == 0 && spool_queue_position(sp, &c) ==
+	    1, "removing the head moves the next up");
+	ok(spool_queue_remove(sp, &b) == 0, "removing twice is harmless");
+
+	ok((s1 = spool_slot_take(sp, "g", 2)) >= 0, "slot 1 of 2");
+	ok((s2 = spool_slot_take(sp, "g", 2)) >= 0, "slot 2 of 2");
+	ok(spool_slot_take(sp, "g", 2) == -1 && errno == EWOULDBLOCK,
+	    "no third slot");
+	lfd = spool_dispatch_lock(sp);
+	is_int(spool_slots_busy(sp, "g", 2), 2, "two slots busy");
+	close(lfd);
+	close(s1);
+	ok((s3 = spool_slot_take(sp, "g", 2)) >= 0,
+	    "a closed slot is free again (the kernel drops the lock)");
+	close(s2);
+	close(s3);
+	ok(spool_counts(sp, &cfg, &qd, &rn) == 0 && qd == 2 && rn == 0,
+	    "counts: 2 queued, none running");
+
+	ok(spool_key_claim(sp, "key-1", a.id, 42, oid, &oh) == 0,
+	    "a key is claimed");
+	ok(spool_key_claim(sp, "key-1", b.id, 43, oid, &oh) == 1 &&
+	    strcmp(oid, a.id) == 0 && oh == 42,
+	    "a repeat finds the first job and its hash");
+
+	ok(spool_cancel_requested(spool_job_open(sp, a.id)) == 0,
+	    "no cancel asked");
+	ok(spool_cancel_request(sp, a.id) == 0, "cancel asked");
+	{
+		int dfd = spool_job_open(sp, a.id);
+
+		ok(spool_cancel_requested(dfd) == 1, "the supervisor sees it");
+		close(dfd);
+	}
+
+	/* a finished long ago; b is final but recent; c stays queued. */
+	{
+		int dfd = spool_job_open(sp, a.id);
+
+		a.state = JOB_SUCCEEDED;
+		a.finished_at = time(NULL) - 500;
+		spool_status_write(dfd, &a, 1);
+		close(dfd);
+		dfd = spool_job_open(sp, b.id);
+		b.state = JOB_FAILED;
+		b.finished_at = time(NULL);
+		spool_status_write(dfd, &b, 1);
+		close(dfd);
+	}
+	ok(spool_gc_due(sp, 300, time(NULL)) == 1, "gc is due at first");
+	ok(spool_gc(sp, &cfg, time(NULL), &gs) == 0 && gs.expired == 1,
+	    "gc removes the expired job");
+	ok(spool_gc_due(sp, 300, time(NULL)) == 0, "and is not due again");
+	ok(spool_status_read(sp, a.id, &rd) == -1 && errno == ENOENT &&
+	    spool_gone(sp, a.id), "the expired job has a tombstone");
+	ok(spool_status_read(sp, b.id, &rd) == 0, "the recent one stays");
+	ok(!spool_gone(sp, b.id), "and has no tombstone");
+	ok(spool_key_claim(sp, "key-1", b.id, 43, oid, &oh) == 0,
+	    "a key whose job is gone can be claimed again");
+	ok(spool_job_remove(sp, b.id, 0) == 0 &&
+	    spool_status_read(sp, b.id, &rd) == -1 && !spool_gone(sp, b.id),
+	    "remove without tombstone");
+	snprintf(path, sizeof(path), "%s/tmp", root);
+	is_int(count_entries(path), 0, "removal leaves nothing in tmp/");
+	rn = spool_gc(sp, &cfg, time(NULL) + 2000, &gs);
+	ok(rn == 0 && gs.tombstones >= 1 && !spool_gone(sp, a.id),
+	    "tombstones go after tombstone_seconds");
+	if (rn != 0 || gs.tombstones < 1)
+		printf("# gc %d tombstones %d\n", rn, gs.tombstones);
+
+	/* A queued job whose entry was lost gets a new one from gc. */
+	spool_queue_remove(sp, &c);
+	ok(spool_queue_position(sp, &c) == 0, "c lost its entry");
+	ok(spool_gc(sp, &cfg, time(NULL) + 2000, &gs) == 0 &&
+	    spool_queue_position(sp, &c) == 1, "gc queues it again");
+}
+
 int
 main(void)
 {
@@ -257,6 +387,7 @@ main(void)
 	test_lock(&sp);
 	test_result(&sp, &st);
 	test_misc(&sp);
+	test_lifecycle(&sp);
 	spool_close(&sp);
 	root[strlen(root) - strlen("/spool")] = '\0';
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);

@@ -65,7 +65,7 @@ start(const struct task *t, const char *input, struct jobstatus *st)
 	st->created_at = time(NULL);
 	if (spool_job_create(&sp, st, input, strlen(input)) == -1)
 		return -1;
-	return supervise_start(&sp, &cfg, t, st->id);
+	return supervise_start(&sp, &cfg, t, st->id, -1, -1);
 }
 
 /* Poll the status until it is final, for at most secs seconds. */
@@ -75,7 +75,7 @@ wait_final(const char *id, struct jobstatus *st, int secs)
 	time_t	 deadline = time(NULL) + secs;
 
 	while (time(NULL) <= deadline) {
-		if (spool_job_check(&sp, id, st) == 0 &&
+		if (spool_job_check(&sp, &cfg, id, st) == 0 &&
 		    job_state_final(st->state))
 			return 0;
 		poll(NULL, 0, 20);
@@ -115,6 +115,9 @@ main(void)
 	snprintf(path, sizeof(path), "%s/spool", root);
 	if (spool_open(&sp, path) == -1)
 		return 1;
+	cfg.spool = path;
+	cfg.max_running = 4;
+	cfg.kill_grace_seconds = 1;
 
 	task_init(&t_ok, "ok", script("ok", 
 	    "echo \"stdin=$(cat)\"\n"
@@ -198,7 +201,7 @@ main(void)
 		time_t			 deadline = time(NULL) + 10;
 
 		do {
-			spool_job_check(&sp, st.id, &p);
+			spool_job_check(&sp, &cfg, st.id, &p);
 		} while (p.progress != 40 && time(NULL) < deadline &&
 		    poll(NULL, 0, 20) == 0);
 		ok(p.state == JOB_RUNNING && p.progress == 40 &&
