@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
@@ -30,6 +31,7 @@ static void __attribute__((noreturn))
 usage(void)
 {
 	fprintf(stderr, "usage: spoolcgi [-t] [-c file]\n"
+	    "       spoolcgi [-c file] gc\n"
 	    "       spoolcgi -V\n");
 	exit(2);
 }
@@ -76,7 +78,8 @@ main(int argc, char *argv[])
 	struct req		 r;
 	const char		*conf = NULL, *path;
 	char			 pbuf[4096], err[1024];
-	int			 ch, test = 0;
+	struct gcstats		 gs;
+	int			 ch, test = 0, gc = 0;
 
 	log_init("spoolcgi");
 	while ((ch = getopt(argc, argv, "c:tV")) != -1) {
@@ -94,8 +97,11 @@ main(int argc, char *argv[])
 			usage();
 		}
 	}
-	if (optind != argc)
-		usage();
+	if (optind < argc) {
+		if (strcmp(argv[optind], "gc") != 0 || optind + 1 != argc)
+			usage();
+		gc = 1;
+	}
 
 	if ((path = main_config_path(conf, pbuf, sizeof(pbuf))) == NULL)
 		fatalx("cannot find the configuration: give -c FILE or set "
@@ -114,6 +120,17 @@ main(int argc, char *argv[])
 		fatalx("%s: spool: %s cannot be used (see above); create it "
 		    "and make it writable by the web server's user", cfg.path,
 		    cfg.spool);
+	if (gc) {
+		/* The clean-up requests run, for hosts that have cron. */
+		if (spool_gc(&sp, &cfg, time(NULL), &gs) == -1)
+			fatalx("gc: another clean-up is running in %s",
+			    cfg.spool);
+		queue_dispatch(&sp, &cfg, -1);
+		printf("gc: removed %d expired jobs, %d tombstones, %d stale "
+		    "temporaries, %d keys; %d interrupted jobs settled\n",
+		    gs.expired, gs.tombstones, gs.temps, gs.keys, gs.settled);
+		return 0;
+	}
 
 	/* A client that goes away must not kill the process. */
 	signal(SIGPIPE, SIG_IGN);
