@@ -497,9 +497,14 @@ handler_wait_final(struct req *r, struct jobstatus *st, int secs)
 	return job_state_final(st->state);
 }
 
-/* Answer with job st's status: JSON or the HTML page (spec). */
+/*
+ * Answer with job st's status: JSON or the HTML page (spec).  A start
+ * answers 202 unless it honoured a wait (spec "Starting a job"), even
+ * when a quick task is already done.
+ */
 static void
-handler_job_answer(struct req *r, struct jobstatus *st, int waited)
+handler_job_answer(struct req *r, struct jobstatus *st, int waited,
+    int start)
 {
 	http_header(r, "Vary", "Prefer, Accept");
 	if (waited > 0)
@@ -509,7 +514,7 @@ handler_job_answer(struct req *r, struct jobstatus *st, int waited)
 		return;
 	}
 	http_header(r, "Cache-Control", "no-store");
-	if (!job_state_final(st->state)) {
+	if (!job_state_final(st->state) || (start && waited == 0)) {
 		http_header(r, "Retry-After", "%d",
 		    job_retry_after(st, time(NULL)));
 		handler_status_json(r, 202, st);
@@ -529,7 +534,7 @@ handler_job_get(struct req *r, const char *id)
 	if ((wait = handler_prefer_wait(r)) > 0 && !job_state_final(st.state))
 		if (handler_wait_final(r, &st, wait) == -1)
 			return;
-	handler_job_answer(r, &st, wait);
+	handler_job_answer(r, &st, wait, 0);
 }
 
 /*
@@ -816,7 +821,7 @@ handler_started(struct req *r, struct jobstatus *st, int wait)
 	if (r->json) {
 		if (wait > 0 && handler_wait_final(r, st, wait) == -1)
 			return;
-		handler_job_answer(r, st, wait);
+		handler_job_answer(r, st, wait, 1);
 		return;
 	}
 	/* Post/redirect/get: a reload never starts a second job. */

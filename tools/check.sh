@@ -1,0 +1,140 @@
+#!/bin/sh
+# tools/check.sh: build spoolcgi and run every test, from a fresh Debian 12
+# (as root) or an existing checkout.
+#
+#   tools/check.sh                      install what is missing, build,
+#                                       make check
+#   CHECK_DISTCHECK=1 tools/check.sh    then make distcheck too
+#   CHECK_RECONF=1 tools/check.sh       autoreconf -fi and ./configure
+#                                       even if a Makefile exists
+#   CHECK_JOBS=N                        make -jN (default: the CPU count)
+#
+# Prints the log of every failing test, and ends with exactly one line
+# "N passed, N failed" counted from the test results (.trs files: one
+# result per TAP test case, plus one per script that exited badly or broke
+# its plan).  TODO (XFAIL) and SKIP results are counted on the line before.
+# Exits non-zero if anything failed, the build included.
+
+set -u
+cd "$(dirname "$0")/.." || exit 2
+
+PACKAGES="build-essential autoconf automake pkg-config libfcgi-dev
+libjson-c-dev uuid-dev liburiparser-dev lighttpd curl jq apache2
+libapache2-mod-fcgid nginx spawn-fcgi"
+
+failed=0
+passed=0
+todo=0
+skipped=0
+
+say() { printf 'check.sh: %s\n' "$*"; }
+
+finish() {
+	[ "$failed" -gt 0 ] || [ "$passed" -gt 0 ] || failed=1
+	echo "($todo todo, $skipped skipped)"
+	echo "$passed passed, $failed failed"
+	[ "$failed" -eq 0 ]
+	exit
+}
+
+# ---------------------------------------------------------------- packages
+
+missing=
+for p in $PACKAGES; do
+	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |
+	    grep -q 'install ok installed' || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		say "missing packages:$missing (run as root to install them)"
+	else
+		say "installing:$missing"
+		# Installing a server package must not start it (tests start
+		# their own); Debian's policy-rc.d mechanism says so.
+		if [ ! -e /usr/sbin/policy-rc.d ]; then
+			printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+			chmod 755 /usr/sbin/policy-rc.d
+			made_policy=1
+		fi
+		apt-get update -q &&
+		    DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		    --no-install-recommends $missing ||
+		    { say "apt-get failed"; failed=1; }
+		[ -z "${made_policy:-}" ] || rm -f /usr/sbin/policy-rc.d
+		[ "$failed" -eq 0 ] || finish
+	fi
+fi
+
+# ---------------------------------------------------------------- build
+
+jobs=${CHECK_JOBS:-$(nproc 2>/dev/null || echo 2)}
+if [ ! -f Makefile ] || [ "${CHECK_RECONF:-0}" = 1 ]; then
+	say "autoreconf -fi && ./configure"
+	if ! { autoreconf -fi && ./configure; }; then
+		say "configure failed"
+		failed=1
+		finish
+	fi
+fi
+say "make"
+if ! make -j"$jobs"; then
+	say "the build failed"
+	failed=1
+	finish
+fi
+
+# ---------------------------------------------------------------- tests
+
+# count DIR: adds the results of the .trs files under DIR to the totals
+# and prints the log of every test that did not pass.
+count() {
+	local trs log r
+	for trs in $(find "$1" -path ./spoolcgi-\* -prune -o -name '*.trs' \
+	    -print | sort); do
+		log=${trs%.trs}.log
+		for r in $(sed -n 's/^:test-result: *\([A-Z]*\).*/\1/p' "$trs")
+		do
+			case $r in
+			PASS) passed=$((passed + 1)) ;;
+			XFAIL) todo=$((todo + 1)) ;;
+			SKIP) skipped=$((skipped + 1)) ;;
+			*) failed=$((failed + 1)) ;;
+			esac
+		done
+		if grep -Eq '^:test-result: *(FAIL|XPASS|ERROR)' "$trs"; then
+			echo "======== FAILED: ${log#./}"
+			cat "$log"
+			echo "======== end of ${log#./}"
+		fi
+	done
+}
+
+find . -path ./spoolcgi-\* -prune -o -name '*.trs' -exec rm -f {} + \
+    2>/dev/null
+say "make check"
+make -j"$jobs" check
+check_rc=$?
+before=$failed
+count .
+if [ "$check_rc" -ne 0 ] && [ "$failed" -eq "$before" ]; then
+	say "make check failed (status $check_rc) with no failing test result"
+	[ -f test-suite.log ] && cat test-suite.log
+	failed=$((failed + 1))
+fi
+
+if [ "${CHECK_DISTCHECK:-0}" = 1 ]; then
+	say "make distcheck"
+	if ! make distcheck; then
+		# The tests ran again in spoolcgi-*/_build: count only what
+		# failed there, the passes are already counted above.
+		p=$passed t=$todo s=$skipped f=$failed
+		for d in spoolcgi-*/; do
+			[ -d "$d" ] && count "$d"
+		done
+		passed=$p todo=$t skipped=$s
+		[ "$failed" -gt "$f" ] || failed=$((failed + 1))
+		say "make distcheck failed"
+	fi
+fi
+
+finish
