@@ -27,6 +27,8 @@
  * | `kill_grace_seconds` | integer 0 to 3600: from SIGTERM to SIGKILL on a timeout or cancel | 5 |
  * | `max_wait_seconds` | integer 0 to 25: the cap on `Prefer: wait=N` | 10 |
  * | `drain` | boolean: refuse new jobs, finish the others | false |
+ * | `allow_root` | boolean: run even as root (tasks would run as root) | false |
+ * | `launcher` | argv put before each supervisor, e.g. `["/usr/bin/systemd-run", "--user", "--scope", "--"]` | none: the supervisor is forked directly |
  * | `tasks` | object, at least one task: name to task | required |
  * | `tasks.NAME.title` | string | NAME |
  * | `tasks.NAME.description` | string | none |
@@ -112,7 +114,7 @@ static const char *const top_keys[] = {
 	"spool", "templates", "document_root", "max_running", "max_queued",
 	"max_body_bytes", "keep_finished_seconds", "tombstone_seconds",
 	"gc_interval_seconds", "kill_grace_seconds", "max_wait_seconds",
-	"drain", "tasks", NULL
+	"drain", "allow_root", "launcher", "tasks", NULL
 };
 static const char *const task_keys[] = {
 	"title", "description", "command", "fields", "files",
@@ -692,43 +694,57 @@ parse_file(struct cparse *cp, const struct config *cfg,
 	return 0;
 }
 
-/* The command of a task; key is "tasks.T.command".  Returns 0, or -1. */
+/*
+ * An argv: a non-empty array of non-empty strings whose first is an
+ * absolute path (no shell and no PATH search is ever used), into a new
+ * NULL-terminated *out.  prog names the example program in messages.
+ * Returns 0, or -1 with a message.
+ */
 static int
-parse_command(struct cparse *cp, struct task *t, const char *key,
-    struct json_object *o)
+parse_argv(struct cparse *cp, const char *key, struct json_object *o,
+    const char *prog, char ***out)
 {
 	char	 hint[CONFIG_KEY_MAX], ikey[CONFIG_KEY_MAX];
 	char	 safe[CONFIG_SHOW_MAX];
+	char	**av;
 	size_t	 i, n;
 
 	snprintf(hint, sizeof(hint), "give the program to run and its "
 	    "arguments as an array of strings, e.g. [\"/usr/local/bin/%s\"]",
-	    t->name);
+	    prog);
 	if (o == NULL)
 		return cp_fail(cp, key, "missing: %s", hint);
 	if (want_type(cp, key, o, json_type_array, hint) == -1)
 		return -1;
 	if ((n = json_object_array_length(o)) == 0)
 		return cp_fail(cp, key, "empty: %s", hint);
-	if ((t->command = calloc(n + 1, sizeof(*t->command))) == NULL)
+	if ((av = calloc(n + 1, sizeof(*av))) == NULL)
 		return cp_nomem(cp);
+	*out = av;
 	for (i = 0; i < n; i++) {
 		key_index(ikey, sizeof(ikey), key, i);
 		if (get_string(cp, ikey, json_object_array_get_idx(o, i),
-		    hint, &t->command[i]) == -1)
+		    hint, &av[i]) == -1)
 			return -1;
-		if (t->command[i][0] == '\0')
+		if (av[i][0] == '\0')
 			return cp_fail(cp, ikey, "empty string: remove it, "
 			    "or give the argument");
 	}
-	/* No shell and no PATH search: argv[0] is the program itself. */
-	if (t->command[0][0] != '/')
+	if (av[0][0] != '/')
 		return cp_fail(cp, key_index(ikey, sizeof(ikey), key, 0),
 		    "\"%s\" is not an absolute path: give the full path of "
 		    "the program, e.g. \"/usr/local/bin/%s\" (no shell and no "
-		    "PATH search is used)",
-		    show(safe, sizeof(safe), t->command[0]), t->name);
+		    "PATH search is used)", show(safe, sizeof(safe), av[0]),
+		    prog);
 	return 0;
+}
+
+/* The command of a task; key is "tasks.T.command".  Returns 0, or -1. */
+static int
+parse_command(struct cparse *cp, struct task *t, const char *key,
+    struct json_object *o)
+{
+	return parse_argv(cp, key, o, t->name, &t->command);
 }
 
 /* Task name from object o.  Returns 0, or -1 with a message. */
@@ -893,6 +909,11 @@ parse_top(struct cparse *cp, struct config *cfg, struct json_object *root)
 		return -1;
 	cfg->max_wait_seconds = (int)n;
 	if (opt_bool(cp, root, "", "drain", &cfg->drain) == -1)
+		return -1;
+	if (opt_bool(cp, root, "", "allow_root", &cfg->allow_root) == -1)
+		return -1;
+	if (json_object_object_get_ex(root, "launcher", &v) &&
+	    parse_argv(cp, "launcher", v, "systemd-run", &cfg->launcher) == -1)
 		return -1;
 
 	if (!json_object_object_get_ex(root, "tasks", &v))
@@ -1223,6 +1244,10 @@ config_free(struct config *cfg)
 	free(cfg->spool);
 	free(cfg->templates);
 	free(cfg->document_root);
+	if (cfg->launcher != NULL)
+		for (i = 0; cfg->launcher[i] != NULL; i++)
+			free(cfg->launcher[i]);
+	free(cfg->launcher);
 	memset(cfg, 0, sizeof(*cfg));
 }
 

@@ -114,6 +114,8 @@ struct config {
 	int		 kill_grace_seconds;
 	int		 max_wait_seconds;	/* cap of Prefer: wait */
 	int		 drain;		/* refuse new jobs */
+	int		 allow_root;	/* run even as root */
+	char		**launcher;	/* argv before each supervisor, or NULL */
 	struct task	*tasks;		/* in the order of the file */
 	size_t		 ntasks;
 };
@@ -322,6 +324,8 @@ int		 queue_submit(struct spool *, const struct config *,
 int		 supervise_start(struct spool *, const struct config *,
 		    const struct task *, const char *, int, int);
 int		 supervise_detach(void (*)(void *), void *);
+void		 supervise_resume(struct spool *, const struct config *,
+		    const char *, int, int, int) __attribute__((noreturn));
 
 /* http.c */
 struct FCGX_Stream;

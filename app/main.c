@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <sys/types.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -32,6 +33,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: spoolcgi [-t] [-c file]\n"
 	    "       spoolcgi [-c file] gc\n"
+	    "       spoolcgi [-c file] supervise id fd fd fd  (internal)\n"
 	    "       spoolcgi -V\n");
 	exit(2);
 }
@@ -69,6 +71,39 @@ main_check(const struct config *cfg)
 		    "the spool outside it", cfg->path, cfg->spool, dr);
 }
 
+/*
+ * What would make jobs vanish or never start, said once at start in the
+ * web server's error log (issue: startup checks).
+ */
+static void
+main_spool_check(const struct config *cfg, struct spool *sp)
+{
+	int	 fd;
+
+	if (strncmp(cfg->spool, "/tmp/", 5) == 0 ||
+	    strncmp(cfg->spool, "/var/tmp/", 9) == 0)
+		log_warnx("%s: spool: %s is under a temporary directory: "
+		    "systemd's PrivateTmp (set for apache2.service) gives the "
+		    "web server a private one that is discarded at every "
+		    "restart, and tmp cleaners remove old files; move the "
+		    "spool, e.g. to /var/lib/spoolcgi or your home", cfg->path,
+		    cfg->spool);
+	if (faccessat(sp->dirfd, ".", W_OK, AT_EACCESS) == -1 ||
+	    faccessat(sp->jobsfd, ".", W_OK, AT_EACCESS) == -1)
+		fatalx("%s: spool: %s is not writable by uid %ld: make it "
+		    "(and everything in it) belong to the web server's user",
+		    cfg->path, cfg->spool, (long)geteuid());
+	if ((fd = openat(sp->dirfd, "dispatch.lock", O_RDWR | O_CREAT |
+	    O_CLOEXEC, 0600)) == -1)
+		fatal("%s: spool: %s/dispatch.lock", cfg->path, cfg->spool);
+	if (flock(fd, LOCK_SH) == -1)
+		fatal("%s: spool: flock does not work on the file system of "
+		    "%s (a network file system?); spoolcgi knows a job runs "
+		    "by its lock: put the spool on a local disk", cfg->path,
+		    cfg->spool);
+	close(fd);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -79,6 +114,7 @@ main(int argc, char *argv[])
 	const char		*conf = NULL, *path;
 	char			 pbuf[4096], err[1024];
 	struct gcstats		 gs;
+	char			**sup = NULL;
 	int			 ch, test = 0, gc = 0;
 
 	log_init("spoolcgi");
@@ -98,9 +134,13 @@ main(int argc, char *argv[])
 		}
 	}
 	if (optind < argc) {
-		if (strcmp(argv[optind], "gc") != 0 || optind + 1 != argc)
+		if (strcmp(argv[optind], "gc") == 0 && optind + 1 == argc)
+			gc = 1;
+		else if (strcmp(argv[optind], "supervise") == 0 &&
+		    optind + 5 == argc)
+			sup = argv + optind + 1;
+		else
 			usage();
-		gc = 1;
 	}
 
 	if ((path = main_config_path(conf, pbuf, sizeof(pbuf))) == NULL)
@@ -116,10 +156,21 @@ main(int argc, char *argv[])
 		    cfg.ntasks, cfg.ntasks == 1 ? "" : "s");
 		return 0;
 	}
+	if (geteuid() == 0 && !cfg.allow_root)
+		fatalx("%s: refusing to run as root: every task would run as "
+		    "root, and files root makes in the spool could not be "
+		    "changed by the web server's user; run spoolcgi as that "
+		    "user (lighttpd server.username, Apache User, spawn-fcgi "
+		    "-u), or set \"allow_root\": true if you really mean it",
+		    cfg.path);
 	if (spool_open(&sp, cfg.spool) == -1)
 		fatalx("%s: spool: %s cannot be used (see above); create it "
 		    "and make it writable by the web server's user", cfg.path,
 		    cfg.spool);
+	if (sup != NULL)
+		supervise_resume(&sp, &cfg, sup[0], atoi(sup[1]),
+		    atoi(sup[2]), atoi(sup[3]));
+	main_spool_check(&cfg, &sp);
 	if (gc) {
 		/* The clean-up requests run, for hosts that have cron. */
 		if (spool_gc(&sp, &cfg, time(NULL), &gs) == -1)

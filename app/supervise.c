@@ -516,10 +516,101 @@ struct svargs {
 	int			 gslot, tslot;	/* slot locks, or -1 */
 };
 
+/*
+ * With a launcher (e.g. systemd-run --scope, so that a job leaves the web
+ * server's cgroup and survives its restart), the supervisor is this same
+ * binary exec'd as "spoolcgi -c CONFIG supervise ID HANDOFF GSLOT TSLOT"
+ * under the launcher, the three descriptors inherited.  Never returns.
+ */
+static void __attribute__((noreturn))
+supervise_launch(struct svargs *a)
+{
+	char	 exe[PATH_MAX], num[3][16], **av;
+	size_t	 n, i;
+	ssize_t	 len;
+	int	 fd, k[3] = { a->handoff, a->gslot, a->tslot };
+
+	if ((len = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) <= 0)
+		_exit(1);
+	exe[len] = '\0';
+	for (n = 0; a->cfg->launcher[n] != NULL; n++)
+		;
+	if ((av = calloc(n + 10, sizeof(*av))) == NULL)
+		_exit(1);
+	for (i = 0; i < n; i++)
+		av[i] = a->cfg->launcher[i];
+	for (i = 0; i < 3; i++) {
+		snprintf(num[i], sizeof(num[i]), "%d", k[i]);
+		if (k[i] != -1)
+			(void)fcntl(k[i], F_SETFD, 0);	/* inherited */
+	}
+	av[n++] = exe;
+	av[n++] = (char *)"-c";
+	av[n++] = a->cfg->path;
+	av[n++] = (char *)"supervise";
+	av[n++] = (char *)a->id;
+	av[n++] = num[0];
+	av[n++] = num[1];
+	av[n++] = num[2];
+	av[n] = NULL;
+	if ((fd = open("/dev/null", O_RDWR)) == -1)
+		_exit(1);
+	if (dup2(fd, 0) == -1 || dup2(fd, 1) == -1)
+		_exit(1);
+	supervise_close_from(3, k, 3);
+	execv(av[0], av);
+	log_warn("job %s: exec launcher %s", a->id, av[0]);
+	_exit(1);
+}
+
+static void __attribute__((noreturn))
+supervise_job(struct svargs *a);
+
+/* The grandchild: through the launcher, or straight on.  Never returns. */
 static void __attribute__((noreturn))
 supervise_main(void *arg)
 {
-	struct svargs		*a = arg;
+	struct svargs	*a = arg;
+
+	if (a->cfg->launcher != NULL)
+		supervise_launch(a);
+	supervise_job(a);
+}
+
+/*
+ * "spoolcgi supervise ID HANDOFF GSLOT TSLOT": the supervisor exec'd by a
+ * launcher.  Never returns.
+ */
+void
+supervise_resume(struct spool *sp, const struct config *cfg, const char *id,
+    int handoff, int gslot, int tslot)
+{
+	struct svargs		 a;
+	struct jobstatus	 st;
+
+	if (!spool_id_check(id, strlen(id)) ||
+	    fcntl(handoff, F_GETFD) == -1 ||
+	    (gslot != -1 && fcntl(gslot, F_GETFD) == -1) ||
+	    (tslot != -1 && fcntl(tslot, F_GETFD) == -1))
+		fatalx("supervise: this command is run by spoolcgi itself, "
+		    "through the configured launcher");
+	if (spool_status_read(sp, id, &st) == -1)
+		fatal("supervise: job %s", id);
+	a.sp = sp;
+	a.cfg = cfg;
+	if ((a.t = config_task(cfg, st.task)) == NULL)
+		fatalx("supervise: job %s: task %s is not configured", id,
+		    st.task);
+	a.id = id;
+	a.handoff = handoff;
+	a.gslot = gslot;
+	a.tslot = tslot;
+	supervise_job(&a);
+}
+
+static void __attribute__((noreturn))
+supervise_job(struct svargs *a)
+{
 	struct spool		*sp = a->sp, nsp;
 	const struct task	*t = a->t;
 	const char		*id = a->id;
