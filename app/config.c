@@ -28,6 +28,11 @@
  * | `max_wait_seconds` | integer 0 to 25: the cap on `Prefer: wait=N` | 10 |
  * | `drain` | boolean: refuse new jobs, finish the others | false |
  * | `allow_root` | boolean: run even as root (tasks would run as root) | false |
+ * | `max_jobs_per_client` | integer 0 to 2147483647: queued and running jobs of one client; more get 429 | 0: no limit |
+ * | `client_starts_per_minute` | integer 0 to 2147483647: starts per client per minute; more get 429 | 0: no limit |
+ * | `trusted_proxies` | array of IP addresses or CIDR ranges whose CF-Connecting-IP header names the client | none: the client is REMOTE_ADDR |
+ * | `min_free_bytes` | integer 0 to 2^53: below this much free disk, starts get 503 | 16777216 (16 MiB) |
+ * | `max_spool_bytes` | integer 0 to 2^53: the spool's size limit; starts get 503 and running jobs stop over it | 0: no limit |
  * | `launcher` | argv put before each supervisor, e.g. `["/usr/bin/systemd-run", "--user", "--scope", "--"]` | none: the supervisor is forked directly |
  * | `tasks` | object, at least one task: name to task | required |
  * | `tasks.NAME.title` | string | NAME |
@@ -67,6 +72,8 @@
 
 #include <sys/types.h>
 #include <sys/stat.h>
+
+#include <arpa/inet.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -114,7 +121,9 @@ static const char *const top_keys[] = {
 	"spool", "templates", "document_root", "max_running", "max_queued",
 	"max_body_bytes", "keep_finished_seconds", "tombstone_seconds",
 	"gc_interval_seconds", "kill_grace_seconds", "max_wait_seconds",
-	"drain", "allow_root", "launcher", "tasks", NULL
+	"drain", "allow_root", "launcher", "max_jobs_per_client",
+	"client_starts_per_minute", "trusted_proxies", "min_free_bytes",
+	"max_spool_bytes", "tasks", NULL
 };
 static const char *const task_keys[] = {
 	"title", "description", "command", "fields", "files",
@@ -739,6 +748,66 @@ parse_argv(struct cparse *cp, const char *key, struct json_object *o,
 	return 0;
 }
 
+/*
+ * "trusted_proxies": addresses or CIDR ranges, IPv4 or IPv6, e.g.
+ * Cloudflare's published ranges.  Returns 0, or -1 with a message.
+ */
+static int
+parse_proxies(struct cparse *cp, struct json_object *o, struct config *cfg)
+{
+	char	 ikey[CONFIG_KEY_MAX], safe[CONFIG_SHOW_MAX], addr[64];
+	const char *s, *slash;
+	struct proxy *p;
+	size_t	 i, n;
+	long	 bits;
+	char	*end;
+
+	if (want_type(cp, "trusted_proxies", o, json_type_array, "give an "
+	    "array of addresses or ranges, e.g. [\"173.245.48.0/20\"]") == -1)
+		return -1;
+	n = json_object_array_length(o);
+	if ((cfg->proxies = calloc(n + 1, sizeof(*cfg->proxies))) == NULL)
+		return cp_nomem(cp);
+	for (i = 0; i < n; i++) {
+		key_index(ikey, sizeof(ikey), "trusted_proxies", i);
+		if (want_type(cp, ikey, json_object_array_get_idx(o, i),
+		    json_type_string, "give an address or a range as a "
+		    "string") == -1)
+			return -1;
+		s = json_object_get_string(json_object_array_get_idx(o, i));
+		p = &cfg->proxies[cfg->nproxies];
+		slash = strchr(s, '/');
+		if ((slash ? (size_t)(slash - s) : strlen(s)) >= sizeof(addr))
+			goto bad;
+		snprintf(addr, sizeof(addr), "%.*s",
+		    (int)(slash ? (size_t)(slash - s) : strlen(s)), s);
+		if (inet_pton(AF_INET, addr, p->addr) == 1) {
+			p->family = AF_INET;
+			bits = 32;
+		} else if (inet_pton(AF_INET6, addr, p->addr) == 1) {
+			p->family = AF_INET6;
+			bits = 128;
+		} else
+			goto bad;
+		p->bits = (int)bits;
+		if (slash != NULL) {
+			errno = 0;
+			bits = strtol(slash + 1, &end, 10);
+			if (*end != '\0' || slash[1] == '\0' || errno != 0 ||
+			    bits < 0 || bits > p->bits)
+				goto bad;
+			p->bits = (int)bits;
+		}
+		cfg->nproxies++;
+		continue;
+bad:
+		return cp_fail(cp, ikey, "\"%s\" is not an address or a "
+		    "range: give e.g. \"203.0.113.7\", \"173.245.48.0/20\" or "
+		    "\"2400:cb00::/32\"", show(safe, sizeof(safe), s));
+	}
+	return 0;
+}
+
 /* The command of a task; key is "tasks.T.command".  Returns 0, or -1. */
 static int
 parse_command(struct cparse *cp, struct task *t, const char *key,
@@ -911,6 +980,25 @@ parse_top(struct cparse *cp, struct config *cfg, struct json_object *root)
 	if (opt_bool(cp, root, "", "drain", &cfg->drain) == -1)
 		return -1;
 	if (opt_bool(cp, root, "", "allow_root", &cfg->allow_root) == -1)
+		return -1;
+	if (opt_int(cp, root, "", "max_jobs_per_client", 0, INT_MAX, 0,
+	    &n) == -1)
+		return -1;
+	cfg->max_jobs_per_client = (int)n;
+	if (opt_int(cp, root, "", "client_starts_per_minute", 0, INT_MAX, 0,
+	    &n) == -1)
+		return -1;
+	cfg->client_starts_per_minute = (int)n;
+	if (opt_int(cp, root, "", "min_free_bytes", 0, CONFIG_BYTES_MAX,
+	    16777216, &n) == -1)
+		return -1;
+	cfg->min_free_bytes = (long long)n;
+	if (opt_int(cp, root, "", "max_spool_bytes", 0, CONFIG_BYTES_MAX, 0,
+	    &n) == -1)
+		return -1;
+	cfg->max_spool_bytes = (long long)n;
+	if (json_object_object_get_ex(root, "trusted_proxies", &v) &&
+	    parse_proxies(cp, v, cfg) == -1)
 		return -1;
 	if (json_object_object_get_ex(root, "launcher", &v) &&
 	    parse_argv(cp, "launcher", v, "systemd-run", &cfg->launcher) == -1)
@@ -1244,6 +1332,7 @@ config_free(struct config *cfg)
 	free(cfg->spool);
 	free(cfg->templates);
 	free(cfg->document_root);
+	free(cfg->proxies);
 	if (cfg->launcher != NULL)
 		for (i = 0; cfg->launcher[i] != NULL; i++)
 			free(cfg->launcher[i]);

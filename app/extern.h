@@ -100,6 +100,12 @@ struct task {
 	size_t		 max_result_bytes;
 };
 
+struct proxy {
+	int		 family;	/* AF_INET or AF_INET6 */
+	unsigned char	 addr[16];
+	int		 bits;		/* prefix length */
+};
+
 struct config {
 	char		*path;		/* the file it was read from */
 	char		*spool;		/* absolute */
@@ -116,6 +122,12 @@ struct config {
 	int		 drain;		/* refuse new jobs */
 	int		 allow_root;	/* run even as root */
 	char		**launcher;	/* argv before each supervisor, or NULL */
+	int		 max_jobs_per_client;	/* 0: no limit */
+	int		 client_starts_per_minute;	/* 0: no limit */
+	struct proxy	*proxies;	/* trusted for CF-Connecting-IP */
+	size_t		 nproxies;
+	long long	 min_free_bytes;
+	long long	 max_spool_bytes;	/* 0: no limit */
 	struct task	*tasks;		/* in the order of the file */
 	size_t		 ntasks;
 };
@@ -303,6 +315,12 @@ int		 spool_key_claim(struct spool *, const char *, const char *,
 void		 spool_key_release(struct spool *, const char *);
 int		 spool_draining(struct spool *);
 int		 spool_gc_due(struct spool *, long, time_t);
+long long	 spool_du(int, const char *);
+long long	 spool_usage(struct spool *);
+void		 spool_usage_add(struct spool *, long long, int);
+int		 spool_client_admit(struct spool *, const char *, int, int,
+		    time_t, int *, int *, int *);
+void		 spool_client_done(int, int, const char *);
 struct gcstats {
 	int		 expired;	/* finished jobs removed */
 	int		 tombstones;	/* tombstones removed */

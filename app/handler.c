@@ -12,7 +12,11 @@
 
 #include <sys/types.h>
 #include <sys/inotify.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -830,6 +834,92 @@ handler_started(struct req *r, struct jobstatus *st, int wait)
 	http_send(r, 303, "text/plain; charset=utf-8", loc, strlen(loc));
 }
 
+/* Is the address in a (family, bytes) form inside proxy range p? */
+static int
+handler_in_range(int family, const unsigned char *a, const struct proxy *p)
+{
+	int	 full = p->bits / 8, rest = p->bits % 8;
+
+	if (family != p->family)
+		return 0;
+	if (memcmp(a, p->addr, (size_t)full) != 0)
+		return 0;
+	return rest == 0 || ((a[full] ^ p->addr[full]) &
+	    (0xff << (8 - rest))) == 0;
+}
+
+/* Parse and normalise an IP address.  Returns the family, or 0. */
+static int
+handler_addr(const char *s, unsigned char *bin, char *out, size_t sz)
+{
+	int	 fam;
+
+	if (s == NULL)
+		return 0;
+	fam = inet_pton(AF_INET, s, bin) == 1 ? AF_INET :
+	    inet_pton(AF_INET6, s, bin) == 1 ? AF_INET6 : 0;
+	if (fam == 0 || inet_ntop(fam, bin, out, (socklen_t)sz) == NULL)
+		return 0;
+	return fam;
+}
+
+/*
+ * The client, for per-client limits: REMOTE_ADDR, or CF-Connecting-IP
+ * when the request comes from a proxy the configuration trusts (anyone
+ * else could send that header).  Normalised, so it is safe as a file
+ * name; "local" when the server gives no address.
+ */
+static void
+handler_client(const struct req *r, char *out, size_t sz)
+{
+	unsigned char	 bin[16];
+	char		 cf[64];
+	size_t		 i;
+	int		 fam;
+
+	if ((fam = handler_addr(http_param(r, "REMOTE_ADDR"), bin, out,
+	    sz)) == 0) {
+		snprintf(out, sz, "local");
+		return;
+	}
+	for (i = 0; i < cfg->nproxies; i++)
+		if (handler_in_range(fam, bin, &cfg->proxies[i])) {
+			if (handler_addr(http_param(r, "HTTP_CF_CONNECTING_IP"),
+			    bin, cf, sizeof(cf)) != 0)
+				snprintf(out, sz, "%s", cf);
+			return;
+		}
+}
+
+/*
+ * Room for a new job of len bytes: the disk's free space and the spool's
+ * size limit.  Returns 0, or -1 with rf filled (503).
+ */
+static int
+handler_room(size_t len, struct refusal *rf)
+{
+	long long	 free_b = spool_free_bytes(spool), used;
+
+	if (free_b >= 0 && free_b < cfg->min_free_bytes + (long long)len) {
+		log_warnx("spool %s: %lld bytes free, under min_free_bytes "
+		    "(%lld): refusing new jobs", cfg->spool, free_b,
+		    cfg->min_free_bytes);
+		refuse(rf, 503, "disk_full", NULL, "the server's disk is "
+		    "full; try again later");
+		return -1;
+	}
+	if (cfg->max_spool_bytes > 0 && (used = spool_usage(spool)) >= 0 &&
+	    used + (long long)len > cfg->max_spool_bytes) {
+		log_warnx("spool %s: %lld bytes used, at max_spool_bytes "
+		    "(%lld): refusing new jobs", cfg->spool, used,
+		    cfg->max_spool_bytes);
+		refuse(rf, 503, "spool_full", NULL, "the server's job storage "
+		    "is full; try again later");
+		return -1;
+	}
+	return 0;
+}
+
 /* Take back a job that will not be answered with its id. */
 static void
 handler_unmake(const char *id, const char *key)
@@ -849,11 +939,11 @@ handler_start(struct req *r)
 	struct buf		 body = { 0 }, input = { 0 };
 	struct jobstatus	 st, old;
 	const struct task	*t;
-	char			 mt[128], key[160];
+	char			 mt[128], key[160], client[64];
 	char			 oid[SPOOLCGI_ID_LEN + 1];
 	unsigned long long	 hash, ohash;
 	const char		*ct;
-	int			 rc;
+	int			 rc, retry, clock_fd = -1, cdir_fd = -1;
 
 	memset(&rf, 0, sizeof(rf));
 	if (cfg->drain || spool_draining(spool)) {
@@ -886,6 +976,26 @@ handler_start(struct req *r)
 	    handler_idem_key(r, &f, key, sizeof(key), &rf) == -1)
 		goto refused;
 
+	if (handler_room(body.len, &rf) == -1) {
+		http_header(r, "Retry-After", "60");
+		goto refused;
+	}
+	if (cfg->max_jobs_per_client > 0 || cfg->client_starts_per_minute > 0) {
+		handler_client(r, client, sizeof(client));
+		rc = spool_client_admit(spool, client,
+		    cfg->max_jobs_per_client, cfg->client_starts_per_minute,
+		    time(NULL), &retry, &clock_fd, &cdir_fd);
+		if (rc == 1) {
+			http_header(r, "Retry-After", "%d", retry);
+			refuse(&rf, 429, "too_many_jobs", NULL, "you have "
+			    "started too many jobs; wait for them to finish, "
+			    "or try again in %d seconds", retry);
+			goto refused;
+		}
+		if (rc == -1)
+			log_warn("client %s: limits", client);	/* admit */
+	}
+
 	memset(&st, 0, sizeof(st));
 	if (spool_id_new(st.id) == -1) {
 		handler_fail(r, "making a job id");
@@ -907,9 +1017,17 @@ handler_start(struct req *r)
 		    (unsigned long long)ts.tv_nsec;
 	}
 	if (spool_job_create(spool, &st, input.data, input.len) == -1) {
+		if (errno == ENOSPC || errno == EDQUOT) {
+			http_header(r, "Retry-After", "60");
+			refuse(&rf, 503, "disk_full", NULL, "the server's disk "
+			    "is full; try again later");
+			goto refused;
+		}
 		handler_fail(r, "writing the job to the spool");
 		goto done;
 	}
+	if (cfg->max_spool_bytes > 0)
+		spool_usage_add(spool, spool_du(spool->jobsfd, st.id), 0);
 	/*
 	 * The key is claimed after the job exists, so that a racing repeat
 	 * (a double click) finds a job behind every claimed key.
@@ -932,6 +1050,8 @@ handler_start(struct req *r)
 				    "new key for new work");
 				goto refused;
 			}
+			spool_client_done(clock_fd, cdir_fd, NULL);
+			clock_fd = cdir_fd = -1;
 			if (handler_job_read(r, oid, &old) == -1)
 				goto done;
 			handler_started(r, &old, handler_prefer_wait(r));
@@ -952,6 +1072,8 @@ handler_start(struct req *r)
 		handler_fail(r, "queueing the job");
 		goto done;
 	}
+	spool_client_done(clock_fd, cdir_fd, st.id);
+	clock_fd = cdir_fd = -1;
 	log_info("job %s: created (task %s)", st.id, t->name);
 	if (handler_job_read(r, st.id, &st) == -1)
 		goto done;
@@ -960,6 +1082,8 @@ handler_start(struct req *r)
 refused:
 	handler_refuse(r, &rf);
 done:
+	/* Unlock the client; a job that was not queued is not counted. */
+	spool_client_done(clock_fd, cdir_fd, NULL);
 	form_free(&f);
 	buf_free(&body);
 	buf_free(&input);

@@ -16,6 +16,9 @@
  *     result.tmp        the task's stdout while it runs
  *     result            renamed from result.tmp when the task succeeded
  *     work/             the task's working directory (uploads land here)
+ *     reserve           16 KiB set aside at creation; the supervisor removes
+ *                       it before its last write, so that the final status
+ *                       fits even on a full disk
  *     cancel            created by a request to cancel a running job; the
  *                       supervisor sees it within a tick and stops the task
  *   tmp/ID/             a job being created; renamed to jobs/ID when whole,
@@ -33,6 +36,15 @@
  *                       mtime is the removal time
  *   keys/k-KEY          an Idempotency-Key: "ID HASH\n", the job started for
  *                       it and a hash of its task and fields
+ *   clients/ADDR/ID     one empty file per pending job of client ADDR (an
+ *                       IPv4 or IPv6 address), for max_jobs_per_client;
+ *                       entries of finished jobs are dropped when counted
+ *   clients/ADDR/rate   "START COUNT": the client's starts in the minute
+ *                       that began at START, for client_starts_per_minute;
+ *                       clients/ADDR/lock serialises both
+ *   usage, usage.lock   the spool's size in bytes, for max_spool_bytes: kept
+ *                       up to date by creations, supervisors and removals,
+ *                       measured exactly by every clean-up
  *   gc.stamp, gc.lock   when the last clean-up started; who runs one now
  *   drain               if it exists, new jobs are refused (503)
  *
@@ -89,6 +101,9 @@
 #include "extern.h"
 
 #define SPOOL_STATUS		"status.json"
+
+/* Room for the final status and its temporary, on a full disk. */
+static const char	 spool_reserve_bytes[16384];
 #define SPOOL_STATUS_MAX	16384
 
 /*
@@ -181,7 +196,8 @@ spool_open(struct spool *sp, const char *path)
 	    spool_mkdirat(sp->dirfd, "queue") == -1 ||
 	    spool_mkdirat(sp->dirfd, "slots") == -1 ||
 	    spool_mkdirat(sp->dirfd, "gone") == -1 ||
-	    spool_mkdirat(sp->dirfd, "keys") == -1) {
+	    spool_mkdirat(sp->dirfd, "keys") == -1 ||
+	    spool_mkdirat(sp->dirfd, "clients") == -1) {
 		log_warn("spool: mkdir under %s", path);
 		goto fail;
 	}
@@ -541,6 +557,8 @@ spool_job_create(struct spool *sp, const struct jobstatus *st,
 	}
 	if (spool_file_create(dfd, "input.json", input, len) == -1 ||
 	    spool_file_create(dfd, "lock", "", 0) == -1 ||
+	    spool_file_create(dfd, "reserve", spool_reserve_bytes,
+	    sizeof(spool_reserve_bytes)) == -1 ||
 	    mkdirat(dfd, "work", 0700) == -1 ||
 	    spool_status_write(dfd, st, 1) == -1) {
 		log_warn("spool: write tmp/%s", st->id);
@@ -1118,12 +1136,15 @@ spool_cancel_requested(int dfd)
 int
 spool_job_remove(struct spool *sp, const char *id, int tombstone)
 {
-	char	 tmp[SPOOLCGI_ID_LEN + 32];
-	int	 fd, gfd;
+	char		 tmp[SPOOLCGI_ID_LEN + 32];
+	long long	 size;
+	int		 fd, gfd;
 
 	snprintf(tmp, sizeof(tmp), "%s.rm.%ld", id, (long)getpid());
+	size = spool_du(sp->jobsfd, id);
 	if (renameat(sp->jobsfd, id, sp->tmpfd, tmp) == -1)
 		return -1;
+	spool_usage_add(sp, -size, 0);
 	if (tombstone) {
 		if ((gfd = openat(sp->dirfd, "gone", O_RDONLY | O_DIRECTORY |
 		    O_CLOEXEC)) != -1) {
@@ -1308,6 +1329,55 @@ spool_gc_key_live(struct spool *sp, const char *name)
 	    fstatat(sp->jobsfd, line, &sb, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
+/* Forget clients with no pending job and no start in the last minute. */
+static void
+spool_gc_clients(struct spool *sp, time_t now)
+{
+	struct dirent	*de, *e;
+	struct stat	 sb;
+	DIR		*d, *cd;
+	int		 fd, cfd, lfd, live;
+
+	if ((fd = openat(sp->dirfd, "clients", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		return;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if ((cfd = openat(dirfd(d), de->d_name, O_RDONLY |
+		    O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+			continue;
+		if ((lfd = openat(cfd, "lock", O_RDWR | O_NOFOLLOW |
+		    O_CLOEXEC)) == -1 || flock(lfd, LOCK_EX | LOCK_NB) == -1) {
+			if (lfd != -1)
+				close(lfd);
+			close(cfd);
+			continue;
+		}
+		live = fstatat(cfd, "rate", &sb, 0) == 0 &&
+		    now - sb.st_mtime < 60;
+		if ((fd = dup(cfd)) != -1 && (cd = fdopendir(fd)) != NULL) {
+			while ((e = readdir(cd)) != NULL)
+				if (spool_id_check(e->d_name,
+				    strlen(e->d_name)) &&
+				    fstatat(sp->jobsfd, e->d_name, &sb,
+				    AT_SYMLINK_NOFOLLOW) == 0)
+					live = 1;
+			closedir(cd);
+		} else if (fd != -1)
+			close(fd);
+		if (!live)
+			spool_remove_tree(dirfd(d), de->d_name);
+		close(lfd);
+		close(cfd);
+	}
+	closedir(d);
+}
+
 /*
  * The clean-up: remove finished jobs older than keep_finished_seconds
  * (leaving tombstones), tombstones older than tombstone_seconds, staging
@@ -1391,6 +1461,224 @@ spool_gc(struct spool *sp, const struct config *cfg, time_t now,
 	    &gs->tombstones);
 	spool_gc_dir(sp, "tmp", now, 3600, NULL, &gs->temps);
 	spool_gc_dir(sp, "keys", now, 60, spool_gc_key_live, &gs->keys);
+	spool_gc_clients(sp, now);
+	spool_usage_add(sp, spool_du(sp->dirfd, "."), 1);
 	close(lfd);
 	return 0;
+}
+
+/*
+ * Bytes on disk under name in dfd (st_blocks, so sparse files count as
+ * little as they use).  Symlinks are not followed.
+ */
+long long
+spool_du(int dfd, const char *name)
+{
+	struct dirent	*de;
+	struct stat	 sb;
+	long long	 sum;
+	DIR		*d;
+	int		 fd;
+
+	if (fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) == -1)
+		return 0;
+	sum = (long long)sb.st_blocks * 512;
+	if (!S_ISDIR(sb.st_mode))
+		return sum;
+	if ((fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return sum;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return sum;
+	}
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 &&
+		    strcmp(de->d_name, "..") != 0)
+			sum += spool_du(dirfd(d), de->d_name);
+	closedir(d);
+	return sum;
+}
+
+/* The spool's size as last recorded, or -1 when unknown. */
+long long
+spool_usage(struct spool *sp)
+{
+	char	 buf[32];
+	ssize_t	 n;
+	int	 fd;
+
+	if ((fd = openat(sp->dirfd, "usage", O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return strtoll(buf, NULL, 10);
+}
+
+/* Replace the usage file with v (temporary, rename), under its lock. */
+static void
+spool_usage_write(struct spool *sp, long long v)
+{
+	char	 buf[32], tmp[32];
+	int	 n, fd, ok;
+
+	/* No fsync: an estimate, which every clean-up measures anew. */
+	n = snprintf(buf, sizeof(buf), "%lld\n", v < 0 ? 0 : v);
+	snprintf(tmp, sizeof(tmp), "usage.%ld", (long)getpid());
+	if ((fd = openat(sp->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC |
+	    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1)
+		return;
+	ok = spool_write_all(fd, buf, (size_t)n) == 0;
+	if (close(fd) == -1 || !ok ||
+	    renameat(sp->dirfd, tmp, sp->dirfd, "usage") == -1)
+		unlinkat(sp->dirfd, tmp, 0);
+}
+
+/*
+ * Add delta bytes to the recorded size of the spool (or set it, when
+ * absolute).  Best effort: the clean-up measures it exactly.
+ */
+void
+spool_usage_add(struct spool *sp, long long delta, int absolute)
+{
+	long long	 v;
+	int		 lfd;
+
+	if ((lfd = openat(sp->dirfd, "usage.lock", O_RDWR | O_CREAT |
+	    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1)
+		return;
+	if (flock(lfd, LOCK_EX) == 0) {
+		v = absolute ? delta : spool_usage(sp);
+		if (!absolute)
+			v = (v < 0 ? 0 : v) + delta;
+		spool_usage_write(sp, v);
+	}
+	close(lfd);
+}
+
+/* Open (creating) clients/ADDR and take its lock.  Returns the lock fd. */
+static int
+spool_client_lock(struct spool *sp, const char *addr, int *cfd)
+{
+	int	 clfd, fd;
+
+	if ((clfd = openat(sp->dirfd, "clients", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		return -1;
+	if (spool_mkdirat(clfd, addr) == -1 ||
+	    (*cfd = openat(clfd, addr, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1) {
+		close(clfd);
+		return -1;
+	}
+	close(clfd);
+	if ((fd = openat(*cfd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) == -1 || flock(fd, LOCK_EX) == -1) {
+		if (fd != -1)
+			close(fd);
+		close(*cfd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Admit a start from client addr (a normalised IP address) under the
+ * per-client limits: fewer than maxjobs pending jobs (0: no limit) and
+ * fewer than perminute starts this minute (0: no limit).  On admission
+ * the start is counted and the client stays locked until
+ * spool_client_done; *lockfd and *dirfd receive the handles.  Returns 0
+ * when admitted, 1 when over a limit (*retry: seconds to wait), -1 on
+ * error.
+ */
+int
+spool_client_admit(struct spool *sp, const char *addr, int maxjobs,
+    int perminute, time_t now, int *retry, int *lockfd, int *cdirfd)
+{
+	struct jobstatus	 st;
+	struct dirent		*de;
+	char			 buf[64];
+	long long		 start = 0, count = 0;
+	ssize_t			 n;
+	DIR			*d;
+	int			 fd, cfd, lfd, pending = 0;
+
+	*lockfd = *cdirfd = -1;
+	if ((lfd = spool_client_lock(sp, addr, &cfd)) == -1)
+		return -1;
+	if (maxjobs > 0 && (fd = dup(cfd)) != -1) {
+		if ((d = fdopendir(fd)) == NULL)
+			close(fd);
+		else {
+			while ((de = readdir(d)) != NULL) {
+				if (!spool_id_check(de->d_name,
+				    strlen(de->d_name)))
+					continue;
+				/* Count what still waits or runs. */
+				if (spool_status_read(sp, de->d_name, &st) ==
+				    0 && !job_state_final(st.state))
+					pending++;
+				else
+					unlinkat(dirfd(d), de->d_name, 0);
+			}
+			closedir(d);
+		}
+		if (pending >= maxjobs) {
+			*retry = 30;
+			goto over;
+		}
+	}
+	if (perminute > 0) {
+		if ((fd = openat(cfd, "rate", O_RDONLY | O_NOFOLLOW |
+		    O_CLOEXEC)) != -1) {
+			if ((n = read(fd, buf, sizeof(buf) - 1)) > 0) {
+				buf[n] = '\0';
+				if (sscanf(buf, "%lld %lld", &start, &count) !=
+				    2)
+					start = count = 0;
+			}
+			close(fd);
+		}
+		if (now - start >= 60 || now < start) {
+			start = now;
+			count = 0;
+		}
+		if (count >= perminute) {
+			*retry = (int)(60 - (now - start));
+			if (*retry < 1)
+				*retry = 1;
+			goto over;
+		}
+		n = snprintf(buf, sizeof(buf), "%lld %lld\n", start,
+		    count + 1);
+		unlinkat(cfd, "rate.tmp", 0);
+		if (spool_file_create(cfd, "rate.tmp", buf, (size_t)n) == 0)
+			(void)renameat(cfd, "rate.tmp", cfd, "rate");
+	}
+	*lockfd = lfd;
+	*cdirfd = cfd;
+	return 0;
+over:
+	close(lfd);
+	close(cfd);
+	return 1;
+}
+
+/* Record job id (or nothing: id NULL) for the admitted client; unlock. */
+void
+spool_client_done(int lockfd, int cdirfd, const char *id)
+{
+	int	 fd;
+
+	if (cdirfd != -1 && id != NULL && (fd = openat(cdirfd, id, O_WRONLY |
+	    O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) != -1)
+		close(fd);
+	if (cdirfd != -1)
+		close(cdirfd);
+	if (lockfd != -1)
+		close(lockfd);
 }

@@ -23,6 +23,7 @@
 #include <sys/types.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -45,6 +46,7 @@
 #define SUPERVISE_LINE_MAX	4096
 #define SUPERVISE_TAIL_LINES	10
 #define SUPERVISE_HANDOFF_MS	10000	/* wait for the lock hand-off */
+#define SUPERVISE_DISK_FLOOR	(1024 * 1024)	/* free bytes to keep */
 
 extern char **environ;
 
@@ -219,6 +221,8 @@ struct sv {
 	int			 dirty;		/* progress not yet written */
 	long long		 written_ms;
 	long long		 term_ms;	/* when SIGTERM went, or 0 */
+	long long		 usage0;	/* the spool's size at start */
+	long long		 result0;	/* bytes before the task ran */
 	const char		*stop_code;	/* why we stopped it */
 	char			 stop_msg[256];
 };
@@ -308,8 +312,11 @@ supervise_stop(struct sv *sv, const char *code, const char *fmt, ...)
 static void
 supervise_limits(struct sv *sv)
 {
+	struct statvfs	 vfs;
 	struct stat	 sb;
 	time_t		 now = time(NULL);
+
+	memset(&sb, 0, sizeof(sb));
 
 	if (sv->task->timeout_seconds > 0 &&
 	    now - sv->st.started_at >= sv->task->timeout_seconds)
@@ -321,6 +328,20 @@ supervise_limits(struct sv *sv)
 		supervise_stop(sv, "result_too_large", "the task's result "
 		    "grew past max_result_bytes (%zu) and the task was "
 		    "stopped", sv->task->max_result_bytes);
+	/*
+	 * A full disk would cost every job its result and log: stop this
+	 * one cleanly while its final status still fits (the reserve).
+	 */
+	if (fstatvfs(sv->jobfd, &vfs) == 0 &&
+	    (long long)vfs.f_bavail * (long long)vfs.f_frsize <
+	    SUPERVISE_DISK_FLOOR)
+		supervise_stop(sv, "disk_full", "the server's disk became "
+		    "full and the task was stopped");
+	if (sv->cfg->max_spool_bytes > 0 && sv->usage0 >= 0 &&
+	    sv->usage0 + (long long)sb.st_size > sv->cfg->max_spool_bytes)
+		supervise_stop(sv, "spool_full", "the job storage reached "
+		    "max_spool_bytes (%lld) and the task was stopped",
+		    sv->cfg->max_spool_bytes);
 	if (spool_cancel_requested(sv->jobfd))
 		supervise_stop(sv, "cancelled", "the job was cancelled");
 	if (sv->term_ms != 0 && supervise_now_ms() - sv->term_ms >=
@@ -693,11 +714,19 @@ supervise_job(struct svargs *a)
 		spool_close(&nsp);
 	}
 
+	sv.usage0 = -1;
+	if (sv.cfg->max_spool_bytes > 0 && spool_open(&nsp, sp->path) == 0) {
+		sv.usage0 = spool_usage(&nsp);
+		spool_close(&nsp);
+	}
+	sv.result0 = spool_du(sv.jobfd, ".");
 	if (spool_cancel_requested(sv.jobfd)) {
 		sv.st.state = JOB_CANCELLED;
 		sv.st.finished_at = time(NULL);
 	} else
 		supervise_run(&sv, env);
+	/* The reserve makes room for the final status on a full disk. */
+	(void)unlinkat(sv.jobfd, "reserve", 0);
 	if (spool_status_write(sv.jobfd, &sv.st, 1) == -1)
 		log_warn("job %s: write final status", id);
 	/* The final status is on disk: free the slots, start the next. */
@@ -707,6 +736,9 @@ supervise_job(struct svargs *a)
 	if (a->tslot != -1)
 		close(a->tslot);
 	if (spool_open(&nsp, sp->path) == 0) {
+		if (sv.cfg->max_spool_bytes > 0)
+			spool_usage_add(&nsp, spool_du(sv.jobfd, ".") -
+			    sv.result0, 0);
 		queue_dispatch(&nsp, sv.cfg, -1);
 		spool_close(&nsp);
 	}

@@ -121,7 +121,8 @@ test_status(struct spool *sp, const struct jobstatus *st0)
 	    strcmp(rd.error_message, "line 1\nline 2") == 0 &&
 	    rd.finished_at == st.finished_at, "final status read back");
 	snprintf(path, sizeof(path), "%s/jobs/%s", root, st.id);
-	is_int(count_entries(path), 4, "no temporary status file left");
+	is_int(count_entries(path), 5, "no temporary status file left "
+	    "(input.json, lock, reserve, status.json, work)");
 	close(dfd);
 }
 
@@ -369,6 +370,64 @@ test_lifecycle(struct spool *sp)
 	    spool_queue_position(sp, &c) == 1, "gc queues it again");
 }
 
+/* Per-client admission and the size estimate. */
+static void
+test_clients(struct spool *sp)
+{
+	struct jobstatus	 st;
+	int			 lfd, cfd, retry, i, rc;
+	long long		 u;
+	time_t			 now = time(NULL);
+
+	for (i = 0; i < 2; i++) {
+		memset(&st, 0, sizeof(st));
+		spool_id_new(st.id);
+		strcpy(st.task, "demo");
+		st.state = JOB_QUEUED;
+		st.progress = -1;
+		spool_job_create(sp, &st, "{}", 2);
+		rc = spool_client_admit(sp, "192.0.2.1", 2, 0, now, &retry,
+		    &lfd, &cfd);
+		ok(rc == 0, "client admitted (job %d)", i + 1);
+		spool_client_done(lfd, cfd, st.id);
+	}
+	ok(spool_client_admit(sp, "192.0.2.1", 2, 0, now, &retry, &lfd,
+	    &cfd) == 1 && retry > 0, "a third pending job is refused");
+	ok(spool_client_admit(sp, "2001:db8::1", 2, 0, now, &retry, &lfd,
+	    &cfd) == 0, "another client is admitted");
+	spool_client_done(lfd, cfd, NULL);
+	{
+		int dfd = spool_job_open(sp, st.id);
+
+		st.state = JOB_SUCCEEDED;
+		spool_status_write(dfd, &st, 1);
+		close(dfd);
+	}
+	ok(spool_client_admit(sp, "192.0.2.1", 2, 0, now, &retry, &lfd,
+	    &cfd) == 0, "once a job finished, the client may start again");
+	spool_client_done(lfd, cfd, NULL);
+
+	for (i = 0; i < 3; i++) {
+		rc = spool_client_admit(sp, "198.51.100.7", 0, 3, now, &retry,
+		    &lfd, &cfd);
+		spool_client_done(lfd, cfd, NULL);
+	}
+	ok(rc == 0, "three starts in a minute are admitted");
+	ok(spool_client_admit(sp, "198.51.100.7", 0, 3, now + 10, &retry,
+	    &lfd, &cfd) == 1 && retry == 50, "the fourth waits for the "
+	    "minute to end (Retry-After 50)");
+	ok(spool_client_admit(sp, "198.51.100.7", 0, 3, now + 61, &retry,
+	    &lfd, &cfd) == 0, "a new minute admits again");
+	spool_client_done(lfd, cfd, NULL);
+
+	spool_usage_add(sp, 1000, 1);
+	spool_usage_add(sp, 500, 0);
+	spool_usage_add(sp, -200, 0);
+	is_int(spool_usage(sp), 1300, "the size estimate adds up");
+	u = spool_du(sp->dirfd, ".");
+	ok(u > 0, "du of the spool");
+}
+
 int
 main(void)
 {
@@ -388,6 +447,7 @@ main(void)
 	test_result(&sp, &st);
 	test_misc(&sp);
 	test_lifecycle(&sp);
+	test_clients(&sp);
 	spool_close(&sp);
 	root[strlen(root) - strlen("/spool")] = '\0';
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
