@@ -253,6 +253,52 @@ form_parse_urlencoded(struct form *f, const char *buf, size_t len,
 }
 
 /*
+ * Add one field (name, then len bytes of value) to f, with the checks of
+ * a parsed body: a name, no NUL, valid UTF-8, not given twice, at most
+ * FORM_MAX_FIELDS fields.  For bodies parsed piece by piece (multipart).
+ * Returns 0, or -1 with r filled; f stays valid either way.
+ */
+int
+form_add(struct form *f, const char *name, const char *value, size_t len,
+    struct refusal *r)
+{
+	struct kv	*kv;
+	size_t		 nlen = strlen(name);
+
+	if (f->n >= FORM_MAX_FIELDS) {
+		refuse(r, 400, "invalid_body", NULL, "more than %d fields",
+		    FORM_MAX_FIELDS);
+		return -1;
+	}
+	if ((kv = reallocarray(f->kv, f->n + 1, sizeof(*kv))) == NULL) {
+		refuse(r, 500, "internal", NULL, "out of memory reading the "
+		    "body");
+		return -1;
+	}
+	f->kv = kv;
+	kv = &f->kv[f->n];
+	memset(kv, 0, sizeof(*kv));
+	if ((kv->name = strdup(name)) == NULL ||
+	    (kv->value = malloc(len + 1)) == NULL) {
+		free(kv->name);
+		refuse(r, 500, "internal", NULL, "out of memory reading the "
+		    "body");
+		return -1;
+	}
+	memcpy(kv->value, value, len);
+	kv->value[len] = '\0';
+	kv->len = len;
+	f->n++;
+	if (form_check_pair(f, nlen, r) == -1) {
+		f->n--;
+		free(kv->name);
+		free(kv->value);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * Does the JSON text hold the escape \u0000 anywhere?  json-c keeps a NUL
  * inside a string value (its length shows it) but cuts a member name at
  * one, so a name "a\u0000b" would read as "a"; only the text tells.  An

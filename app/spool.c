@@ -535,21 +535,56 @@ spool_job_lock(int dfd, int nonblock)
 }
 
 /*
- * Create job st->id with the task's stdin in input (len bytes) and st as
- * its first status.  Staged in tmp/ and renamed into jobs/ when whole and
- * on disk, so the job either fully exists or not at all.  Returns 0, or -1
- * after logging.
+ * Begin job id in tmp/ID, with its work/ directory, where uploads are
+ * streamed before the job exists.  Returns a descriptor of work/ (the
+ * caller closes it), or -1 after logging; nothing is left on failure.
  */
 int
-spool_job_create(struct spool *sp, const struct jobstatus *st,
+spool_job_stage(struct spool *sp, const char *id)
+{
+	int	 dfd, wfd, saved;
+
+	if (mkdirat(sp->tmpfd, id, 0700) == -1) {
+		log_warn("spool: mkdir tmp/%s", id);
+		return -1;
+	}
+	if ((dfd = openat(sp->tmpfd, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1 || mkdirat(dfd, "work", 0700) == -1 ||
+	    (wfd = openat(dfd, "work", O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1) {
+		saved = errno;
+		log_warn("spool: create tmp/%s", id);
+		if (dfd != -1)
+			close(dfd);
+		spool_remove_tree(sp->tmpfd, id);
+		errno = saved;
+		return -1;
+	}
+	close(dfd);
+	return wfd;
+}
+
+/* Give up a staged job: nothing of it stays. */
+void
+spool_job_abort(struct spool *sp, const char *id)
+{
+	if (spool_remove_tree(sp->tmpfd, id) == -1)
+		log_warn("spool: remove tmp/%s", id);
+}
+
+/*
+ * Complete staged job st->id with the task's stdin in input (len bytes)
+ * and st as its first status, and rename it into jobs/ when whole and on
+ * disk, so the job either fully exists or not at all.  On failure the
+ * staging is removed.  Returns 0, or -1 after logging (errno kept).
+ */
+int
+spool_job_commit(struct spool *sp, const struct jobstatus *st,
     const char *input, size_t len)
 {
 	int	 dfd = -1, saved;
 
-	if (mkdirat(sp->tmpfd, st->id, 0700) == -1) {
-		log_warn("spool: mkdir tmp/%s", st->id);
-		return -1;
-	}
+	/* Uploads in work/ were fsynced, with work/, by their writer. */
 	if ((dfd = openat(sp->tmpfd, st->id, O_RDONLY | O_DIRECTORY |
 	    O_NOFOLLOW | O_CLOEXEC)) == -1) {
 		log_warn("spool: open tmp/%s", st->id);
@@ -559,7 +594,6 @@ spool_job_create(struct spool *sp, const struct jobstatus *st,
 	    spool_file_create(dfd, "lock", "", 0) == -1 ||
 	    spool_file_create(dfd, "reserve", spool_reserve_bytes,
 	    sizeof(spool_reserve_bytes)) == -1 ||
-	    mkdirat(dfd, "work", 0700) == -1 ||
 	    spool_status_write(dfd, st, 1) == -1) {
 		log_warn("spool: write tmp/%s", st->id);
 		goto fail;
@@ -581,6 +615,23 @@ fail:
 	spool_remove_tree(sp->tmpfd, st->id);
 	errno = saved;
 	return -1;
+}
+
+/*
+ * Create job st->id with the task's stdin in input (len bytes) and st as
+ * its first status: spool_job_stage, then spool_job_commit.  Returns 0, or
+ * -1 after logging.
+ */
+int
+spool_job_create(struct spool *sp, const struct jobstatus *st,
+    const char *input, size_t len)
+{
+	int	 wfd;
+
+	if ((wfd = spool_job_stage(sp, st->id)) == -1)
+		return -1;
+	close(wfd);
+	return spool_job_commit(sp, st, input, len);
 }
 
 /*
