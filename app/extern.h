@@ -202,6 +202,79 @@ int		 form_validate(const struct form *, const struct config *,
 const char	*form_get(const struct form *, const char *);
 void		 form_free(struct form *);
 
+/* multipart.c */
+#define MP_BOUNDARY_MAX	70	/* RFC 2046 5.1.1 */
+#define MP_HEADER_MAX	8192	/* header bytes of one part, CRLFs counted */
+#define MP_HEADERS_MAX	16	/* header lines of one part */
+#define MP_PARTS_MAX	256	/* parts of one body */
+#define MP_CTYPE_MAX	255	/* bytes of a part's Content-Type */
+
+/*
+ * What the parser tells its caller.  Each returns 0 to go on, or -1 to
+ * stop the parse, having filled the caller's refusal (reached through
+ * arg) itself.  The strings of part_begin live in the parser and are
+ * valid during the call only; filename is NULL for a plain field.
+ */
+struct mp_callbacks {
+	int	(*part_begin)(void *, const char *, const char *,
+		    const char *);
+	int	(*part_data)(void *, const char *, size_t);
+	int	(*part_end)(void *);
+};
+
+/* A push parser; the members are multipart.c's own.  No allocation. */
+struct mp_parser {
+	const struct mp_callbacks *cb;
+	void		*arg;
+	int		 state;
+	int		 fed;		/* a byte was seen */
+	int		 inpart;	/* part_begin called, part_end not */
+	char		 delim[MP_BOUNDARY_MAX + 5];	/* CRLF "--" boundary */
+	size_t		 dlen;
+	size_t		 match;		/* bytes of delim matched, held back */
+	size_t		 parts;
+	unsigned int	 seen;		/* headers of this part, MP_SEEN_* */
+	size_t		 nlines;
+	size_t		 htotal;	/* header bytes of this part */
+	size_t		 hlen;		/* bytes used in hbuf */
+	size_t		 hline;		/* start of the current line in hbuf */
+	size_t		 name, filename, ctype;	/* offsets in hbuf */
+	char		 hbuf[MP_HEADER_MAX + 1];
+};
+
+int		 mp_boundary(const char *, char *, size_t, struct refusal *);
+int		 mp_init(struct mp_parser *, const char *,
+		    const struct mp_callbacks *, void *);
+int		 mp_feed(struct mp_parser *, const char *, size_t,
+		    struct refusal *);
+int		 mp_finish(struct mp_parser *, struct refusal *);
+int		 mp_safe_filename(const char *, char *, size_t);
+
+/* upload.c */
+#define UPLOAD_FILES_MAX	16
+
+struct upfile {
+	char		 field[SPOOLCGI_NAME_MAX + 1];	/* the form's name */
+	char		 staged[24];	/* part-N while the body streams */
+	char		 path[SPOOLCGI_NAME_MAX + 16];	/* in work/ */
+	char		 filename[256];	/* the browser's, for display */
+	char		 type[MP_CTYPE_MAX + 1];
+	size_t		 size;
+};
+
+struct uploads {
+	struct upfile	 files[UPLOAD_FILES_MAX];
+	size_t		 n;
+};
+
+struct json_object;
+struct req;
+int		 upload_read(struct req *, const char *, size_t, int, size_t,
+		    struct form *, struct uploads *, struct refusal *);
+int		 upload_check(struct uploads *, const struct task *, int,
+		    struct refusal *);
+void		 upload_json(struct json_object *, const struct uploads *);
+
 /* tmpl.c */
 struct tmpl_var {
 	const char	*name;

@@ -35,12 +35,15 @@
 #define HANDLER_TEXT_INLINE	(256 * 1024)	/* results shown in the page */
 
 /*
- * Every HTML answer: no script, no framing, no sniffing.  Styles are
- * inline in the page template.
+ * Every HTML answer: scripts only from here (the client, served by
+ * ROUTE_STATIC), no framing, no sniffing.  Styles are inline in the page
+ * template.
  */
-#define HANDLER_CSP	"default-src 'none'; style-src 'unsafe-inline'; " \
-			"img-src 'self' data:; form-action 'self'; " \
-			"frame-ancestors 'none'; base-uri 'none'"
+#define HANDLER_CSP	"default-src 'none'; script-src 'self'; " \
+			"style-src 'self' 'unsafe-inline'; " \
+			"img-src 'self' data:; connect-src 'self'; " \
+			"form-action 'self'; frame-ancestors 'none'; " \
+			"base-uri 'none'"
 
 static const struct config	*cfg;
 static struct spool		*spool;
@@ -414,8 +417,16 @@ handler_job_read(struct req *r, const char *id, struct jobstatus *st)
 			handler_fail(r, "reading the job's status");
 			return -1;
 		}
-		if (st->state == JOB_QUEUED)
-			st->queue_position = spool_queue_position(spool, st);
+		if (st->state == JOB_QUEUED &&
+		    (st->queue_position = spool_queue_position(spool, st)) == 0) {
+			/*
+			 * Its entry went while we looked: another process
+			 * just started it.  Say what it is now.
+			 */
+			if (spool_status_read(spool, id, st) == 0 &&
+			    st->state == JOB_QUEUED)
+				st->queue_position = 1;
+		}
 	}
 	return 0;
 }
@@ -684,8 +695,9 @@ handler_job_result(struct req *r, const char *id)
  */
 static int
 handler_input_json(struct buf *out, unsigned long long *hash, const char *id,
-    const struct task *t, const struct form *f)
+    const struct task *t, const struct form *f, const struct uploads *up)
 {
+	json_object	*files;
 	json_object	*o, *fields;
 	const char	*s, *v, *fs;
 	size_t		 i;
@@ -709,9 +721,15 @@ handler_input_json(struct buf *out, unsigned long long *hash, const char *id,
 	}
 	for (s = fs; s != NULL && *s != '\0'; s++)
 		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-	*hash = h;
 	json_object_object_add(o, "fields", fields);
-	json_object_object_add(o, "files", json_object_new_object());
+	files = json_object_new_object();
+	upload_json(files, up);
+	/* The files count too: the same fields with another file differ. */
+	fs = json_object_to_json_string_ext(files, JSON_C_TO_STRING_PLAIN);
+	for (s = fs; s != NULL && *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+	*hash = h;
+	json_object_object_add(o, "files", files);
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 	    JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (s != NULL && buf_puts(out, s) == 0 && buf_puts(out, "\n") == 0)
@@ -765,17 +783,16 @@ handler_idem_key(const struct req *r, const struct form *f, char *key,
 }
 
 /*
- * Read the whole body, at most max bytes (checked against CONTENT_LENGTH
- * before a byte is read).  Returns 0, or -1 with rf filled.
+ * The body's length from CONTENT_LENGTH, refused over max before a byte
+ * is read.  Returns 0, or -1 with rf filled.
  */
 static int
-handler_read_body(struct req *r, struct buf *body, size_t max,
+handler_body_length(struct req *r, size_t max, size_t *lenp,
     struct refusal *rf)
 {
-	const char	*cl = http_param(r, "CONTENT_LENGTH");
-	char		*end, chunk[16384];
-	unsigned long long len;
-	ssize_t		 n;
+	const char		*cl = http_param(r, "CONTENT_LENGTH");
+	char			*end;
+	unsigned long long	 len;
 
 	if (cl == NULL || *cl == '\0') {
 		len = 0;
@@ -794,6 +811,18 @@ handler_read_body(struct req *r, struct buf *body, size_t max,
 		    "bytes, max_body_bytes)", len, max);
 		return -1;
 	}
+	*lenp = (size_t)len;
+	return 0;
+}
+
+/* Read the whole body of len bytes.  Returns 0, or -1 with rf filled. */
+static int
+handler_read_body(struct req *r, struct buf *body, size_t len,
+    struct refusal *rf)
+{
+	char		 chunk[16384];
+	ssize_t		 n;
+
 	while (body->len < len) {
 		size_t want = len - body->len;
 
@@ -808,10 +837,24 @@ handler_read_body(struct req *r, struct buf *body, size_t max,
 	}
 	if (body->len < len) {
 		refuse(rf, 400, "invalid_body", NULL, "the request body was "
-		    "cut off: %zu of %llu bytes arrived", body->len, len);
+		    "cut off: %zu of %zu bytes arrived", body->len, len);
 		return -1;
 	}
 	return 0;
+}
+
+/* The longest plain field any task takes: a multipart field's limit. */
+static size_t
+handler_max_field(void)
+{
+	size_t	 i, j, max = 0;
+
+	for (i = 0; i < cfg->ntasks; i++)
+		for (j = 0; j < cfg->tasks[i].nfields; j++)
+			if (cfg->tasks[i].fields[j].max_bytes > max)
+				max = cfg->tasks[i].fields[j].max_bytes;
+	/* Room for the task name and the one-time token, too. */
+	return max < 256 ? 256 : max;
 }
 
 /* Answer a start with job st (new, or the one an idempotency key found). */
@@ -943,7 +986,10 @@ handler_start(struct req *r)
 	char			 oid[SPOOLCGI_ID_LEN + 1];
 	unsigned long long	 hash, ohash;
 	const char		*ct;
+	struct uploads		 up;
+	size_t			 len;
 	int			 rc, retry, clock_fd = -1, cdir_fd = -1;
+	int			 multipart, staged = 0, workfd = -1;
 
 	memset(&rf, 0, sizeof(rf));
 	if (cfg->drain || spool_draining(spool)) {
@@ -954,32 +1000,60 @@ handler_start(struct req *r)
 		goto refused;
 	}
 	ct = http_media_type(http_param(r, "CONTENT_TYPE"), mt, sizeof(mt));
+	multipart = ct != NULL && strcmp(ct, "multipart/form-data") == 0;
 	if (ct == NULL || (strcmp(ct, "application/x-www-form-urlencoded") !=
-	    0 && strcmp(ct, "application/json") != 0)) {
+	    0 && strcmp(ct, "application/json") != 0 && !multipart)) {
 		refuse(&rf, 415, "unsupported_media_type", NULL,
-		    "send the job as application/x-www-form-urlencoded or "
-		    "application/json%s", ct != NULL && strcmp(ct,
-		    "multipart/form-data") == 0 ? " (file uploads are not "
-		    "supported by this version)" : "");
+		    "send the job as application/x-www-form-urlencoded, "
+		    "multipart/form-data or application/json");
 		goto refused;
 	}
-	if (handler_read_body(r, &body, cfg->max_body_bytes, &rf) == -1)
+	if (handler_body_length(r, cfg->max_body_bytes, &len, &rf) == -1)
 		goto refused;
-	if (strcmp(ct, "application/json") == 0) {
-		if (form_parse_json(&f, body.data ? body.data : "", body.len,
-		    &rf) == -1)
-			goto refused;
-	} else if (form_parse_urlencoded(&f, body.data ? body.data : "",
-	    body.len, &rf) == -1)
-		goto refused;
-	if (form_validate(&f, cfg, &t, &rf) == -1 ||
-	    handler_idem_key(r, &f, key, sizeof(key), &rf) == -1)
-		goto refused;
-
-	if (handler_room(body.len, &rf) == -1) {
+	if (handler_room(len, &rf) == -1) {
 		http_header(r, "Retry-After", "60");
 		goto refused;
 	}
+	memset(&st, 0, sizeof(st));
+	if (spool_id_new(st.id) == -1) {
+		handler_fail(r, "making a job id");
+		goto done;
+	}
+	if (multipart) {
+		/* Files stream into the job's staging, never into memory. */
+		if ((workfd = spool_job_stage(spool, st.id)) == -1) {
+			if (errno == ENOSPC || errno == EDQUOT) {
+				http_header(r, "Retry-After", "60");
+				refuse(&rf, 503, "disk_full", NULL, "the "
+				    "server's disk is full; try again later");
+				goto refused;
+			}
+			handler_fail(r, "staging the upload");
+			goto done;
+		}
+		staged = 1;
+		if (upload_read(r, http_param(r, "CONTENT_TYPE"), len, workfd,
+		    handler_max_field(), &f, &up, &rf) == -1) {
+			if (rf.status == 503)
+				http_header(r, "Retry-After", "60");
+			goto refused;
+		}
+	} else {
+		if (handler_read_body(r, &body, len, &rf) == -1)
+			goto refused;
+		if (strcmp(ct, "application/json") == 0) {
+			if (form_parse_json(&f, body.data ? body.data : "",
+			    body.len, &rf) == -1)
+				goto refused;
+		} else if (form_parse_urlencoded(&f, body.data ?
+		    body.data : "", body.len, &rf) == -1)
+			goto refused;
+	}
+	if (form_validate(&f, cfg, &t, &rf) == -1 ||
+	    handler_idem_key(r, &f, key, sizeof(key), &rf) == -1)
+		goto refused;
+	if (multipart && upload_check(&up, t, workfd, &rf) == -1)
+		goto refused;
 	if (cfg->max_jobs_per_client > 0 || cfg->client_starts_per_minute > 0) {
 		handler_client(r, client, sizeof(client));
 		rc = spool_client_admit(spool, client,
@@ -996,16 +1070,12 @@ handler_start(struct req *r)
 			log_warn("client %s: limits", client);	/* admit */
 	}
 
-	memset(&st, 0, sizeof(st));
-	if (spool_id_new(st.id) == -1) {
-		handler_fail(r, "making a job id");
-		goto done;
-	}
 	snprintf(st.task, sizeof(st.task), "%s", t->name);
 	st.state = JOB_QUEUED;
 	st.progress = -1;
 	st.created_at = time(NULL);
-	if (handler_input_json(&input, &hash, st.id, t, &f) == -1) {
+	if (handler_input_json(&input, &hash, st.id, t, &f,
+	    multipart ? &up : NULL) == -1) {
 		handler_fail(r, "encoding the job's input");
 		goto done;
 	}
@@ -1016,7 +1086,10 @@ handler_start(struct req *r)
 		st.queue_key = (unsigned long long)ts.tv_sec * 1000000000ULL +
 		    (unsigned long long)ts.tv_nsec;
 	}
-	if (spool_job_create(spool, &st, input.data, input.len) == -1) {
+	rc = staged ? spool_job_commit(spool, &st, input.data, input.len) :
+	    spool_job_create(spool, &st, input.data, input.len);
+	staged = 0;	/* committed, or removed by the failed commit */
+	if (rc == -1) {
 		if (errno == ENOSPC || errno == EDQUOT) {
 			http_header(r, "Retry-After", "60");
 			refuse(&rf, 503, "disk_full", NULL, "the server's disk "
@@ -1084,6 +1157,10 @@ refused:
 done:
 	/* Unlock the client; a job that was not queued is not counted. */
 	spool_client_done(clock_fd, cdir_fd, NULL);
+	if (workfd != -1)
+		close(workfd);
+	if (staged)
+		spool_job_abort(spool, st.id);
 	form_free(&f);
 	buf_free(&body);
 	buf_free(&input);
@@ -1280,6 +1357,37 @@ handler_tasks(struct req *r)
 	buf_free(&forms);
 }
 
+/*
+ * GET {base}/static/NAME: the browser client, compiled in, so that it
+ * works wherever the program is mounted and under a CSP of 'self'.
+ */
+static void
+handler_static(struct req *r, const char *name)
+{
+	const char	*ct = NULL, *dot;
+	size_t		 i;
+
+	for (i = 0; i < static_nbuiltin; i++)
+		if (strcmp(static_builtin[i].name, name) == 0)
+			break;
+	if (i == static_nbuiltin) {
+		handler_not_found(r);
+		return;
+	}
+	if ((dot = strrchr(name, '.')) != NULL && strcmp(dot, ".js") == 0)
+		ct = "text/javascript; charset=utf-8";
+	else if (dot != NULL && strcmp(dot, ".css") == 0)
+		ct = "text/css; charset=utf-8";
+	else
+		ct = "application/octet-stream";
+	http_header(r, "Cache-Control", "public, max-age=3600");
+	http_header(r, "ETag", "\"%s-%zu\"", PACKAGE_VERSION,
+	    strlen(static_builtin[i].text));
+	http_header(r, "X-Content-Type-Options", "nosniff");
+	http_send(r, 200, ct, static_builtin[i].text,
+	    strlen(static_builtin[i].text));
+}
+
 /* GET {base}/health: always JSON; a monitor wants numbers. */
 static void
 handler_health(struct req *r)
@@ -1395,6 +1503,9 @@ handler_serve(struct req *r)
 		break;
 	case ROUTE_HEALTH:
 		handler_health(r);
+		break;
+	case ROUTE_STATIC:
+		handler_static(r, rt.asset);
 		break;
 	default:
 		handler_not_found(r);

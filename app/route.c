@@ -116,6 +116,22 @@ route_parse(struct route *r, const char *p, size_t len)
 		r->id = ROUTE_HEALTH;
 		return 0;
 	}
+	if (len > 8 && memcmp(p, "/static/", 8) == 0) {
+		/* The browser client, built in: [a-z0-9][a-z0-9.-]*. */
+		size_t i, n = len - 8;
+
+		if (n >= sizeof(r->asset) || p[8] == '.' || p[8] == '-')
+			return route_none(r, 0);
+		for (i = 8; i < len; i++)
+			if (!((p[i] >= 'a' && p[i] <= 'z') ||
+			    (p[i] >= '0' && p[i] <= '9') || p[i] == '.' ||
+			    p[i] == '-'))
+				return route_none(r, 0);
+		memcpy(r->asset, p + 8, n);
+		r->asset[n] = '\0';
+		r->id = ROUTE_STATIC;
+		return 0;
+	}
 	if (!jobpath)
 		return route_none(r, 0);
 
@@ -163,6 +179,7 @@ static const struct {
 	{ ROUTE_JOB_CANCEL, 1u << METHOD_POST, "POST" },
 	{ ROUTE_TASKS, 1u << METHOD_GET | 1u << METHOD_HEAD, "GET, HEAD" },
 	{ ROUTE_HEALTH, 1u << METHOD_GET | 1u << METHOD_HEAD, "GET, HEAD" },
+	{ ROUTE_STATIC, 1u << METHOD_GET | 1u << METHOD_HEAD, "GET, HEAD" },
 };
 
 /* Returns 1 if route id takes method m, else 0 (always 0 for ROUTE_NONE). */

@@ -470,6 +470,14 @@ write_config() {
       "result_type": "text/plain; charset=utf-8",
       "timeout_seconds": 60
     },
+    "upload": {
+      "command": ["$_t/upload"],
+      "fields": {"note": {"type": "text", "required": false}},
+      "files": {"doc": {"label": "Document", "required": true,
+                        "max_bytes": 60000}},
+      "result_type": "application/octet-stream",
+      "timeout_seconds": 60
+    },
     "gate": {
       "command": ["$_t/gate"],
       "fields": {"gate": {"type": "text", "required": true,

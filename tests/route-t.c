@@ -62,6 +62,17 @@ test_routes(void)
 	route_is("/jobs", ROUTE_JOBS);
 	route_is("/tasks", ROUTE_TASKS);
 	route_is("/health", ROUTE_HEALTH);
+	route_is("/static/spoolcgi.js", ROUTE_STATIC);
+	is_int(route_parse(&r, "/static/spoolcgi.js", 19), 0, "static route");
+	is_str(r.asset, "spoolcgi.js", "static: the name");
+	route_is("/static/", ROUTE_NONE);
+	route_is("/static/../x", ROUTE_NONE);
+	route_is("/static/.htspoolcgi.json", ROUTE_NONE);
+	route_is("/static/a/b.js", ROUTE_NONE);
+	route_is("/static/A.js", ROUTE_NONE);
+	route_is("/static/"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+	    ROUTE_NONE);
 
 	is_int(route_parse(&r, "/jobs/" ID, strlen("/jobs/" ID)), 0,
 	    "job route");
