@@ -457,6 +457,101 @@ form_json_members(struct form *f, struct json_object *o, struct refusal *r)
 	return 0;
 }
 
+/* Parse one JSON string literal of len bytes, or NULL. */
+static struct json_object *
+form_json_string(const char *s, size_t len)
+{
+	struct json_tokener	*tok;
+	struct json_object	*o;
+
+	if ((tok = json_tokener_new()) == NULL)
+		return NULL;
+	o = json_tokener_parse_ex(tok, s, (int)len);
+	if (o == NULL && json_tokener_get_error(tok) == json_tokener_continue)
+		o = json_tokener_parse_ex(tok, "", 1);
+	json_tokener_free(tok);
+	return o;
+}
+
+/*
+ * Does the object's text (already parsed whole, so well-formed) name a
+ * member twice?  json-c keeps the last silently, so "task" given twice
+ * could smuggle a second task past a check of the first.  The top-level
+ * member names are counted in the text and compared with what json-c
+ * kept; on a difference the repeated name is found by decoding each.
+ * Returns 0, or -1 with r filled.
+ */
+static int
+form_json_duplicate(const char *buf, size_t len, struct json_object *o,
+    struct refusal *r)
+{
+	const char	*keys[FORM_MAX_FIELDS + 1];
+	size_t		 klen[FORM_MAX_FIELDS + 1];
+	size_t		 i, j, n = 0, start = 0;
+	int		 depth = 0, instr = 0, esc = 0;
+	char		 fname[sizeof(r->field)];
+
+	for (i = 0; i < len; i++) {
+		char c = buf[i];
+
+		if (instr) {
+			if (esc)
+				esc = 0;
+			else if (c == '\\')
+				esc = 1;
+			else if (c == '"') {
+				instr = 0;
+				/* A name is a string followed by ':'. */
+				for (j = i + 1; j < len && strchr(" \t\r\n",
+				    buf[j]) != NULL; j++)
+					;
+				if (depth == 1 && j < len && buf[j] == ':') {
+					if (n > FORM_MAX_FIELDS)
+						break;
+					keys[n] = buf + start;
+					klen[n++] = i + 1 - start;
+				}
+			}
+			continue;
+		}
+		if (c == '"') {
+			instr = 1;
+			start = i;
+		} else if (c == '{' || c == '[')
+			depth++;
+		else if (c == '}' || c == ']')
+			depth--;
+	}
+	if (n <= (size_t)json_object_object_length(o))
+		return 0;
+	/* Decode each name (escapes such as \u0074 included) to compare. */
+	for (i = 0; i < n; i++)
+		for (j = i + 1; j < n; j++) {
+			struct json_object *a, *b;
+			int same;
+
+			a = form_json_string(keys[i], klen[i]);
+			b = form_json_string(keys[j], klen[j]);
+			same = a != NULL && b != NULL &&
+			    strcmp(json_object_get_string(a),
+			    json_object_get_string(b)) == 0;
+			if (same)
+				form_field_name(fname, sizeof(fname),
+				    json_object_get_string(a));
+			json_object_put(a);
+			json_object_put(b);
+			if (same) {
+				refuse(r, 400, "invalid_field", fname,
+				    "given more than once");
+				return -1;
+			}
+		}
+	refuse(r, 400, "invalid_body", NULL, "a member is given more than "
+	    "once");
+	return -1;
+}
+
+
 /*
  * Decode an application/json body (buf, len bytes): one object whose
  * members are strings, numbers or booleans (see form_json_value), into f,
@@ -526,6 +621,10 @@ form_parse_json(struct form *f, const char *buf, size_t len,
 	if (!json_object_is_type(o, json_type_object)) {
 		refuse(r, 400, "invalid_body", NULL,
 		    "the JSON body must be an object");
+		json_object_put(o);
+		return -1;
+	}
+	if (form_json_duplicate(buf, len, o, r) == -1) {
 		json_object_put(o);
 		return -1;
 	}

@@ -178,10 +178,17 @@ test_json(void)
 	is_int(f.n, 0, "empty object: no member");
 	form_free(&f);
 
-	is_int(j(&f, "{\"a\": 1, \"a\": 2}"), 0,
-	    "duplicate names: json-c keeps one");
-	is_int(f.n, 1, "duplicate names: one member");
-	is_str(form_get(&f, "a"), "2", "duplicate names: the last");
+	/* json-c would keep the last silently: refused, naming it. */
+	refused(j(&f, "{\"a\": 1, \"a\": 2}"), &f, 400, "invalid_field",
+	    "a", "duplicate names");
+	refused(j(&f, "{\"task\": \"x\", \"t\\u0061sk\": \"echo\"}"), &f,
+	    400, "invalid_field", "task", "duplicate names, one escaped");
+	is_int(j(&f, "{\"a\": \"{\\\"a\\\": 1}\", \"b\": {}}"), -1,
+	    "a name inside a string value is not a member (b refused as "
+	    "an object)");
+	form_free(&f);
+	is_int(j(&f, "{\"a\": \"a\", \"b\": \"a:\"}"), 0,
+	    "values equal to names are no duplicates");
 	form_free(&f);
 
 	/* Not an object. */
