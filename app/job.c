@@ -13,7 +13,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <json.h>
 
 #include "extern.h"
 
@@ -53,18 +52,38 @@ job_state_final(enum job_state s)
 	return s == JOB_SUCCEEDED || s == JOB_FAILED || s == JOB_CANCELLED;
 }
 
-/* RFC 3339 UTC with whole seconds, "2026-11-22T09:00:00Z"; "" for 0. */
+/*
+ * RFC 3339 UTC with whole seconds, "2026-11-22T09:00:00Z"; "" for 0.
+ * Civil date from days since the epoch (Howard Hinnant's algorithm):
+ * the poll path formats three times per answer, and gmtime_r with
+ * strftime cost more than the rest of the answer.
+ */
 void
 job_time_format(time_t t, char *out, size_t sz)
 {
-	struct tm	 tm;
+	long long	 days, secs, z, era, doe, yoe, y, doy, mp, d, m;
 
 	if (sz == 0)
 		return;
 	out[0] = '\0';
-	if (t == 0 || gmtime_r(&t, &tm) == NULL)
+	if (t <= 0 || sz < 21)
 		return;
-	strftime(out, sz, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	days = (long long)t / 86400;
+	secs = (long long)t % 86400;
+	z = days + 719468;
+	era = z / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	y = yoe + era * 400;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	d = doy - (153 * mp + 2) / 5 + 1;
+	m = mp < 10 ? mp + 3 : mp - 9;
+	y += m <= 2;
+	if (y > 9999)
+		return;
+	snprintf(out, sz, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lldZ", y, m,
+	    d, secs / 3600, secs / 60 % 60, secs % 60);
 }
 
 /* The inverse of job_time_format.  Returns 0, or -1 for anything else. */
@@ -82,98 +101,171 @@ job_time_parse(const char *s, time_t *t)
 	return *t == (time_t)-1 ? -1 : 0;
 }
 
+/* Length of the valid UTF-8 sequence at s (n bytes left), or 0. */
+static size_t
+job_utf8_len(const unsigned char *s, size_t n)
+{
+	size_t		 len, i;
+	unsigned int	 c;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4;
+	else
+		return 0;
+	if (n < len)
+		return 0;
+	c = s[0] & (0x7f >> len);
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = (c << 6) | (s[i] & 0x3f);
+	}
+	/* Overlong forms, surrogates, beyond U+10FFFF. */
+	if ((len == 3 && c < 0x800) || (len == 4 && c < 0x10000) ||
+	    (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff)
+		return 0;
+	return len;
+}
+
 /*
- * Copy len bytes of a message into dst (size sz), cut at a UTF-8 character
- * boundary so that a long message never ends in half a character, and
- * with control characters (a task's stray \r, say) replaced by spaces.
+ * Copy len bytes of a message into dst (size sz), cut at a character
+ * boundary, with control characters (a task's stray \r, say) replaced
+ * by spaces and invalid UTF-8 by '?': messages come from tasks and end
+ * up in JSON and HTML, which must stay valid.
  */
 void
 job_set_message(char *dst, size_t sz, const char *src, size_t len)
 {
-	size_t	 i;
+	const unsigned char	*s = (const unsigned char *)src;
+	size_t			 i = 0, o = 0, n;
 
 	if (sz == 0)
 		return;
-	if (len >= sz) {
-		len = sz - 1;
-		/* Back off continuation bytes, then the lead byte they follow. */
-		while (len > 0 && ((unsigned char)src[len] & 0xc0) == 0x80)
-			len--;
+	while (i < len) {
+		if ((n = job_utf8_len(s + i, len - i)) == 0) {
+			if (o + 1 >= sz)
+				break;
+			dst[o++] = '?';
+			i++;
+			continue;
+		}
+		if (o + n >= sz)
+			break;
+		if (n == 1 && ((s[i] < 0x20 && s[i] != '\n' &&
+		    s[i] != '\t') || s[i] == 0x7f))
+			dst[o++] = ' ';
+		else
+			memcpy(dst + o, s + i, n), o += n;
+		i += n;
 	}
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)src[i];
-		dst[i] = (c < 0x20 && c != '\n' && c != '\t') || c == 0x7f ?
-		    ' ' : (char)c;
-	}
-	dst[len] = '\0';
+	dst[o] = '\0';
 }
 
-static json_object *
-job_json_time(time_t t)
+/* Append s as a JSON string (RFC 8259 7); s is valid UTF-8. */
+static void
+job_json_str(struct buf *b, const char *s)
 {
-	char	 buf[32];
+	static const char	 hex[] = "0123456789abcdef";
+	const char		*run = s;
+	char			 esc[7];
 
-	if (t == 0)
-		return NULL;
-	job_time_format(t, buf, sizeof(buf));
-	return json_object_new_string(buf);
+	buf_append(b, "\"", 1);
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		buf_append(b, run, (size_t)(s - run));
+		run = s + 1;
+		switch (c) {
+		case '"': buf_append(b, "\\\"", 2); break;
+		case '\\': buf_append(b, "\\\\", 2); break;
+		case '\n': buf_append(b, "\\n", 2); break;
+		case '\t': buf_append(b, "\\t", 2); break;
+		case '\r': buf_append(b, "\\r", 2); break;
+		default:
+			memcpy(esc, "\\u00", 4);
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			buf_append(b, esc, 6);
+		}
+	}
+	buf_append(b, run, (size_t)(s - run));
+	buf_append(b, "\"", 1);
+}
+
+static void
+job_json_time(struct buf *b, const char *key, time_t t)
+{
+	char	 ts[32];
+
+	buf_puts(b, key);
+	job_time_format(t, ts, sizeof(ts));
+	if (ts[0] == '\0')
+		buf_puts(b, "null");
+	else {
+		buf_append(b, "\"", 1);
+		buf_puts(b, ts);
+		buf_append(b, "\"", 1);
+	}
 }
 
 /*
  * Append the status object of the contract for st to out; links are built
- * from base, the program's SCRIPT_NAME.  Returns 0, or -1 on allocation
- * failure.
+ * from base, the program's SCRIPT_NAME (already safe in a URL).  Written
+ * directly, not through json-c: this is the poll path.  Returns 0, or -1
+ * on allocation failure.
  */
 int
 job_status_json(struct buf *out, const struct jobstatus *st, const char *base)
 {
-	json_object	*o, *links, *err;
-	char		 url[1024];
-	const char	*s;
-	int		 rc = -1;
+	size_t	 start = out->len;
 
-	if ((o = json_object_new_object()) == NULL)
-		return -1;
-	json_object_object_add(o, "id", json_object_new_string(st->id));
-	json_object_object_add(o, "task", json_object_new_string(st->task));
-	json_object_object_add(o, "state",
-	    json_object_new_string(job_state_name(st->state)));
-	json_object_object_add(o, "progress", st->progress < 0 ? NULL :
-	    json_object_new_int(st->progress));
-	json_object_object_add(o, "message", st->message[0] == '\0' ? NULL :
-	    json_object_new_string(st->message));
-	json_object_object_add(o, "queue_position",
-	    st->state == JOB_QUEUED && st->queue_position > 0 ?
-	    json_object_new_int(st->queue_position) : NULL);
-	json_object_object_add(o, "created_at", job_json_time(st->created_at));
-	json_object_object_add(o, "started_at", job_json_time(st->started_at));
-	json_object_object_add(o, "finished_at",
-	    job_json_time(st->finished_at));
-	err = NULL;
-	if (st->error_code[0] != '\0') {
-		err = json_object_new_object();
-		json_object_object_add(err, "code",
-		    json_object_new_string(st->error_code));
-		json_object_object_add(err, "message",
-		    json_object_new_string(st->error_message));
+	buf_puts(out, "{\"id\":\"");
+	buf_puts(out, st->id);
+	buf_puts(out, "\",\"task\":");
+	job_json_str(out, st->task);
+	buf_printf(out, ",\"state\":\"%s\",\"progress\":",
+	    job_state_name(st->state));
+	if (st->progress < 0)
+		buf_puts(out, "null");
+	else
+		buf_printf(out, "%d", st->progress);
+	buf_puts(out, ",\"message\":");
+	if (st->message[0] == '\0')
+		buf_puts(out, "null");
+	else
+		job_json_str(out, st->message);
+	if (st->state == JOB_QUEUED && st->queue_position > 0)
+		buf_printf(out, ",\"queue_position\":%d", st->queue_position);
+	else
+		buf_puts(out, ",\"queue_position\":null");
+	job_json_time(out, ",\"created_at\":", st->created_at);
+	job_json_time(out, ",\"started_at\":", st->started_at);
+	job_json_time(out, ",\"finished_at\":", st->finished_at);
+	buf_puts(out, ",\"error\":");
+	if (st->error_code[0] == '\0')
+		buf_puts(out, "null");
+	else {
+		buf_puts(out, "{\"code\":");
+		job_json_str(out, st->error_code);
+		buf_puts(out, ",\"message\":");
+		job_json_str(out, st->error_message);
+		buf_puts(out, "}");
 	}
-	json_object_object_add(o, "error", err);
-
-	links = json_object_new_object();
-	snprintf(url, sizeof(url), "%s/jobs/%s", base, st->id);
-	json_object_object_add(links, "self", json_object_new_string(url));
-	snprintf(url, sizeof(url), "%s/jobs/%s/result", base, st->id);
-	json_object_object_add(links, "result", json_object_new_string(url));
-	snprintf(url, sizeof(url), "%s/jobs/%s/cancel", base, st->id);
-	json_object_object_add(links, "cancel", json_object_new_string(url));
-	json_object_object_add(o, "links", links);
-
-	s = json_object_to_json_string_ext(o,
-	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	if (s != NULL && buf_puts(out, s) == 0)
-		rc = 0;
-	json_object_put(o);
-	return rc;
+	buf_puts(out, ",\"links\":{\"self\":");
+	buf_printf(out, "\"%s/jobs/%s\",\"result\":\"%s/jobs/%s/result\","
+	    "\"cancel\":\"%s/jobs/%s/cancel\"}}", base, st->id, base, st->id,
+	    base, st->id);
+	/* buf_* fail only on allocation; the data ends short then. */
+	return out->data != NULL && out->len > start &&
+	    out->data[out->len - 1] == '}' ? 0 : -1;
 }
 
 /*

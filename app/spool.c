@@ -95,7 +95,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <json.h>
 #include <uuid/uuid.h>
 
 #include "extern.h"
@@ -280,117 +279,160 @@ spool_file_create(int dfd, const char *name, const char *buf, size_t len)
 	return close(fd);
 }
 
-/* The on-disk form of a status: the contract's object without links. */
+/*
+ * The on-disk form of a status: one "key value" line per member, text
+ * values with backslash, newline and CR escaped (\\, \n, \r).  Not JSON:
+ * every poll reads it, and this parses in a few hundred instructions
+ * where a JSON parser took tens of thousands.  The file keeps the name
+ * status.json for continuity with the layout above.
+ */
+static void
+spool_put_text(struct buf *b, const char *key, const char *v)
+{
+	const char	*p;
+
+	buf_puts(b, key);
+	buf_puts(b, " ");
+	for (p = v; *p != '\0'; p++) {
+		if (*p == '\\')
+			buf_puts(b, "\\\\");
+		else if (*p == '\n')
+			buf_puts(b, "\\n");
+		else if (*p == '\r')
+			buf_puts(b, "\\r");
+		else
+			buf_append(b, p, 1);
+	}
+	buf_puts(b, "\n");
+}
+
 static int
 spool_status_encode(const struct jobstatus *st, struct buf *out)
 {
-	json_object	*o;
-	char		 t[32];
-	const char	*s;
-	int		 rc = -1;
-
-	if ((o = json_object_new_object()) == NULL)
-		return -1;
-	json_object_object_add(o, "id", json_object_new_string(st->id));
-	json_object_object_add(o, "task", json_object_new_string(st->task));
-	json_object_object_add(o, "state",
-	    json_object_new_string(job_state_name(st->state)));
-	json_object_object_add(o, "progress",
-	    json_object_new_int(st->progress));
-	json_object_object_add(o, "message",
-	    json_object_new_string(st->message));
-	job_time_format(st->created_at, t, sizeof(t));
-	json_object_object_add(o, "created_at", json_object_new_string(t));
-	job_time_format(st->started_at, t, sizeof(t));
-	json_object_object_add(o, "started_at", json_object_new_string(t));
-	job_time_format(st->finished_at, t, sizeof(t));
-	json_object_object_add(o, "finished_at", json_object_new_string(t));
-	json_object_object_add(o, "error_code",
-	    json_object_new_string(st->error_code));
-	json_object_object_add(o, "error_message",
-	    json_object_new_string(st->error_message));
-	json_object_object_add(o, "attempts",
-	    json_object_new_int(st->attempts));
-	json_object_object_add(o, "queue_key",
-	    json_object_new_uint64(st->queue_key));
-	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-	if (s != NULL && buf_puts(out, s) == 0 && buf_puts(out, "\n") == 0)
-		rc = 0;
-	json_object_put(o);
-	return rc;
+	buf_puts(out, "spoolcgi-status 1\n");
+	spool_put_text(out, "id", st->id);
+	spool_put_text(out, "task", st->task);
+	spool_put_text(out, "state", job_state_name(st->state));
+	buf_printf(out, "progress %d\n", st->progress);
+	spool_put_text(out, "message", st->message);
+	buf_printf(out, "created %lld\nstarted %lld\nfinished %lld\n",
+	    (long long)st->created_at, (long long)st->started_at,
+	    (long long)st->finished_at);
+	spool_put_text(out, "error_code", st->error_code);
+	spool_put_text(out, "error_message", st->error_message);
+	buf_printf(out, "attempts %d\nqueue_key %llu\n", st->attempts,
+	    st->queue_key);
+	return out->data != NULL && out->len > 0 ? 0 : -1;
 }
 
-static const char *
-spool_json_str(json_object *o, const char *key)
+/* Unescape the value at v (len bytes) into dst (size sz). */
+static void
+spool_get_text(char *dst, size_t sz, const char *v, size_t len)
 {
-	json_object	*v;
+	char	 tmp[SPOOLCGI_ERRMSG_MAX];
+	size_t	 i, o;
 
-	if (!json_object_object_get_ex(o, key, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
+	for (i = o = 0; i < len && o < sizeof(tmp); i++) {
+		if (v[i] == '\\' && i + 1 < len) {
+			i++;
+			tmp[o++] = v[i] == 'n' ? '\n' : v[i] == 'r' ? '\r' :
+			    v[i];
+		} else
+			tmp[o++] = v[i];
+	}
+	job_set_message(dst, sz, tmp, o);
+}
+
+static long long
+spool_get_num(const char *v, size_t len)
+{
+	long long	 n = 0;
+	size_t		 i = 0;
+	int		 neg = 0;
+
+	if (len > 0 && v[0] == '-') {
+		neg = 1;
+		i = 1;
+	}
+	for (; i < len && v[i] >= '0' && v[i] <= '9' && n < LLONG_MAX / 10;
+	    i++)
+		n = n * 10 + (v[i] - '0');
+	return neg ? -n : n;
 }
 
 /* Parse a status file.  Returns 0, or -1 with errno EINVAL. */
 static int
 spool_status_decode(const char *buf, size_t len, struct jobstatus *st)
 {
-	json_tokener	*tok;
-	json_object	*o, *v;
-	const char	*s;
-	int		 rc = -1;
+	const char	*p = buf, *end = buf + len, *nl, *sp, *v;
+	size_t		 klen, vlen;
+	int		 have = 0;
+	char		 state[16];
 
 	memset(st, 0, sizeof(*st));
-	if ((tok = json_tokener_new()) == NULL)
-		return -1;
-	o = json_tokener_parse_ex(tok, buf, (int)len);
-	json_tokener_free(tok);
-	if (o == NULL || !json_object_is_type(o, json_type_object))
-		goto done;
-	if ((s = spool_json_str(o, "id")) == NULL ||
-	    !spool_id_check(s, strlen(s)))
-		goto done;
-	memcpy(st->id, s, SPOOLCGI_ID_LEN + 1);
-	if ((s = spool_json_str(o, "task")) == NULL ||
-	    strlen(s) >= sizeof(st->task))
-		goto done;
-	strcpy(st->task, s);
-	if ((s = spool_json_str(o, "state")) == NULL ||
-	    job_state_parse(s, &st->state) == -1)
-		goto done;
 	st->progress = -1;
-	if (json_object_object_get_ex(o, "progress", &v) &&
-	    json_object_is_type(v, json_type_int)) {
-		st->progress = json_object_get_int(v);
-		if (st->progress < -1 || st->progress > 100)
-			st->progress = -1;
+	if (len < 18 || memcmp(buf, "spoolcgi-status 1\n", 18) != 0)
+		goto bad;
+	for (p = buf + 18; p < end; p = nl + 1) {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			break;
+		if ((sp = memchr(p, ' ', (size_t)(nl - p))) == NULL)
+			continue;
+		klen = (size_t)(sp - p);
+		v = sp + 1;
+		vlen = (size_t)(nl - v);
+#define KEY(k)	(klen == sizeof(k) - 1 && memcmp(p, k, klen) == 0)
+		if (KEY("id")) {
+			if (vlen != SPOOLCGI_ID_LEN ||
+			    !spool_id_check(v, vlen))
+				goto bad;
+			memcpy(st->id, v, vlen);
+			st->id[vlen] = '\0';
+			have |= 1;
+		} else if (KEY("task")) {
+			if (vlen >= sizeof(st->task))
+				goto bad;
+			memcpy(st->task, v, vlen);
+			st->task[vlen] = '\0';
+			have |= 2;
+		} else if (KEY("state")) {
+			if (vlen >= sizeof(state))
+				goto bad;
+			memcpy(state, v, vlen);
+			state[vlen] = '\0';
+			if (job_state_parse(state, &st->state) == -1)
+				goto bad;
+			have |= 4;
+		} else if (KEY("progress")) {
+			st->progress = (int)spool_get_num(v, vlen);
+			if (st->progress < -1 || st->progress > 100)
+				st->progress = -1;
+		} else if (KEY("message"))
+			spool_get_text(st->message, sizeof(st->message), v,
+			    vlen);
+		else if (KEY("created"))
+			st->created_at = (time_t)spool_get_num(v, vlen);
+		else if (KEY("started"))
+			st->started_at = (time_t)spool_get_num(v, vlen);
+		else if (KEY("finished"))
+			st->finished_at = (time_t)spool_get_num(v, vlen);
+		else if (KEY("error_code"))
+			spool_get_text(st->error_code, sizeof(st->error_code),
+			    v, vlen);
+		else if (KEY("error_message"))
+			spool_get_text(st->error_message,
+			    sizeof(st->error_message), v, vlen);
+		else if (KEY("attempts"))
+			st->attempts = (int)spool_get_num(v, vlen);
+		else if (KEY("queue_key"))
+			st->queue_key = strtoull(v, NULL, 10);
+#undef KEY
 	}
-	if ((s = spool_json_str(o, "message")) != NULL)
-		job_set_message(st->message, sizeof(st->message), s,
-		    strlen(s));
-	if ((s = spool_json_str(o, "created_at")) != NULL && *s != '\0')
-		job_time_parse(s, &st->created_at);
-	if ((s = spool_json_str(o, "started_at")) != NULL && *s != '\0')
-		job_time_parse(s, &st->started_at);
-	if ((s = spool_json_str(o, "finished_at")) != NULL && *s != '\0')
-		job_time_parse(s, &st->finished_at);
-	if ((s = spool_json_str(o, "error_code")) != NULL)
-		snprintf(st->error_code, sizeof(st->error_code), "%s", s);
-	if ((s = spool_json_str(o, "error_message")) != NULL)
-		job_set_message(st->error_message, sizeof(st->error_message),
-		    s, strlen(s));
-	if (json_object_object_get_ex(o, "attempts", &v) &&
-	    json_object_is_type(v, json_type_int))
-		st->attempts = json_object_get_int(v);
-	if (json_object_object_get_ex(o, "queue_key", &v) &&
-	    json_object_is_type(v, json_type_int))
-		st->queue_key = json_object_get_uint64(v);
-	rc = 0;
-done:
-	json_object_put(o);
-	if (rc == -1)
-		errno = EINVAL;
-	return rc;
+	if (have == 7)
+		return 0;
+bad:
+	errno = EINVAL;
+	return -1;
 }
 
 /*

@@ -46,6 +46,9 @@ test_progress(void)
 	ok(job_progress_parse("progress: 9 a\x01" "b", 15, &pct, msg,
 	    sizeof(msg)) == 1 && strcmp(msg, "a b") == 0,
 	    "control characters become spaces");
+	ok(job_progress_parse("progress: 9 a\xff\xc0\xaf" "b", 17, &pct, msg,
+	    sizeof(msg)) == 1 && strcmp(msg, "a???b") == 0,
+	    "invalid UTF-8 becomes '?'");
 }
 
 static void
@@ -59,6 +62,29 @@ test_times(void)
 	job_time_format(1795338000, buf, sizeof(buf));
 	is_str(buf, "2026-11-22T09:00:00Z", "RFC 3339 UTC");
 	ok(job_time_parse(buf, &t) == 0 && t == 1795338000, "round trip");
+	job_time_format(951782400, buf, sizeof(buf));
+	is_str(buf, "2000-02-29T00:00:00Z", "a leap day");
+	job_time_format(1, buf, sizeof(buf));
+	is_str(buf, "1970-01-01T00:00:01Z", "the first second");
+	job_time_format(4102444799, buf, sizeof(buf));
+	is_str(buf, "2099-12-31T23:59:59Z", "the end of the century");
+	{
+		struct tm	 tm;
+		char		 want[32];
+		time_t		 x;
+		int		 bad = 0;
+
+		/* Every day for 200 years, against gmtime_r. */
+		for (x = 0; x < 200LL * 366 * 86400; x += 86400 + 3661) {
+			gmtime_r(&x, &tm);
+			strftime(want, sizeof(want), "%Y-%m-%dT%H:%M:%SZ",
+			    &tm);
+			job_time_format(x, buf, sizeof(buf));
+			if (x > 0 && strcmp(buf, want) != 0)
+				bad++;
+		}
+		is_int(bad, 0, "agrees with gmtime_r over 200 years");
+	}
 	ok(job_time_parse("2026-11-22 09:00:00", &t) == -1, "space refused");
 	ok(job_time_parse("2026-11-22T09:00:00Zjunk", &t) == -1,
 	    "trailing junk refused");
