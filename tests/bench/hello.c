@@ -1,0 +1,55 @@
+/*
+ * hello: the baseline for tools/bench.sh, the least a libfcgi program can
+ * do per request.  It answers every request with the same ~400-byte JSON
+ * object, about the size of a job's status object, so that the only
+ * difference from spoolcgi's poll path (GET {base}/jobs/{id}) is the work
+ * spoolcgi does for it: routing, reading status.json, building the JSON.
+ *
+ *	gcc -O2 -o hello hello.c $(pkg-config --cflags --libs fcgi)
+ *
+ * Run it as a FastCGI backend (fd 0 a listen socket), e.g. lighttpd's
+ * "bin-path"; it takes no arguments and has no CGI mode.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <fcgiapp.h>
+
+/* Shaped like a finished job's status object (spec "Reading a job"). */
+static const char hello_body[] =
+    "{\"id\":\"0b7e4f5c-6a1d-4c2e-9f3a-5d8b7c6e1a20\",\"task\":\"bench\","
+    "\"state\":\"succeeded\",\"progress\":100,\"message\":\"hello, world\","
+    "\"queue_position\":null,\"created_at\":\"2026-01-01T00:00:00Z\","
+    "\"started_at\":\"2026-01-01T00:00:00Z\","
+    "\"finished_at\":\"2026-01-01T00:00:01Z\",\"error\":null,"
+    "\"links\":{\"self\":\"/hello/jobs/0b7e4f5c-6a1d-4c2e-9f3a-5d8b7c6e1a20\","
+    "\"result\":\"/hello/jobs/0b7e4f5c-6a1d-4c2e-9f3a-5d8b7c6e1a20/result\","
+    "\"cancel\":\"/hello/jobs/0b7e4f5c-6a1d-4c2e-9f3a-5d8b7c6e1a20/cancel\"}}";
+
+int
+main(void)
+{
+	FCGX_Request	 fr;
+	char		 head[160];
+	int		 hlen, blen = (int)(sizeof(hello_body) - 1);
+
+	if (FCGX_Init() != 0 || FCGX_IsCGI()) {
+		fprintf(stderr, "hello: not started as a FastCGI backend "
+		    "(fd 0 must be a listen socket)\n");
+		return 1;
+	}
+	/* Formatted once: FCGX_FPrintF knows no %zu (NOTES.md). */
+	hlen = snprintf(head, sizeof(head), "Status: 200 OK\r\n"
+	    "Content-Type: application/json\r\n"
+	    "Content-Length: %d\r\n\r\n", blen);
+	if (hlen < 0 || (size_t)hlen >= sizeof(head))
+		return 1;
+	if (FCGX_InitRequest(&fr, 0, 0) != 0)
+		return 1;
+	while (FCGX_Accept_r(&fr) >= 0) {
+		FCGX_PutStr(head, hlen, fr.out);
+		FCGX_PutStr(hello_body, blen, fr.out);
+		FCGX_Finish_r(&fr);
+	}
+	return 0;
+}
