@@ -76,12 +76,13 @@ main_check(const struct config *cfg)
  * web server's error log (issue: startup checks).
  */
 static void
-main_spool_check(const struct config *cfg, struct spool *sp)
+main_spool_check(const struct config *cfg, struct spool *sp, int warn)
 {
 	int	 fd;
 
-	if (strncmp(cfg->spool, "/tmp/", 5) == 0 ||
-	    strncmp(cfg->spool, "/var/tmp/", 9) == 0)
+	/* Under plain CGI every request is a start: warn with -t only. */
+	if (warn && (strncmp(cfg->spool, "/tmp/", 5) == 0 ||
+	    strncmp(cfg->spool, "/var/tmp/", 9) == 0))
 		log_warnx("%s: spool: %s is under a temporary directory: "
 		    "systemd's PrivateTmp (set for apache2.service) gives the "
 		    "web server a private one that is discarded at every "
@@ -152,6 +153,16 @@ main(int argc, char *argv[])
 		fatalx("%s: templates: %s", cfg.path, err);
 	main_check(&cfg);
 	if (test) {
+		/* As root the spool would be made root's: leave it be. */
+		if (geteuid() != 0 || cfg.allow_root) {
+			if (spool_open(&sp, cfg.spool) == -1)
+				fatalx("%s: spool: %s cannot be used (see "
+				    "above)", cfg.path, cfg.spool);
+			main_spool_check(&cfg, &sp, 1);
+		} else
+			printf("%s: running as root: the spool was not "
+			    "checked; run -t as the web server's user\n",
+			    cfg.path);
 		printf("%s: configuration ok (%zu task%s)\n", cfg.path,
 		    cfg.ntasks, cfg.ntasks == 1 ? "" : "s");
 		return 0;
@@ -170,7 +181,7 @@ main(int argc, char *argv[])
 	if (sup != NULL)
 		supervise_resume(&sp, &cfg, sup[0], atoi(sup[1]),
 		    atoi(sup[2]), atoi(sup[3]));
-	main_spool_check(&cfg, &sp);
+	main_spool_check(&cfg, &sp, !FCGX_IsCGI());
 	if (gc) {
 		/* The clean-up requests run, for hosts that have cron. */
 		if (spool_gc(&sp, &cfg, time(NULL), &gs) == -1)
