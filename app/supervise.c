@@ -540,7 +540,7 @@ struct svargs {
 /*
  * With a launcher (e.g. systemd-run --scope, so that a job leaves the web
  * server's cgroup and survives its restart), the supervisor is this same
- * binary exec'd as "spoolcgi -c CONFIG supervise ID HANDOFF GSLOT TSLOT"
+ * binary exec'd as "spoolcgi -c CONFIG -- supervise ID HANDOFF GSLOT TSLOT"
  * under the launcher, the three descriptors inherited.  Never returns.
  */
 static void __attribute__((noreturn))
@@ -556,7 +556,7 @@ supervise_launch(struct svargs *a)
 	exe[len] = '\0';
 	for (n = 0; a->cfg->launcher[n] != NULL; n++)
 		;
-	if ((av = calloc(n + 10, sizeof(*av))) == NULL)
+	if ((av = calloc(n + 11, sizeof(*av))) == NULL)
 		_exit(1);
 	for (i = 0; i < n; i++)
 		av[i] = a->cfg->launcher[i];
@@ -568,6 +568,7 @@ supervise_launch(struct svargs *a)
 	av[n++] = exe;
 	av[n++] = (char *)"-c";
 	av[n++] = a->cfg->path;
+	av[n++] = (char *)"--";		/* "-1", a missing slot, is no option */
 	av[n++] = (char *)"supervise";
 	av[n++] = (char *)a->id;
 	av[n++] = num[0];
