@@ -1268,7 +1268,8 @@ handler_task_form(struct buf *b, const struct req *r, const struct task *t)
 		buf_html_escape(b, t->description, strlen(t->description));
 		buf_puts(b, "</p>\n");
 	}
-	buf_puts(b, "<form method=\"post\" action=\"");
+	buf_printf(b, "<form method=\"post\"%s action=\"", t->nfiles > 0 ?
+	    " enctype=\"multipart/form-data\"" : "");
 	buf_html_escape(b, r->base, strlen(r->base));
 	buf_puts(b, "/jobs\">\n<input type=\"hidden\" name=\"task\" value=\"");
 	buf_html_escape(b, t->name, strlen(t->name));
@@ -1320,6 +1321,16 @@ handler_task_form(struct buf *b, const struct req *r, const struct task *t)
 			break;
 		}
 		buf_puts(b, "</p>\n");
+	}
+	for (j = 0; j < t->nfiles; j++) {
+		const struct filespec *fs = &t->files[j];
+
+		buf_printf(b, "<p><label for=\"f-%s-%s\">", t->name, fs->name);
+		buf_html_escape(b, fs->label, strlen(fs->label));
+		buf_printf(b, "%s</label>\n<input type=\"file\" id=\"f-%s-%s\" "
+		    "name=\"%s\" data-max-bytes=\"%zu\"%s></p>\n",
+		    fs->required ? " *" : "", t->name, fs->name, fs->name,
+		    fs->max_bytes, fs->required ? " required" : "");
 	}
 	return buf_puts(b, "<p><button type=\"submit\">Start</button></p>\n"
 	    "</form></section>\n");
@@ -1381,8 +1392,16 @@ handler_static(struct req *r, const char *name)
 	else
 		ct = "application/octet-stream";
 	http_header(r, "Cache-Control", "public, max-age=3600");
-	http_header(r, "ETag", "\"%s-%zu\"", PACKAGE_VERSION,
-	    strlen(static_builtin[i].text));
+	{
+		/* FNV-1a of the text: an edit of the same length differs. */
+		unsigned long long	 h = 0xcbf29ce484222325ULL;
+		const unsigned char	*p;
+
+		for (p = (const unsigned char *)static_builtin[i].text;
+		    *p != '\0'; p++)
+			h = (h ^ *p) * 0x100000001b3ULL;
+		http_header(r, "ETag", "\"%016llx\"", h);
+	}
 	http_header(r, "X-Content-Type-Options", "nosniff");
 	http_send(r, 200, ct, static_builtin[i].text,
 	    strlen(static_builtin[i].text));

@@ -260,7 +260,7 @@
 					    textContent: await res.text() }));
 					link.className = '';
 				} else if (res.body) {
-					res.body.cancel();
+					res.body.cancel().catch(() => {});	/* not read */
 				}
 				if (!res.ok)
 					parts.push(el('p', { className: 'bad' },

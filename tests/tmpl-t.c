@@ -543,9 +543,19 @@ test_builtins(void)
 	done[4].value = "<script>alert(1)</script>";
 	ok(render_page("job-result.html", done, NVARS(done),
 	    "<script>alert(2)</script>", NULL) == 0 &&
-	    !has(out_text, "<script") &&
+	    !has(out_text, "<script>") && !has(out_text, "alert(1)</") &&
+	    !has(out_text, "alert(2)</") &&
 	    has(out_text, "&lt;script&gt;alert(1)&lt;/script&gt;"),
 	    "XSS: a result text holding <script> stays text");
+	{
+		/* The one script of a page is the client, from {base}. */
+		const char *sp = strstr(out_text, "<script");
+
+		ok(sp != NULL && strncmp(sp, "<script src=\"/app/static/"
+		    "spoolcgi.js\" defer></script>", 53) == 0 &&
+		    strstr(sp + 1, "<script") == NULL,
+		    "XSS: the only script element is the client's");
+	}
 
 	ok(render_page("job-result.html", failed, NVARS(failed),
 	    "Count words", NULL) == 0 && has(out_text, "<code>exit</code>") &&

@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.." || exit 2
 
 PACKAGES="build-essential autoconf automake pkg-config libfcgi-dev
 libjson-c-dev uuid-dev liburiparser-dev lighttpd curl jq apache2
-libapache2-mod-fcgid nginx spawn-fcgi"
+libapache2-mod-fcgid nginx spawn-fcgi chromium util-linux"
 
 failed=0
 passed=0
@@ -44,6 +44,11 @@ for p in $PACKAGES; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |
 	    grep -q 'install ok installed' || missing="$missing $p"
 done
+# Node for the browser test: any node >= 18 will do, and a NodeSource
+# nodejs conflicts with Debian's npm package, so ask for them only when
+# the commands are missing rather than by package name.
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 if [ -n "$missing" ]; then
 	if [ "$(id -u)" -ne 0 ]; then
 		say "missing packages:$missing (run as root to install them)"

@@ -129,7 +129,7 @@ for f in app/spoolcgi:bin/spoolcgi examples/demo-task:tasks/demo-task; do
 	chmod 755 "$DEMO_DIR/${f#*:}.new"
 	mv -f "$DEMO_DIR/${f#*:}.new" "$DEMO_DIR/${f#*:}"
 done
-cp "$src/htdocs/index.html" "$DEMO_DIR/htdocs/index.html"
+cp "$src/htdocs/index.html" "$src/htdocs/spoolcgi.js" "$DEMO_DIR/htdocs/"
 
 # The sample configuration, with this site's paths.
 jq --arg spool "$DEMO_DIR/spool" --arg task "$DEMO_DIR/tasks/demo-task" \
