@@ -353,8 +353,9 @@ int		 spool_id_new(char *);
 int		 spool_job_create(struct spool *, const struct jobstatus *,
 		    const char *, size_t);
 int		 spool_job_stage(struct spool *, const char *);
-int		 spool_job_commit(struct spool *, const struct jobstatus *,
+int		 spool_job_prepare(struct spool *, const struct jobstatus *,
 		    const char *, size_t);
+int		 spool_job_publish(struct spool *, const char *);
 void		 spool_job_abort(struct spool *, const char *);
 int		 spool_job_open(struct spool *, const char *);
 int		 spool_status_read(struct spool *, const char *,
@@ -397,7 +398,6 @@ int		 spool_cancel_request(struct spool *, const char *);
 int		 spool_cancel_requested(int);
 int		 spool_key_claim(struct spool *, const char *, const char *,
 		    unsigned long long, char *, unsigned long long *);
-void		 spool_key_release(struct spool *, const char *);
 int		 spool_draining(struct spool *);
 int		 spool_gc_due(struct spool *, long, time_t);
 long long	 spool_du(int, const char *);
@@ -421,6 +421,8 @@ int		 spool_inside(const char *, const char *);
 /* queue.c */
 int		 queue_dispatch(struct spool *, const struct config *, int);
 int		 queue_submit(struct spool *, const struct config *,
+		    struct jobstatus *, int (*)(void *), void *);
+int		 queue_requeue_lost(struct spool *, const struct config *,
 		    struct jobstatus *);
 
 /* supervise.c */

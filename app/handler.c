@@ -424,7 +424,14 @@ handler_job_read(struct req *r, const char *id, struct jobstatus *st)
 			 * just started it.  Say what it is now.
 			 */
 			if (spool_status_read(spool, id, st) == 0 &&
+			    st->state == JOB_QUEUED &&
+			    queue_requeue_lost(spool, cfg, st) >= 0 &&
+			    spool_status_read(spool, id, st) == 0 &&
 			    st->state == JOB_QUEUED)
+				st->queue_position =
+				    spool_queue_position(spool, st);
+			if (st->state == JOB_QUEUED &&
+			    st->queue_position == 0)
 				st->queue_position = 1;
 		}
 	}
@@ -963,14 +970,30 @@ handler_room(size_t len, struct refusal *rf)
 	return 0;
 }
 
-/* Take back a job that will not be answered with its id. */
-static void
-handler_unmake(const char *id, const char *key)
+/* An idempotency key to claim for a new job (queue_submit's claim). */
+struct claim {
+	const char		*key;
+	const char		*id;
+	unsigned long long	 hash;
+	char			 oid[SPOOLCGI_ID_LEN + 1];	/* the owner */
+	unsigned long long	 ohash;
+};
+
+/*
+ * Claim the key for the new job, which exists by now, so that a racing
+ * repeat (a double click) finds a job behind every claimed key.  Returns
+ * 0 when claimed, 1 when another job has it (in oid), -1 on error.
+ */
+static int
+handler_claim(void *arg)
 {
-	if (spool_job_remove(spool, id, 0) == -1)
-		log_warn("job %s: remove", id);
-	if (key != NULL && *key != '\0')
-		spool_key_release(spool, key);
+	struct claim	*c = arg;
+	int		 rc;
+
+	rc = spool_key_claim(spool, c->key, c->id, c->hash, c->oid, &c->ohash);
+	if (rc == -1)
+		log_warn("idempotency key: claim");
+	return rc;
 }
 
 /* POST {base}/jobs (or {base}): start a job (spec "Starting a job"). */
@@ -983,10 +1006,10 @@ handler_start(struct req *r)
 	struct jobstatus	 st, old;
 	const struct task	*t;
 	char			 mt[128], key[160], client[64];
-	char			 oid[SPOOLCGI_ID_LEN + 1];
-	unsigned long long	 hash, ohash;
+	unsigned long long	 hash;
 	const char		*ct;
 	struct uploads		 up;
+	struct claim		 claim;
 	size_t			 len;
 	int			 rc, retry, clock_fd = -1, cdir_fd = -1;
 	int			 multipart, staged = 0, workfd = -1;
@@ -1086,9 +1109,14 @@ handler_start(struct req *r)
 		st.queue_key = (unsigned long long)ts.tv_sec * 1000000000ULL +
 		    (unsigned long long)ts.tv_nsec;
 	}
-	rc = staged ? spool_job_commit(spool, &st, input.data, input.len) :
-	    spool_job_create(spool, &st, input.data, input.len);
-	staged = 0;	/* committed, or removed by the failed commit */
+	if (!staged) {
+		if ((rc = spool_job_stage(spool, st.id)) != -1)
+			close(rc);
+		staged = rc != -1;
+	}
+	rc = staged ? spool_job_prepare(spool, &st, input.data, input.len) :
+	    -1;
+	staged = rc == 0;	/* a failed prepare removed the staging */
 	if (rc == -1) {
 		if (errno == ENOSPC || errno == EDQUOT) {
 			http_header(r, "Retry-After", "60");
@@ -1099,52 +1127,43 @@ handler_start(struct req *r)
 		handler_fail(r, "writing the job to the spool");
 		goto done;
 	}
-	if (cfg->max_spool_bytes > 0)
-		spool_usage_add(spool, spool_du(spool->jobsfd, st.id), 0);
-	/*
-	 * The key is claimed after the job exists, so that a racing repeat
-	 * (a double click) finds a job behind every claimed key.
-	 */
-	if (key[0] != '\0') {
-		rc = spool_key_claim(spool, key, st.id, hash, oid, &ohash);
-		if (rc == -1) {
-			log_warn("idempotency key: claim");
-			handler_unmake(st.id, NULL);
-			handler_fail(r, "recording the idempotency key");
-			goto done;
-		}
-		if (rc == 1) {
-			handler_unmake(st.id, NULL);
-			if (ohash != hash) {
-				refuse(&rf, 400, "idempotency_conflict",
-				    http_param(r, "HTTP_IDEMPOTENCY_KEY") ?
-				    "Idempotency-Key" : "_token", "this key "
-				    "was used for a different request: send a "
-				    "new key for new work");
-				goto refused;
-			}
-			spool_client_done(clock_fd, cdir_fd, NULL);
-			clock_fd = cdir_fd = -1;
-			if (handler_job_read(r, oid, &old) == -1)
-				goto done;
-			handler_started(r, &old, handler_prefer_wait(r));
-			goto done;
-		}
-	}
-	switch (queue_submit(spool, cfg, &st)) {
+	claim.key = key;
+	claim.id = st.id;
+	claim.hash = hash;
+	rc = queue_submit(spool, cfg, &st, key[0] != '\0' ? handler_claim :
+	    NULL, &claim);
+	if (rc != 1)
+		staged = 0;	/* published (and perhaps withdrawn) */
+	switch (rc) {
 	case 0:
 		break;
 	case 1:
-		handler_unmake(st.id, key);
 		http_header(r, "Retry-After", "30");
 		refuse(&rf, 503, "queue_full", NULL, "the queue is full (%d "
 		    "jobs are waiting); try again later", cfg->max_queued);
 		goto refused;
+	case 2:
+		/* The key was the first job's: answer with that one. */
+		if (claim.ohash != hash) {
+			refuse(&rf, 400, "idempotency_conflict",
+			    http_param(r, "HTTP_IDEMPOTENCY_KEY") ?
+			    "Idempotency-Key" : "_token", "this key was used "
+			    "for a different request: send a new key for new "
+			    "work");
+			goto refused;
+		}
+		spool_client_done(clock_fd, cdir_fd, NULL);
+		clock_fd = cdir_fd = -1;
+		if (handler_job_read(r, claim.oid, &old) == -1)
+			goto done;
+		handler_started(r, &old, handler_prefer_wait(r));
+		goto done;
 	default:
-		handler_unmake(st.id, key);
 		handler_fail(r, "queueing the job");
 		goto done;
 	}
+	if (cfg->max_spool_bytes > 0)
+		spool_usage_add(spool, spool_du(spool->jobsfd, st.id), 0);
 	spool_client_done(clock_fd, cdir_fd, st.id);
 	clock_fd = cdir_fd = -1;
 	log_info("job %s: created (task %s)", st.id, t->name);

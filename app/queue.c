@@ -128,16 +128,24 @@ done:
 }
 
 /*
- * Queue a job created moments ago (status queued, queue_key set) unless
- * the queue is full, and dispatch.  Returns 0, 1 when the queue is full
- * (the caller removes the job and answers 503), or -1.
+ * Publish prepared job st (staged in tmp/, status queued, queue_key set)
+ * and queue it, unless the queue is full; then dispatch.  All of it under
+ * the dispatch lock, so that no dispatcher ever sees the job without its
+ * queue entry or the entry without its job.  claim (may be NULL) runs
+ * once the job exists and before it is queued: the idempotency key is
+ * claimed there, so a racing repeat finds a job behind every key; when
+ * claim returns non-zero the job is withdrawn before it could start.
+ * Returns 0 when queued, 1 when the queue is full (the staging is left
+ * for the caller to abort), 2 when claim declined (the job is removed),
+ * or -1 after logging (nothing is left).
  */
 int
-queue_submit(struct spool *sp, const struct config *cfg, struct jobstatus *st)
+queue_submit(struct spool *sp, const struct config *cfg, struct jobstatus *st,
+    int (*claim)(void *), void *arg)
 {
 	struct qentry	*q = NULL;
 	size_t		 n = 0;
-	int		 lfd;
+	int		 lfd, rc;
 
 	if ((lfd = spool_dispatch_lock(sp)) == -1)
 		return -1;
@@ -151,11 +159,57 @@ queue_submit(struct spool *sp, const struct config *cfg, struct jobstatus *st)
 		close(lfd);
 		return 1;
 	}
+	if (spool_job_publish(sp, st->id) == -1) {
+		close(lfd);
+		return -1;
+	}
+	if (claim != NULL && (rc = claim(arg)) != 0) {
+		if (spool_job_remove(sp, st->id, 0) == -1)
+			log_warn("job %s: withdraw", st->id);
+		close(lfd);
+		return rc == -1 ? -1 : 2;
+	}
 	if (spool_queue_add(sp, st) == -1) {
+		if (spool_job_remove(sp, st->id, 0) == -1)
+			log_warn("job %s: withdraw", st->id);
 		close(lfd);
 		return -1;
 	}
 	queue_dispatch(sp, cfg, lfd);
 	close(lfd);
 	return 0;
+}
+
+/*
+ * A queued job without a queue entry, seen under the dispatch lock, lost
+ * it to a crash (queue_submit and the retry path write both under that
+ * lock): queue it again and dispatch.  Returns 1 when it was requeued, 0
+ * when it had an entry or is no longer queued, -1 on error.
+ */
+int
+queue_requeue_lost(struct spool *sp, const struct config *cfg,
+    struct jobstatus *st)
+{
+	int	 lfd, dfd, jl, rc = 0;
+
+	if ((lfd = spool_dispatch_lock(sp)) == -1)
+		return -1;
+	if (spool_queue_position(sp, st) == 0 &&
+	    (dfd = spool_job_open(sp, st->id)) != -1) {
+		if ((jl = spool_job_lock(dfd, 1)) != -1) {
+			if (spool_status_readat(dfd, st) == 0 &&
+			    st->state == JOB_QUEUED &&
+			    spool_queue_add(sp, st) == 0) {
+				log_warnx("job %s: queued without a queue "
+				    "entry (a crash?): queued again", st->id);
+				rc = 1;
+			}
+			close(jl);
+		}
+		close(dfd);
+	}
+	if (rc == 1)
+		queue_dispatch(sp, cfg, lfd);
+	close(lfd);
+	return rc;
 }

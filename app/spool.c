@@ -616,15 +616,15 @@ spool_job_abort(struct spool *sp, const char *id)
 
 /*
  * Complete staged job st->id with the task's stdin in input (len bytes)
- * and st as its first status, and rename it into jobs/ when whole and on
- * disk, so the job either fully exists or not at all.  On failure the
- * staging is removed.  Returns 0, or -1 after logging (errno kept).
+ * and st as its first status, every file and the directory on disk.  On
+ * failure the staging is removed.  Returns 0, or -1 after logging (errno
+ * kept).
  */
 int
-spool_job_commit(struct spool *sp, const struct jobstatus *st,
+spool_job_prepare(struct spool *sp, const struct jobstatus *st,
     const char *input, size_t len)
 {
-	int	 dfd = -1, saved;
+	int	 dfd, saved;
 
 	/* Uploads in work/ were fsynced, with work/, by their writer. */
 	if ((dfd = openat(sp->tmpfd, st->id, O_RDONLY | O_DIRECTORY |
@@ -637,32 +637,49 @@ spool_job_commit(struct spool *sp, const struct jobstatus *st,
 	    spool_file_create(dfd, "reserve", spool_reserve_bytes,
 	    sizeof(spool_reserve_bytes)) == -1 ||
 	    spool_status_write(dfd, st, 1) == -1) {
+		saved = errno;
 		log_warn("spool: write tmp/%s", st->id);
+		close(dfd);
+		errno = saved;
 		goto fail;
-	}
-	if (renameat(sp->tmpfd, st->id, sp->jobsfd, st->id) == -1) {
-		log_warn("spool: rename tmp/%s to jobs/%s", st->id, st->id);
-		goto fail;
-	}
-	if (fsync(sp->jobsfd) == -1) {
-		/* It is in place; say so, but the job exists. */
-		log_warn("spool: fsync jobs/ after %s", st->id);
 	}
 	close(dfd);
 	return 0;
 fail:
 	saved = errno;
-	if (dfd != -1)
-		close(dfd);
 	spool_remove_tree(sp->tmpfd, st->id);
 	errno = saved;
 	return -1;
 }
 
 /*
+ * Move prepared job id from tmp/ into jobs/, whole, and make that
+ * durable: from here on it exists.  On failure the staging is removed.
+ * Returns 0, or -1 after logging.
+ */
+int
+spool_job_publish(struct spool *sp, const char *id)
+{
+	int	 saved;
+
+	if (renameat(sp->tmpfd, id, sp->jobsfd, id) == -1) {
+		saved = errno;
+		log_warn("spool: rename tmp/%s to jobs/%s", id, id);
+		spool_remove_tree(sp->tmpfd, id);
+		errno = saved;
+		return -1;
+	}
+	if (fsync(sp->jobsfd) == -1) {
+		/* It is in place; say so, but the job exists. */
+		log_warn("spool: fsync jobs/ after %s", id);
+	}
+	return 0;
+}
+
+/*
  * Create job st->id with the task's stdin in input (len bytes) and st as
- * its first status: spool_job_stage, then spool_job_commit.  Returns 0, or
- * -1 after logging.
+ * its first status: stage, prepare, publish.  Returns 0, or -1 after
+ * logging.
  */
 int
 spool_job_create(struct spool *sp, const struct jobstatus *st,
@@ -673,7 +690,9 @@ spool_job_create(struct spool *sp, const struct jobstatus *st,
 	if ((wfd = spool_job_stage(sp, st->id)) == -1)
 		return -1;
 	close(wfd);
-	return spool_job_commit(sp, st, input, len);
+	if (spool_job_prepare(sp, st, input, len) == -1)
+		return -1;
+	return spool_job_publish(sp, st->id);
 }
 
 /*
@@ -1329,21 +1348,6 @@ fail:
 	close(kfd);
 	errno = saved;
 	return -1;
-}
-
-/* Forget key (its job was not created after all). */
-void
-spool_key_release(struct spool *sp, const char *key)
-{
-	char	 name[160];
-	int	 kfd;
-
-	snprintf(name, sizeof(name), "k-%s", key);
-	if ((kfd = openat(sp->dirfd, "keys", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1)
-		return;
-	unlinkat(kfd, name, 0);
-	close(kfd);
 }
 
 /*

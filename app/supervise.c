@@ -21,6 +21,7 @@
 #include "config.h"
 
 #include <sys/types.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -223,6 +224,7 @@ struct sv {
 	long long		 term_ms;	/* when SIGTERM went, or 0 */
 	long long		 usage0;	/* the spool's size at start */
 	long long		 result0;	/* bytes before the task ran */
+	pid_t			 supervisor;	/* our pid, for the task */
 	const char		*stop_code;	/* why we stopped it */
 	char			 stop_msg[256];
 };
@@ -371,6 +373,22 @@ supervise_finish(struct sv *sv, int wstatus)
 		return;
 	}
 	if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) {
+		struct stat sb;
+
+		/* A quick task may have ended between two ticks. */
+		if (fstat(sv->fds.out, &sb) == 0 &&
+		    (unsigned long long)sb.st_size >
+		    sv->task->max_result_bytes) {
+			sv->st.state = JOB_FAILED;
+			snprintf(sv->st.error_code, sizeof(sv->st.error_code),
+			    "result_too_large");
+			snprintf(sv->st.error_message,
+			    sizeof(sv->st.error_message), "the task's result "
+			    "(%lld bytes) is larger than max_result_bytes "
+			    "(%zu)", (long long)sb.st_size,
+			    sv->task->max_result_bytes);
+			return;
+		}
 		if (spool_result_commit(sv->jobfd, sv->fds.out) == -1) {
 			log_warn("job %s: commit result", sv->st.id);
 			sv->st.state = JOB_FAILED;
@@ -413,6 +431,13 @@ supervise_exec(struct sv *sv, int errw, int execw, char **env)
 	int	 e;
 
 	(void)setpgid(0, 0);
+	/*
+	 * If the supervisor is killed, the task goes too: its job reads
+	 * "interrupted" and may be retried, and must not run twice.
+	 */
+	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != sv->supervisor)
+		_exit(127);
 	if (fchdir(sv->fds.work) == -1)
 		goto fail;
 	if ((sv->fds.in = supervise_fd_high(sv->fds.in)) == -1 ||
@@ -448,6 +473,7 @@ supervise_run(struct sv *sv, char **env)
 		e = errno;
 		goto spawnfail;
 	}
+	sv->supervisor = getpid();
 	if ((sv->pid = fork()) == -1) {
 		e = errno;
 		goto spawnfail;
