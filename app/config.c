@@ -44,6 +44,7 @@
  * | `tasks.NAME.max_running` | integer 0 to 2147483647 | 0: only the global `max_running` |
  * | `tasks.NAME.retries` | integer 0 to 10 | 0 |
  * | `tasks.NAME.result_type` | media type, e.g. `text/plain; charset=utf-8` | `application/octet-stream` |
+ * | `tasks.NAME.form_template`, `.result_template` | file names in `templates`: the task's own form and result page | the built-in ones |
  * | `tasks.NAME.max_result_bytes` | integer 1 to 2^53 | 104857600 (100 MiB) |
  * | `tasks.NAME.fields.F.label` | string | F |
  * | `tasks.NAME.fields.F.type` | `text`, `textarea`, `number` or `select` | `text` |
@@ -75,6 +76,7 @@
 
 #include <arpa/inet.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -128,7 +130,7 @@ static const char *const top_keys[] = {
 static const char *const task_keys[] = {
 	"title", "description", "command", "fields", "files",
 	"timeout_seconds", "max_running", "retries", "result_type",
-	"max_result_bytes", NULL
+	"max_result_bytes", "form_template", "result_template", NULL
 };
 static const char *const field_keys[] = {
 	"label", "type", "required", "max_bytes", "options", "min", "max",
@@ -808,6 +810,21 @@ bad:
 	return 0;
 }
 
+/* A task's template file name: [A-Za-z0-9._-]+ ending in ".html". */
+static int
+template_name_valid(const char *s)
+{
+	size_t	 i, n = strlen(s);
+
+	if (n < 6 || n > 64 || s[0] == '.' || strcmp(s + n - 5, ".html") != 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && strchr("._-", s[i]) ==
+		    NULL)
+			return 0;
+	return 1;
+}
+
 /* The command of a task; key is "tasks.T.command".  Returns 0, or -1. */
 static int
 parse_command(struct cparse *cp, struct task *t, const char *key,
@@ -876,6 +893,30 @@ parse_task(struct cparse *cp, const struct config *cfg, struct task *t,
 		    "such as \"text/plain; charset=utf-8\" or "
 		    "\"application/json\" (printable ASCII, at most %d bytes)",
 		    show(safe, sizeof(safe), t->result_type), CONFIG_TYPE_MAX);
+
+	if (opt_string(cp, o, key, "form_template", NULL, "give the name of "
+	    "a file in the templates directory, e.g. \"ocr-form.html\"",
+	    &t->form_template) == -1 ||
+	    opt_string(cp, o, key, "result_template", NULL, "give the name "
+	    "of a file in the templates directory, e.g. \"ocr-result.html\"",
+	    &t->result_template) == -1)
+		return -1;
+	if ((t->form_template != NULL &&
+	    !template_name_valid(t->form_template)) ||
+	    (t->result_template != NULL &&
+	    !template_name_valid(t->result_template)))
+		return cp_fail(cp, key_join(sub, sizeof(sub), key,
+		    t->form_template != NULL &&
+		    !template_name_valid(t->form_template) ? "form_template" :
+		    "result_template"), "give a file name in the templates "
+		    "directory: letters, digits, '.', '_' and '-', not "
+		    "starting with '.', ending in \".html\"");
+	if ((t->form_template != NULL || t->result_template != NULL) &&
+	    cfg->templates == NULL)
+		return cp_fail(cp, key_join(sub, sizeof(sub), key,
+		    t->form_template != NULL ? "form_template" :
+		    "result_template"), "a task's own template lives in the "
+		    "\"templates\" directory: set that key too");
 
 	if (json_object_object_get_ex(o, "fields", &v)) {
 		key_join(sub, sizeof(sub), key, "fields");
@@ -1314,6 +1355,8 @@ task_free(struct task *t)
 	}
 	free(t->files);
 	free(t->result_type);
+	free(t->form_template);
+	free(t->result_template);
 }
 
 /*

@@ -380,8 +380,9 @@ handler_job_page(struct req *r, const struct jobstatus *st)
 		/* An empty text result still counts as shown. */
 		if (shown && text.data == NULL)
 			v[8].value = " ";
-		if (handler_page(r, 200, title, "job-result.html", v,
-		    sizeof(v) / sizeof(v[0]), 0) == -1)
+		if (handler_page(r, 200, title, t != NULL &&
+		    t->result_template != NULL ? t->result_template :
+		    "job-result.html", v, sizeof(v) / sizeof(v[0]), 0) == -1)
 			handler_fail(r, "rendering the result page");
 	}
 	buf_free(&text);
@@ -1272,12 +1273,42 @@ handler_tasks_json(struct req *r)
 	json_object_put(o);
 }
 
-/* One task's form, built here with every value escaped. */
+/*
+ * One task's form: its own template when it has one (given the action
+ * URL, the task, its title and description and a one-time token), else
+ * built here with every value escaped.
+ */
 static int
 handler_task_form(struct buf *b, const struct req *r, const struct task *t)
 {
-	char	 token[SPOOLCGI_ID_LEN + 1];
-	size_t	 j, k;
+	char	 token[SPOOLCGI_ID_LEN + 1], action[600], err[256];
+	size_t	 j, k, len;
+
+	if (t->form_template != NULL) {
+		const char *text = tmpl_get(t->form_template, &len);
+
+		if (spool_id_new(token) == -1)
+			token[0] = '\0';
+		snprintf(action, sizeof(action), "%s/jobs", r->base);
+		{
+			struct tmpl_var v[] = {
+				{ "action", action },
+				{ "base", r->base },
+				{ "task", t->name },
+				{ "title", t->title },
+				{ "description", t->description },
+				{ "token", token[0] ? token : NULL },
+			};
+
+			if (text == NULL || tmpl_render(b, text, len, v,
+			    sizeof(v) / sizeof(v[0]), err, sizeof(err)) == -1) {
+				log_warnx("template %s: %s", t->form_template,
+				    text ? err : "missing");
+				return -1;
+			}
+		}
+		return 0;
+	}
 
 	buf_puts(b, "<section class=\"task\"><h2>");
 	buf_html_escape(b, t->title, strlen(t->title));

@@ -16,6 +16,14 @@
 #include "extern.h"
 
 static const char	*log_prog = "spoolcgi";
+static void		(*log_fatal_hook)(void);
+
+/* Have fn run before a fatal exit (after the message is logged). */
+void
+log_on_fatal(void (*fn)(void))
+{
+	log_fatal_hook = fn;
+}
 
 void
 log_init(const char *prog)
@@ -95,6 +103,8 @@ fatal(const char *fmt, ...)
 	va_start(ap, fmt);
 	log_vemit("fatal: ", fmt, ap, strerror(saved));
 	va_end(ap);
+	if (log_fatal_hook != NULL)
+		log_fatal_hook();
 	exit(1);
 }
 
@@ -106,6 +116,8 @@ fatalx(const char *fmt, ...)
 	va_start(ap, fmt);
 	log_vemit("fatal: ", fmt, ap, NULL);
 	va_end(ap);
+	if (log_fatal_hook != NULL)
+		log_fatal_hook();
 	exit(1);
 }
 

@@ -11,6 +11,7 @@
 
 #include <sys/types.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -55,20 +56,30 @@ main_config_path(const char *opt, char *buf, size_t sz)
 static void
 main_check(const struct config *cfg)
 {
-	const char	*dr;
-
+	/* DOCUMENT_ROOT comes with each request: handler.c checks it. */
 	if (cfg->document_root != NULL &&
 	    spool_inside(cfg->spool, cfg->document_root) == 1)
 		fatalx("%s: spool: %s is inside document_root %s, where the "
 		    "web server would publish every job's files; move the "
 		    "spool outside it", cfg->path, cfg->spool,
 		    cfg->document_root);
-	/* Plain CGI knows its document root now. */
-	if ((dr = getenv("DOCUMENT_ROOT")) != NULL && *dr != '\0' &&
-	    spool_inside(cfg->spool, dr) == 1)
-		fatalx("%s: spool: %s is inside the document root %s, where "
-		    "the web server would publish every job's files; move "
-		    "the spool outside it", cfg->path, cfg->spool, dr);
+}
+
+/*
+ * Under plain CGI a start-up failure would leave the web server with no
+ * answer at all ("premature end of script headers"): give it a 500 that
+ * points at the error log, where the reason is.
+ */
+static void
+main_cgi_fatal(void)
+{
+	static const char msg[] = "Status: 500 Internal Server Error\r\n"
+	    "Content-Type: text/plain; charset=utf-8\r\n"
+	    "Cache-Control: no-store\r\n\r\n"
+	    "spoolcgi could not start: the web server's error log says "
+	    "why.\n";
+
+	(void)write(STDOUT_FILENO, msg, sizeof(msg) - 1);
 }
 
 /*
@@ -116,6 +127,9 @@ main(int argc, char *argv[])
 	char			 pbuf[4096], err[1024];
 	struct gcstats		 gs;
 	char			**sup = NULL;
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen = sizeof(ss);
+	size_t			 i;
 	int			 ch, test = 0, gc = 0;
 
 	log_init("spoolcgi");
@@ -144,6 +158,11 @@ main(int argc, char *argv[])
 			usage();
 	}
 
+	/* A CGI request: variables in the environment, no socket on 0. */
+	if (!test && !gc && sup == NULL && getenv("REQUEST_METHOD") != NULL &&
+	    getsockname(0, (struct sockaddr *)&ss, &sslen) == -1 &&
+	    errno == ENOTSOCK)
+		log_on_fatal(main_cgi_fatal);
 	if ((path = main_config_path(conf, pbuf, sizeof(pbuf))) == NULL)
 		fatalx("cannot find the configuration: give -c FILE or set "
 		    CONFIG_ENV);
@@ -151,6 +170,15 @@ main(int argc, char *argv[])
 		fatalx("%s", err);
 	if (tmpl_load(cfg.templates, err, sizeof(err)) == -1)
 		fatalx("%s: templates: %s", cfg.path, err);
+	for (i = 0; i < cfg.ntasks; i++)
+		if ((cfg.tasks[i].form_template != NULL &&
+		    tmpl_load_extra(cfg.templates, cfg.tasks[i].form_template,
+		    err, sizeof(err)) == -1) ||
+		    (cfg.tasks[i].result_template != NULL &&
+		    tmpl_load_extra(cfg.templates,
+		    cfg.tasks[i].result_template, err, sizeof(err)) == -1))
+			fatalx("%s: tasks.%s: %s", cfg.path,
+			    cfg.tasks[i].name, err);
 	main_check(&cfg);
 	if (test) {
 		/* As root the spool would be made root's: leave it be. */

@@ -1002,11 +1002,24 @@ spool_free_bytes(struct spool *sp)
 int
 spool_inside(const char *path, const char *dir)
 {
-	char	 rp[PATH_MAX], rd[PATH_MAX];
+	char	 rp[PATH_MAX], rd[PATH_MAX], head[PATH_MAX], *slash;
 	size_t	 n;
 
-	if (realpath(path, rp) == NULL || realpath(dir, rd) == NULL)
+	if (realpath(dir, rd) == NULL)
 		return -1;
+	/* A spool not made yet: resolve its nearest existing parent. */
+	if (snprintf(head, sizeof(head), "%s", path) >= (int)sizeof(head))
+		return -1;
+	while (realpath(head, rp) == NULL) {
+		if (errno != ENOENT || (slash = strrchr(head, '/')) == NULL ||
+		    slash == head)
+			return -1;
+		*slash = '\0';
+	}
+	n = strlen(head);
+	if (strlen(rp) + strlen(path + n) >= sizeof(rp))
+		return -1;
+	strcat(rp, path + n);
 	n = strlen(rd);
 	if (n == 1 && rd[0] == '/')
 		return 1;

@@ -447,6 +447,60 @@ fail:
 }
 
 /*
+ * Add template name, which must exist in dir, to the loaded table: a
+ * task's own form or result page.  Called after tmpl_load; name must stay
+ * valid (it points into the configuration).  Returns 0, or -1 with err
+ * filled.
+ */
+int
+tmpl_load_extra(const char *dir, const char *name, char *err, size_t errsz)
+{
+	struct tmpl_entry	*tab, *e;
+	char			 msg[512];
+	int			 dfd, r;
+
+	if (tmpl_table == NULL) {
+		snprintf(err, errsz, "%s: templates not loaded", name);
+		return -1;
+	}
+	if (tmpl_get(name, NULL) != NULL)
+		return 0;	/* already there: shared by two tasks */
+	if (dir == NULL) {
+		snprintf(err, errsz, "%s: a task's own template needs the "
+		    "\"templates\" directory", name);
+		return -1;
+	}
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		snprintf(err, errsz, "%s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if ((tab = reallocarray(tmpl_table, tmpl_ntable + 1,
+	    sizeof(*tab))) == NULL) {
+		close(dfd);
+		snprintf(err, errsz, "templates: out of memory");
+		return -1;
+	}
+	tmpl_table = tab;
+	e = &tab[tmpl_ntable];
+	memset(e, 0, sizeof(*e));
+	r = tmpl_read(dfd, dir, name, &e->owned, &e->len, err, errsz);
+	close(dfd);
+	if (r == 0)
+		snprintf(err, errsz, "%s/%s: no such file", dir, name);
+	if (r != 1)
+		return -1;
+	if (tmpl_check(e->owned, e->len, msg, sizeof(msg)) == -1) {
+		snprintf(err, errsz, "%s/%s: %s", dir, name, msg);
+		free(e->owned);
+		return -1;
+	}
+	e->name = name;
+	e->text = e->owned;
+	tmpl_ntable++;
+	return 0;
+}
+
+/*
  * Returns the text of the template called name and stores its length in
  * *len (the text may hold NUL bytes: use the length), or NULL when there
  * is no such template.  Before tmpl_load(), the built-in texts.
