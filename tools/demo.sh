@@ -6,7 +6,7 @@
 #                          demo and print its URL
 #   tools/demo.sh stop     stop it
 #
-#   DEMO_DIR   where the site lives (default /var/tmp/spoolcgi-demo)
+#   DEMO_DIR   where the site lives (default /var/lib/spoolcgi-demo)
 #   DEMO_PORT  its port on 127.0.0.1 (default 8080)
 #
 # The site, all of it under DEMO_DIR and owned by www-data:
@@ -23,7 +23,7 @@
 
 set -eu
 
-DEMO_DIR=${DEMO_DIR:-/var/tmp/spoolcgi-demo}
+DEMO_DIR=${DEMO_DIR:-/var/lib/spoolcgi-demo}
 DEMO_PORT=${DEMO_PORT:-8080}
 PACKAGES="build-essential autoconf automake pkg-config libfcgi-dev
 libjson-c-dev uuid-dev liburiparser-dev lighttpd curl jq"
@@ -179,7 +179,7 @@ if ! wait_until 30 health_ok; then
 fi
 
 env=
-[ "$DEMO_DIR" = /var/tmp/spoolcgi-demo ] || env="DEMO_DIR=$DEMO_DIR "
+[ "$DEMO_DIR" = /var/lib/spoolcgi-demo ] || env="DEMO_DIR=$DEMO_DIR "
 cat <<EOF
 
 The spoolcgi demo runs:   http://127.0.0.1:$DEMO_PORT/
