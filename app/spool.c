@@ -13,7 +13,8 @@
  *                       whole life; the kernel drops it when the process dies
  *     log               the task's stderr (all but "progress:" lines) and
  *                       the supervisor's own messages, appended
- *     result.tmp        the task's stdout while it runs
+ *     result.tmp        the task's stdout while it runs; removed when the
+ *                       task did not succeed
  *     result            renamed from result.tmp when the task succeeded
  *     work/             the task's working directory (uploads land here)
  *     reserve           16 KiB set aside at creation; the supervisor removes

@@ -376,8 +376,22 @@ supervise_finish(struct sv *sv, int wstatus)
 		struct stat sb;
 
 		/* A quick task may have ended between two ticks. */
-		if (fstat(sv->fds.out, &sb) == 0 &&
-		    (unsigned long long)sb.st_size >
+		if (fstat(sv->fds.out, &sb) == -1)
+			memset(&sb, 0, sizeof(sb));
+		if (sv->cfg->max_spool_bytes > 0 && sv->usage0 >= 0 &&
+		    sv->usage0 + (long long)sb.st_size >
+		    sv->cfg->max_spool_bytes) {
+			sv->st.state = JOB_FAILED;
+			snprintf(sv->st.error_code, sizeof(sv->st.error_code),
+			    "spool_full");
+			snprintf(sv->st.error_message,
+			    sizeof(sv->st.error_message), "the job storage "
+			    "would pass max_spool_bytes (%lld) with this "
+			    "result of %lld bytes", sv->cfg->max_spool_bytes,
+			    (long long)sb.st_size);
+			return;
+		}
+		if ((unsigned long long)sb.st_size >
 		    sv->task->max_result_bytes) {
 			sv->st.state = JOB_FAILED;
 			snprintf(sv->st.error_code, sizeof(sv->st.error_code),
@@ -752,8 +766,13 @@ supervise_job(struct svargs *a)
 		sv.st.finished_at = time(NULL);
 	} else
 		supervise_run(&sv, env);
-	/* The reserve makes room for the final status on a full disk. */
+	/*
+	 * The reserve makes room for the final status on a full disk; the
+	 * output of a task that did not succeed is no result.
+	 */
 	(void)unlinkat(sv.jobfd, "reserve", 0);
+	if (sv.st.state != JOB_SUCCEEDED)
+		(void)unlinkat(sv.jobfd, "result.tmp", 0);
 	if (spool_status_write(sv.jobfd, &sv.st, 1) == -1)
 		log_warn("job %s: write final status", id);
 	/* The final status is on disk: free the slots, start the next. */
