@@ -508,7 +508,8 @@ server.errorlog = "$SITE/log/error.log"
 server.upload-dirs = ("$SITE/tmp")
 server.max-keep-alive-requests = 100000
 index-file.names = ("index.html")
-mimetype.assign = (".txt" => "text/plain", ".html" => "text/html")
+mimetype.assign = (".txt" => "text/plain", ".html" => "text/html",
+    ".js" => "text/javascript", ".css" => "text/css")
 $_user
 fastcgi.server = ("$APP" => ((
 	"bin-path" => "$SITE/bin/spoolcgi",

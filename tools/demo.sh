@@ -129,7 +129,8 @@ for f in app/spoolcgi:bin/spoolcgi examples/demo-task:tasks/demo-task; do
 	chmod 755 "$DEMO_DIR/${f#*:}.new"
 	mv -f "$DEMO_DIR/${f#*:}.new" "$DEMO_DIR/${f#*:}"
 done
-cp "$src/htdocs/index.html" "$src/htdocs/spoolcgi.js" "$DEMO_DIR/htdocs/"
+cp "$src/htdocs/index.html" "$src/htdocs/spoolcgi.js" \
+    "$src/htdocs/spoolcgi.css" "$DEMO_DIR/htdocs/"
 
 # The sample configuration, with this site's paths.
 jq --arg spool "$DEMO_DIR/spool" --arg task "$DEMO_DIR/tasks/demo-task" \
@@ -152,7 +153,8 @@ server.errorlog = "$DEMO_DIR/log/error.log"
 server.upload-dirs = ("$DEMO_DIR/tmp")
 index-file.names = ("index.html")
 mimetype.assign = (".html" => "text/html; charset=utf-8",
-	".css" => "text/css", ".txt" => "text/plain; charset=utf-8")
+	".css" => "text/css", ".js" => "text/javascript",
+	".txt" => "text/plain; charset=utf-8")
 fastcgi.server = ("/app" => ((
 	"bin-path" => "$DEMO_DIR/bin/spoolcgi",
 	"socket" => "$DEMO_DIR/run/spoolcgi.sock",
