@@ -140,3 +140,105 @@ refuse(struct refusal *r, int status, const char *code, const char *field,
 	vsnprintf(r->message, sizeof(r->message), fmt, ap);
 	va_end(ap);
 }
+
+/*
+ * The length of the valid UTF-8 sequence (RFC 3629 4: no overlong form,
+ * no surrogate, nothing above U+10FFFF) at the start of s (n > 0 bytes),
+ * with its code point in *cp; 0 if it is not one.
+ */
+size_t
+utf8_seq(const char *s, size_t n, unsigned long *cp)
+{
+	const unsigned char	*u = (const unsigned char *)s;
+	unsigned char		 lo = 0x80, hi = 0xbf;
+	size_t			 len, k;
+
+	if (u[0] < 0x80) {
+		*cp = u[0];
+		return 1;
+	}
+	if (u[0] >= 0xc2 && u[0] <= 0xdf) {
+		len = 2;
+		*cp = u[0] & 0x1f;
+	} else if (u[0] >= 0xe0 && u[0] <= 0xef) {
+		len = 3;
+		*cp = u[0] & 0x0f;
+		if (u[0] == 0xe0)
+			lo = 0xa0;
+		else if (u[0] == 0xed)
+			hi = 0x9f;
+	} else if (u[0] >= 0xf0 && u[0] <= 0xf4) {
+		len = 4;
+		*cp = u[0] & 0x07;
+		if (u[0] == 0xf0)
+			lo = 0x90;
+		else if (u[0] == 0xf4)
+			hi = 0x8f;
+	} else
+		return 0;
+	if (len > n || u[1] < lo || u[1] > hi)
+		return 0;
+	for (k = 1; k < len; k++) {
+		if (u[k] < 0x80 || u[k] > 0xbf)
+			return 0;
+		*cp = (*cp << 6) | (u[k] & 0x3f);
+	}
+	return len;
+}
+
+/* Is s (len bytes) strict UTF-8 throughout?  Returns 1 if so, else 0. */
+int
+utf8_valid(const char *s, size_t len)
+{
+	unsigned long	 cp;
+	size_t		 i, n;
+
+	for (i = 0; i < len; i += n)
+		if ((n = utf8_seq(s + i, len - i, &cp)) == 0)
+			return 0;
+	return 1;
+}
+
+/*
+ * Call fn for each member name in JSON text (well-formed: the caller
+ * parsed it), with the quoted name as written, its length and its
+ * object's depth (1: the top level).  json-c keeps only the last of two
+ * equal names in an object, silently; the text is the only witness.
+ */
+void
+json_names(const char *buf, size_t len,
+    void (*fn)(void *, const char *, size_t, int), void *arg)
+{
+	size_t	 i, j, start = 0;
+	int	 depth = 0, instr = 0, esc = 0;
+
+	for (i = 0; i < len; i++) {
+		char c = buf[i];
+
+		if (instr) {
+			if (esc)
+				esc = 0;
+			else if (c == '\\')
+				esc = 1;
+			else if (c == '"') {
+				instr = 0;
+				/* A name is a string followed by ':'. */
+				for (j = i + 1; j < len && (buf[j] == ' ' ||
+				    buf[j] == '\t' || buf[j] == '\r' ||
+				    buf[j] == '\n'); j++)
+					;
+				if (j < len && buf[j] == ':')
+					fn(arg, buf + start, i + 1 - start,
+					    depth);
+			}
+			continue;
+		}
+		if (c == '"') {
+			instr = 1;
+			start = i;
+		} else if (c == '{' || c == '[')
+			depth++;
+		else if (c == '}' || c == ']')
+			depth--;
+	}
+}

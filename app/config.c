@@ -1089,6 +1089,40 @@ is_json_space(char c)
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
+static void
+config_count_name(void *arg, const char *name, size_t len, int depth)
+{
+	(void)name;
+	(void)len;
+	(void)depth;
+	(*(size_t *)arg)++;
+}
+
+/* Members of every object in the tree, as json-c kept them. */
+static size_t
+config_count_members(struct json_object *o)
+{
+	size_t	 n = 0, i;
+
+	switch (json_object_get_type(o)) {
+	case json_type_object: {
+		json_object_object_foreach(o, k, v) {
+			(void)k;
+			n += 1 + config_count_members(v);
+		}
+		break;
+	}
+	case json_type_array:
+		for (i = 0; i < json_object_array_length(o); i++)
+			n += config_count_members(
+			    json_object_array_get_idx(o, i));
+		break;
+	default:
+		break;
+	}
+	return n;
+}
+
 /*
  * Parse the configuration in buf (len bytes, not necessarily
  * NUL-terminated) into cfg; path only names the file in messages.  A pure
@@ -1102,6 +1136,8 @@ config_parse(struct config *cfg, const char *buf, size_t len,
 {
 	struct cparse		 cp;
 	struct json_tokener	*tok;
+	unsigned long		 cp_;
+	size_t			 names;
 	struct json_object	*root = NULL;
 	enum json_tokener_error	 jerr;
 	size_t			 i, skip = 0, end, line, col;
@@ -1166,6 +1202,25 @@ config_parse(struct config *cfg, const char *buf, size_t len,
 		cp_fail(&cp, NULL, "expected one JSON object, found %s: write "
 		    "the configuration as {\"spool\": ..., \"tasks\": {...}}",
 		    describe(desc, sizeof(desc), root));
+		goto out;
+	}
+	/* json-c lets overlong forms through; titles end up in pages. */
+	if (!utf8_valid(buf, len)) {
+		for (i = 0; i < len && utf8_seq(buf + i, len - i, &cp_) > 0;
+		    i += utf8_seq(buf + i, len - i, &cp_))
+			continue;
+		text_position(buf + skip, i - skip, &line, &col);
+		cp_fail(&cp, NULL, "line %zu, column %zu: not valid UTF-8: "
+		    "save the file as UTF-8", line, col);
+		goto out;
+	}
+	/* Two equal keys in one object: json-c keeps the last, silently. */
+	names = 0;
+	json_names(buf + skip, len - skip, config_count_name, &names);
+	if (names != config_count_members(root)) {
+		cp_fail(&cp, NULL, "a key appears twice in the same object "
+		    "(a task or field defined twice?): remove one, since only "
+		    "the last would count");
 		goto out;
 	}
 	if (parse_top(&cp, cfg, root) == -1)

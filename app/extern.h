@@ -42,6 +42,10 @@ void		 buf_reset(struct buf *);
 void		 buf_free(struct buf *);
 void		 refuse(struct refusal *, int, const char *, const char *,
 		    const char *, ...) __attribute__((format(printf, 5, 6)));
+size_t		 utf8_seq(const char *, size_t, unsigned long *);
+int		 utf8_valid(const char *, size_t);
+void		 json_names(const char *, size_t,
+		    void (*)(void *, const char *, size_t, int), void *);
 
 /* log.c */
 void		 log_init(const char *);

@@ -29,50 +29,6 @@
 #define FORM_ECHO_MAX	64	/* bytes of a client's value echoed back */
 
 /*
- * Is s (len bytes) strict UTF-8 (RFC 3629 4): no overlong form, no
- * surrogate, nothing above U+10FFFF, no stray continuation byte?
- * Returns 1 if so, else 0.
- */
-static int
-form_utf8_valid(const char *s, size_t len)
-{
-	const unsigned char	*p = (const unsigned char *)s;
-	size_t			 i, n, k;
-	unsigned char		 lo, hi;
-
-	for (i = 0; i < len; i += n) {
-		lo = 0x80;
-		hi = 0xbf;
-		if (p[i] < 0x80)
-			n = 1;
-		else if (p[i] >= 0xc2 && p[i] <= 0xdf)
-			n = 2;
-		else if (p[i] >= 0xe0 && p[i] <= 0xef) {
-			n = 3;
-			if (p[i] == 0xe0)
-				lo = 0xa0;	/* overlong */
-			else if (p[i] == 0xed)
-				hi = 0x9f;	/* U+D800..U+DFFF */
-		} else if (p[i] >= 0xf0 && p[i] <= 0xf4) {
-			n = 4;
-			if (p[i] == 0xf0)
-				lo = 0x90;	/* overlong */
-			else if (p[i] == 0xf4)
-				hi = 0x8f;	/* above U+10FFFF */
-		} else
-			return 0;
-		if (n > len - i)
-			return 0;
-		if (n > 1 && (p[i + 1] < lo || p[i + 1] > hi))
-			return 0;
-		for (k = 2; k < n; k++)
-			if (p[i + k] < 0x80 || p[i + k] > 0xbf)
-				return 0;
-	}
-	return 1;
-}
-
-/*
  * The length of the longest prefix of s (len bytes) of at most max bytes
  * that does not end inside a UTF-8 sequence, so text cut for an answer
  * stays valid.
@@ -134,7 +90,7 @@ form_check_pair(const struct form *f, size_t nlen, struct refusal *r)
 		    "a field name holds a NUL byte");
 		return -1;
 	}
-	if (!form_utf8_valid(kv->name, nlen)) {
+	if (!utf8_valid(kv->name, nlen)) {
 		refuse(r, 400, "invalid_body", NULL,
 		    "a field name is not valid UTF-8");
 		return -1;
@@ -144,7 +100,7 @@ form_check_pair(const struct form *f, size_t nlen, struct refusal *r)
 		refuse(r, 400, "invalid_field", fname, "holds a NUL byte");
 		return -1;
 	}
-	if (!form_utf8_valid(kv->value, kv->len)) {
+	if (!utf8_valid(kv->value, kv->len)) {
 		refuse(r, 400, "invalid_field", fname, "is not valid UTF-8");
 		return -1;
 	}
@@ -346,7 +302,7 @@ form_json_value(struct json_object *v, const char *fname, size_t *lenp,
 			    "holds a NUL byte");
 			return NULL;
 		}
-		if (!form_utf8_valid(s, len)) {
+		if (!utf8_valid(s, len)) {
 			refuse(r, 400, "invalid_field", fname,
 			    "is not valid UTF-8");
 			return NULL;
@@ -430,7 +386,7 @@ form_json_members(struct form *f, struct json_object *o, struct refusal *r)
 			    "a member has an empty name");
 			return -1;
 		}
-		if (!form_utf8_valid(name, strlen(name))) {
+		if (!utf8_valid(name, strlen(name))) {
 			refuse(r, 400, "invalid_body", NULL,
 			    "a member name is not valid UTF-8");
 			return -1;
@@ -481,47 +437,36 @@ form_json_string(const char *s, size_t len)
  * kept; on a difference the repeated name is found by decoding each.
  * Returns 0, or -1 with r filled.
  */
+struct form_names {
+	const char	*keys[FORM_MAX_FIELDS + 1];
+	size_t		 klen[FORM_MAX_FIELDS + 1];
+	size_t		 n;
+};
+
+static void
+form_json_name(void *arg, const char *name, size_t len, int depth)
+{
+	struct form_names	*fn = arg;
+
+	if (depth != 1 || fn->n > FORM_MAX_FIELDS)
+		return;
+	fn->keys[fn->n] = name;
+	fn->klen[fn->n++] = len;
+}
+
 static int
 form_json_duplicate(const char *buf, size_t len, struct json_object *o,
     struct refusal *r)
 {
-	const char	*keys[FORM_MAX_FIELDS + 1];
-	size_t		 klen[FORM_MAX_FIELDS + 1];
-	size_t		 i, j, n = 0, start = 0;
-	int		 depth = 0, instr = 0, esc = 0;
-	char		 fname[sizeof(r->field)];
+	struct form_names	 names;
+	const char		**keys = names.keys;
+	size_t			*klen = names.klen;
+	size_t			 i, j, n;
+	char			 fname[sizeof(r->field)];
 
-	for (i = 0; i < len; i++) {
-		char c = buf[i];
-
-		if (instr) {
-			if (esc)
-				esc = 0;
-			else if (c == '\\')
-				esc = 1;
-			else if (c == '"') {
-				instr = 0;
-				/* A name is a string followed by ':'. */
-				for (j = i + 1; j < len && strchr(" \t\r\n",
-				    buf[j]) != NULL; j++)
-					;
-				if (depth == 1 && j < len && buf[j] == ':') {
-					if (n > FORM_MAX_FIELDS)
-						break;
-					keys[n] = buf + start;
-					klen[n++] = i + 1 - start;
-				}
-			}
-			continue;
-		}
-		if (c == '"') {
-			instr = 1;
-			start = i;
-		} else if (c == '{' || c == '[')
-			depth++;
-		else if (c == '}' || c == ']')
-			depth--;
-	}
+	names.n = 0;
+	json_names(buf, len, form_json_name, &names);
+	n = names.n;
 	if (n <= (size_t)json_object_object_length(o))
 		return 0;
 	/* Decode each name (escapes such as \u0074 included) to compare. */

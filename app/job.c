@@ -101,38 +101,6 @@ job_time_parse(const char *s, time_t *t)
 	return *t == (time_t)-1 ? -1 : 0;
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), or 0. */
-static size_t
-job_utf8_len(const unsigned char *s, size_t n)
-{
-	size_t		 len, i;
-	unsigned int	 c;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4;
-	else
-		return 0;
-	if (n < len)
-		return 0;
-	c = s[0] & (0x7f >> len);
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = (c << 6) | (s[i] & 0x3f);
-	}
-	/* Overlong forms, surrogates, beyond U+10FFFF. */
-	if ((len == 3 && c < 0x800) || (len == 4 && c < 0x10000) ||
-	    (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff)
-		return 0;
-	return len;
-}
-
 /*
  * Copy len bytes of a message into dst (size sz), cut at a character
  * boundary, with control characters (a task's stray \r, say) replaced
@@ -143,12 +111,13 @@ void
 job_set_message(char *dst, size_t sz, const char *src, size_t len)
 {
 	const unsigned char	*s = (const unsigned char *)src;
+	unsigned long		 cp;
 	size_t			 i = 0, o = 0, n;
 
 	if (sz == 0)
 		return;
 	while (i < len) {
-		if ((n = job_utf8_len(s + i, len - i)) == 0) {
+		if ((n = utf8_seq(src + i, len - i, &cp)) == 0) {
 			if (o + 1 >= sz)
 				break;
 			dst[o++] = '?';

@@ -171,51 +171,6 @@ mp_ows(const char *s, size_t n, size_t i)
 }
 
 /*
- * The length of the valid UTF-8 sequence (RFC 3629 4: no overlong form,
- * no surrogate, nothing above U+10FFFF) at the start of s (n > 0 bytes),
- * with its code point in *cp; 0 if it is not one.
- */
-static size_t
-mp_utf8_len(const char *s, size_t n, unsigned long *cp)
-{
-	const unsigned char	*u = (const unsigned char *)s;
-	unsigned char		 lo = 0x80, hi = 0xbf;
-	size_t			 len, k;
-
-	if (u[0] < 0x80) {
-		*cp = u[0];
-		return 1;
-	}
-	if (u[0] >= 0xc2 && u[0] <= 0xdf) {
-		len = 2;
-		*cp = u[0] & 0x1f;
-	} else if (u[0] >= 0xe0 && u[0] <= 0xef) {
-		len = 3;
-		*cp = u[0] & 0x0f;
-		if (u[0] == 0xe0)
-			lo = 0xa0;
-		else if (u[0] == 0xed)
-			hi = 0x9f;
-	} else if (u[0] >= 0xf0 && u[0] <= 0xf4) {
-		len = 4;
-		*cp = u[0] & 0x07;
-		if (u[0] == 0xf0)
-			lo = 0x90;
-		else if (u[0] == 0xf4)
-			hi = 0x8f;
-	} else
-		return 0;
-	if (len > n || u[1] < lo || u[1] > hi)
-		return 0;
-	for (k = 1; k < len; k++) {
-		if (u[k] < 0x80 || u[k] > 0xbf)
-			return 0;
-		*cp = (*cp << 6) | (u[k] & 0x3f);
-	}
-	return len;
-}
-
-/*
  * The next parameter (";" name "=" value, RFC 9110 5.6.6) of s[*ip..n),
  * with optional whitespace around each part and a trailing ';' allowed.
  * A quoted value is found with the backslash rule of the top comment, and
@@ -611,7 +566,7 @@ mp_disposition(struct mp_parser *p, size_t off, size_t n, struct refusal *r)
 		return mp_refuse(p, r, "a part's name is longer than %d bytes",
 		    SPOOLCGI_NAME_MAX);
 	for (i = 0; i < namelen; i += k) {
-		k = mp_utf8_len(p->hbuf + name + i, namelen - i, &cp);
+		k = utf8_seq(p->hbuf + name + i, namelen - i, &cp);
 		if (k == 0 || cp < 0x20 || cp == 0x7f)
 			return mp_refuse(p, r, "a part's name is not "
 			    "printable UTF-8");
@@ -898,7 +853,7 @@ mp_safe_filename(const char *name, char *out, size_t outsz)
 			base = s + 1;
 	n = strlen(base);
 	for (i = 0; i < n; i += k) {
-		if ((k = mp_utf8_len(base + i, n - i, &cp)) == 0) {
+		if ((k = utf8_seq(base + i, n - i, &cp)) == 0) {
 			k = 1;
 			continue;
 		}

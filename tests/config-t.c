@@ -493,6 +493,15 @@ test_refusals(void)
 	refused("max_wait_seconds over the 25 s cap",
 	    "{'spool': '/s', 'max_wait_seconds': 26, "
 	    "'tasks': {" TASK_T "}}", ": max_wait_seconds: 26");
+	refused("a task defined twice",
+	    "{'spool': '/s', 'tasks': {" TASK_T ", " TASK_T "}}",
+	    "a key appears twice in the same object");
+	refused("a key given twice",
+	    "{'spool': '/s', 'spool': '/t', 'tasks': {" TASK_T "}}",
+	    "a key appears twice");
+	refused("an overlong UTF-8 form in a title",
+	    "{'spool': '/s', 'tasks': {'t': {'command': ['/bin/true'], "
+	    "'title': 'a\xc0\xaf'}}}", "not valid UTF-8");
 	refused("drain not a boolean",
 	    "{'spool': '/s', 'drain': 'yes', "
 	    "'tasks': {" TASK_T "}}", ": drain: expected true or false");

@@ -159,6 +159,7 @@ main(int argc, char *argv[])
 
 	if (sendall(s, req, head) == -1)
 		closed = 1;
+	/* The request is sent from here on in pieces; freed at the end. */
 	for (off = head; off < len && !closed; ) {
 		size_t n = len - off < chunk ? len - off : chunk;
 
@@ -181,6 +182,7 @@ main(int argc, char *argv[])
 			closed = 1;
 		off += n;
 	}
+	free(req);
 	if (quit) {
 		close(s);
 		return 0;

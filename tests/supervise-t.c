@@ -227,6 +227,16 @@ main(void)
 	close(sv[0]);
 	close(sv[1]);
 	spool_close(&sp);
+	{
+		struct task *all[] = { &t_ok, &t_fail, &t_spawn, &t_slow,
+		    &t_big, &t_prog };
+		size_t i;
+
+		for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+			free(all[i]->command[0]);
+			free(all[i]->command);
+		}
+	}
 	snprintf(path, sizeof(path), "rm -rf '%s'", root);
 	if (system(path) != 0)
 		return 1;
