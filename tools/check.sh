@@ -8,6 +8,10 @@
 #   CHECK_RECONF=1 tools/check.sh       autoreconf -fi and ./configure
 #                                       even if a Makefile exists
 #   CHECK_JOBS=N                        make -jN (default: the CPU count)
+#   CHECK_EXTRA=1 tools/check.sh        then make check-asan, make
+#                                       check-valgrind and make fuzz
+#                                       (FUZZ_SECONDS, default 10 each),
+#                                       each counted as one result
 #
 # Prints the log of every failing test, and ends with exactly one line
 # "N passed, N failed" counted from the test results (.trs files: one
@@ -21,6 +25,9 @@ cd "$(dirname "$0")/.." || exit 2
 PACKAGES="build-essential autoconf automake pkg-config libfcgi-dev
 libjson-c-dev uuid-dev liburiparser-dev lighttpd curl jq apache2
 libapache2-mod-fcgid nginx spawn-fcgi chromium util-linux"
+# The memory checkers and fuzzers (CHECK_EXTRA=1) need these too.
+[ "${CHECK_EXTRA:-0}" = 1 ] &&
+    PACKAGES="$PACKAGES clang libclang-rt-14-dev valgrind git"
 
 failed=0
 passed=0
@@ -140,6 +147,31 @@ if [ "${CHECK_DISTCHECK:-0}" = 1 ]; then
 		[ "$failed" -gt "$f" ] || failed=$((failed + 1))
 		say "make distcheck failed"
 	fi
+fi
+
+# extra NAME CMD...: one more result, from a whole command (the sanitizer
+# builds and the fuzzers report their own details on failure).
+extra() {
+	local _name=$1 _log
+	shift
+	_log=$(mktemp)
+	say "$_name"
+	if "$@" >"$_log" 2>&1; then
+		passed=$((passed + 1))
+		tail -n 3 "$_log"
+	else
+		failed=$((failed + 1))
+		echo "======== FAILED: $_name"
+		tail -n 200 "$_log"
+		echo "======== end of $_name"
+	fi
+	rm -f "$_log"
+}
+
+if [ "${CHECK_EXTRA:-0}" = 1 ]; then
+	extra "make check-asan" make check-asan
+	extra "make check-valgrind" make check-valgrind
+	extra "make fuzz" make fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-10}"
 fi
 
 finish
