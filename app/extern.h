@@ -472,5 +472,19 @@ const char	*http_media_type(const char *, char *, size_t);
 /* handler.c */
 void		 handler_init(const struct config *, struct spool *, int);
 void		 handler_serve(struct req *);
+void		 handler_html_headers(struct req *);
+void		 handler_error(struct req *, int, const char *, const char *,
+		    const char *);
+void		 handler_refuse(struct req *, const struct refusal *);
+void		 handler_fail(struct req *, const char *);
+int		 handler_job_read(struct req *, const char *,
+		    struct jobstatus *);
+int		 handler_prefer_wait(const struct req *);
+int		 handler_wait_final(struct req *, struct jobstatus *, int);
+void		 handler_job_answer(struct req *, struct jobstatus *, int, int);
+
+/* start.c */
+void		 start_init(const struct config *, struct spool *);
+void		 start_job(struct req *);
 
 #endif /* SPOOLCGI_EXTERN_H */
