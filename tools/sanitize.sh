@@ -12,7 +12,8 @@
 #                          rebuilt from scratch every time
 #   SANITIZE_JOBS=N        make -jN (default: the CPU count)
 #   SANITIZE_CC=CC         the compiler of the asan build (default clang)
-#   SANITIZE_E2E=1         valgrind: the end-to-end tests too, with each
+#   SANITIZE_E2E=1         valgrind: end-to-end tests too (flow, hostile and
+#                          lifecycle, or SANITIZE_E2E_TESTS), with each
 #                          spoolcgi process under valgrind (see below)
 #
 # Each build is a separate, out-of-tree configure of the sources: a source
@@ -251,7 +252,9 @@ run_valgrind() {
 	count
 
 	if [ "${SANITIZE_E2E:-0}" = 1 ]; then
-		e2e=$(make_var E2E_TESTS)
+		# The request parsers and the job's whole life: the tests
+		# that put the most of spoolcgi's code under valgrind.
+		e2e=${SANITIZE_E2E_TESTS:-tests/e2e/flow.test tests/e2e/hostile.test tests/e2e/lifecycle.test}
 		wrapper=$build/spoolcgi-valgrind
 		# The site copies this script as its spoolcgi; it runs the
 		# real binary under valgrind, one log per process.
