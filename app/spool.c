@@ -482,18 +482,15 @@ fail:
 	return -1;
 }
 
-/* Read a job directory's status.json.  Returns 0, or -1 with errno set. */
-int
-spool_status_readat(int dfd, struct jobstatus *st)
+/* Read and decode the status file open on fd, and close fd. */
+static int
+spool_status_fd(int fd, struct jobstatus *st)
 {
 	char	 buf[SPOOL_STATUS_MAX];
 	ssize_t	 n;
 	size_t	 len = 0;
-	int	 fd, saved;
+	int	 saved;
 
-	if ((fd = openat(dfd, SPOOL_STATUS, O_RDONLY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1)
-		return -1;
 	while (len < sizeof(buf)) {
 		if ((n = read(fd, buf + len, sizeof(buf) - len)) == -1) {
 			if (errno == EINTR)
@@ -509,6 +506,18 @@ spool_status_readat(int dfd, struct jobstatus *st)
 	}
 	close(fd);
 	return spool_status_decode(buf, len, st);
+}
+
+/* Read a job directory's status.json.  Returns 0, or -1 with errno set. */
+int
+spool_status_readat(int dfd, struct jobstatus *st)
+{
+	int	 fd;
+
+	if ((fd = openat(dfd, SPOOL_STATUS, O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return -1;
+	return spool_status_fd(fd, st);
 }
 
 /*
@@ -527,31 +536,14 @@ int
 spool_status_read(struct spool *sp, const char *id, struct jobstatus *st)
 {
 	char	 path[SPOOLCGI_ID_LEN + sizeof(SPOOL_STATUS) + 2];
-	char	 buf[SPOOL_STATUS_MAX];
-	ssize_t	 n;
-	size_t	 len = 0;
-	int	 fd, saved;
+	int	 fd;
 
 	/* One openat from the jobs directory: the poll path stays cheap. */
 	snprintf(path, sizeof(path), "%s/%s", id, SPOOL_STATUS);
 	if ((fd = openat(sp->jobsfd, path, O_RDONLY | O_NOFOLLOW |
 	    O_CLOEXEC)) == -1)
 		return -1;
-	while (len < sizeof(buf)) {
-		if ((n = read(fd, buf + len, sizeof(buf) - len)) == -1) {
-			if (errno == EINTR)
-				continue;
-			saved = errno;
-			close(fd);
-			errno = saved;
-			return -1;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	return spool_status_decode(buf, len, st);
+	return spool_status_fd(fd, st);
 }
 
 /*

@@ -3,8 +3,7 @@
 # site (setup_site), TAP and HTTP helpers it builds on.  It provides:
 #
 #   setup      srv_require_root (skips the test unless run as root)
-#   config     write_config (replaces lib.sh's: the gate task also takes a
-#              "limit" field; max_wait_seconds is $SRV_MAX_WAIT, default 10)
+#   config     lib.sh's write_config (max_wait_seconds from $SRV_MAX_WAIT)
 #   processes  srv_ptable, srv_exe_pids, srv_descendants, srv_job_pids,
 #              srv_site_pids, srv_zombies, srv_socket_holders
 #   Apache     apache_site fcgid|cgi, write_apache_conf (with
@@ -53,63 +52,8 @@ srv_require_root() {
 
 # ---------------------------------------------------------------- config
 
-# write_config: lib.sh's test configuration, and: gate takes "limit" (the
-# seconds it waits for its gate, default 60), max_wait_seconds is
-# $SRV_MAX_WAIT.
-write_config() {
-	local _t=$SITE/tasks
-	cat >"$CONFIG" <<EOF
-{
-  "spool": "$SPOOL",
-  "max_running": 8,
-  "max_body_bytes": 65536,
-  "max_wait_seconds": ${SRV_MAX_WAIT:-10},
-  "tasks": {
-    "progress": {
-      "title": "Progress in ten steps",
-      "command": ["$_t/progress"],
-      "fields": {"seconds": {"type": "number", "required": false}},
-      "result_type": "text/plain; charset=utf-8",
-      "timeout_seconds": 120
-    },
-    "echo": {
-      "command": ["$_t/echo"],
-      "fields": {"text": {"type": "textarea", "required": true,
-                          "max_bytes": 1000}},
-      "result_type": "application/json",
-      "timeout_seconds": 60
-    },
-    "bytes": {
-      "command": ["$_t/bytes"],
-      "fields": {},
-      "result_type": "application/octet-stream",
-      "timeout_seconds": 60
-    },
-    "fail": {
-      "command": ["$_t/fail"],
-      "fields": {},
-      "result_type": "text/plain; charset=utf-8",
-      "timeout_seconds": 60
-    },
-    "fdcheck": {
-      "command": ["$_t/fdcheck"],
-      "fields": {},
-      "result_type": "text/plain; charset=utf-8",
-      "timeout_seconds": 60
-    },
-    "gate": {
-      "command": ["$_t/gate"],
-      "fields": {"gate": {"type": "text", "required": true,
-                          "max_bytes": 4096},
-                 "limit": {"type": "number", "required": false,
-                           "min": 1, "max": 600}},
-      "result_type": "text/plain; charset=utf-8",
-      "timeout_seconds": 660
-    }
-  }
-}
-EOF
-}
+# The configuration is lib.sh's write_config (the gate task's "limit",
+# max_wait_seconds from $SRV_MAX_WAIT).
 
 # ---------------------------------------------------------------- processes
 

@@ -429,7 +429,9 @@ setup_site() {
 	fi
 }
 
-# write_config: the spoolcgi configuration for the test tasks.
+# write_config: the spoolcgi configuration for the test tasks; the gate
+# task takes "limit" (the seconds it waits, default 60), and
+# max_wait_seconds is $SRV_MAX_WAIT (default 10).
 write_config() {
 	local _t=$SITE/tasks
 	cat >"$CONFIG" <<EOF
@@ -437,6 +439,7 @@ write_config() {
   "spool": "$SPOOL",
   "max_running": 8,
   "max_body_bytes": 65536,
+  "max_wait_seconds": ${SRV_MAX_WAIT:-10},
   "tasks": {
     "progress": {
       "title": "Progress in ten steps",
@@ -481,9 +484,11 @@ write_config() {
     "gate": {
       "command": ["$_t/gate"],
       "fields": {"gate": {"type": "text", "required": true,
-                          "max_bytes": 4096}},
+                          "max_bytes": 4096},
+                 "limit": {"type": "number", "required": false,
+                           "min": 1, "max": 600}},
       "result_type": "text/plain; charset=utf-8",
-      "timeout_seconds": 120
+      "timeout_seconds": 660
     }
   }
 }
