@@ -689,6 +689,28 @@ spool_job_create(struct spool *sp, const struct jobstatus *st,
 }
 
 /*
+ * Open directory name under dfd ("." for dfd itself, with an offset of
+ * its own) for readdir, without following a symlink.  Returns the DIR,
+ * or NULL with errno set.
+ */
+static DIR *
+spool_opendir(int dfd, const char *name)
+{
+	DIR	*d;
+	int	 fd, saved;
+
+	if ((fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return NULL;
+	if ((d = fdopendir(fd)) == NULL) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+	}
+	return d;
+}
+
+/*
  * Remove name under dfd and everything in it (no symlinks are followed).
  * Returns 0, or -1 with errno set.
  */
@@ -697,21 +719,14 @@ spool_remove_tree(int dfd, const char *name)
 {
 	DIR		*d;
 	struct dirent	*de;
-	int		 fd, saved;
+	int		 saved;
 
 	if (unlinkat(dfd, name, 0) == 0 || errno == ENOENT)
 		return 0;
 	if (errno != EISDIR && errno != EPERM)
 		return -1;
-	if ((fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1)
+	if ((d = spool_opendir(dfd, name)) == NULL)
 		return -1;
-	if ((d = fdopendir(fd)) == NULL) {
-		saved = errno;
-		close(fd);
-		errno = saved;
-		return -1;
-	}
 	while ((de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0)
@@ -739,18 +754,30 @@ spool_job_check(struct spool *sp, const struct config *cfg, const char *id,
     struct jobstatus *st)
 {
 	const struct task	*t;
-	int			 dfd, lfd, requeue = 0;
+	char			 path[SPOOLCGI_ID_LEN + 8];
+	int			 dfd, lfd, requeue = 0, saved;
 
 	if (spool_status_read(sp, id, st) == -1)
 		return -1;
 	if (st->state != JOB_RUNNING)
 		return 0;
-	if ((dfd = spool_job_open(sp, id)) == -1)
+	/* The poll of a running job: one open and one flock, no more. */
+	snprintf(path, sizeof(path), "%s/lock", id);
+	if ((lfd = openat(sp->jobsfd, path, O_RDWR | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
 		return -1;
-	if ((lfd = spool_job_lock(dfd, 1)) == -1) {
-		close(dfd);
-		if (errno == EWOULDBLOCK)
+	if (flock(lfd, LOCK_EX | LOCK_NB) == -1) {
+		saved = errno;
+		close(lfd);
+		if (saved == EWOULDBLOCK)
 			return 0;	/* the supervisor is alive */
+		errno = saved;
+		return -1;
+	}
+	if ((dfd = spool_job_open(sp, id)) == -1) {
+		saved = errno;
+		close(lfd);
+		errno = saved;
 		return -1;
 	}
 	/* We hold the lock: what the status says now is settled. */
@@ -1118,19 +1145,12 @@ spool_queue_list(struct spool *sp, struct qentry **out, size_t *n)
 	size_t		 cap = 0, len;
 	DIR		*d;
 	char		*end;
-	int		 fd, saved;
+	int		 saved;
 
 	*out = NULL;
 	*n = 0;
-	if ((fd = openat(sp->dirfd, "queue", O_RDONLY | O_DIRECTORY |
-	    O_NOFOLLOW | O_CLOEXEC)) == -1)
+	if ((d = spool_opendir(sp->queuefd, ".")) == NULL)
 		return -1;
-	if ((d = fdopendir(fd)) == NULL) {
-		saved = errno;
-		close(fd);
-		errno = saved;
-		return -1;
-	}
 	while ((de = readdir(d)) != NULL) {
 		len = strlen(de->d_name);
 		if (len != 17 + SPOOLCGI_ID_LEN || de->d_name[16] != '-' ||
@@ -1378,15 +1398,9 @@ spool_gc_dir(struct spool *sp, const char *name, time_t now, long age,
 	struct dirent	*de;
 	struct stat	 sb;
 	DIR		*d;
-	int		 fd;
 
-	if ((fd = openat(sp->dirfd, name, O_RDONLY | O_DIRECTORY |
-	    O_NOFOLLOW | O_CLOEXEC)) == -1)
+	if ((d = spool_opendir(sp->dirfd, name)) == NULL)
 		return -1;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return -1;
-	}
 	while ((de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0)
@@ -1439,15 +1453,10 @@ spool_gc_clients(struct spool *sp, time_t now)
 	struct dirent	*de, *e;
 	struct stat	 sb;
 	DIR		*d, *cd;
-	int		 fd, cfd, lfd, live;
+	int		 cfd, lfd, live;
 
-	if ((fd = openat(sp->dirfd, "clients", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1)
+	if ((d = spool_opendir(sp->dirfd, "clients")) == NULL)
 		return;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return;
-	}
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.')
 			continue;
@@ -1463,7 +1472,7 @@ spool_gc_clients(struct spool *sp, time_t now)
 		}
 		live = fstatat(cfd, "rate", &sb, 0) == 0 &&
 		    now - sb.st_mtime < 60;
-		if ((fd = dup(cfd)) != -1 && (cd = fdopendir(fd)) != NULL) {
+		if ((cd = spool_opendir(cfd, ".")) != NULL) {
 			while ((e = readdir(cd)) != NULL)
 				if (spool_id_check(e->d_name,
 				    strlen(e->d_name)) &&
@@ -1471,8 +1480,7 @@ spool_gc_clients(struct spool *sp, time_t now)
 				    AT_SYMLINK_NOFOLLOW) == 0)
 					live = 1;
 			closedir(cd);
-		} else if (fd != -1)
-			close(fd);
+		}
 		if (!live)
 			spool_remove_tree(dirfd(d), de->d_name);
 		close(lfd);
@@ -1498,7 +1506,7 @@ spool_gc(struct spool *sp, const struct config *cfg, time_t now,
 	struct dirent		*de;
 	struct timespec		 ts[2];
 	DIR			*d;
-	int			 lfd, fd, sfd;
+	int			 lfd, sfd;
 	char			 qname[SPOOLCGI_ID_LEN + 24];
 
 	memset(gs, 0, sizeof(*gs));
@@ -1516,8 +1524,7 @@ spool_gc(struct spool *sp, const struct config *cfg, time_t now,
 		(void)futimens(sfd, ts);
 		close(sfd);
 	}
-	if ((fd = dup(sp->jobsfd)) != -1 && (d = fdopendir(fd)) != NULL) {
-		rewinddir(d);
+	if ((d = spool_opendir(sp->jobsfd, ".")) != NULL) {
 		while ((de = readdir(d)) != NULL) {
 			if (!spool_id_check(de->d_name, strlen(de->d_name)))
 				continue;
@@ -1558,8 +1565,7 @@ spool_gc(struct spool *sp, const struct config *cfg, time_t now,
 				gs->expired++;
 		}
 		closedir(d);
-	} else if (fd != -1)
-		close(fd);
+	}
 	spool_gc_dir(sp, "gone", now, cfg->tombstone_seconds, NULL,
 	    &gs->tombstones);
 	spool_gc_dir(sp, "tmp", now, 3600, NULL, &gs->temps);
@@ -1581,20 +1587,14 @@ spool_du(int dfd, const char *name)
 	struct stat	 sb;
 	long long	 sum;
 	DIR		*d;
-	int		 fd;
 
 	if (fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) == -1)
 		return 0;
 	sum = (long long)sb.st_blocks * 512;
 	if (!S_ISDIR(sb.st_mode))
 		return sum;
-	if ((fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1)
+	if ((d = spool_opendir(dfd, name)) == NULL)
 		return sum;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return sum;
-	}
 	while ((de = readdir(d)) != NULL)
 		if (strcmp(de->d_name, ".") != 0 &&
 		    strcmp(de->d_name, "..") != 0)
@@ -1713,10 +1713,8 @@ spool_client_admit(struct spool *sp, const char *addr, int maxjobs,
 	*lockfd = *cdirfd = -1;
 	if ((lfd = spool_client_lock(sp, addr, &cfd)) == -1)
 		return -1;
-	if (maxjobs > 0 && (fd = dup(cfd)) != -1) {
-		if ((d = fdopendir(fd)) == NULL)
-			close(fd);
-		else {
+	if (maxjobs > 0) {
+		if ((d = spool_opendir(cfd, ".")) != NULL) {
 			while ((de = readdir(d)) != NULL) {
 				if (!spool_id_check(de->d_name,
 				    strlen(de->d_name)))
