@@ -97,29 +97,7 @@ fi
 
 # ---------------------------------------------------------------- tests
 
-# count DIR: adds the results of the .trs files under DIR to the totals
-# and prints the log of every test that did not pass.
-count() {
-	local trs log r
-	for trs in $(find "$1" -path ./spoolcgi-\* -prune -o -name '*.trs' \
-	    -print | sort); do
-		log=${trs%.trs}.log
-		for r in $(sed -n 's/^:test-result: *\([A-Z]*\).*/\1/p' "$trs")
-		do
-			case $r in
-			PASS) passed=$((passed + 1)) ;;
-			XFAIL) todo=$((todo + 1)) ;;
-			SKIP) skipped=$((skipped + 1)) ;;
-			*) failed=$((failed + 1)) ;;
-			esac
-		done
-		if grep -Eq '^:test-result: *(FAIL|XPASS|ERROR)' "$trs"; then
-			echo "======== FAILED: ${log#./}"
-			cat "$log"
-			echo "======== end of ${log#./}"
-		fi
-	done
-}
+. tools/trs.sh
 
 find . -path ./spoolcgi-\* -prune -o -name '*.trs' -exec rm -f {} + \
     2>/dev/null
@@ -127,7 +105,7 @@ say "make check"
 make -j"$jobs" check
 check_rc=$?
 before=$failed
-count .
+trs_count .
 if [ "$check_rc" -ne 0 ] && [ "$failed" -eq "$before" ]; then
 	say "make check failed (status $check_rc) with no failing test result"
 	[ -f test-suite.log ] && cat test-suite.log
@@ -141,7 +119,7 @@ if [ "${CHECK_DISTCHECK:-0}" = 1 ]; then
 		# failed there, the passes are already counted above.
 		p=$passed t=$todo s=$skipped f=$failed
 		for d in spoolcgi-*/; do
-			[ -d "$d" ] && count "$d"
+			[ -d "$d" ] && trs_count "${d%/}"
 		done
 		passed=$p todo=$t skipped=$s
 		[ "$failed" -gt "$f" ] || failed=$((failed + 1))

@@ -125,28 +125,7 @@ configure_and_make() {
 
 passed=0 failed=0 todo=0 skipped=0
 
-# count: the results of the .trs files of the build; the log of every
-# test that did not pass goes to stderr.
-count() {
-	local trs log r
-	for trs in $(find "$build/build" -name '*.trs' | sort); do
-		log=${trs%.trs}.log
-		for r in $(sed -n 's/^:test-result: *\([A-Z]*\).*/\1/p' "$trs")
-		do
-			case $r in
-			PASS) passed=$((passed + 1)) ;;
-			XFAIL) todo=$((todo + 1)) ;;
-			SKIP) skipped=$((skipped + 1)) ;;
-			*) failed=$((failed + 1)) ;;
-			esac
-		done
-		if grep -Eq '^:test-result: *(FAIL|XPASS|ERROR)' "$trs"; then
-			echo "======== FAILED: ${log#"$build/build/"}"
-			tail -n 80 "$log"
-			echo "======== end of ${log#"$build/build/"}"
-		fi
-	done
-}
+. "$(dirname "$0")/trs.sh"
 
 # the list of a variable of the build's Makefile, e.g. UNIT_TESTS.
 make_var() {
@@ -190,7 +169,7 @@ run_asan() {
 	say "make check (ASan+UBSan; reports go to $logs)"
 	make -C "$build/build" -j"$jobs" check >"$build/logs/check.log" 2>&1
 	rc=$?
-	count
+	trs_count "$build/build" 80
 
 	n=0
 	for f in "$logs"/sanitizer.*; do
@@ -249,7 +228,7 @@ run_valgrind() {
 	make -C "$build/build" -j"$jobs" check TESTS="$units" \
 	    LOG_COMPILER="$(echo $vg)" >"$build/logs/check.log" 2>&1
 	rc=$?
-	count
+	trs_count "$build/build" 80
 
 	if [ "${SANITIZE_E2E:-0}" = 1 ]; then
 		# The request parsers and the job's whole life: the tests

@@ -1,0 +1,32 @@
+# tools/trs.sh: sourced by tools/check.sh and tools/sanitize.sh.
+#
+# trs_count DIR [LINES]: add the results of the automake .trs files under
+# DIR (a distcheck tree ./spoolcgi-* excepted) to $passed, $todo,
+# $skipped and $failed, and print the log of every test that did not
+# pass: whole, or its last LINES lines.
+trs_count() {
+	local trs log r name
+	for trs in $(find "$1" -path ./spoolcgi-\* -prune -o -name '*.trs' \
+	    -print | sort); do
+		log=${trs%.trs}.log
+		for r in $(sed -n 's/^:test-result: *\([A-Z]*\).*/\1/p' "$trs")
+		do
+			case $r in
+			PASS) passed=$((passed + 1)) ;;
+			XFAIL) todo=$((todo + 1)) ;;
+			SKIP) skipped=$((skipped + 1)) ;;
+			*) failed=$((failed + 1)) ;;
+			esac
+		done
+		if grep -Eq '^:test-result: *(FAIL|XPASS|ERROR)' "$trs"; then
+			name=${log#"$1"/}
+			echo "======== FAILED: ${name#./}"
+			if [ -n "${2:-}" ]; then
+				tail -n "$2" "$log"
+			else
+				cat "$log"
+			fi
+			echo "======== end of ${name#./}"
+		fi
+	done
+}
