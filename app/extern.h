@@ -8,6 +8,7 @@
 #include <sys/types.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <time.h>
 
 #define SPOOLCGI_ID_LEN		36	/* canonical lower-case UUID */
@@ -184,6 +185,8 @@ enum method	 route_method(const char *);
 int		 route_parse(struct route *, const char *, size_t);
 int		 route_allows(enum route_id, enum method);
 const char	*route_allow_header(enum route_id);
+int		 route_url(char *, size_t, const char *, enum route_id,
+		    const char *);
 int		 route_query_param(const char *, const char *, char *, size_t);
 
 /* form.c */
@@ -326,125 +329,222 @@ struct jobstatus {
 	time_t		 started_at;
 	time_t		 finished_at;
 	int		 queue_position;	/* 0: null; computed, not stored */
-	unsigned long long queue_key;	/* the job's place in queue/ */
 	int		 attempts;	/* starts so far (retries) */
 	char		 error_code[32];	/* "": error is null */
 	char		 error_message[SPOOLCGI_ERRMSG_MAX];
 };
 
+int		 job_id_check(const char *, size_t);
+int		 job_id_new(char *);
 const char	*job_state_name(enum job_state);
 int		 job_state_parse(const char *, enum job_state *);
 int		 job_state_final(enum job_state);
 void		 job_time_format(time_t, char *, size_t);
 int		 job_time_parse(const char *, time_t *);
-int		 job_status_json(struct buf *, const struct jobstatus *,
-		    const char *);
 int		 job_progress_parse(const char *, size_t, int *, char *,
 		    size_t);
 void		 job_set_message(char *, size_t, const char *, size_t);
 int		 job_retry_after(const struct jobstatus *, time_t);
+unsigned long long job_hash(unsigned long long, const char *, size_t);
+#define JOB_HASH_INIT	0xcbf29ce484222325ULL	/* FNV-1a offset basis */
 
-/* spool.c */
-struct spool {
-	int		 dirfd;		/* the spool directory */
-	int		 jobsfd;	/* spool/jobs */
-	int		 tmpfd;		/* spool/tmp: staging */
-	int		 queuefd;	/* spool/queue */
-	int		 slotsfd;	/* spool/slots */
-	char		*path;
-};
+/* proc.c: processes: detach, descriptor sweep, signal reset */
+int		 proc_detach(void (*)(void *), void *, const int *, size_t);
+void		 proc_sanitize(const int *, size_t, int);
+void		 proc_close_from(int, const int *, size_t);
+void		 proc_signals_reset(void);
+int		 proc_fd_high(int);
+long long	 proc_now_ms(void);
+int		 proc_kill_marked(const char *, const char *);
 
-int		 spool_open(struct spool *, const char *);
-void		 spool_close(struct spool *);
-int		 spool_id_check(const char *, size_t);
-int		 spool_id_new(char *);
-int		 spool_job_create(struct spool *, const struct jobstatus *,
-		    const char *, size_t);
-int		 spool_job_stage(struct spool *, const char *);
-int		 spool_job_prepare(struct spool *, const struct jobstatus *,
-		    const char *, size_t);
-int		 spool_job_publish(struct spool *, const char *);
-void		 spool_job_abort(struct spool *, const char *);
-int		 spool_job_open(struct spool *, const char *);
-int		 spool_status_read(struct spool *, const char *,
-		    struct jobstatus *);
-int		 spool_status_readat(int, struct jobstatus *);
-int		 spool_status_write(int, const struct jobstatus *, int);
-int		 spool_job_lock(int, int);
-int		 spool_job_check(struct spool *, const struct config *,
-		    const char *, struct jobstatus *);
+/*
+ * spool.c: the store.  The state machine (lifecycle.c) and the handlers
+ * reach storage only through this section; its first implementation is
+ * the file spool, and only spool.c knows a path, a file name or a lock
+ * file.  A second store (a database) implements the same functions.
+ *
+ * Error convention: the store logs every fault once, where it happens,
+ * naming the file and the call, and returns STORE_ERR (-1) or NULL with
+ * errno set; callers answer or exit but do not log it again.  Outcomes
+ * that are not faults (no such job, busy, queue full, key taken) are
+ * return values and are never logged here.
+ */
+struct store;
 struct stat;
-int		 spool_result_open(struct spool *, const char *, struct stat *);
-int		 spool_result_etag(const struct stat *, char *, size_t);
-struct taskfds {
-	int		 in;		/* input.json, the task's stdin */
-	int		 out;		/* result.tmp, the task's stdout */
-	int		 log;		/* the log, appended */
-	int		 work;		/* work/, the task's cwd */
+
+enum store_rc {
+	STORE_ERR = -1,		/* errno says why */
+	STORE_OK = 0,
+	STORE_NOENT,		/* no such job */
+	STORE_GONE,		/* it expired; its tombstone stands */
+	STORE_BUSY,		/* its lock is held: a supervisor runs it */
+	STORE_FULL,		/* the queue holds max_queued jobs */
+	STORE_TAKEN		/* the idempotency key belongs to a job */
 };
-int		 spool_task_open(int, struct taskfds *);
-int		 spool_input_read(int, struct buf *);
-int		 spool_result_commit(int, int);
-int		 spool_log_tail(int, char *, size_t, int);
-int		 spool_remove_tree(int, const char *);
-int		 spool_job_remove(struct spool *, const char *, int);
-int		 spool_gone(struct spool *, const char *);
-int		 spool_counts(struct spool *, const struct config *, int *,
-		    int *);
-int		 spool_dispatch_lock(struct spool *);
-int		 spool_queue_add(struct spool *, struct jobstatus *);
-int		 spool_queue_remove(struct spool *, const struct jobstatus *);
+
+/*
+ * A change to a job, applied under its lock to what the store holds
+ * now.  Returns 1 to write the changed status (durably), 0 to leave it.
+ */
+typedef int	(*store_change_fn)(struct jobstatus *, void *);
+
+/* A job a supervisor holds: its lock, for the supervisor's whole life. */
+struct run {
+	struct store	*store;
+	int		 dirfd;		/* the job's directory */
+	int		 lockfd;
+	struct jobstatus st;
+};
+
+/* What a task is given: stdin, stdout, the log, its working directory. */
+struct taskfds {
+	int		 in;
+	int		 out;
+	int		 log;
+	int		 work;
+};
+
 struct qentry {
-	unsigned long long key;
+	unsigned long long key;		/* FIFO order */
 	char		 id[SPOOLCGI_ID_LEN + 1];
 };
-int		 spool_queue_list(struct spool *, struct qentry **, size_t *);
-int		 spool_queue_position(struct spool *, const struct jobstatus *);
-int		 spool_slot_take(struct spool *, const char *, int);
-int		 spool_slots_busy(struct spool *, const char *, int);
-int		 spool_cancel_request(struct spool *, const char *);
-int		 spool_cancel_requested(int);
-int		 spool_key_claim(struct spool *, const char *, const char *,
-		    unsigned long long, char *, unsigned long long *);
-int		 spool_draining(struct spool *);
-int		 spool_gc_due(struct spool *, long, time_t);
-long long	 spool_du(int, const char *);
-long long	 spool_usage(struct spool *);
-void		 spool_usage_add(struct spool *, long long, int);
-int		 spool_client_admit(struct spool *, const char *, int, int,
-		    time_t, int *, int *, int *);
-void		 spool_client_done(int, int, const char *);
+
+/* A start admitted under the per-client limits (store_client_admit). */
+struct client {
+	int		 lockfd;
+	int		 dirfd;
+};
+
 struct gcstats {
 	int		 expired;	/* finished jobs removed */
 	int		 tombstones;	/* tombstones removed */
 	int		 temps;		/* stale staging entries removed */
 	int		 keys;		/* idempotency keys removed */
 	int		 settled;	/* interrupted jobs found */
+	int		 requeued;	/* queued jobs given back their entry */
 };
-int		 spool_gc(struct spool *, const struct config *, time_t,
+
+struct store	*store_open(const char *);
+void		 store_close(struct store *);
+int		 store_selftest(struct store *, const char **);
+int		 store_read(struct store *, const char *, struct jobstatus *);
+int		 store_update(struct store *, const char *, store_change_fn,
+		    void *, struct jobstatus *);
+int		 store_stage(struct store *, const char *);
+void		 store_abort(struct store *, const char *);
+int		 store_submit(struct store *, const struct jobstatus *,
+		    const char *, size_t, int, const char *,
+		    unsigned long long, char *, unsigned long long *);
+int		 store_remove(struct store *, const char *, int);
+int		 store_queue_lock(struct store *);
+void		 store_unlock(int);
+int		 store_queue_list(struct store *, struct qentry **, size_t *);
+int		 store_queue_position(struct store *, const char *);
+int		 store_queue_drop(struct store *, const struct qentry *);
+int		 store_queue_readd(struct store *, const char *);
+int		 store_slot_take(struct store *, const char *, int);
+int		 store_slots_busy(struct store *, const char *, int);
+int		 store_counts(struct store *, int, int *, int *);
+int		 store_claim(struct store *, const char *, struct run *);
+int		 store_run_write(struct run *, int);
+int		 store_run_files(struct run *, struct taskfds *);
+int		 store_run_input(struct run *, struct buf *);
+int		 store_run_workdir(struct run *, char *, size_t);
+int		 store_run_commit(struct run *, int);
+int		 store_run_log_tail(struct run *, char *, size_t, int);
+int		 store_run_cancelled(struct run *);
+long long	 store_run_size(struct run *);
+void		 store_run_settle(struct run *);
+void		 store_run_release(struct run *);
+int		 store_cancel_request(struct store *, const char *);
+int		 store_result_open(struct store *, const char *, struct stat *);
+int		 store_result_etag(const struct stat *, char *, size_t);
+int		 store_watch(struct store *, const char *);
+int		 store_draining(struct store *);
+int		 store_key_claim(struct store *, const char *, const char *,
+		    unsigned long long, char *, unsigned long long *);
+int		 store_client_admit(struct store *, const char *, int, int,
+		    time_t, int *, struct client *);
+void		 store_client_done(struct client *, const char *);
+int		 store_gc_due(struct store *, long, time_t);
+int		 store_gc_begin(struct store *, time_t);
+int		 store_gc_jobs(struct store *, int (*)(void *, const char *),
+		    void *);
+void		 store_gc_end(struct store *, int, long, time_t,
 		    struct gcstats *);
-long long	 spool_free_bytes(struct spool *);
-int		 spool_inside(const char *, const char *);
+long long	 store_usage(struct store *);
+void		 store_usage_add(struct store *, long long);
+long long	 store_job_size(struct store *, const char *);
+long long	 store_free_bytes(struct store *);
+const char	*store_path(const struct store *);
+int		 store_inside(const char *, const char *);
 
-/* queue.c */
-int		 queue_dispatch(struct spool *, const struct config *, int);
-int		 queue_submit(struct spool *, const struct config *,
-		    struct jobstatus *, int (*)(void *), void *);
-int		 queue_requeue_lost(struct spool *, const struct config *,
-		    struct jobstatus *);
+/* supervise.c: run one task process to its end */
+struct taskend {
+	int		 wstatus;	/* from waitpid */
+	const char	*stop_code;	/* why it was stopped, or NULL */
+	char		 stop_msg[256];
+	int		 spawn_errno;	/* non-zero: it never started */
+	long long	 result_bytes;	/* what it wrote to stdout */
+};
 
-/* supervise.c */
-int		 supervise_start(struct spool *, const struct config *,
-		    const struct task *, const char *, int, int);
-int		 supervise_detach(void (*)(void *), void *);
-void		 supervise_resume(struct spool *, const struct config *,
-		    const char *, int, int, int) __attribute__((noreturn));
+struct supervise_hooks {
+	void	(*progress)(void *, int, const char *);
+	int	(*cancelled)(void *);
+	void	*arg;
+};
+
+int		 supervise_task(const struct config *, const struct task *,
+		    struct taskfds *, char **, long long,
+		    const struct supervise_hooks *, struct taskend *);
+char		**supervise_env(const char *, const char *, const char *,
+		    struct json_object *);
+
+/* lifecycle.c: the one owner of a job's state */
+enum lc_rc {
+	LC_ERR = -1,
+	LC_OK = 0,
+	LC_NOENT,		/* no such job */
+	LC_GONE,		/* expired; 410 while its tombstone lasts */
+	LC_FULL,		/* the queue is full */
+	LC_DUPLICATE,		/* the key's job is another: see the id */
+	LC_CONFLICT,		/* the key was used for another request */
+	LC_FINAL		/* already final: nothing to cancel */
+};
+
+struct submit {
+	const char	*key;		/* idempotency key, or "" */
+	unsigned long long hash;	/* of the task and its input */
+	char		 existing[SPOOLCGI_ID_LEN + 1];	/* LC_DUPLICATE */
+};
+
+int		 lifecycle_submit(struct store *, const struct config *,
+		    struct jobstatus *, const char *, size_t, struct submit *);
+int		 lifecycle_read(struct store *, const struct config *,
+		    const char *, struct jobstatus *);
+int		 lifecycle_cancel(struct store *, const struct config *,
+		    const char *, struct jobstatus *);
+int		 lifecycle_remove(struct store *, const char *);
+int		 lifecycle_dispatch(struct store *, const struct config *);
+int		 lifecycle_wait(struct store *, const struct config *,
+		    struct jobstatus *, int);
+int		 lifecycle_gc(struct store *, const struct config *, time_t,
+		    struct gcstats *);
+void		 lifecycle_gc_spawn(struct store *, const struct config *,
+		    int);
+void		 lifecycle_resume(struct store *, const struct config *,
+		    const char *, int, int, int, unsigned long long)
+		    __attribute__((noreturn));
 
 /* http.c */
 struct FCGX_Stream;
+struct server;
 struct req {
+	struct server	*srv;		/* the configuration and the store */
 	struct FCGX_Stream *in;		/* NULL under plain CGI: stdio */
 	struct FCGX_Stream *out;
+	FILE		*cgi_in;	/* plain CGI: stdin, or a test's */
+	FILE		*cgi_out;
 	char		**envp;		/* the request's variables */
 	enum method	 method;
 	int		 json;		/* answer in JSON, not HTML */
@@ -454,8 +554,8 @@ struct req {
 	struct buf	 head;		/* extra header lines */
 	int		 sent;
 };
-void		 http_begin(struct req *, struct FCGX_Stream *,
-		    struct FCGX_Stream *, char **);
+void		 http_begin(struct req *, struct server *,
+		    struct FCGX_Stream *, struct FCGX_Stream *, char **);
 void		 http_end(struct req *);
 const char	*http_param(const struct req *, const char *);
 ssize_t		 http_read(struct req *, char *, size_t);
@@ -469,22 +569,55 @@ const char	*http_reason(int);
 int		 http_wants_json(const char *, const char *, const char *);
 const char	*http_media_type(const char *, char *, size_t);
 
-/* handler.c */
-void		 handler_init(const struct config *, struct spool *, int);
-void		 handler_serve(struct req *);
-void		 handler_html_headers(struct req *);
-void		 handler_error(struct req *, int, const char *, const char *,
-		    const char *);
-void		 handler_refuse(struct req *, const struct refusal *);
-void		 handler_fail(struct req *, const char *);
-int		 handler_job_read(struct req *, const char *,
-		    struct jobstatus *);
-int		 handler_prefer_wait(const struct req *);
-int		 handler_wait_final(struct req *, struct jobstatus *, int);
-void		 handler_job_answer(struct req *, struct jobstatus *, int, int);
+/*
+ * serve.c: what every request shares, passed explicitly: the
+ * configuration, the store, and what the process remembers between
+ * requests.
+ */
+struct server {
+	const struct config *cfg;
+	struct store	*store;
+	int		 cgi;		/* plain CGI: one request, then exit */
+	time_t		 gc_checked;	/* when this process last looked */
+	char		 docroot_seen[1024];
+	int		 docroot_bad;
+};
+void		 serve_request(struct req *);
 
-/* start.c */
-void		 start_init(const struct config *, struct spool *);
+/* reply.c: answers: status objects, refusals, failures, headers */
+int		 reply_status_object(struct buf *, const struct jobstatus *,
+		    const char *);
+void		 reply_html_headers(struct req *);
+void		 reply_status(struct req *, int, const struct jobstatus *);
+void		 reply_job(struct req *, struct jobstatus *, int, int);
+void		 reply_error(struct req *, int, const char *, const char *,
+		    const char *);
+void		 reply_refuse(struct req *, const struct refusal *);
+void		 reply_fail(struct req *, const char *);
+void		 reply_not_found(struct req *);
+void		 reply_redirect(struct req *, const char *);
+int		 reply_lookup(struct req *, int);
+int		 reply_json(struct req *, int, struct json_object *);
+
+/* page.c: HTML pages, from templates */
+int		 page_render(struct req *, int, const char *, const char *,
+		    const struct tmpl_var *, size_t, int);
+int		 page_job(struct req *, const struct jobstatus *);
+int		 page_tasks(struct req *);
+
+/* jobs.c: the routes of one job: status, wait, result, cancel, delete */
+int		 jobs_prefer_wait(const struct req *);
+void		 jobs_get(struct req *, const char *);
+void		 jobs_result(struct req *, const char *);
+void		 jobs_cancel(struct req *, const char *);
+int		 jobs_read(struct req *, const char *, struct jobstatus *);
+
+/* start.c: POST {base}/jobs */
 void		 start_job(struct req *);
+
+/* info.c: the task list, /health, the built-in client */
+void		 info_tasks(struct req *);
+void		 info_health(struct req *);
+void		 info_static(struct req *, const char *);
 
 #endif /* SPOOLCGI_EXTERN_H */

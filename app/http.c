@@ -55,11 +55,20 @@ http_set_base(struct req *r, const char *sn)
 	r->base[o] = '\0';
 }
 
-/* Start a request: in/out are libfcgi's streams, or NULL under CGI. */
+/*
+ * Start a request of server srv: in/out are libfcgi's streams, or NULL
+ * under CGI, where the body is read from r->cgi_in and the answer
+ * written to r->cgi_out (stdin and stdout unless the caller sets others
+ * after this call).
+ */
 void
-http_begin(struct req *r, FCGX_Stream *in, FCGX_Stream *out, char **envp)
+http_begin(struct req *r, struct server *srv, FCGX_Stream *in,
+    FCGX_Stream *out, char **envp)
 {
 	memset(r, 0, sizeof(*r));
+	r->srv = srv;
+	r->cgi_in = stdin;
+	r->cgi_out = stdout;
 	r->in = in;
 	r->out = out;
 	r->envp = envp;
@@ -76,7 +85,7 @@ http_end(struct req *r)
 {
 	buf_free(&r->head);
 	if (r->in == NULL)
-		fflush(stdout);
+		fflush(r->cgi_out);
 }
 
 /* A request variable, or NULL. */
@@ -102,8 +111,8 @@ http_read(struct req *r, char *buf, size_t n)
 		n = INT_MAX;
 	if (r->in != NULL)
 		return FCGX_GetStr(buf, (int)n, r->in);
-	got = fread(buf, 1, n, stdin);
-	if (got == 0 && ferror(stdin))
+	got = fread(buf, 1, n, r->cgi_in);
+	if (got == 0 && ferror(r->cgi_in))
 		return -1;
 	return (ssize_t)got;
 }
@@ -116,7 +125,7 @@ http_write(struct req *r, const void *p, size_t len)
 		return 0;
 	if (r->out != NULL)
 		return FCGX_PutStr(p, (int)len, r->out) == (int)len ? 0 : -1;
-	return fwrite(p, 1, len, stdout) == len ? 0 : -1;
+	return fwrite(p, 1, len, r->cgi_out) == len ? 0 : -1;
 }
 
 /*
@@ -185,6 +194,8 @@ http_send_head(struct req *r, int status, const char *ctype, long long len)
 		buf_printf(&h, "Content-Type: %s\r\n", ctype);
 	if (len >= 0)
 		buf_printf(&h, "Content-Length: %lld\r\n", len);
+	/* Every answer: a body is what its Content-Type says it is. */
+	buf_puts(&h, "X-Content-Type-Options: nosniff\r\n");
 	if (r->head.len > 0)
 		buf_append(&h, r->head.data, r->head.len);
 	if (buf_puts(&h, "\r\n") == -1) {

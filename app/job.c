@@ -13,8 +13,92 @@
 #include <string.h>
 #include <time.h>
 
+#include <uuid/uuid.h>
 
 #include "extern.h"
+
+/*
+ * The bytes a job id may hold at each of its 36 places: the canonical
+ * lower-case text of a version 4, RFC 4122 variant UUID (RFC 9562 4).
+ * 'h' any lower-case hex digit, '-', '4' the version, 'v' the variant
+ * (8, 9, a or b).
+ */
+static const char	 job_id_shape[SPOOLCGI_ID_LEN + 1] =
+    "hhhhhhhh-hhhh-4hhh-vhhh-hhhhhhhhhhhh";
+
+/* 1: lower-case hex digit; 2: variant digit too. */
+static const unsigned char	 job_id_class[256] = {
+	['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1,
+	['6'] = 1, ['7'] = 1, ['8'] = 3, ['9'] = 3, ['a'] = 3, ['b'] = 3,
+	['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+};
+
+/*
+ * Is s (len bytes, not necessarily NUL-terminated) a job id?  Only such a
+ * string ever reaches storage.  A table lookup per byte: this runs on
+ * every poll.  Returns 1 if so, else 0.
+ */
+int
+job_id_check(const char *s, size_t len)
+{
+	size_t		 i;
+	unsigned char	 c;
+
+	if (s == NULL || len != SPOOLCGI_ID_LEN)
+		return 0;
+	for (i = 0; i < SPOOLCGI_ID_LEN; i++) {
+		c = (unsigned char)s[i];
+		switch (job_id_shape[i]) {
+		case 'h':
+			if (!(job_id_class[c] & 1))
+				return 0;
+			break;
+		case 'v':
+			if (!(job_id_class[c] & 2))
+				return 0;
+			break;
+		default:
+			if (c != (unsigned char)job_id_shape[i])
+				return 0;
+			break;
+		}
+	}
+	return 1;
+}
+
+/*
+ * A new job id from the kernel's random source (uuid_generate_random
+ * reads getrandom), so ids cannot be guessed.  out holds 37 bytes.
+ * Returns 0, or -1 (logged).
+ */
+int
+job_id_new(char *out)
+{
+	uuid_t	 u;
+
+	uuid_generate_random(u);
+	uuid_unparse_lower(u, out);
+	if (!job_id_check(out, strlen(out))) {
+		log_warnx("uuid_generate_random gave a malformed id");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * FNV-1a over len bytes of s, continuing from h (JOB_HASH_INIT to
+ * begin): a cheap fingerprint, e.g. of what an idempotency key stands
+ * for.  Not for anything an attacker must not forge.
+ */
+unsigned long long
+job_hash(unsigned long long h, const char *s, size_t len)
+{
+	size_t	 i;
+
+	for (i = 0; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * 0x100000001b3ULL;
+	return h;
+}
 
 static const char *const job_states[] = {
 	[JOB_QUEUED] = "queued",
@@ -134,107 +218,6 @@ job_set_message(char *dst, size_t sz, const char *src, size_t len)
 		i += n;
 	}
 	dst[o] = '\0';
-}
-
-/* Append s as a JSON string (RFC 8259 7); s is valid UTF-8. */
-static void
-job_json_str(struct buf *b, const char *s)
-{
-	static const char	 hex[] = "0123456789abcdef";
-	const char		*run = s;
-	char			 esc[7];
-
-	buf_append(b, "\"", 1);
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c >= 0x20 && c != '"' && c != '\\')
-			continue;
-		buf_append(b, run, (size_t)(s - run));
-		run = s + 1;
-		switch (c) {
-		case '"': buf_append(b, "\\\"", 2); break;
-		case '\\': buf_append(b, "\\\\", 2); break;
-		case '\n': buf_append(b, "\\n", 2); break;
-		case '\t': buf_append(b, "\\t", 2); break;
-		case '\r': buf_append(b, "\\r", 2); break;
-		default:
-			memcpy(esc, "\\u00", 4);
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
-			buf_append(b, esc, 6);
-		}
-	}
-	buf_append(b, run, (size_t)(s - run));
-	buf_append(b, "\"", 1);
-}
-
-static void
-job_json_time(struct buf *b, const char *key, time_t t)
-{
-	char	 ts[32];
-
-	buf_puts(b, key);
-	job_time_format(t, ts, sizeof(ts));
-	if (ts[0] == '\0')
-		buf_puts(b, "null");
-	else {
-		buf_append(b, "\"", 1);
-		buf_puts(b, ts);
-		buf_append(b, "\"", 1);
-	}
-}
-
-/*
- * Append the status object of the contract for st to out; links are built
- * from base, the program's SCRIPT_NAME (already safe in a URL).  Written
- * directly, not through json-c: this is the poll path.  Returns 0, or -1
- * on allocation failure.
- */
-int
-job_status_json(struct buf *out, const struct jobstatus *st, const char *base)
-{
-	size_t	 start = out->len;
-
-	buf_puts(out, "{\"id\":\"");
-	buf_puts(out, st->id);
-	buf_puts(out, "\",\"task\":");
-	job_json_str(out, st->task);
-	buf_printf(out, ",\"state\":\"%s\",\"progress\":",
-	    job_state_name(st->state));
-	if (st->progress < 0)
-		buf_puts(out, "null");
-	else
-		buf_printf(out, "%d", st->progress);
-	buf_puts(out, ",\"message\":");
-	if (st->message[0] == '\0')
-		buf_puts(out, "null");
-	else
-		job_json_str(out, st->message);
-	if (st->state == JOB_QUEUED && st->queue_position > 0)
-		buf_printf(out, ",\"queue_position\":%d", st->queue_position);
-	else
-		buf_puts(out, ",\"queue_position\":null");
-	job_json_time(out, ",\"created_at\":", st->created_at);
-	job_json_time(out, ",\"started_at\":", st->started_at);
-	job_json_time(out, ",\"finished_at\":", st->finished_at);
-	buf_puts(out, ",\"error\":");
-	if (st->error_code[0] == '\0')
-		buf_puts(out, "null");
-	else {
-		buf_puts(out, "{\"code\":");
-		job_json_str(out, st->error_code);
-		buf_puts(out, ",\"message\":");
-		job_json_str(out, st->error_message);
-		buf_puts(out, "}");
-	}
-	buf_puts(out, ",\"links\":{\"self\":");
-	buf_printf(out, "\"%s/jobs/%s\",\"result\":\"%s/jobs/%s/result\","
-	    "\"cancel\":\"%s/jobs/%s/cancel\"}}", base, st->id, base, st->id,
-	    base, st->id);
-	/* buf_* fail only on allocation; the data ends short then. */
-	return out->data != NULL && out->len > start &&
-	    out->data[out->len - 1] == '}' ? 0 : -1;
 }
 
 /*

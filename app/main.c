@@ -10,7 +10,6 @@
 #include "config.h"
 
 #include <sys/types.h>
-#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -34,7 +33,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: spoolcgi [-t] [-c file]\n"
 	    "       spoolcgi [-c file] gc\n"
-	    "       spoolcgi [-c file] supervise id fd fd fd  (internal)\n"
+	    "       spoolcgi [-c file] supervise id fd fd fd key  (internal)\n"
 	    "       spoolcgi -V\n");
 	exit(2);
 }
@@ -56,9 +55,9 @@ main_config_path(const char *opt, char *buf, size_t sz)
 static void
 main_check(const struct config *cfg)
 {
-	/* DOCUMENT_ROOT comes with each request: handler.c checks it. */
+	/* DOCUMENT_ROOT comes with each request: serve.c checks it. */
 	if (cfg->document_root != NULL &&
-	    spool_inside(cfg->spool, cfg->document_root) == 1)
+	    store_inside(cfg->spool, cfg->document_root) == 1)
 		fatalx("%s: spool: %s is inside document_root %s, where the "
 		    "web server would publish every job's files; move the "
 		    "spool outside it", cfg->path, cfg->spool,
@@ -87,9 +86,9 @@ main_cgi_fatal(void)
  * web server's error log (issue: startup checks).
  */
 static void
-main_spool_check(const struct config *cfg, struct spool *sp, int warn)
+main_spool_check(const struct config *cfg, struct store *sp, int warn)
 {
-	int	 fd;
+	const char	*what;
 
 	/* Under plain CGI every request is a start: warn with -t only. */
 	if (warn && (strncmp(cfg->spool, "/tmp/", 5) == 0 ||
@@ -100,27 +99,23 @@ main_spool_check(const struct config *cfg, struct spool *sp, int warn)
 		    "restart, and tmp cleaners remove old files; move the "
 		    "spool, e.g. to /var/lib/spoolcgi or your home", cfg->path,
 		    cfg->spool);
-	if (faccessat(sp->dirfd, ".", W_OK, AT_EACCESS) == -1 ||
-	    faccessat(sp->jobsfd, ".", W_OK, AT_EACCESS) == -1)
-		fatalx("%s: spool: %s is not writable by uid %ld: make it "
-		    "(and everything in it) belong to the web server's user",
-		    cfg->path, cfg->spool, (long)geteuid());
-	if ((fd = openat(sp->dirfd, "dispatch.lock", O_RDWR | O_CREAT |
-	    O_CLOEXEC, 0600)) == -1)
-		fatal("%s: spool: %s/dispatch.lock", cfg->path, cfg->spool);
-	if (flock(fd, LOCK_SH) == -1)
+	if (store_selftest(sp, &what) == -1 && strcmp(what, "flock") == 0)
 		fatal("%s: spool: flock does not work on the file system of "
 		    "%s (a network file system?); spoolcgi knows a job runs "
 		    "by its lock: put the spool on a local disk", cfg->path,
 		    cfg->spool);
-	close(fd);
+	else if (what != NULL && strcmp(what, "writable") == 0)
+		fatalx("%s: spool: %s is not writable by uid %ld: make it "
+		    "(and everything in it) belong to the web server's user",
+		    cfg->path, cfg->spool, (long)geteuid());
 }
 
 int
 main(int argc, char *argv[])
 {
 	static struct config	 cfg;
-	static struct spool	 sp;
+	static struct server	 srv;
+	struct store		*sp;
 	FCGX_Request		 fr;
 	struct req		 r;
 	const char		*conf = NULL, *path;
@@ -152,7 +147,7 @@ main(int argc, char *argv[])
 		if (strcmp(argv[optind], "gc") == 0 && optind + 1 == argc)
 			gc = 1;
 		else if (strcmp(argv[optind], "supervise") == 0 &&
-		    optind + 5 == argc)
+		    optind + 6 == argc)
 			sup = argv + optind + 1;
 		else
 			usage();
@@ -183,10 +178,10 @@ main(int argc, char *argv[])
 	if (test) {
 		/* As root the spool would be made root's: leave it be. */
 		if (geteuid() != 0 || cfg.allow_root) {
-			if (spool_open(&sp, cfg.spool) == -1)
+			if ((sp = store_open(cfg.spool)) == NULL)
 				fatalx("%s: spool: %s cannot be used (see "
 				    "above)", cfg.path, cfg.spool);
-			main_spool_check(&cfg, &sp, 1);
+			main_spool_check(&cfg, sp, 1);
 		} else
 			printf("%s: running as root: the spool was not "
 			    "checked; run -t as the web server's user\n",
@@ -202,20 +197,26 @@ main(int argc, char *argv[])
 		    "user (lighttpd server.username, Apache User, spawn-fcgi "
 		    "-u), or set \"allow_root\": true if you really mean it",
 		    cfg.path);
-	if (spool_open(&sp, cfg.spool) == -1)
+	if ((sp = store_open(cfg.spool)) == NULL)
 		fatalx("%s: spool: %s cannot be used (see above); create it "
 		    "and make it writable by the web server's user", cfg.path,
 		    cfg.spool);
 	if (sup != NULL)
-		supervise_resume(&sp, &cfg, sup[0], atoi(sup[1]),
-		    atoi(sup[2]), atoi(sup[3]));
-	main_spool_check(&cfg, &sp, !FCGX_IsCGI());
+		lifecycle_resume(sp, &cfg, sup[0], atoi(sup[1]),
+		    atoi(sup[2]), atoi(sup[3]), strtoull(sup[4], NULL, 10));
+	main_spool_check(&cfg, sp, !FCGX_IsCGI());
 	if (gc) {
 		/* The clean-up requests run, for hosts that have cron. */
-		if (spool_gc(&sp, &cfg, time(NULL), &gs) == -1)
+		switch (lifecycle_gc(sp, &cfg, time(NULL), &gs)) {
+		case LC_OK:
+			break;
+		case LC_FULL:
 			fatalx("gc: another clean-up is running in %s",
 			    cfg.spool);
-		queue_dispatch(&sp, &cfg, -1);
+		default:
+			fatalx("gc: the clean-up of %s failed (see above)",
+			    cfg.spool);
+		}
 		printf("gc: removed %d expired jobs, %d tombstones, %d stale "
 		    "temporaries, %d keys; %d interrupted jobs settled\n",
 		    gs.expired, gs.tombstones, gs.temps, gs.keys, gs.settled);
@@ -227,25 +228,26 @@ main(int argc, char *argv[])
 
 	if (FCGX_Init() != 0)
 		fatalx("FCGX_Init failed");
-	handler_init(&cfg, &sp, FCGX_IsCGI());
-	if (FCGX_IsCGI()) {
+	srv.cfg = &cfg;
+	srv.store = sp;
+	srv.cgi = FCGX_IsCGI();
+	if (srv.cgi) {
 		/* Plain CGI: one request from the environment (RFC 3875). */
-		http_begin(&r, NULL, NULL, environ);
-		handler_serve(&r);
+		http_begin(&r, &srv, NULL, NULL, environ);
+		serve_request(&r);
 		http_end(&r);
 		return 0;
 	}
 	/*
-	 * The listen socket must never reach a job (NOTES.md: a job holding
-	 * it takes the site down); the supervisor closes it too.
+	 * The listen socket must never reach a task: every child lets go
+	 * of it first (proc.c), and an exec closes it in any case.
 	 */
 	(void)fcntl(0, F_SETFD, FD_CLOEXEC);
 	if (FCGX_InitRequest(&fr, 0, 0) != 0)
 		fatalx("FCGX_InitRequest failed");
 	while (FCGX_Accept_r(&fr) >= 0) {
-		(void)fcntl(fr.ipcFd, F_SETFD, FD_CLOEXEC);
-		http_begin(&r, fr.in, fr.out, fr.envp);
-		handler_serve(&r);
+		http_begin(&r, &srv, fr.in, fr.out, fr.envp);
+		serve_request(&r);
 		http_end(&r);
 		FCGX_Finish_r(&fr);
 	}

@@ -5,7 +5,7 @@
  * of its arguments: no I/O, no logging, so a fuzz driver can call it.
  *
  * Paths are matched strictly: no trailing slash, no "//", no "..", no
- * control characters.  A job id is checked by spool_id_check() here, so a
+ * control characters.  A job id is checked by job_id_check() here, so a
  * malformed one never reaches the file system.
  */
 #include "config.h"
@@ -138,7 +138,7 @@ route_parse(struct route *r, const char *p, size_t len)
 	/* /jobs/{id}[/result|/cancel] */
 	id = p + plen;
 	if (len - plen < SPOOLCGI_ID_LEN ||
-	    !spool_id_check(id, SPOOLCGI_ID_LEN))
+	    !job_id_check(id, SPOOLCGI_ID_LEN))
 		return route_none(r, 1);
 	rest = id + SPOOLCGI_ID_LEN;
 	restlen = len - plen - SPOOLCGI_ID_LEN;
@@ -210,6 +210,43 @@ route_allow_header(enum route_id id)
 		if (route_table[i].id == id)
 			return route_table[i].allow;
 	return NULL;
+}
+
+/*
+ * The URL of route id under base (the program's SCRIPT_NAME, already
+ * safe in a URL), for job id where the route names a job (the file's
+ * name for ROUTE_STATIC): the inverse of route_parse, and the only place
+ * a URL is built.  Returns 0, or -1 when out is too small ("" then).
+ */
+int
+route_url(char *out, size_t sz, const char *base, enum route_id id,
+    const char *job)
+{
+	const char	*tail;
+	int		 n;
+
+	switch (id) {
+	case ROUTE_JOBS:	tail = "/jobs"; break;
+	case ROUTE_JOB:		tail = "/jobs/"; break;
+	case ROUTE_JOB_RESULT:	tail = "/jobs/"; break;
+	case ROUTE_JOB_CANCEL:	tail = "/jobs/"; break;
+	case ROUTE_TASKS:	tail = "/tasks"; break;
+	case ROUTE_HEALTH:	tail = "/health"; break;
+	case ROUTE_STATIC:	tail = "/static/"; break;
+	default:		tail = ""; break;
+	}
+	if (job == NULL || (id != ROUTE_JOB && id != ROUTE_JOB_RESULT &&
+	    id != ROUTE_JOB_CANCEL && id != ROUTE_STATIC))
+		job = "";
+	n = snprintf(out, sz, "%s%s%s%s", base, tail, job,
+	    id == ROUTE_JOB_RESULT ? "/result" : id == ROUTE_JOB_CANCEL ?
+	    "/cancel" : "");
+	if (n < 0 || (size_t)n >= sz) {
+		if (sz > 0)
+			out[0] = '\0';
+		return -1;
+	}
+	return 0;
 }
 
 /*

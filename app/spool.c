@@ -1,5 +1,6 @@
 /*
- * The spool: the only file that knows paths and the on-disk format.
+ * The file spool: the first implementation of the store, and the only
+ * file that knows paths, file names and the on-disk format.
  *
  * Layout, under the configured spool directory (0700, never under the web
  * server's document root):
@@ -7,32 +8,36 @@
  *   jobs/ID/            one directory per job; ID is a lower-case UUIDv4
  *     input.json        the task's stdin: {"id","task","fields","files"};
  *                       written once, before the job becomes visible
- *     status.json       the job's state (struct jobstatus); replaced whole
- *                       by rename, never written in place
+ *     status.json       the job's state (struct jobstatus) as "key value"
+ *                       lines; replaced whole by rename from
+ *                       status.json.PID, never written in place
  *     lock              the supervisor holds flock(LOCK_EX) on it for its
- *                       whole life; the kernel drops it when the process dies
+ *                       whole life; the kernel drops it when the process
+ *                       dies.  Anyone else changes the status only while
+ *                       holding it (store_update)
  *     log               the task's stderr (all but "progress:" lines) and
  *                       the supervisor's own messages, appended
  *     result.tmp        the task's stdout while it runs; removed when the
- *                       task did not succeed
+ *                       job's run ends any other way than success
  *     result            renamed from result.tmp when the task succeeded
  *     work/             the task's working directory (uploads land here)
- *     reserve           16 KiB set aside at creation; the supervisor removes
- *                       it before its last write, so that the final status
- *                       fits even on a full disk
+ *     reserve           16 KiB set aside at creation; removed before the
+ *                       last write of a run, so that the final status fits
+ *                       even on a full disk
  *     cancel            created by a request to cancel a running job; the
- *                       supervisor sees it within a tick and stops the task
- *   tmp/ID/             a job being created; renamed to jobs/ID when whole,
- *                       or a removed job on its way out (tmp/ID.rm)
- *   queue/KEY-ID        one empty file per queued job; KEY is 16 hex digits
- *                       of the enqueue time in nanoseconds, so the names
- *                       sort first in, first out
+ *                       supervisor looks for it every tick
+ *   tmp/ID/             a job being created; renamed to jobs/ID when whole;
+ *   tmp/ID.rm.PID       or a removed job on its way out
+ *   queue/KEY-ID        one empty file per queued job; KEY is 16 hex digits,
+ *                       given under dispatch.lock as the larger of the
+ *                       clock in nanoseconds and the last key plus one, so
+ *                       names sort in the order jobs were accepted
  *   slots/g.N           global run slots, N < max_running; a supervisor
  *   slots/t.TASK.N      holds flock on one global slot (and one of its
  *                       task's, when the task has its own max_running) for
  *                       its whole life
- *   dispatch.lock       flock(LOCK_EX) while dispatching: one dispatcher at
- *                       a time decides which queued job gets which slot
+ *   dispatch.lock       flock(LOCK_EX) while the queue is changed or read
+ *                       for a decision: one dispatcher at a time
  *   gone/ID             a tombstone: job ID expired and was removed; its
  *                       mtime is the removal time
  *   keys/k-KEY          an Idempotency-Key: "ID HASH\n", the job started for
@@ -49,33 +54,27 @@
  *   gc.stamp, gc.lock   when the last clean-up started; who runs one now
  *   drain               if it exists, new jobs are refused (503)
  *
- * Writers.  The FastCGI process creates a job: it builds tmp/ID completely
- * (every file fsynced, the directory fsynced), renames it to jobs/ID and
- * fsyncs jobs/, all before it answers, so a job that was answered with an
- * id survives any crash.  A leftover tmp/ID is a creation that never
- * answered; it is junk.  From then on the supervisor of the job is the
- * only writer of status.json while it holds the lock; anyone else writes
- * it only while holding the lock itself.
- *
- * Status writes go to status.json.XXXXXX in the job's directory, are
- * fsynced and renamed over status.json; final states also fsync the
- * directory.  Progress updates skip the fsyncs: losing one to a crash
- * costs nothing, since the lock tells the truth about the process.
+ * Creating a job (store_submit).  tmp/ID is built completely (input.json,
+ * lock, reserve, status.json, uploads in work/; every file fsynced).  Then,
+ * under dispatch.lock: the queue entry is created and queue/ fsynced, tmp/ID
+ * is renamed to jobs/ID and jobs/ fsynced, the idempotency key is claimed.
+ * Only then is the client answered, so a job answered with an id survives
+ * any crash.  A crash before the rename leaves an entry without a job (a
+ * dispatcher drops it) and a staging directory (the clean-up removes it
+ * after an hour); after it, a queued job with its entry.  Nobody sees the
+ * steps in between: every reader of the queue takes dispatch.lock.
  *
  * Readers.  status.json is always a whole file.  A state of "running" is
  * a claim; the lock is the proof.  A reader that finds "running" and can
- * take the lock itself re-reads the status under the lock: still running
- * means the supervisor died (host restart, OOM kill, the web server's
- * cgroup killed), and the reader records the job as failed with
- * error.code "interrupted" (or queues it again, when its task allows
- * retries).  The result is complete once "result" exists and the state is
- * "succeeded".
+ * take the lock itself has found a job whose supervisor died; it rereads
+ * the status under the lock, and the state machine decides what the job
+ * becomes (store_update).  The result is complete once "result" exists
+ * and the state is "succeeded".
  *
- * Dispatch.  Its cost does not grow with the number of jobs in the spool:
- * a dispatcher lists queue/ (only the waiting jobs, at most max_queued)
- * and tries flock on at most max_running slot files; it never reads
- * jobs/.  Whether a job runs is known from the locks the kernel keeps,
- * so a supervisor killed with -9 frees its slot at once, and no count can
+ * Dispatch reads queue/ (only the waiting jobs, at most max_queued) and
+ * tries flock on at most max_running slot files; it never lists jobs/.
+ * Whether a job runs is known from the locks the kernel keeps, so a
+ * supervisor killed with -9 frees its slot at once, and no count can
  * drift.  A job runs at most once: a supervisor starts a job only while
  * holding the job's lock and only if its status still says "queued".
  */
@@ -83,6 +82,7 @@
 
 #include <sys/types.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
@@ -96,8 +96,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <uuid/uuid.h>
-
 #include "extern.h"
 
 #define SPOOL_STATUS		"status.json"
@@ -106,125 +104,104 @@
 static const char	 spool_reserve_bytes[16384];
 #define SPOOL_STATUS_MAX	16384
 
-/*
- * Is s (len bytes, not necessarily NUL-terminated) a job id: the canonical
- * lower-case form of a version 4, RFC 4122 variant UUID?  Only such a string
- * ever becomes part of a path.  Returns 1 if so, else 0; it touches nothing.
- */
-int
-spool_id_check(const char *s, size_t len)
-{
-	char	 tmp[SPOOLCGI_ID_LEN + 1];
-	uuid_t	 u;
-	size_t	 i;
+struct store {
+	int		 dirfd;		/* the spool directory */
+	int		 jobsfd;	/* spool/jobs */
+	int		 tmpfd;		/* spool/tmp: staging */
+	int		 queuefd;	/* spool/queue */
+	int		 slotsfd;	/* spool/slots */
+	char		*path;
+};
 
-	if (s == NULL || len != SPOOLCGI_ID_LEN)
-		return 0;
-	for (i = 0; i < len; i++) {
-		if (i == 8 || i == 13 || i == 18 || i == 23) {
-			if (s[i] != '-')
-				return 0;
-		} else if (!((s[i] >= '0' && s[i] <= '9') ||
-		    (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	}
-	if (s[14] != '4' || strchr("89ab", s[19]) == NULL)
-		return 0;
-	memcpy(tmp, s, len);
-	tmp[len] = '\0';
-	return uuid_parse(tmp, u) == 0;
-}
+static DIR	*spool_opendir(int, const char *);
+static int	 spool_remove_tree(int, const char *);
+static long long spool_du(int, const char *);
+static int	 spool_task_open(int, struct taskfds *);
+static int	 spool_input_read(int, struct buf *);
+static int	 spool_result_commit(int, int);
+static int	 spool_log_tail(int, char *, size_t, int);
+static void	 spool_usage_set(struct store *, long long);
 
 /*
- * A new job id from the kernel's random source (uuid_generate_random reads
- * getrandom), so ids cannot be guessed.  Returns 0, or -1.
+ * Open directory name under dfd, creating it when missing (no mkdir
+ * when it exists: this runs in every process that opens the store).
+ * Returns the descriptor, or -1 with errno set.
  */
-int
-spool_id_new(char *out)
-{
-	uuid_t	 u;
-
-	uuid_generate_random(u);
-	uuid_unparse_lower(u, out);
-	if (!spool_id_check(out, strlen(out))) {
-		log_warnx("uuid_generate_random gave a malformed id");
-		return -1;
-	}
-	return 0;
-}
-
-/* mkdirat that accepts an existing directory.  Returns 0, or -1. */
 static int
-spool_mkdirat(int dfd, const char *name)
+spool_subdir(int dfd, const char *name)
 {
-	struct stat	 sb;
+	int	 fd;
 
-	if (mkdirat(dfd, name, 0700) == 0)
-		return 0;
-	if (errno != EEXIST)
-		return -1;
-	if (fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) == -1)
-		return -1;
-	if (!S_ISDIR(sb.st_mode)) {
-		errno = ENOTDIR;
-		return -1;
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (fd == -1 && errno == ENOENT) {
+		if (mkdirat(dfd, name, 0700) == -1 && errno != EEXIST)
+			return -1;
+		fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
 	}
-	return 0;
+	return fd;
 }
 
 /*
  * Open (creating what is missing) the spool at path, which must be
- * absolute.  The descriptors are close-on-exec.  Returns 0, or -1 after
- * logging what failed.
+ * absolute.  The descriptors are close-on-exec.  Returns the store, or
+ * NULL after logging what failed.
  */
-int
-spool_open(struct spool *sp, const char *path)
+struct store *
+store_open(const char *path)
 {
-	memset(sp, 0, sizeof(*sp));
+	static const char *const dirs[] = { "gone", "keys", "clients" };
+	struct store	*sp;
+	size_t		 i;
+	int		 fd;
+
+	if ((sp = calloc(1, sizeof(*sp))) == NULL) {
+		log_warn("spool: calloc");
+		return NULL;
+	}
 	sp->dirfd = sp->jobsfd = sp->tmpfd = sp->queuefd = sp->slotsfd = -1;
-	if (mkdir(path, 0700) == -1 && errno != EEXIST) {
-		log_warn("spool: mkdir %s", path);
-		return -1;
+	if ((sp->path = strdup(path)) == NULL) {
+		log_warn("spool: strdup");
+		goto fail;
 	}
 	if ((sp->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
-	    -1) {
+	    -1 && errno == ENOENT) {
+		if (mkdir(path, 0700) == -1 && errno != EEXIST) {
+			log_warn("spool: mkdir %s", path);
+			goto fail;
+		}
+		sp->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	if (sp->dirfd == -1) {
 		log_warn("spool: open %s", path);
-		return -1;
-	}
-	if (spool_mkdirat(sp->dirfd, "jobs") == -1 ||
-	    spool_mkdirat(sp->dirfd, "tmp") == -1 ||
-	    spool_mkdirat(sp->dirfd, "queue") == -1 ||
-	    spool_mkdirat(sp->dirfd, "slots") == -1 ||
-	    spool_mkdirat(sp->dirfd, "gone") == -1 ||
-	    spool_mkdirat(sp->dirfd, "keys") == -1 ||
-	    spool_mkdirat(sp->dirfd, "clients") == -1) {
-		log_warn("spool: mkdir under %s", path);
 		goto fail;
 	}
-	if ((sp->jobsfd = openat(sp->dirfd, "jobs",
-	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1 ||
-	    (sp->tmpfd = openat(sp->dirfd, "tmp",
-	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1 ||
-	    (sp->queuefd = openat(sp->dirfd, "queue",
-	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1 ||
-	    (sp->slotsfd = openat(sp->dirfd, "slots",
-	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
-		log_warn("spool: open %s/jobs", path);
+	if ((sp->jobsfd = spool_subdir(sp->dirfd, "jobs")) == -1 ||
+	    (sp->tmpfd = spool_subdir(sp->dirfd, "tmp")) == -1 ||
+	    (sp->queuefd = spool_subdir(sp->dirfd, "queue")) == -1 ||
+	    (sp->slotsfd = spool_subdir(sp->dirfd, "slots")) == -1) {
+		log_warn("spool: open a directory under %s", path);
 		goto fail;
 	}
-	if ((sp->path = strdup(path)) == NULL) {
-		log_warn("strdup");
-		goto fail;
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		if ((fd = spool_subdir(sp->dirfd, dirs[i])) == -1) {
+			log_warn("spool: open %s/%s", path, dirs[i]);
+			goto fail;
+		}
+		close(fd);
 	}
-	return 0;
+	return sp;
 fail:
-	spool_close(sp);
-	return -1;
+	store_close(sp);
+	return NULL;
 }
 
 void
-spool_close(struct spool *sp)
+store_close(struct store *sp)
 {
+	if (sp == NULL)
+		return;
 	if (sp->queuefd != -1)
 		close(sp->queuefd);
 	if (sp->slotsfd != -1)
@@ -236,10 +213,44 @@ spool_close(struct spool *sp)
 	if (sp->dirfd != -1)
 		close(sp->dirfd);
 	free(sp->path);
-	sp->dirfd = sp->jobsfd = sp->tmpfd = sp->queuefd = sp->slotsfd = -1;
-	sp->path = NULL;
+	free(sp);
 }
 
+const char *
+store_path(const struct store *sp)
+{
+	return sp->path;
+}
+
+/*
+ * What would make jobs vanish or never start: a spool this user cannot
+ * write, or a file system without flock (a network file system): the
+ * lock is how a job is known to run.  Returns 0, or -1 with *what saying
+ * which (logged by the caller with the configuration's name).
+ */
+int
+store_selftest(struct store *sp, const char **what)
+{
+	int	 fd;
+
+	if (faccessat(sp->dirfd, ".", W_OK, AT_EACCESS) == -1 ||
+	    faccessat(sp->jobsfd, ".", W_OK, AT_EACCESS) == -1) {
+		*what = "writable";
+		return -1;
+	}
+	if ((fd = openat(sp->dirfd, "dispatch.lock", O_RDWR | O_CREAT |
+	    O_CLOEXEC, 0600)) == -1) {
+		*what = "writable";
+		return -1;
+	}
+	if (flock(fd, LOCK_SH) == -1) {
+		*what = "flock";
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
 /* write(2) all of buf.  Returns 0, or -1 with errno set. */
 static int
 spool_write_all(int fd, const char *buf, size_t len)
@@ -321,8 +332,7 @@ spool_status_encode(const struct jobstatus *st, struct buf *out)
 	    (long long)st->finished_at);
 	spool_put_text(out, "error_code", st->error_code);
 	spool_put_text(out, "error_message", st->error_message);
-	buf_printf(out, "attempts %d\nqueue_key %llu\n", st->attempts,
-	    st->queue_key);
+	buf_printf(out, "attempts %d\n", st->attempts);
 	return out->data != NULL && out->len > 0 ? 0 : -1;
 }
 
@@ -385,7 +395,7 @@ spool_status_decode(const char *buf, size_t len, struct jobstatus *st)
 #define KEY(k)	(klen == sizeof(k) - 1 && memcmp(p, k, klen) == 0)
 		if (KEY("id")) {
 			if (vlen != SPOOLCGI_ID_LEN ||
-			    !spool_id_check(v, vlen))
+			    !job_id_check(v, vlen))
 				goto bad;
 			memcpy(st->id, v, vlen);
 			st->id[vlen] = '\0';
@@ -425,8 +435,6 @@ spool_status_decode(const char *buf, size_t len, struct jobstatus *st)
 			    sizeof(st->error_message), v, vlen);
 		else if (KEY("attempts"))
 			st->attempts = (int)spool_get_num(v, vlen);
-		else if (KEY("queue_key"))
-			st->queue_key = strtoull(v, NULL, 10);
 #undef KEY
 	}
 	if (have == 7)
@@ -439,9 +447,10 @@ bad:
 /*
  * Write st as dfd's status.json: a temporary file, fsync, rename.  When
  * durable, the directory is fsynced too, so the new state survives a
- * crash.  Returns 0, or -1 with errno set.
+ * crash; a failure of that last sync is logged, and the write counts as
+ * made, since every reader sees it.  Returns 0, or -1 with errno set.
  */
-int
+static int
 spool_status_write(int dfd, const struct jobstatus *st, int durable)
 {
 	struct buf	 b = { 0 };
@@ -468,7 +477,8 @@ spool_status_write(int dfd, const struct jobstatus *st, int durable)
 	if (close(fd) == -1 || renameat(dfd, tmp, dfd, SPOOL_STATUS) == -1)
 		goto unlink;
 	if (durable && fsync(dfd) == -1)
-		goto fail;
+		log_warn("spool: fsync a job's directory after %s",
+		    SPOOL_STATUS);
 	buf_free(&b);
 	return 0;
 unlink:
@@ -509,7 +519,7 @@ spool_status_fd(int fd, struct jobstatus *st)
 }
 
 /* Read a job directory's status.json.  Returns 0, or -1 with errno set. */
-int
+static int
 spool_status_readat(int dfd, struct jobstatus *st)
 {
 	int	 fd;
@@ -521,37 +531,11 @@ spool_status_readat(int dfd, struct jobstatus *st)
 }
 
 /*
- * Open jobs/ID as a directory.  id must have passed spool_id_check.
- * Returns the descriptor, or -1 with errno set (ENOENT: no such job).
- */
-int
-spool_job_open(struct spool *sp, const char *id)
-{
-	return openat(sp->jobsfd, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC);
-}
-
-/* Read the status of job id.  Returns 0, or -1 with errno (ENOENT). */
-int
-spool_status_read(struct spool *sp, const char *id, struct jobstatus *st)
-{
-	char	 path[SPOOLCGI_ID_LEN + sizeof(SPOOL_STATUS) + 2];
-	int	 fd;
-
-	/* One openat from the jobs directory: the poll path stays cheap. */
-	snprintf(path, sizeof(path), "%s/%s", id, SPOOL_STATUS);
-	if ((fd = openat(sp->jobsfd, path, O_RDONLY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1)
-		return -1;
-	return spool_status_fd(fd, st);
-}
-
-/*
  * Take the job's lock: exclusive, and without waiting when nonblock.
  * Returns the lock's descriptor (close it to release), or -1 with errno
  * set (EWOULDBLOCK: somebody holds it).
  */
-int
+static int
 spool_job_lock(int dfd, int nonblock)
 {
 	int	 fd, saved;
@@ -567,125 +551,6 @@ spool_job_lock(int dfd, int nonblock)
 		return -1;
 	}
 	return fd;
-}
-
-/*
- * Begin job id in tmp/ID, with its work/ directory, where uploads are
- * streamed before the job exists.  Returns a descriptor of work/ (the
- * caller closes it), or -1 after logging; nothing is left on failure.
- */
-int
-spool_job_stage(struct spool *sp, const char *id)
-{
-	int	 dfd, wfd, saved;
-
-	if (mkdirat(sp->tmpfd, id, 0700) == -1) {
-		log_warn("spool: mkdir tmp/%s", id);
-		return -1;
-	}
-	if ((dfd = openat(sp->tmpfd, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1 || mkdirat(dfd, "work", 0700) == -1 ||
-	    (wfd = openat(dfd, "work", O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1) {
-		saved = errno;
-		log_warn("spool: create tmp/%s", id);
-		if (dfd != -1)
-			close(dfd);
-		spool_remove_tree(sp->tmpfd, id);
-		errno = saved;
-		return -1;
-	}
-	close(dfd);
-	return wfd;
-}
-
-/* Give up a staged job: nothing of it stays. */
-void
-spool_job_abort(struct spool *sp, const char *id)
-{
-	if (spool_remove_tree(sp->tmpfd, id) == -1)
-		log_warn("spool: remove tmp/%s", id);
-}
-
-/*
- * Complete staged job st->id with the task's stdin in input (len bytes)
- * and st as its first status, every file and the directory on disk.  On
- * failure the staging is removed.  Returns 0, or -1 after logging (errno
- * kept).
- */
-int
-spool_job_prepare(struct spool *sp, const struct jobstatus *st,
-    const char *input, size_t len)
-{
-	int	 dfd, saved;
-
-	/* Uploads in work/ were fsynced, with work/, by their writer. */
-	if ((dfd = openat(sp->tmpfd, st->id, O_RDONLY | O_DIRECTORY |
-	    O_NOFOLLOW | O_CLOEXEC)) == -1) {
-		log_warn("spool: open tmp/%s", st->id);
-		goto fail;
-	}
-	if (spool_file_create(dfd, "input.json", input, len) == -1 ||
-	    spool_file_create(dfd, "lock", "", 0) == -1 ||
-	    spool_file_create(dfd, "reserve", spool_reserve_bytes,
-	    sizeof(spool_reserve_bytes)) == -1 ||
-	    spool_status_write(dfd, st, 1) == -1) {
-		saved = errno;
-		log_warn("spool: write tmp/%s", st->id);
-		close(dfd);
-		errno = saved;
-		goto fail;
-	}
-	close(dfd);
-	return 0;
-fail:
-	saved = errno;
-	spool_remove_tree(sp->tmpfd, st->id);
-	errno = saved;
-	return -1;
-}
-
-/*
- * Move prepared job id from tmp/ into jobs/, whole, and make that
- * durable: from here on it exists.  On failure the staging is removed.
- * Returns 0, or -1 after logging.
- */
-int
-spool_job_publish(struct spool *sp, const char *id)
-{
-	int	 saved;
-
-	if (renameat(sp->tmpfd, id, sp->jobsfd, id) == -1) {
-		saved = errno;
-		log_warn("spool: rename tmp/%s to jobs/%s", id, id);
-		spool_remove_tree(sp->tmpfd, id);
-		errno = saved;
-		return -1;
-	}
-	if (fsync(sp->jobsfd) == -1) {
-		/* It is in place; say so, but the job exists. */
-		log_warn("spool: fsync jobs/ after %s", id);
-	}
-	return 0;
-}
-
-/*
- * Create job st->id with the task's stdin in input (len bytes) and st as
- * its first status: stage, prepare, publish.  Returns 0, or -1 after
- * logging.
- */
-int
-spool_job_create(struct spool *sp, const struct jobstatus *st,
-    const char *input, size_t len)
-{
-	int	 wfd;
-
-	if ((wfd = spool_job_stage(sp, st->id)) == -1)
-		return -1;
-	close(wfd);
-	if (spool_job_prepare(sp, st, input, len) == -1)
-		return -1;
-	return spool_job_publish(sp, st->id);
 }
 
 /*
@@ -714,7 +579,7 @@ spool_opendir(int dfd, const char *name)
  * Remove name under dfd and everything in it (no symlinks are followed).
  * Returns 0, or -1 with errno set.
  */
-int
+static int
 spool_remove_tree(int dfd, const char *name)
 {
 	DIR		*d;
@@ -742,97 +607,376 @@ spool_remove_tree(int dfd, const char *name)
 	return unlinkat(dfd, name, AT_REMOVEDIR);
 }
 
+/* Is there a tombstone for id (it expired and was removed)? */
+static int
+spool_gone(struct store *sp, const char *id)
+{
+	char	 path[SPOOLCGI_ID_LEN + 8];
+
+	snprintf(path, sizeof(path), "gone/%s", id);
+	return faccessat(sp->dirfd, path, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
 /*
- * Read the status of job id and settle what only the lock can tell: a
- * job that claims to run while nobody holds its lock was interrupted.  It
- * is recorded as failed with error.code "interrupted", or, while its task
- * allows retries, queued again; either durably, under the lock, before it
- * is reported.  Returns 0, or -1 with errno set (ENOENT: no such job).
+ * Read the status of job id (checked by job_id_check).  Returns STORE_OK,
+ * STORE_NOENT, STORE_GONE, or STORE_ERR (logged).
  */
 int
-spool_job_check(struct spool *sp, const struct config *cfg, const char *id,
-    struct jobstatus *st)
+store_read(struct store *sp, const char *id, struct jobstatus *st)
 {
-	const struct task	*t;
-	char			 path[SPOOLCGI_ID_LEN + 8];
-	int			 dfd, lfd, requeue = 0, saved;
+	char	 path[SPOOLCGI_ID_LEN + sizeof(SPOOL_STATUS) + 2];
+	int	 fd;
 
-	if (spool_status_read(sp, id, st) == -1)
-		return -1;
-	if (st->state != JOB_RUNNING)
-		return 0;
-	/* The poll of a running job: one open and one flock, no more. */
-	snprintf(path, sizeof(path), "%s/lock", id);
-	if ((lfd = openat(sp->jobsfd, path, O_RDWR | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1)
-		return -1;
-	if (flock(lfd, LOCK_EX | LOCK_NB) == -1) {
-		saved = errno;
-		close(lfd);
-		if (saved == EWOULDBLOCK)
-			return 0;	/* the supervisor is alive */
-		errno = saved;
-		return -1;
+	/* One openat from the jobs directory: the poll path stays cheap. */
+	snprintf(path, sizeof(path), "%s/%s", id, SPOOL_STATUS);
+	if ((fd = openat(sp->jobsfd, path, O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return spool_gone(sp, id) ? STORE_GONE : STORE_NOENT;
+		log_warn("spool: open jobs/%s", path);
+		return STORE_ERR;
 	}
-	if ((dfd = spool_job_open(sp, id)) == -1) {
-		saved = errno;
-		close(lfd);
-		errno = saved;
-		return -1;
+	if (spool_status_fd(fd, st) == -1) {
+		log_warn("spool: read jobs/%s", path);
+		return STORE_ERR;
 	}
-	/* We hold the lock: what the status says now is settled. */
-	if (spool_status_readat(dfd, st) == 0 && st->state == JOB_RUNNING) {
-		t = cfg != NULL ? config_task(cfg, st->task) : NULL;
-		if (t != NULL && st->attempts <= t->retries) {
-			requeue = 1;
-			st->state = JOB_QUEUED;
-			st->started_at = 0;
-			st->progress = -1;
-			snprintf(st->message, sizeof(st->message),
-			    "interrupted; queued again (retry %d of %d)",
-			    st->attempts, t->retries);
-			st->queue_key = 0;
-			if (spool_queue_add(sp, st) == -1)
-				requeue = -1;
-		}
-		if (requeue != 1) {
-			st->state = JOB_FAILED;
-			st->finished_at = time(NULL);
-			snprintf(st->error_code, sizeof(st->error_code),
-			    "interrupted");
-			snprintf(st->error_message,
-			    sizeof(st->error_message), "the process running "
-			    "this job vanished (a host or web server restart, "
-			    "or an out-of-memory kill)");
-		}
-		/* The queue entry exists before the status says queued. */
-		if (spool_status_write(dfd, st, 1) == -1)
-			log_warn("spool: write jobs/%s/%s", id, SPOOL_STATUS);
+	return STORE_OK;
+}
+
+/* Remove what a run of the job in dfd leaves: its temporaries. */
+static void
+spool_run_leftovers(int dfd, int final)
+{
+	struct dirent	*de;
+	DIR		*d;
+
+	(void)unlinkat(dfd, "result.tmp", 0);
+	if (final)
+		(void)unlinkat(dfd, "reserve", 0);
+	/* status.json.PID of a writer that died before its rename. */
+	if ((d = spool_opendir(dfd, ".")) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, SPOOL_STATUS ".",
+		    sizeof(SPOOL_STATUS)) == 0)
+			(void)unlinkat(dirfd(d), de->d_name, 0);
+	closedir(d);
+}
+
+static int	spool_queue_add(struct store *, const char *);
+static int	spool_queue_remove_id(struct store *, const char *);
+
+/*
+ * The one read-modify-write of a job by anyone but its supervisor: take
+ * the job's lock without waiting, reread the status, let change decide,
+ * write the result durably, and keep the queue consistent (an entry made
+ * before the status says queued, removed after it says anything else).
+ * out receives the status as it stands.  Returns STORE_OK, STORE_BUSY
+ * (the lock is held: a supervisor lives), STORE_NOENT, or STORE_ERR
+ * (logged).  A change that was renamed into place but whose directory
+ * could not be synced counts as made: it is what every reader sees.
+ */
+int
+store_update(struct store *sp, const char *id, store_change_fn change,
+    void *arg, struct jobstatus *out)
+{
+	struct jobstatus	 st;
+	enum job_state		 old;
+	int			 dfd, lfd, rc = STORE_ERR;
+
+	if ((dfd = openat(sp->jobsfd, id, O_RDONLY | O_DIRECTORY |
+	    O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return STORE_NOENT;
+		log_warn("spool: open jobs/%s", id);
+		return STORE_ERR;
+	}
+	if ((lfd = spool_job_lock(dfd, 1)) == -1) {
+		if (errno == EWOULDBLOCK)
+			rc = STORE_BUSY;
 		else
-			log_warnx("job %s: interrupted: its supervisor is "
-			    "gone%s", id, requeue == 1 ? "; queued again" : "");
+			log_warn("spool: lock jobs/%s/lock", id);
+		close(dfd);
+		return rc;
 	}
+	if (spool_status_readat(dfd, &st) == -1) {
+		log_warn("spool: read jobs/%s/%s", id, SPOOL_STATUS);
+		goto done;
+	}
+	old = st.state;
+	if (change(&st, arg)) {
+		if (st.state == JOB_QUEUED && old != JOB_QUEUED &&
+		    spool_queue_add(sp, id) == -1)
+			goto done;
+		if (spool_status_write(dfd, &st, 1) == -1) {
+			log_warn("spool: write jobs/%s/%s", id, SPOOL_STATUS);
+			goto done;
+		}
+		if (old == JOB_QUEUED && st.state != JOB_QUEUED)
+			(void)spool_queue_remove_id(sp, id);
+		if (old == JOB_RUNNING && st.state != JOB_RUNNING)
+			spool_run_leftovers(dfd, job_state_final(st.state));
+	}
+	*out = st;
+	rc = STORE_OK;
+done:
 	close(lfd);
+	close(dfd);
+	return rc;
+}
+
+/*
+ * Begin job id in tmp/ID, with its work/ directory, where uploads are
+ * streamed before the job exists.  Returns a descriptor of work/ (the
+ * caller closes it), or -1 (logged); nothing is left on failure.
+ */
+int
+store_stage(struct store *sp, const char *id)
+{
+	int	 dfd, wfd = -1, saved;
+
+	if (mkdirat(sp->tmpfd, id, 0700) == -1) {
+		log_warn("spool: mkdir tmp/%s", id);
+		return -1;
+	}
+	if ((dfd = openat(sp->tmpfd, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1 || mkdirat(dfd, "work", 0700) == -1 ||
+	    (wfd = openat(dfd, "work", O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1) {
+		saved = errno;
+		log_warn("spool: create tmp/%s", id);
+		if (dfd != -1)
+			close(dfd);
+		spool_remove_tree(sp->tmpfd, id);
+		errno = saved;
+		return -1;
+	}
+	close(dfd);
+	return wfd;
+}
+
+/* Give up a staged job: nothing of it stays. */
+void
+store_abort(struct store *sp, const char *id)
+{
+	if (spool_remove_tree(sp->tmpfd, id) == -1)
+		log_warn("spool: remove tmp/%s", id);
+}
+
+/* Complete staged job st->id: input.json, lock, reserve, status.json. */
+static int
+spool_prepare(struct store *sp, const struct jobstatus *st,
+    const char *input, size_t len)
+{
+	int	 dfd, saved;
+
+	/* Uploads in work/ were fsynced, with work/, by their writer. */
+	if ((dfd = openat(sp->tmpfd, st->id, O_RDONLY | O_DIRECTORY |
+	    O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		log_warn("spool: open tmp/%s", st->id);
+		return -1;
+	}
+	if (spool_file_create(dfd, "input.json", input, len) == -1 ||
+	    spool_file_create(dfd, "lock", "", 0) == -1 ||
+	    spool_file_create(dfd, "reserve", spool_reserve_bytes,
+	    sizeof(spool_reserve_bytes)) == -1 ||
+	    spool_status_write(dfd, st, 1) == -1) {
+		saved = errno;
+		log_warn("spool: write tmp/%s", st->id);
+		close(dfd);
+		errno = saved;
+		return -1;
+	}
 	close(dfd);
 	return 0;
 }
 
+static int	spool_key_claim(struct store *, const char *, const char *,
+		    unsigned long long, char *, unsigned long long *);
+static int	spool_queue_key(struct store *, unsigned long long *, size_t *);
+static int	spool_queue_create(struct store *, unsigned long long,
+		    const char *);
+static void	spool_unpublish(struct store *, unsigned long long, const char *,
+		    int);
+
 /*
- * Open job id's result for reading; sb receives its fstat.  Returns the
- * descriptor, or -1 with errno set (ENOENT: no result).
+ * Create staged job st (state queued) with the task's stdin in input and
+ * queue it, as one step: nobody sees the job without its queue entry.
+ * Unless the queue holds maxq jobs; with a key, unless the key belongs
+ * to another job (its id in oid, its hash in *ohash).  The staging is
+ * used up whatever happens.  Returns STORE_OK, STORE_FULL, STORE_TAKEN,
+ * or STORE_ERR (logged; errno ENOSPC or EDQUOT for a full disk).
  */
 int
-spool_result_open(struct spool *sp, const char *id, struct stat *sb)
+store_submit(struct store *sp, const struct jobstatus *st, const char *input,
+    size_t len, int maxq, const char *key, unsigned long long hash,
+    char *oid, unsigned long long *ohash)
 {
-	char	 path[SPOOLCGI_ID_LEN + 16];
+	unsigned long long	 qkey;
+	size_t			 n;
+	int			 lfd, rc, saved;
+
+	if (spool_prepare(sp, st, input, len) == -1) {
+		saved = errno;
+		store_abort(sp, st->id);
+		errno = saved;
+		return STORE_ERR;
+	}
+	if ((lfd = store_queue_lock(sp)) == -1)
+		goto fail;
+	if (spool_queue_key(sp, &qkey, &n) == -1) {
+		log_warn("spool: list %s/queue", sp->path);
+		goto unlock;
+	}
+	if (n >= (size_t)maxq) {
+		store_unlock(lfd);
+		store_abort(sp, st->id);
+		return STORE_FULL;
+	}
+	/* The entry first: a crash then leaves an entry with no job. */
+	if (spool_queue_create(sp, qkey, st->id) == -1)
+		goto unlock;
+	if (renameat(sp->tmpfd, st->id, sp->jobsfd, st->id) == -1) {
+		log_warn("spool: rename tmp/%s to jobs/%s", st->id, st->id);
+		spool_unpublish(sp, qkey, st->id, 0);
+		goto unlock;
+	}
+	if (fsync(sp->jobsfd) == -1)
+		log_warn("spool: fsync %s/jobs after %s", sp->path, st->id);
+	if (key != NULL && *key != '\0') {
+		/* Claimed once the job exists: a repeat finds a job. */
+		rc = spool_key_claim(sp, key, st->id, hash, oid, ohash);
+		if (rc != 0) {
+			spool_unpublish(sp, qkey, st->id, 1);
+			store_unlock(lfd);
+			return rc == 1 ? STORE_TAKEN : STORE_ERR;
+		}
+	}
+	store_unlock(lfd);
+	return STORE_OK;
+unlock:
+	saved = errno;
+	store_unlock(lfd);
+	errno = saved;
+fail:
+	saved = errno;
+	store_abort(sp, st->id);
+	errno = saved;
+	return STORE_ERR;
+}
+
+/*
+ * Remove job id: renamed out of jobs/ first, so that it disappears at
+ * once and whole, then deleted.  With tombstone, gone/ID is left so that
+ * the id answers 410 for a while.  Returns 0, or -1 (logged).
+ */
+int
+store_remove(struct store *sp, const char *id, int tombstone)
+{
+	char		 tmp[SPOOLCGI_ID_LEN + 32];
+	long long	 size;
+	int		 fd, gfd;
+
+	snprintf(tmp, sizeof(tmp), "%s.rm.%ld", id, (long)getpid());
+	size = spool_du(sp->jobsfd, id);
+	if (renameat(sp->jobsfd, id, sp->tmpfd, tmp) == -1) {
+		log_warn("spool: rename jobs/%s to tmp/%s", id, tmp);
+		return -1;
+	}
+	store_usage_add(sp, -size);
+	if (tombstone) {
+		if ((gfd = openat(sp->dirfd, "gone", O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC)) == -1 || (fd = openat(gfd, id, O_WRONLY |
+		    O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) == -1)
+			log_warn("spool: create gone/%s", id);
+		else
+			close(fd);
+		if (gfd != -1)
+			close(gfd);
+	}
+	if (fsync(sp->jobsfd) == -1)
+		log_warn("spool: fsync %s/jobs after removing %s", sp->path,
+		    id);
+	if (spool_remove_tree(sp->tmpfd, tmp) == -1)
+		log_warn("spool: remove tmp/%s (the clean-up will)", tmp);
+	return 0;
+}
+
+static int
+spool_qentry_cmp(const void *a, const void *b)
+{
+	const struct qentry *x = a, *y = b;
+
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return strcmp(x->id, y->id);
+}
+
+/*
+ * The queue, first in first out, in a new array (free it).  Reads only
+ * queue/, never jobs/.  Returns 0, or -1 with errno set.
+ */
+int
+store_queue_list(struct store *sp, struct qentry **out, size_t *n)
+{
+	struct qentry	*q = NULL, *p;
+	struct dirent	*de;
+	size_t		 cap = 0, len;
+	DIR		*d;
+	char		*end;
+	int		 saved;
+
+	*out = NULL;
+	*n = 0;
+	if ((d = spool_opendir(sp->queuefd, ".")) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		len = strlen(de->d_name);
+		if (len != 17 + SPOOLCGI_ID_LEN || de->d_name[16] != '-' ||
+		    !job_id_check(de->d_name + 17, SPOOLCGI_ID_LEN))
+			continue;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 64;
+			if ((p = reallocarray(q, cap, sizeof(*q))) == NULL) {
+				saved = errno;
+				free(q);
+				closedir(d);
+				errno = saved;
+				return -1;
+			}
+			q = p;
+		}
+		q[*n].key = strtoull(de->d_name, &end, 16);
+		memcpy(q[*n].id, de->d_name + 17, SPOOLCGI_ID_LEN + 1);
+		(*n)++;
+	}
+	closedir(d);
+	if (*n > 1)
+		qsort(q, *n, sizeof(*q), spool_qentry_cmp);
+	*out = q;
+	return 0;
+}
+
+/*
+ * Take the queue's lock, waiting for it: whoever changes the queue or
+ * decides from it (dispatch, a start, /health) does so alone.  Returns
+ * its descriptor, or -1 (logged).
+ */
+int
+store_queue_lock(struct store *sp)
+{
 	int	 fd, saved;
 
-	snprintf(path, sizeof(path), "%s/result", id);
-	if ((fd = openat(sp->jobsfd, path, O_RDONLY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1)
+	if ((fd = openat(sp->dirfd, "dispatch.lock", O_RDWR | O_CREAT |
+	    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1) {
+		log_warn("spool: open %s/dispatch.lock", sp->path);
 		return -1;
-	if (fstat(fd, sb) == -1 || !S_ISREG(sb->st_mode)) {
-		saved = S_ISREG(sb->st_mode) ? errno : EINVAL;
+	}
+	while (flock(fd, LOCK_EX) == -1) {
+		if (errno == EINTR)
+			continue;
+		saved = errno;
+		log_warn("spool: flock %s/dispatch.lock", sp->path);
 		close(fd);
 		errno = saved;
 		return -1;
@@ -840,21 +984,506 @@ spool_result_open(struct spool *sp, const char *id, struct stat *sb)
 	return fd;
 }
 
+/* Release a lock of the store (queue, clean-up): close its descriptor. */
+void
+store_unlock(int fd)
+{
+	if (fd != -1)
+		close(fd);
+}
+
+static void
+spool_queue_name(char *out, size_t sz, unsigned long long key, const char *id)
+{
+	snprintf(out, sz, "%016llx-%s", key, id);
+}
+
 /*
- * A strong entity tag for a result (RFC 9110 8.8.3): the result never
- * changes once renamed into place, so inode, size and time name it.
- * Returns 0, or -1 when out is too small.
+ * Under the queue's lock: how many entries there are, and the key the
+ * next one gets: the clock in nanoseconds, or the last key plus one when
+ * the clock is behind it, so that FIFO order is the order in which jobs
+ * were accepted.  Returns 0, or -1 with errno set.
+ */
+static int
+spool_queue_key(struct store *sp, unsigned long long *key, size_t *n)
+{
+	struct qentry	*q;
+	struct timespec	 ts;
+
+	if (store_queue_list(sp, &q, n) == -1)
+		return -1;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	*key = (unsigned long long)ts.tv_sec * 1000000000ULL +
+	    (unsigned long long)ts.tv_nsec;
+	if (*n > 0 && q[*n - 1].key >= *key)
+		*key = q[*n - 1].key + 1;
+	free(q);
+	return 0;
+}
+
+/* Create queue/KEY-ID and make it durable.  Returns 0, or -1 (logged). */
+static int
+spool_queue_create(struct store *sp, unsigned long long key, const char *id)
+{
+	char	 name[SPOOLCGI_ID_LEN + 24];
+	int	 fd;
+
+	spool_queue_name(name, sizeof(name), key, id);
+	if ((fd = openat(sp->queuefd, name, O_WRONLY | O_CREAT | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) == -1) {
+		log_warn("spool: create queue/%s", name);
+		return -1;
+	}
+	close(fd);
+	if (fsync(sp->queuefd) == -1) {
+		log_warn("spool: fsync %s/queue", sp->path);
+		return -1;
+	}
+	return 0;
+}
+
+/* Undo a submit: the entry, and the job when it was published. */
+static void
+spool_unpublish(struct store *sp, unsigned long long key, const char *id,
+    int published)
+{
+	char	 name[SPOOLCGI_ID_LEN + 24];
+	int	 saved = errno;
+
+	if (published && store_remove(sp, id, 0) == -1)
+		log_warnx("spool: job %s could not be withdrawn", id);
+	spool_queue_name(name, sizeof(name), key, id);
+	if (unlinkat(sp->queuefd, name, 0) == -1 && errno != ENOENT)
+		log_warn("spool: unlink queue/%s", name);
+	errno = saved;
+}
+
+/* Queue job id with a new entry, under the queue's lock.  Returns 0/-1. */
+static int
+spool_queue_add(struct store *sp, const char *id)
+{
+	unsigned long long	 key;
+	size_t			 n;
+	int			 lfd, rc = -1;
+
+	if ((lfd = store_queue_lock(sp)) == -1)
+		return -1;
+	if (spool_queue_key(sp, &key, &n) == -1)
+		log_warn("spool: list %s/queue", sp->path);
+	else
+		rc = spool_queue_create(sp, key, id);
+	store_unlock(lfd);
+	return rc;
+}
+
+/* Remove every entry of job id.  Returns 0, or -1 (logged). */
+static int
+spool_queue_remove_id(struct store *sp, const char *id)
+{
+	struct qentry	*q;
+	size_t		 n, i;
+	int		 rc = 0;
+
+	if (store_queue_list(sp, &q, &n) == -1) {
+		log_warn("spool: list %s/queue", sp->path);
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		if (strcmp(q[i].id, id) == 0 && store_queue_drop(sp, &q[i]) ==
+		    -1)
+			rc = -1;
+	free(q);
+	return rc;
+}
+
+/* Remove queue entry q.  Returns 0 (also when it was gone), or -1. */
+int
+store_queue_drop(struct store *sp, const struct qentry *q)
+{
+	char	 name[SPOOLCGI_ID_LEN + 24];
+
+	spool_queue_name(name, sizeof(name), q->key, q->id);
+	if (unlinkat(sp->queuefd, name, 0) == -1 && errno != ENOENT) {
+		log_warn("spool: unlink queue/%s", name);
+		return -1;
+	}
+	return 0;
+}
+
+/* Job id's 1-based place in the queue, or 0 when it has no entry. */
+int
+store_queue_position(struct store *sp, const char *id)
+{
+	struct qentry	*q;
+	size_t		 n, i;
+	int		 pos = 0;
+
+	if (store_queue_list(sp, &q, &n) == -1) {
+		log_warn("spool: list %s/queue", sp->path);
+		return 0;
+	}
+	for (i = 0; i < n; i++)
+		if (strcmp(q[i].id, id) == 0) {
+			pos = (int)i + 1;
+			break;
+		}
+	free(q);
+	return pos;
+}
+
+/*
+ * Give queued job id a queue entry if it has none (it lost it to a crash
+ * or a failed write), under the queue's lock and the job's.  Returns 1
+ * when an entry was made, 0 when none was needed (or the job is busy or
+ * gone), -1 (logged).
  */
 int
-spool_result_etag(const struct stat *sb, char *out, size_t sz)
+store_queue_readd(struct store *sp, const char *id)
+{
+	struct jobstatus	 st;
+	unsigned long long	 key;
+	size_t			 n;
+	int			 qfd, dfd, jl, rc = 0;
+
+	if ((qfd = store_queue_lock(sp)) == -1)
+		return -1;
+	if (store_queue_position(sp, id) > 0)
+		goto done;
+	if ((dfd = openat(sp->jobsfd, id, O_RDONLY | O_DIRECTORY |
+	    O_NOFOLLOW | O_CLOEXEC)) == -1)
+		goto done;
+	if ((jl = spool_job_lock(dfd, 1)) != -1) {
+		if (spool_status_readat(dfd, &st) == 0 &&
+		    st.state == JOB_QUEUED) {
+			if (spool_queue_key(sp, &key, &n) == -1 ||
+			    spool_queue_create(sp, key, id) == -1)
+				rc = -1;
+			else
+				rc = 1;
+		}
+		close(jl);
+	}
+	close(dfd);
+done:
+	store_unlock(qfd);
+	return rc;
+}
+
+/*
+ * Count queued and running jobs for /health: queue entries and held
+ * global slots of max, so the cost is that of a dispatch, whatever the
+ * spool holds.  Returns 0, or -1 (logged).
+ */
+int
+store_counts(struct store *sp, int max, int *queued, int *running)
+{
+	struct qentry	*q = NULL;
+	size_t		 n = 0;
+	int		 lfd;
+
+	*queued = *running = 0;
+	if ((lfd = store_queue_lock(sp)) == -1)
+		return -1;
+	if (store_queue_list(sp, &q, &n) == -1) {
+		log_warn("spool: list %s/queue", sp->path);
+		store_unlock(lfd);
+		return -1;
+	}
+	free(q);
+	*queued = (int)n;
+	*running = store_slots_busy(sp, "g", max);
+	store_unlock(lfd);
+	return 0;
+}
+
+/*
+ * Take a free slot of class ("g" or "t.TASK") among max: flock on
+ * slots/CLASS.N without waiting.  Returns the slot's descriptor (holding
+ * the lock), or -1 with errno EWOULDBLOCK when all are busy.
+ */
+int
+store_slot_take(struct store *sp, const char *class, int max)
+{
+	char	 name[SPOOLCGI_NAME_MAX + 32];
+	int	 i, fd;
+
+	for (i = 0; i < max; i++) {
+		snprintf(name, sizeof(name), "%s.%d", class, i);
+		if ((fd = openat(sp->slotsfd, name, O_RDWR | O_CREAT |
+		    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1) {
+			log_warn("spool: open slots/%s", name);
+			return -1;
+		}
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return fd;
+		close(fd);
+	}
+	errno = EWOULDBLOCK;
+	return -1;
+}
+
+/*
+ * How many of class's max slots are held.  Only under the dispatch lock:
+ * the probe takes free slots for an instant.
+ */
+int
+store_slots_busy(struct store *sp, const char *class, int max)
+{
+	char	 name[SPOOLCGI_NAME_MAX + 32];
+	int	 i, fd, busy = 0;
+
+	for (i = 0; i < max; i++) {
+		snprintf(name, sizeof(name), "%s.%d", class, i);
+		if ((fd = openat(sp->slotsfd, name, O_RDWR | O_NOFOLLOW |
+		    O_CLOEXEC)) == -1)
+			continue;	/* never used: free */
+		if (flock(fd, LOCK_EX | LOCK_NB) == -1 && errno == EWOULDBLOCK)
+			busy++;
+		close(fd);
+	}
+	return busy;
+}
+
+/*
+ * Take job id for its supervisor: its lock, held until store_run_release
+ * (and by the kernel until the process dies), and its status in run->st.
+ * Returns STORE_OK, STORE_BUSY (another process holds it), STORE_NOENT,
+ * or STORE_ERR (logged).
+ */
+int
+store_claim(struct store *sp, const char *id, struct run *run)
+{
+	memset(run, 0, sizeof(*run));
+	run->store = sp;
+	run->lockfd = -1;
+	if ((run->dirfd = openat(sp->jobsfd, id, O_RDONLY | O_DIRECTORY |
+	    O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		if (errno == ENOENT)
+			return STORE_NOENT;
+		log_warn("spool: open jobs/%s", id);
+		return STORE_ERR;
+	}
+	if ((run->lockfd = spool_job_lock(run->dirfd, 1)) == -1) {
+		int busy = errno == EWOULDBLOCK;
+
+		if (!busy)
+			log_warn("spool: lock jobs/%s/lock", id);
+		close(run->dirfd);
+		run->dirfd = -1;
+		return busy ? STORE_BUSY : STORE_ERR;
+	}
+	if (spool_status_readat(run->dirfd, &run->st) == -1) {
+		log_warn("spool: read jobs/%s/%s", id, SPOOL_STATUS);
+		store_run_release(run);
+		return STORE_ERR;
+	}
+	return STORE_OK;
+}
+
+/* Let go of a claimed job: its lock and its directory. */
+void
+store_run_release(struct run *run)
+{
+	if (run->lockfd != -1)
+		close(run->lockfd);
+	if (run->dirfd != -1)
+		close(run->dirfd);
+	run->lockfd = run->dirfd = -1;
+}
+
+/*
+ * Write run->st, durably or not (progress: a lost update costs nothing,
+ * the lock tells the truth about the process).  Returns 0, or -1 (logged).
+ */
+int
+store_run_write(struct run *run, int durable)
+{
+	if (spool_status_write(run->dirfd, &run->st, durable) == -1) {
+		log_warn("spool: write jobs/%s/%s", run->st.id, SPOOL_STATUS);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Open what the supervisor hands its task: input.json for stdin, a fresh
+ * result.tmp for stdout, the log (appended) and work/.  All close-on-exec
+ * and above 2.  Returns 0, or -1 (logged) with nothing left open.
+ */
+int
+store_run_files(struct run *run, struct taskfds *t)
+{
+	if (spool_task_open(run->dirfd, t) == -1) {
+		log_warn("spool: open the files of jobs/%s", run->st.id);
+		return -1;
+	}
+	if ((t->in = proc_fd_high(t->in)) == -1 ||
+	    (t->out = proc_fd_high(t->out)) == -1 ||
+	    (t->log = proc_fd_high(t->log)) == -1 ||
+	    (t->work = proc_fd_high(t->work)) == -1) {
+		log_warn("spool: fcntl F_DUPFD");
+		return -1;
+	}
+	return 0;
+}
+
+/* Read input.json whole into b.  Returns 0, or -1 (logged). */
+int
+store_run_input(struct run *run, struct buf *b)
+{
+	if (spool_input_read(run->dirfd, b) == -1) {
+		log_warn("spool: read jobs/%s/input.json", run->st.id);
+		return -1;
+	}
+	return 0;
+}
+
+/* The task's working directory, for SPOOLCGI_JOB_DIR.  Returns 0 or -1. */
+int
+store_run_workdir(struct run *run, char *out, size_t sz)
 {
 	int	 n;
 
-	n = snprintf(out, sz, "\"%llx-%llx-%llx\"",
-	    (unsigned long long)sb->st_ino, (unsigned long long)sb->st_size,
-	    (unsigned long long)sb->st_mtim.tv_sec * 1000000000ULL +
-	    (unsigned long long)sb->st_mtim.tv_nsec);
+	n = snprintf(out, sz, "%s/jobs/%s/work", run->store->path,
+	    run->st.id);
 	return n < 0 || (size_t)n >= sz ? -1 : 0;
+}
+
+/*
+ * Make the task's stdout (outfd, result.tmp) the job's result: fsync,
+ * rename to result, fsync the directory.  Returns 0, or -1 (logged).
+ */
+int
+store_run_commit(struct run *run, int outfd)
+{
+	if (spool_result_commit(run->dirfd, outfd) == -1) {
+		log_warn("spool: commit jobs/%s/result", run->st.id);
+		return -1;
+	}
+	return 0;
+}
+
+/* The last nlines lines of the job's log.  Returns 0, or -1 (logged). */
+int
+store_run_log_tail(struct run *run, char *out, size_t sz, int nlines)
+{
+	if (spool_log_tail(run->dirfd, out, sz, nlines) == -1) {
+		log_warn("spool: read jobs/%s/log", run->st.id);
+		return -1;
+	}
+	return 0;
+}
+
+/* Has a cancel been asked for the claimed job? */
+int
+store_run_cancelled(struct run *run)
+{
+	return faccessat(run->dirfd, "cancel", F_OK, 0) == 0;
+}
+
+/* Bytes the claimed job takes on disk. */
+long long
+store_run_size(struct run *run)
+{
+	return spool_du(run->dirfd, ".");
+}
+
+/*
+ * Before the last write of a run: the reserve makes room for the final
+ * status on a full disk, and the output of a task that did not succeed
+ * is no result.
+ */
+void
+store_run_settle(struct run *run)
+{
+	spool_run_leftovers(run->dirfd, 1);
+}
+
+/* Ask the supervisor of job id to stop it.  Returns 0, or -1 (logged). */
+int
+store_cancel_request(struct store *sp, const char *id)
+{
+	char	 path[SPOOLCGI_ID_LEN + 16];
+	int	 fd;
+
+	snprintf(path, sizeof(path), "%s/cancel", id);
+	if ((fd = openat(sp->jobsfd, path, O_WRONLY | O_CREAT | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) == -1) {
+		log_warn("spool: create jobs/%s", path);
+		return -1;
+	}
+	return close(fd);
+}
+
+/*
+ * Open job id's result for reading; sb receives its fstat.  Returns the
+ * descriptor, or -1 with errno set (ENOENT: no result; logged otherwise).
+ */
+int
+store_result_open(struct store *sp, const char *id, struct stat *sb)
+{
+	char	 path[SPOOLCGI_ID_LEN + 16];
+	int	 fd, saved;
+
+	snprintf(path, sizeof(path), "%s/result", id);
+	if ((fd = openat(sp->jobsfd, path, O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1) {
+		if (errno != ENOENT)
+			log_warn("spool: open jobs/%s", path);
+		return -1;
+	}
+	if (fstat(fd, sb) == -1) {
+		saved = errno;
+		log_warn("spool: fstat jobs/%s", path);
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	if (!S_ISREG(sb->st_mode)) {
+		log_warnx("spool: jobs/%s is not a regular file", path);
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * A descriptor that becomes readable when job id's status is replaced or
+ * the job removed (inotify), for waiting without spinning.  Returns it,
+ * or -1 (logged).
+ */
+int
+store_watch(struct store *sp, const char *id)
+{
+	char	 path[PATH_MAX];
+	int	 fd;
+
+	if ((fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK)) == -1) {
+		log_warn("spool: inotify_init1");
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/jobs/%s", sp->path, id);
+	if (inotify_add_watch(fd, path, IN_MOVED_TO | IN_DELETE_SELF) == -1) {
+		log_warn("spool: inotify_add_watch %s", path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Is the spool draining (the file "drain" exists)? */
+int
+store_draining(struct store *sp)
+{
+	return faccessat(sp->dirfd, "drain", F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* Bytes job id takes on disk (0 when it is gone). */
+long long
+store_job_size(struct store *sp, const char *id)
+{
+	return spool_du(sp->jobsfd, id);
 }
 
 /*
@@ -863,7 +1492,7 @@ spool_result_etag(const struct stat *sb, char *out, size_t sz)
  * the supervisor dup2s them into place in the task's process.  Returns 0,
  * or -1 with errno set, with nothing left open.
  */
-int
+static int
 spool_task_open(int dfd, struct taskfds *t)
 {
 	int	 saved;
@@ -892,7 +1521,7 @@ spool_task_open(int dfd, struct taskfds *t)
 }
 
 /* Read input.json whole into b.  Returns 0, or -1 with errno set. */
-int
+static int
 spool_input_read(int dfd, struct buf *b)
 {
 	char	 chunk[8192];
@@ -926,7 +1555,7 @@ fail:
  * Make the task's stdout the job's result: fsync result.tmp (outfd), rename
  * it to result, fsync the directory.  Returns 0, or -1 with errno set.
  */
-int
+static int
 spool_result_commit(int dfd, int outfd)
 {
 	if (fsync(outfd) == -1)
@@ -940,7 +1569,7 @@ spool_result_commit(int dfd, int outfd)
  * The last nlines lines of the job's log, for the message of a failed job.
  * Returns 0 with out NUL-terminated ("" when there is no log), or -1.
  */
-int
+static int
 spool_log_tail(int dfd, char *out, size_t sz, int nlines)
 {
 	char		 buf[SPOOLCGI_ERRMSG_MAX];
@@ -977,340 +1606,20 @@ spool_log_tail(int dfd, char *out, size_t sz, int nlines)
 }
 
 /*
- * Count queued and running jobs for /health: queue entries and held
- * global slots, so the cost is that of a dispatch, whatever the spool
- * holds.  Returns 0, or -1 with errno set.
+ * A strong entity tag for a result (RFC 9110 8.8.3): the result never
+ * changes once renamed into place, so inode, size and time name it.
+ * Returns 0, or -1 when out is too small.
  */
 int
-spool_counts(struct spool *sp, const struct config *cfg, int *queued,
-    int *running)
+store_result_etag(const struct stat *sb, char *out, size_t sz)
 {
-	struct qentry	*q = NULL;
-	size_t		 n = 0;
-	int		 lfd;
+	int	 n;
 
-	*queued = *running = 0;
-	if ((lfd = spool_dispatch_lock(sp)) == -1)
-		return -1;
-	if (spool_queue_list(sp, &q, &n) == -1) {
-		close(lfd);
-		return -1;
-	}
-	free(q);
-	*queued = (int)n;
-	*running = spool_slots_busy(sp, "g", cfg->max_running);
-	close(lfd);
-	return 0;
-}
-
-/* Bytes free to an unprivileged user on the spool's file system, or -1. */
-long long
-spool_free_bytes(struct spool *sp)
-{
-	struct statvfs	 vfs;
-
-	if (fstatvfs(sp->dirfd, &vfs) == -1)
-		return -1;
-	return (long long)vfs.f_bavail * (long long)vfs.f_frsize;
-}
-
-/*
- * Is path inside (or equal to) dir?  Both are resolved with realpath, so
- * symlinks cannot hide a spool under the document root.  Returns 1 if so,
- * 0 if not, -1 when either cannot be resolved.
- */
-int
-spool_inside(const char *path, const char *dir)
-{
-	char	 rp[PATH_MAX], rd[PATH_MAX], head[PATH_MAX], *slash;
-	size_t	 n;
-
-	if (realpath(dir, rd) == NULL)
-		return -1;
-	/* A spool not made yet: resolve its nearest existing parent. */
-	if (snprintf(head, sizeof(head), "%s", path) >= (int)sizeof(head))
-		return -1;
-	while (realpath(head, rp) == NULL) {
-		if (errno != ENOENT || (slash = strrchr(head, '/')) == NULL ||
-		    slash == head)
-			return -1;
-		*slash = '\0';
-	}
-	n = strlen(head);
-	if (strlen(rp) + strlen(path + n) >= sizeof(rp))
-		return -1;
-	strcat(rp, path + n);
-	n = strlen(rd);
-	if (n == 1 && rd[0] == '/')
-		return 1;
-	return strncmp(rp, rd, n) == 0 && (rp[n] == '\0' || rp[n] == '/');
-}
-
-/*
- * Take the dispatch lock, waiting for it: dispatchers, counters and the
- * queue-full check run one at a time.  Returns its descriptor, or -1.
- */
-int
-spool_dispatch_lock(struct spool *sp)
-{
-	int	 fd, saved;
-
-	if ((fd = openat(sp->dirfd, "dispatch.lock", O_RDWR | O_CREAT |
-	    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1) {
-		log_warn("spool: open %s/dispatch.lock", sp->path);
-		return -1;
-	}
-	while (flock(fd, LOCK_EX) == -1) {
-		if (errno == EINTR)
-			continue;
-		saved = errno;
-		log_warn("spool: flock %s/dispatch.lock", sp->path);
-		close(fd);
-		errno = saved;
-		return -1;
-	}
-	return fd;
-}
-
-static void
-spool_queue_name(char *out, size_t sz, unsigned long long key, const char *id)
-{
-	snprintf(out, sz, "%016llx-%s", key, id);
-}
-
-/*
- * Put job st in the queue as queue/KEY-ID, made durable.  A zero
- * st->queue_key becomes now in nanoseconds (the caller writes the status
- * after).  Returns 0, or -1 after logging.
- */
-int
-spool_queue_add(struct spool *sp, struct jobstatus *st)
-{
-	struct timespec	 ts;
-	char		 name[SPOOLCGI_ID_LEN + 24];
-	int		 fd;
-
-	if (st->queue_key == 0) {
-		clock_gettime(CLOCK_REALTIME, &ts);
-		st->queue_key = (unsigned long long)ts.tv_sec * 1000000000ULL +
-		    (unsigned long long)ts.tv_nsec;
-	}
-	spool_queue_name(name, sizeof(name), st->queue_key, st->id);
-	if ((fd = openat(sp->queuefd, name, O_WRONLY | O_CREAT | O_NOFOLLOW |
-	    O_CLOEXEC, 0600)) == -1) {
-		log_warn("spool: create queue/%s", name);
-		return -1;
-	}
-	close(fd);
-	if (fsync(sp->queuefd) == -1) {
-		log_warn("spool: fsync queue/");
-		return -1;
-	}
-	return 0;
-}
-
-/* Remove job st's queue entry.  Returns 0 (also when none), or -1. */
-int
-spool_queue_remove(struct spool *sp, const struct jobstatus *st)
-{
-	char	 name[SPOOLCGI_ID_LEN + 24];
-
-	spool_queue_name(name, sizeof(name), st->queue_key, st->id);
-	if (unlinkat(sp->queuefd, name, 0) == -1 && errno != ENOENT) {
-		log_warn("spool: unlink queue/%s", name);
-		return -1;
-	}
-	return 0;
-}
-
-static int
-spool_qentry_cmp(const void *a, const void *b)
-{
-	const struct qentry *x = a, *y = b;
-
-	if (x->key != y->key)
-		return x->key < y->key ? -1 : 1;
-	return strcmp(x->id, y->id);
-}
-
-/*
- * The queue, first in first out, in a new array (free it).  Reads only
- * queue/, never jobs/.  Returns 0, or -1 with errno set.
- */
-int
-spool_queue_list(struct spool *sp, struct qentry **out, size_t *n)
-{
-	struct qentry	*q = NULL, *p;
-	struct dirent	*de;
-	size_t		 cap = 0, len;
-	DIR		*d;
-	char		*end;
-	int		 saved;
-
-	*out = NULL;
-	*n = 0;
-	if ((d = spool_opendir(sp->queuefd, ".")) == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL) {
-		len = strlen(de->d_name);
-		if (len != 17 + SPOOLCGI_ID_LEN || de->d_name[16] != '-' ||
-		    !spool_id_check(de->d_name + 17, SPOOLCGI_ID_LEN))
-			continue;
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 64;
-			if ((p = reallocarray(q, cap, sizeof(*q))) == NULL) {
-				saved = errno;
-				free(q);
-				closedir(d);
-				errno = saved;
-				return -1;
-			}
-			q = p;
-		}
-		q[*n].key = strtoull(de->d_name, &end, 16);
-		memcpy(q[*n].id, de->d_name + 17, SPOOLCGI_ID_LEN + 1);
-		(*n)++;
-	}
-	closedir(d);
-	if (*n > 1)
-		qsort(q, *n, sizeof(*q), spool_qentry_cmp);
-	*out = q;
-	return 0;
-}
-
-/* Job st's 1-based place in the queue, or 0 when it is not queued. */
-int
-spool_queue_position(struct spool *sp, const struct jobstatus *st)
-{
-	struct qentry	*q;
-	size_t		 n, i;
-	int		 pos = 0;
-
-	if (spool_queue_list(sp, &q, &n) == -1)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (strcmp(q[i].id, st->id) == 0) {
-			pos = (int)i + 1;
-			break;
-		}
-	free(q);
-	return pos;
-}
-
-/*
- * Take a free slot of class ("g" or "t.TASK") among max: flock on
- * slots/CLASS.N without waiting.  Returns the slot's descriptor (holding
- * the lock), or -1 with errno EWOULDBLOCK when all are busy.
- */
-int
-spool_slot_take(struct spool *sp, const char *class, int max)
-{
-	char	 name[SPOOLCGI_NAME_MAX + 32];
-	int	 i, fd;
-
-	for (i = 0; i < max; i++) {
-		snprintf(name, sizeof(name), "%s.%d", class, i);
-		if ((fd = openat(sp->slotsfd, name, O_RDWR | O_CREAT |
-		    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1) {
-			log_warn("spool: open slots/%s", name);
-			return -1;
-		}
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-			return fd;
-		close(fd);
-	}
-	errno = EWOULDBLOCK;
-	return -1;
-}
-
-/*
- * How many of class's max slots are held.  Only under the dispatch lock:
- * the probe takes free slots for an instant.
- */
-int
-spool_slots_busy(struct spool *sp, const char *class, int max)
-{
-	char	 name[SPOOLCGI_NAME_MAX + 32];
-	int	 i, fd, busy = 0;
-
-	for (i = 0; i < max; i++) {
-		snprintf(name, sizeof(name), "%s.%d", class, i);
-		if ((fd = openat(sp->slotsfd, name, O_RDWR | O_NOFOLLOW |
-		    O_CLOEXEC)) == -1)
-			continue;	/* never used: free */
-		if (flock(fd, LOCK_EX | LOCK_NB) == -1 && errno == EWOULDBLOCK)
-			busy++;
-		close(fd);
-	}
-	return busy;
-}
-
-/* Ask the supervisor of running job id to stop it.  Returns 0, or -1. */
-int
-spool_cancel_request(struct spool *sp, const char *id)
-{
-	char	 path[SPOOLCGI_ID_LEN + 16];
-	int	 fd;
-
-	snprintf(path, sizeof(path), "%s/cancel", id);
-	if ((fd = openat(sp->jobsfd, path, O_WRONLY | O_CREAT | O_NOFOLLOW |
-	    O_CLOEXEC, 0600)) == -1)
-		return -1;
-	return close(fd);
-}
-
-/* Has a cancel been asked for the job whose directory is dfd? */
-int
-spool_cancel_requested(int dfd)
-{
-	return faccessat(dfd, "cancel", F_OK, 0) == 0;
-}
-
-/*
- * Remove job id: renamed out of jobs/ first, so that it disappears at
- * once and whole, then deleted.  With tombstone, gone/ID is left so that
- * the id answers 410 for a while.  Returns 0, or -1 with errno set.
- */
-int
-spool_job_remove(struct spool *sp, const char *id, int tombstone)
-{
-	char		 tmp[SPOOLCGI_ID_LEN + 32];
-	long long	 size;
-	int		 fd, gfd;
-
-	snprintf(tmp, sizeof(tmp), "%s.rm.%ld", id, (long)getpid());
-	size = spool_du(sp->jobsfd, id);
-	if (renameat(sp->jobsfd, id, sp->tmpfd, tmp) == -1)
-		return -1;
-	spool_usage_add(sp, -size, 0);
-	if (tombstone) {
-		if ((gfd = openat(sp->dirfd, "gone", O_RDONLY | O_DIRECTORY |
-		    O_CLOEXEC)) != -1) {
-			if ((fd = openat(gfd, id, O_WRONLY | O_CREAT |
-			    O_NOFOLLOW | O_CLOEXEC, 0600)) != -1)
-				close(fd);
-			close(gfd);
-		}
-	}
-	(void)fsync(sp->jobsfd);
-	return spool_remove_tree(sp->tmpfd, tmp);
-}
-
-/* Is there a tombstone for id (it expired and was removed)? */
-int
-spool_gone(struct spool *sp, const char *id)
-{
-	char	 path[SPOOLCGI_ID_LEN + 8];
-
-	snprintf(path, sizeof(path), "gone/%s", id);
-	return faccessat(sp->dirfd, path, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
-}
-
-/* Is the spool draining (the file "drain" exists)? */
-int
-spool_draining(struct spool *sp)
-{
-	return faccessat(sp->dirfd, "drain", F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+	n = snprintf(out, sz, "\"%llx-%llx-%llx\"",
+	    (unsigned long long)sb->st_ino, (unsigned long long)sb->st_size,
+	    (unsigned long long)sb->st_mtim.tv_sec * 1000000000ULL +
+	    (unsigned long long)sb->st_mtim.tv_nsec);
+	return n < 0 || (size_t)n >= sz ? -1 : 0;
 }
 
 /*
@@ -1321,8 +1630,8 @@ spool_draining(struct spool *sp)
  * 1 when the key is taken (its job and hash in oid and *ohash), -1 on
  * error.
  */
-int
-spool_key_claim(struct spool *sp, const char *key, const char *id,
+static int
+spool_key_claim(struct store *sp, const char *key, const char *id,
     unsigned long long hash, char *oid, unsigned long long *ohash)
 {
 	char		 name[160], tmp[200], line[128];
@@ -1359,7 +1668,7 @@ spool_key_claim(struct spool *sp, const char *key, const char *id,
 		oid[SPOOLCGI_ID_LEN] = '\0';
 		*ohash = strtoull(line + SPOOLCGI_ID_LEN + 1, NULL, 16);
 		/* A key whose job is gone can be claimed again. */
-		if (!spool_id_check(oid, SPOOLCGI_ID_LEN) ||
+		if (!job_id_check(oid, SPOOLCGI_ID_LEN) ||
 		    fstatat(sp->jobsfd, oid, &sb, AT_SYMLINK_NOFOLLOW) == -1) {
 			unlinkat(kfd, name, 0);
 			continue;
@@ -1381,7 +1690,7 @@ fail:
  * (or missing).  The caller then claims it with gc.lock in spool_gc.
  */
 int
-spool_gc_due(struct spool *sp, long interval, time_t now)
+store_gc_due(struct store *sp, long interval, time_t now)
 {
 	struct stat	 sb;
 
@@ -1392,8 +1701,8 @@ spool_gc_due(struct spool *sp, long interval, time_t now)
 
 /* Remove entries of directory name older than age seconds. */
 static int
-spool_gc_dir(struct spool *sp, const char *name, time_t now, long age,
-    int (*keep)(struct spool *, const char *), int *count)
+spool_gc_dir(struct store *sp, const char *name, time_t now, long age,
+    int (*keep)(struct store *, const char *), int *count)
 {
 	struct dirent	*de;
 	struct stat	 sb;
@@ -1421,7 +1730,7 @@ spool_gc_dir(struct spool *sp, const char *name, time_t now, long age,
 
 /* Keep a key file while its job exists. */
 static int
-spool_gc_key_live(struct spool *sp, const char *name)
+spool_gc_key_live(struct store *sp, const char *name)
 {
 	char		 line[128];
 	struct stat	 sb;
@@ -1442,13 +1751,13 @@ spool_gc_key_live(struct spool *sp, const char *name)
 	if (n < SPOOLCGI_ID_LEN)
 		return 0;
 	line[SPOOLCGI_ID_LEN] = '\0';
-	return spool_id_check(line, SPOOLCGI_ID_LEN) &&
+	return job_id_check(line, SPOOLCGI_ID_LEN) &&
 	    fstatat(sp->jobsfd, line, &sb, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
 /* Forget clients with no pending job and no start in the last minute. */
 static void
-spool_gc_clients(struct spool *sp, time_t now)
+spool_gc_clients(struct store *sp, time_t now)
 {
 	struct dirent	*de, *e;
 	struct stat	 sb;
@@ -1474,7 +1783,7 @@ spool_gc_clients(struct spool *sp, time_t now)
 		    now - sb.st_mtime < 60;
 		if ((cd = spool_opendir(cfd, ".")) != NULL) {
 			while ((e = readdir(cd)) != NULL)
-				if (spool_id_check(e->d_name,
+				if (job_id_check(e->d_name,
 				    strlen(e->d_name)) &&
 				    fstatat(sp->jobsfd, e->d_name, &sb,
 				    AT_SYMLINK_NOFOLLOW) == 0)
@@ -1490,97 +1799,86 @@ spool_gc_clients(struct spool *sp, time_t now)
 }
 
 /*
- * The clean-up: remove finished jobs older than keep_finished_seconds
- * (leaving tombstones), tombstones older than tombstone_seconds, staging
- * leftovers older than an hour, keys whose job is gone; settle jobs whose
- * supervisor died; give queued jobs that lost their queue entry (a crash
- * between the two writes) a new one.  This is the only place that reads
- * every job, and it runs outside any request, at most once per
- * gc_interval_seconds.  Returns 0, or -1 when another clean-up runs.
+ * Claim the clean-up: gc.lock without waiting, and gc.stamp set to now.
+ * Returns the lock (store_gc_end releases it), or -1 with errno
+ * EWOULDBLOCK when another clean-up runs (other errors logged).
  */
 int
-spool_gc(struct spool *sp, const struct config *cfg, time_t now,
-    struct gcstats *gs)
+store_gc_begin(struct store *sp, time_t now)
 {
-	struct jobstatus	 st;
-	struct dirent		*de;
-	struct timespec		 ts[2];
-	DIR			*d;
-	int			 lfd, sfd;
-	char			 qname[SPOOLCGI_ID_LEN + 24];
+	struct timespec	 ts[2];
+	int		 lfd, sfd, saved;
 
-	memset(gs, 0, sizeof(*gs));
 	if ((lfd = openat(sp->dirfd, "gc.lock", O_RDWR | O_CREAT | O_NOFOLLOW |
-	    O_CLOEXEC, 0600)) == -1)
+	    O_CLOEXEC, 0600)) == -1) {
+		log_warn("spool: open %s/gc.lock", sp->path);
 		return -1;
+	}
 	if (flock(lfd, LOCK_EX | LOCK_NB) == -1) {
+		saved = errno;
+		if (saved != EWOULDBLOCK)
+			log_warn("spool: flock %s/gc.lock", sp->path);
 		close(lfd);
+		errno = saved;
 		return -1;
 	}
 	if ((sfd = openat(sp->dirfd, "gc.stamp", O_WRONLY | O_CREAT |
-	    O_NOFOLLOW | O_CLOEXEC, 0600)) != -1) {
-		ts[0].tv_sec = ts[1].tv_sec = now;
-		ts[0].tv_nsec = ts[1].tv_nsec = 0;
-		(void)futimens(sfd, ts);
-		close(sfd);
+	    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1) {
+		log_warn("spool: open %s/gc.stamp", sp->path);
+		return lfd;
 	}
-	if ((d = spool_opendir(sp->jobsfd, ".")) != NULL) {
-		while ((de = readdir(d)) != NULL) {
-			if (!spool_id_check(de->d_name, strlen(de->d_name)))
-				continue;
-			if (spool_job_check(sp, cfg, de->d_name, &st) == -1)
-				continue;
-			if (st.state == JOB_FAILED &&
-			    strcmp(st.error_code, "interrupted") == 0 &&
-			    st.finished_at >= now - 1)
-				gs->settled++;
-			if (st.state == JOB_QUEUED) {
-				spool_queue_name(qname, sizeof(qname),
-				    st.queue_key, st.id);
-				if (faccessat(sp->queuefd, qname, F_OK,
-				    AT_SYMLINK_NOFOLLOW) == -1 &&
-				    errno == ENOENT) {
-					/* Lost entry: queue it (again). */
-					int dfd = spool_job_open(sp, st.id);
-					int jl = dfd == -1 ? -1 :
-					    spool_job_lock(dfd, 1);
+	ts[0].tv_sec = ts[1].tv_sec = now;
+	ts[0].tv_nsec = ts[1].tv_nsec = 0;
+	if (futimens(sfd, ts) == -1)
+		log_warn("spool: futimens %s/gc.stamp", sp->path);
+	close(sfd);
+	return lfd;
+}
 
-					if (jl != -1 &&
-					    spool_status_readat(dfd, &st) == 0 &&
-					    st.state == JOB_QUEUED &&
-					    spool_queue_add(sp, &st) == 0)
-						(void)spool_status_write(dfd,
-						    &st, 1);
-					if (jl != -1)
-						close(jl);
-					if (dfd != -1)
-						close(dfd);
-				}
-				continue;
-			}
-			if (!job_state_final(st.state) || st.finished_at == 0 ||
-			    now - st.finished_at < cfg->keep_finished_seconds)
-				continue;
-			if (spool_job_remove(sp, st.id, 1) == 0)
-				gs->expired++;
-		}
-		closedir(d);
+/*
+ * Call fn(arg, id) for every job in the store (the clean-up's walk; the
+ * only one).  Returns 0, or -1 (logged).
+ */
+int
+store_gc_jobs(struct store *sp, int (*fn)(void *, const char *), void *arg)
+{
+	struct dirent	*de;
+	DIR		*d;
+
+	if ((d = spool_opendir(sp->jobsfd, ".")) == NULL) {
+		log_warn("spool: opendir %s/jobs", sp->path);
+		return -1;
 	}
-	spool_gc_dir(sp, "gone", now, cfg->tombstone_seconds, NULL,
-	    &gs->tombstones);
+	while ((de = readdir(d)) != NULL)
+		if (job_id_check(de->d_name, strlen(de->d_name)))
+			(void)fn(arg, de->d_name);
+	closedir(d);
+	return 0;
+}
+
+/*
+ * The store's own leftovers, then release the clean-up (lock lfd):
+ * tombstones older than tombstone seconds, staging older than an hour,
+ * keys whose job is gone, clients with nothing pending; the spool's size
+ * measured anew.
+ */
+void
+store_gc_end(struct store *sp, int lfd, long tombstone, time_t now,
+    struct gcstats *gs)
+{
+	spool_gc_dir(sp, "gone", now, tombstone, NULL, &gs->tombstones);
 	spool_gc_dir(sp, "tmp", now, 3600, NULL, &gs->temps);
 	spool_gc_dir(sp, "keys", now, 60, spool_gc_key_live, &gs->keys);
 	spool_gc_clients(sp, now);
-	spool_usage_add(sp, spool_du(sp->dirfd, "."), 1);
-	close(lfd);
-	return 0;
+	spool_usage_set(sp, spool_du(sp->dirfd, "."));
+	store_unlock(lfd);
 }
 
 /*
  * Bytes on disk under name in dfd (st_blocks, so sparse files count as
  * little as they use).  Symlinks are not followed.
  */
-long long
+static long long
 spool_du(int dfd, const char *name)
 {
 	struct dirent	*de;
@@ -1605,7 +1903,7 @@ spool_du(int dfd, const char *name)
 
 /* The spool's size as last recorded, or -1 when unknown. */
 long long
-spool_usage(struct spool *sp)
+store_usage(struct store *sp)
 {
 	char	 buf[32];
 	ssize_t	 n;
@@ -1624,7 +1922,7 @@ spool_usage(struct spool *sp)
 
 /* Replace the usage file with v (temporary, rename), under its lock. */
 static void
-spool_usage_write(struct spool *sp, long long v)
+spool_usage_write(struct store *sp, long long v)
 {
 	char	 buf[32], tmp[32];
 	int	 n, fd, ok;
@@ -1641,12 +1939,9 @@ spool_usage_write(struct spool *sp, long long v)
 		unlinkat(sp->dirfd, tmp, 0);
 }
 
-/*
- * Add delta bytes to the recorded size of the spool (or set it, when
- * absolute).  Best effort: the clean-up measures it exactly.
- */
-void
-spool_usage_add(struct spool *sp, long long delta, int absolute)
+/* Add delta bytes to the recorded size of the spool, or set it. */
+static void
+spool_usage_change(struct store *sp, long long delta, int absolute)
 {
 	long long	 v;
 	int		 lfd;
@@ -1655,7 +1950,7 @@ spool_usage_add(struct spool *sp, long long delta, int absolute)
 	    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1)
 		return;
 	if (flock(lfd, LOCK_EX) == 0) {
-		v = absolute ? delta : spool_usage(sp);
+		v = absolute ? delta : store_usage(sp);
 		if (!absolute)
 			v = (v < 0 ? 0 : v) + delta;
 		spool_usage_write(sp, v);
@@ -1663,16 +1958,76 @@ spool_usage_add(struct spool *sp, long long delta, int absolute)
 	close(lfd);
 }
 
+/* Record the spool's measured size. */
+static void
+spool_usage_set(struct store *sp, long long v)
+{
+	spool_usage_change(sp, v, 1);
+}
+
+/*
+ * Add delta bytes to the recorded size of the spool.  Best effort: the
+ * clean-up measures it exactly.
+ */
+void
+store_usage_add(struct store *sp, long long delta)
+{
+	spool_usage_change(sp, delta, 0);
+}
+
+/* Bytes free to an unprivileged user on the spool's file system, or -1. */
+long long
+store_free_bytes(struct store *sp)
+{
+	struct statvfs	 vfs;
+
+	if (fstatvfs(sp->dirfd, &vfs) == -1)
+		return -1;
+	return (long long)vfs.f_bavail * (long long)vfs.f_frsize;
+}
+
+/*
+ * Is path inside (or equal to) dir?  Both are resolved with realpath, so
+ * symlinks cannot hide a spool under the document root.  Returns 1 if so,
+ * 0 if not, -1 when either cannot be resolved.
+ */
+int
+store_inside(const char *path, const char *dir)
+{
+	char	 rp[PATH_MAX], rd[PATH_MAX], head[PATH_MAX], *slash;
+	size_t	 n;
+
+	if (realpath(dir, rd) == NULL)
+		return -1;
+	/* A spool not made yet: resolve its nearest existing parent. */
+	if (snprintf(head, sizeof(head), "%s", path) >= (int)sizeof(head))
+		return -1;
+	while (realpath(head, rp) == NULL) {
+		if (errno != ENOENT || (slash = strrchr(head, '/')) == NULL ||
+		    slash == head)
+			return -1;
+		*slash = '\0';
+	}
+	n = strlen(head);
+	if (strlen(rp) + strlen(path + n) >= sizeof(rp))
+		return -1;
+	strcat(rp, path + n);
+	n = strlen(rd);
+	if (n == 1 && rd[0] == '/')
+		return 1;
+	return strncmp(rp, rd, n) == 0 && (rp[n] == '\0' || rp[n] == '/');
+}
+
 /* Open (creating) clients/ADDR and take its lock.  Returns the lock fd. */
 static int
-spool_client_lock(struct spool *sp, const char *addr, int *cfd)
+spool_client_lock(struct store *sp, const char *addr, int *cfd)
 {
 	int	 clfd, fd;
 
 	if ((clfd = openat(sp->dirfd, "clients", O_RDONLY | O_DIRECTORY |
 	    O_CLOEXEC)) == -1)
 		return -1;
-	if (spool_mkdirat(clfd, addr) == -1 ||
+	if ((mkdirat(clfd, addr, 0700) == -1 && errno != EEXIST) ||
 	    (*cfd = openat(clfd, addr, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC)) == -1) {
 		close(clfd);
@@ -1694,13 +2049,12 @@ spool_client_lock(struct spool *sp, const char *addr, int *cfd)
  * per-client limits: fewer than maxjobs pending jobs (0: no limit) and
  * fewer than perminute starts this minute (0: no limit).  On admission
  * the start is counted and the client stays locked until
- * spool_client_done; *lockfd and *dirfd receive the handles.  Returns 0
- * when admitted, 1 when over a limit (*retry: seconds to wait), -1 on
- * error.
+ * store_client_done.  Returns 0 when admitted, 1 when over a limit
+ * (*retry: seconds to wait), -1 (logged).
  */
 int
-spool_client_admit(struct spool *sp, const char *addr, int maxjobs,
-    int perminute, time_t now, int *retry, int *lockfd, int *cdirfd)
+store_client_admit(struct store *sp, const char *addr, int maxjobs,
+    int perminute, time_t now, int *retry, struct client *cl)
 {
 	struct jobstatus	 st;
 	struct dirent		*de;
@@ -1710,18 +2064,20 @@ spool_client_admit(struct spool *sp, const char *addr, int maxjobs,
 	DIR			*d;
 	int			 fd, cfd, lfd, pending = 0;
 
-	*lockfd = *cdirfd = -1;
-	if ((lfd = spool_client_lock(sp, addr, &cfd)) == -1)
+	cl->lockfd = cl->dirfd = -1;
+	if ((lfd = spool_client_lock(sp, addr, &cfd)) == -1) {
+		log_warn("spool: lock clients/%s", addr);
 		return -1;
+	}
 	if (maxjobs > 0) {
 		if ((d = spool_opendir(cfd, ".")) != NULL) {
 			while ((de = readdir(d)) != NULL) {
-				if (!spool_id_check(de->d_name,
+				if (!job_id_check(de->d_name,
 				    strlen(de->d_name)))
 					continue;
 				/* Count what still waits or runs. */
-				if (spool_status_read(sp, de->d_name, &st) ==
-				    0 && !job_state_final(st.state))
+				if (store_read(sp, de->d_name, &st) ==
+				    STORE_OK && !job_state_final(st.state))
 					pending++;
 				else
 					unlinkat(dirfd(d), de->d_name, 0);
@@ -1760,8 +2116,8 @@ spool_client_admit(struct spool *sp, const char *addr, int maxjobs,
 		if (spool_file_create(cfd, "rate.tmp", buf, (size_t)n) == 0)
 			(void)renameat(cfd, "rate.tmp", cfd, "rate");
 	}
-	*lockfd = lfd;
-	*cdirfd = cfd;
+	cl->lockfd = lfd;
+	cl->dirfd = cfd;
 	return 0;
 over:
 	close(lfd);
@@ -1769,17 +2125,21 @@ over:
 	return 1;
 }
 
-/* Record job id (or nothing: id NULL) for the admitted client; unlock. */
+/*
+ * Record job id (or nothing: id NULL) for the admitted client, and
+ * unlock it.  Safe to call twice, and on a client never admitted.
+ */
 void
-spool_client_done(int lockfd, int cdirfd, const char *id)
+store_client_done(struct client *cl, const char *id)
 {
 	int	 fd;
 
-	if (cdirfd != -1 && id != NULL && (fd = openat(cdirfd, id, O_WRONLY |
-	    O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) != -1)
+	if (cl->dirfd != -1 && id != NULL && (fd = openat(cl->dirfd, id,
+	    O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) != -1)
 		close(fd);
-	if (cdirfd != -1)
-		close(cdirfd);
-	if (lockfd != -1)
-		close(lockfd);
+	if (cl->dirfd != -1)
+		close(cl->dirfd);
+	if (cl->lockfd != -1)
+		close(cl->lockfd);
+	cl->dirfd = cl->lockfd = -1;
 }

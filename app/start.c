@@ -2,9 +2,9 @@
  * Starting a job (spec "Starting a job"): the body read and checked
  * (urlencoded, JSON, or multipart streamed into the job's staging), the
  * limits of the server, the disk and the client, the idempotency key,
- * then the job prepared, published and queued in one step under the
- * dispatch lock (queue.c), and the answer: 202 with the status object, or
- * 303 to the job page.  No refusal leaves anything in the spool.
+ * then the job stored and queued in one step (lifecycle_submit), and the
+ * answer: 202 with the status object, or 303 to the job page.  No refusal
+ * leaves anything in the spool.
  */
 #include "config.h"
 
@@ -28,25 +28,6 @@
 
 #include "extern.h"
 
-static const struct config	*cfg;
-static struct spool		*spool;
-
-void
-start_init(const struct config *c, struct spool *sp)
-{
-	cfg = c;
-	spool = sp;
-}
-
-/* An idempotency key to claim for a new job (queue_submit's claim). */
-struct claim {
-	const char		*key;
-	const char		*id;
-	unsigned long long	 hash;
-	char			 oid[SPOOLCGI_ID_LEN + 1];	/* the owner */
-	unsigned long long	 ohash;
-};
-
 /*
  * The task's stdin (spec "How a task is run"), fields as configured, in
  * out; *hash gets a hash of the task and its fields, which an
@@ -61,7 +42,7 @@ start_input_json(struct buf *out, unsigned long long *hash, const char *id,
 	const char	*s, *v, *fs;
 	size_t		 i;
 	int		 rc = -1;
-	uint64_t	 h = 0xcbf29ce484222325ULL;	/* FNV-1a */
+	unsigned long long h;
 
 	if ((o = json_object_new_object()) == NULL)
 		return -1;
@@ -73,20 +54,17 @@ start_input_json(struct buf *out, unsigned long long *hash, const char *id,
 			json_object_object_add(fields, t->fields[i].name,
 			    json_object_new_string(v));
 	fs = json_object_to_json_string_ext(fields, JSON_C_TO_STRING_PLAIN);
-	for (s = t->name; ; s++) {
-		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-		if (*s == '\0')
-			break;
-	}
-	for (s = fs; s != NULL && *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+	/* The task's name with its NUL, so "ab"+"c" is not "a"+"bc". */
+	h = job_hash(JOB_HASH_INIT, t->name, strlen(t->name) + 1);
+	if (fs != NULL)
+		h = job_hash(h, fs, strlen(fs));
 	json_object_object_add(o, "fields", fields);
 	files = json_object_new_object();
 	upload_json(files, up);
 	/* The files count too: the same fields with another file differ. */
 	fs = json_object_to_json_string_ext(files, JSON_C_TO_STRING_PLAIN);
-	for (s = fs; s != NULL && *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+	if (fs != NULL)
+		h = job_hash(h, fs, strlen(fs));
 	*hash = h;
 	json_object_object_add(o, "files", files);
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
@@ -204,7 +182,7 @@ start_read_body(struct req *r, struct buf *body, size_t len,
 
 /* The longest plain field any task takes: a multipart field's limit. */
 static size_t
-start_max_field(void)
+start_max_field(const struct config *cfg)
 {
 	size_t	 i, j, max = 0;
 
@@ -221,19 +199,21 @@ static void
 start_answer(struct req *r, struct jobstatus *st, int wait)
 {
 	char	 loc[640];
+	int	 rc;
 
-	snprintf(loc, sizeof(loc), "%s/jobs/%s", r->base, st->id);
-	http_header(r, "Location", "%s", loc);
+	route_url(loc, sizeof(loc), r->base, ROUTE_JOB, st->id);
 	if (r->json) {
-		if (wait > 0 && handler_wait_final(r, st, wait) == -1)
+		http_header(r, "Location", "%s", loc);
+		if (wait > 0 && (rc = lifecycle_wait(r->srv->store,
+		    r->srv->cfg, st, wait)) != LC_OK) {
+			reply_lookup(r, rc);
 			return;
-		handler_job_answer(r, st, wait, 1);
+		}
+		reply_job(r, st, wait, 1);
 		return;
 	}
 	/* Post/redirect/get: a reload never starts a second job. */
-	http_header(r, "Cache-Control", "no-store");
-	handler_html_headers(r);
-	http_send(r, 303, "text/plain; charset=utf-8", loc, strlen(loc));
+	reply_redirect(r, loc);
 }
 
 /* Is the address in a (family, bytes) form inside proxy range p? */
@@ -274,6 +254,7 @@ start_addr(const char *s, unsigned char *bin, char *out, size_t sz)
 static void
 start_client(const struct req *r, char *out, size_t sz)
 {
+	const struct config *cfg = r->srv->cfg;
 	unsigned char	 bin[16];
 	char		 cf[64];
 	size_t		 i;
@@ -298,9 +279,10 @@ start_client(const struct req *r, char *out, size_t sz)
  * size limit.  Returns 0, or -1 with rf filled (503).
  */
 static int
-start_room(size_t len, struct refusal *rf)
+start_room(struct server *srv, size_t len, struct refusal *rf)
 {
-	long long	 free_b = spool_free_bytes(spool), used;
+	const struct config	*cfg = srv->cfg;
+	long long		 free_b = store_free_bytes(srv->store), used;
 
 	if (free_b >= 0 && free_b < cfg->min_free_bytes + (long long)len) {
 		log_warnx("spool %s: %lld bytes free, under min_free_bytes "
@@ -310,7 +292,7 @@ start_room(size_t len, struct refusal *rf)
 		    "full; try again later");
 		return -1;
 	}
-	if (cfg->max_spool_bytes > 0 && (used = spool_usage(spool)) >= 0 &&
+	if (cfg->max_spool_bytes > 0 && (used = store_usage(srv->store)) >= 0 &&
 	    used + (long long)len > cfg->max_spool_bytes) {
 		log_warnx("spool %s: %lld bytes used, at max_spool_bytes "
 		    "(%lld): refusing new jobs", cfg->spool, used,
@@ -323,45 +305,30 @@ start_room(size_t len, struct refusal *rf)
 }
 
 /*
- * Claim the key for the new job, which exists by now, so that a racing
- * repeat (a double click) finds a job behind every claimed key.  Returns
- * 0 when claimed, 1 when another job has it (in oid), -1 on error.
- */
-static int
-start_claim(void *arg)
-{
-	struct claim	*c = arg;
-	int		 rc;
-
-	rc = spool_key_claim(spool, c->key, c->id, c->hash, c->oid, &c->ohash);
-	if (rc == -1)
-		log_warn("idempotency key: claim");
-	return rc;
-}
-
-/*
  * POST {base}/jobs (or {base}): start a job (spec "Starting a job").
  * Answers the request itself, whatever happens.
  */
 void
 start_job(struct req *r)
 {
+	struct server		*srv = r->srv;
+	const struct config	*cfg = srv->cfg;
 	struct refusal		 rf;
 	struct form		 f = { 0 };
 	struct buf		 body = { 0 }, input = { 0 };
 	struct jobstatus	 st, old;
 	const struct task	*t;
 	char			 mt[128], key[160], client[64];
-	unsigned long long	 hash;
 	const char		*ct;
 	struct uploads		 up;
-	struct claim		 claim;
+	struct submit		 sub;
+	struct client		 cl = { -1, -1 };
 	size_t			 len;
-	int			 rc, retry, clock_fd = -1, cdir_fd = -1;
-	int			 multipart, staged = 0, workfd = -1;
+	int			 rc, retry, multipart, staged = 0, workfd = -1;
 
 	memset(&rf, 0, sizeof(rf));
-	if (cfg->drain || spool_draining(spool)) {
+	memset(&sub, 0, sizeof(sub));
+	if (cfg->drain || store_draining(srv->store)) {
 		http_header(r, "Retry-After", "300");
 		refuse(&rf, 503, "draining", NULL, "this server is being "
 		    "drained for maintenance and takes no new jobs; jobs "
@@ -379,30 +346,26 @@ start_job(struct req *r)
 	}
 	if (start_body_length(r, cfg->max_body_bytes, &len, &rf) == -1)
 		goto refused;
-	if (start_room(len, &rf) == -1) {
+	if (start_room(srv, len, &rf) == -1) {
 		http_header(r, "Retry-After", "60");
 		goto refused;
 	}
 	memset(&st, 0, sizeof(st));
-	if (spool_id_new(st.id) == -1) {
-		handler_fail(r, "making a job id");
+	if (job_id_new(st.id) == -1) {
+		reply_fail(r, "making a job id");
 		goto done;
 	}
 	if (multipart) {
 		/* Files stream into the job's staging, never into memory. */
-		if ((workfd = spool_job_stage(spool, st.id)) == -1) {
-			if (errno == ENOSPC || errno == EDQUOT) {
-				http_header(r, "Retry-After", "60");
-				refuse(&rf, 503, "disk_full", NULL, "the "
-				    "server's disk is full; try again later");
-				goto refused;
-			}
-			handler_fail(r, "staging the upload");
+		if ((workfd = store_stage(srv->store, st.id)) == -1) {
+			if (errno == ENOSPC || errno == EDQUOT)
+				goto disk_full;
+			reply_fail(r, "staging the upload");
 			goto done;
 		}
 		staged = 1;
 		if (upload_read(r, http_param(r, "CONTENT_TYPE"), len, workfd,
-		    start_max_field(), &f, &up, &rf) == -1) {
+		    start_max_field(cfg), &f, &up, &rf) == -1) {
 			if (rf.status == 503)
 				http_header(r, "Retry-After", "60");
 			goto refused;
@@ -425,9 +388,9 @@ start_job(struct req *r)
 		goto refused;
 	if (cfg->max_jobs_per_client > 0 || cfg->client_starts_per_minute > 0) {
 		start_client(r, client, sizeof(client));
-		rc = spool_client_admit(spool, client,
+		rc = store_client_admit(srv->store, client,
 		    cfg->max_jobs_per_client, cfg->client_starts_per_minute,
-		    time(NULL), &retry, &clock_fd, &cdir_fd);
+		    time(NULL), &retry, &cl);
 		if (rc == 1) {
 			http_header(r, "Retry-After", "%d", retry);
 			refuse(&rf, 429, "too_many_jobs", NULL, "you have "
@@ -435,97 +398,78 @@ start_job(struct req *r)
 			    "or try again in %d seconds", retry);
 			goto refused;
 		}
-		if (rc == -1)
-			log_warn("client %s: limits", client);	/* admit */
+		/* A failure of the limits' own files admits the start. */
 	}
 
 	snprintf(st.task, sizeof(st.task), "%s", t->name);
 	st.state = JOB_QUEUED;
 	st.progress = -1;
 	st.created_at = time(NULL);
-	if (start_input_json(&input, &hash, st.id, t, &f,
+	if (start_input_json(&input, &sub.hash, st.id, t, &f,
 	    multipart ? &up : NULL) == -1) {
-		handler_fail(r, "encoding the job's input");
+		reply_fail(r, "encoding the job's input");
 		goto done;
-	}
-	{
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		st.queue_key = (unsigned long long)ts.tv_sec * 1000000000ULL +
-		    (unsigned long long)ts.tv_nsec;
 	}
 	if (!staged) {
-		if ((rc = spool_job_stage(spool, st.id)) != -1)
-			close(rc);
-		staged = rc != -1;
-	}
-	rc = staged ? spool_job_prepare(spool, &st, input.data, input.len) :
-	    -1;
-	staged = rc == 0;	/* a failed prepare removed the staging */
-	if (rc == -1) {
-		if (errno == ENOSPC || errno == EDQUOT) {
-			http_header(r, "Retry-After", "60");
-			refuse(&rf, 503, "disk_full", NULL, "the server's disk "
-			    "is full; try again later");
-			goto refused;
+		if ((workfd = store_stage(srv->store, st.id)) == -1) {
+			if (errno == ENOSPC || errno == EDQUOT)
+				goto disk_full;
+			reply_fail(r, "writing the job to the spool");
+			goto done;
 		}
-		handler_fail(r, "writing the job to the spool");
-		goto done;
+		staged = 1;
 	}
-	claim.key = key;
-	claim.id = st.id;
-	claim.hash = hash;
-	rc = queue_submit(spool, cfg, &st, key[0] != '\0' ? start_claim :
-	    NULL, &claim);
-	if (rc != 1)
-		staged = 0;	/* published (and perhaps withdrawn) */
+	sub.key = key;
+	staged = 0;	/* lifecycle_submit uses the staging up */
+	rc = lifecycle_submit(srv->store, cfg, &st, input.data, input.len,
+	    &sub);
 	switch (rc) {
-	case 0:
+	case LC_OK:
 		break;
-	case 1:
+	case LC_FULL:
 		http_header(r, "Retry-After", "30");
 		refuse(&rf, 503, "queue_full", NULL, "the queue is full (%d "
 		    "jobs are waiting); try again later", cfg->max_queued);
 		goto refused;
-	case 2:
+	case LC_CONFLICT:
+		refuse(&rf, 400, "idempotency_conflict",
+		    http_param(r, "HTTP_IDEMPOTENCY_KEY") ? "Idempotency-Key" :
+		    "_token", "this key was used for a different request: "
+		    "send a new key for new work");
+		goto refused;
+	case LC_DUPLICATE:
 		/* The key was the first job's: answer with that one. */
-		if (claim.ohash != hash) {
-			refuse(&rf, 400, "idempotency_conflict",
-			    http_param(r, "HTTP_IDEMPOTENCY_KEY") ?
-			    "Idempotency-Key" : "_token", "this key was used "
-			    "for a different request: send a new key for new "
-			    "work");
-			goto refused;
-		}
-		spool_client_done(clock_fd, cdir_fd, NULL);
-		clock_fd = cdir_fd = -1;
-		if (handler_job_read(r, claim.oid, &old) == -1)
+		store_client_done(&cl, NULL);
+		if (jobs_read(r, sub.existing, &old) == -1)
 			goto done;
-		start_answer(r, &old, handler_prefer_wait(r));
+		start_answer(r, &old, jobs_prefer_wait(r));
 		goto done;
 	default:
-		handler_fail(r, "queueing the job");
+		if (errno == ENOSPC || errno == EDQUOT)
+			goto disk_full;
+		reply_fail(r, "writing the job to the spool");
 		goto done;
 	}
 	if (cfg->max_spool_bytes > 0)
-		spool_usage_add(spool, spool_du(spool->jobsfd, st.id), 0);
-	spool_client_done(clock_fd, cdir_fd, st.id);
-	clock_fd = cdir_fd = -1;
-	log_info("job %s: created (task %s)", st.id, t->name);
-	if (handler_job_read(r, st.id, &st) == -1)
+		store_usage_add(srv->store, store_job_size(srv->store, st.id));
+	store_client_done(&cl, st.id);
+	if (jobs_read(r, st.id, &st) == -1)
 		goto done;
-	start_answer(r, &st, handler_prefer_wait(r));
+	start_answer(r, &st, jobs_prefer_wait(r));
 	goto done;
+disk_full:
+	http_header(r, "Retry-After", "60");
+	refuse(&rf, 503, "disk_full", NULL, "the server's disk is full; try "
+	    "again later");
 refused:
-	handler_refuse(r, &rf);
+	reply_refuse(r, &rf);
 done:
 	/* Unlock the client; a job that was not queued is not counted. */
-	spool_client_done(clock_fd, cdir_fd, NULL);
+	store_client_done(&cl, NULL);
 	if (workfd != -1)
 		close(workfd);
 	if (staged)
-		spool_job_abort(spool, st.id);
+		store_abort(srv->store, st.id);
 	form_free(&f);
 	buf_free(&body);
 	buf_free(&input);

@@ -1,7 +1,8 @@
 /*
- * supervise.c: a job run by a real detached supervisor, from the task
- * protocol's side: stdin, environment, descriptors, process group,
- * progress, results, failures, the timeout and the result limit.
+ * supervise.c: a job run by a real detached supervisor (started through
+ * lifecycle.c, as a request would), from the task protocol's side: stdin,
+ * environment, descriptors, process group, progress, results, failures,
+ * the timeout and the result limit.
  */
 #include "config.h"
 
@@ -23,8 +24,9 @@
 #include "tap.h"
 
 static char		 root[256];
-static struct spool	 sp;
+static struct store	*sp;
 static struct config	 cfg;
+static struct task	 tasks[6];
 
 static char *
 script(const char *name, const char *body)
@@ -57,15 +59,26 @@ task_init(struct task *t, const char *name, char *cmd)
 static int
 start(const struct task *t, const char *input, struct jobstatus *st)
 {
+	struct submit	 sub;
+	int		 fd;
+
 	memset(st, 0, sizeof(*st));
-	spool_id_new(st->id);
+	memset(&sub, 0, sizeof(sub));
+	job_id_new(st->id);
 	snprintf(st->task, sizeof(st->task), "%s", t->name);
 	st->state = JOB_QUEUED;
 	st->progress = -1;
 	st->created_at = time(NULL);
-	if (spool_job_create(&sp, st, input, strlen(input)) == -1)
+	if ((fd = store_stage(sp, st->id)) == -1)
 		return -1;
-	return supervise_start(&sp, &cfg, t, st->id, -1, -1);
+	close(fd);
+	sub.key = "";
+	if (lifecycle_submit(sp, &cfg, st, input, strlen(input), &sub) !=
+	    LC_OK)
+		return -1;
+	/* Taken: running (or already done), no longer queued. */
+	return store_read(sp, st->id, st) == STORE_OK &&
+	    st->state != JOB_QUEUED ? 0 : -1;
 }
 
 /* Poll the status until it is final, for at most secs seconds. */
@@ -75,7 +88,7 @@ wait_final(const char *id, struct jobstatus *st, int secs)
 	time_t	 deadline = time(NULL) + secs;
 
 	while (time(NULL) <= deadline) {
-		if (spool_job_check(&sp, &cfg, id, st) == 0 &&
+		if (lifecycle_read(sp, &cfg, id, st) == LC_OK &&
 		    job_state_final(st->state))
 			return 0;
 		poll(NULL, 0, 20);
@@ -104,7 +117,9 @@ slurp(const char *id, const char *name)
 int
 main(void)
 {
-	struct task		 t_ok, t_fail, t_spawn, t_slow, t_big, t_prog;
+	struct task		*t_ok = &tasks[0], *t_fail = &tasks[1];
+	struct task		*t_spawn = &tasks[2], *t_slow = &tasks[3];
+	struct task		*t_big = &tasks[4], *t_prog = &tasks[5];
 	struct jobstatus	 st;
 	char			 path[1024], *r, *in;
 	int			 sv[2], status;
@@ -113,13 +128,16 @@ main(void)
 	if (mkdtemp(root) == NULL)
 		return 1;
 	snprintf(path, sizeof(path), "%s/spool", root);
-	if (spool_open(&sp, path) == -1)
+	if ((sp = store_open(path)) == NULL)
 		return 1;
 	cfg.spool = path;
 	cfg.max_running = 4;
+	cfg.max_queued = 100;
+	cfg.tasks = tasks;
+	cfg.ntasks = sizeof(tasks) / sizeof(tasks[0]);
 	cfg.kill_grace_seconds = 1;
 
-	task_init(&t_ok, "ok", script("ok", 
+	task_init(t_ok, "ok", script("ok", 
 	    "echo \"stdin=$(cat)\"\n"
 	    "echo \"field=$SPOOLCGI_FIELD_text id=$SPOOLCGI_JOB_ID "
 	    "task=$SPOOLCGI_TASK\"\n"
@@ -127,17 +145,17 @@ main(void)
 	    "echo \"cwd=$(pwd) dir=$SPOOLCGI_JOB_DIR\"\n"
 	    "echo \"fds=$(ls /proc/self/fd | sort -n | tr '\\n' ' ')\"\n"
 	    "echo \"pgid=$(ps -o pgid= -p $$ | tr -d ' ') pid=$$\"\n"));
-	task_init(&t_fail, "fail", script("fail",
+	task_init(t_fail, "fail", script("fail",
 	    "echo one >&2\necho progress: 30 going >&2\necho two >&2\n"
 	    "echo three >&2\nexit 3\n"));
-	task_init(&t_spawn, "spawn", strdup("/nonexistent/task"));
-	task_init(&t_slow, "slow", script("slow",
+	task_init(t_spawn, "spawn", strdup("/nonexistent/task"));
+	task_init(t_slow, "slow", script("slow",
 	    "trap '' TERM\nsleep 30 & wait\n"));
-	t_slow.timeout_seconds = 1;
-	task_init(&t_big, "big", script("big",
+	t_slow->timeout_seconds = 1;
+	task_init(t_big, "big", script("big",
 	    "while :; do echo xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; done\n"));
-	t_big.max_result_bytes = 4096;
-	task_init(&t_prog, "prog", script("prog",
+	t_big->max_result_bytes = 4096;
+	task_init(t_prog, "prog", script("prog",
 	    "echo 'progress: 40 reading' >&2\n"
 	    "while [ ! -e gate ]; do sleep 0.05; done\n"
 	    "echo 'progress: 80 writing' >&2\nprintf done\n"));
@@ -148,7 +166,7 @@ main(void)
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
 		return 1;
 
-	ok(start(&t_ok, "{\"id\":\"x\",\"fields\":{\"text\":\"hi there\"}}",
+	ok(start(t_ok, "{\"id\":\"x\",\"fields\":{\"text\":\"hi there\"}}",
 	    &st) == 0, "supervisor took the job");
 	ok(waitpid(-1, &status, WNOHANG) == -1 && errno == ECHILD,
 	    "the first child was reaped at once: no zombie, no child left");
@@ -177,7 +195,7 @@ main(void)
 		    "the task leads its own process group");
 	}
 
-	ok(start(&t_fail, "{}", &st) == 0 && wait_final(st.id, &st, 10) == 0,
+	ok(start(t_fail, "{}", &st) == 0 && wait_final(st.id, &st, 10) == 0,
 	    "failing job finished");
 	is_str(job_state_name(st.state), "failed", "it failed");
 	is_str(st.error_code, "exit", "error.code exit");
@@ -189,19 +207,19 @@ main(void)
 	ok(access(slurp(st.id, "result"), F_OK) == -1,
 	    "no result for a failed job");
 
-	ok(start(&t_spawn, "{}", &st) == 0 && wait_final(st.id, &st, 10) == 0,
+	ok(start(t_spawn, "{}", &st) == 0 && wait_final(st.id, &st, 10) == 0,
 	    "unstartable job finished");
 	is_str(st.error_code, "spawn", "error.code spawn");
 	ok(strstr(st.error_message, "/nonexistent/task") != NULL,
 	    "the message names the command");
 
-	ok(start(&t_prog, "{}", &st) == 0, "gated job started");
+	ok(start(t_prog, "{}", &st) == 0, "gated job started");
 	{
 		struct jobstatus	 p;
 		time_t			 deadline = time(NULL) + 10;
 
 		do {
-			spool_job_check(&sp, &cfg, st.id, &p);
+			lifecycle_read(sp, &cfg, st.id, &p);
 		} while (p.progress != 40 && time(NULL) < deadline &&
 		    poll(NULL, 0, 20) == 0);
 		ok(p.state == JOB_RUNNING && p.progress == 40 &&
@@ -215,26 +233,24 @@ main(void)
 		is_str(slurp(st.id, "result"), "done", "result byte-exact");
 	}
 
-	ok(start(&t_slow, "{}", &st) == 0 && wait_final(st.id, &st, 15) == 0,
+	ok(start(t_slow, "{}", &st) == 0 && wait_final(st.id, &st, 15) == 0,
 	    "job over its timeout finished");
 	is_str(st.error_code, "timeout", "error.code timeout (SIGTERM "
 	    "ignored, SIGKILL after the grace)");
 
-	ok(start(&t_big, "{}", &st) == 0 && wait_final(st.id, &st, 15) == 0,
+	ok(start(t_big, "{}", &st) == 0 && wait_final(st.id, &st, 15) == 0,
 	    "job over its result limit finished");
 	is_str(st.error_code, "result_too_large", "error.code result_too_large");
 
 	close(sv[0]);
 	close(sv[1]);
-	spool_close(&sp);
+	store_close(sp);
 	{
-		struct task *all[] = { &t_ok, &t_fail, &t_spawn, &t_slow,
-		    &t_big, &t_prog };
 		size_t i;
 
-		for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-			free(all[i]->command[0]);
-			free(all[i]->command);
+		for (i = 0; i < sizeof(tasks) / sizeof(tasks[0]); i++) {
+			free(tasks[i].command[0]);
+			free(tasks[i].command);
 		}
 	}
 	snprintf(path, sizeof(path), "rm -rf '%s'", root);

@@ -25,26 +25,37 @@ now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static int
+finish(struct jobstatus *st, void *arg)
+{
+	(void)arg;
+	st->state = JOB_SUCCEEDED;
+	return 1;
+}
+
 static void
-make_job(struct spool *sp, enum job_state state)
+make_job(struct store *sp, enum job_state state)
 {
 	struct jobstatus	 st;
-	int			 dfd;
+	unsigned long long	 oh;
+	char			 oid[SPOOLCGI_ID_LEN + 1];
+	int			 fd;
 
 	memset(&st, 0, sizeof(st));
-	spool_id_new(st.id);
+	job_id_new(st.id);
 	strcpy(st.task, "t");
-	st.state = state;
+	st.state = JOB_QUEUED;
 	st.progress = -1;
 	st.created_at = time(NULL);
-	if (spool_job_create(sp, &st, "{}", 2) == -1)
+	if ((fd = store_stage(sp, st.id)) == -1)
 		exit(1);
-	if (state == JOB_QUEUED) {
-		dfd = spool_job_open(sp, st.id);
-		spool_queue_add(sp, &st);
-		spool_status_write(dfd, &st, 0);
-		close(dfd);
-	}
+	close(fd);
+	if (store_submit(sp, &st, "{}", 2, 1 << 30, "", 0, oid, &oh) !=
+	    STORE_OK)
+		exit(1);
+	if (state != JOB_QUEUED &&
+	    store_update(sp, st.id, finish, NULL, &st) != STORE_OK)
+		exit(1);
 }
 
 static void
@@ -52,13 +63,13 @@ measure(int njobs)
 {
 	struct config	 cfg;
 	struct task	 t;
-	struct spool	 sp;
+	struct store	*sp;
 	char		 dir[] = "/var/tmp/dispatch-bench.XXXXXX", cmd[128];
 	char		*argv[] = { (char *)"/bin/true", NULL };
 	double		 t0, t1;
 	int		 i, g1, g2, q, r, reps = 2000;
 
-	if (mkdtemp(dir) == NULL || spool_open(&sp, dir) == -1)
+	if (mkdtemp(dir) == NULL || (sp = store_open(dir)) == NULL)
 		exit(1);
 	memset(&cfg, 0, sizeof(cfg));
 	memset(&t, 0, sizeof(t));
@@ -67,29 +78,30 @@ measure(int njobs)
 	cfg.tasks = &t;
 	cfg.ntasks = 1;
 	cfg.max_running = 2;
+	cfg.max_queued = 1 << 30;
 	for (i = 0; i < njobs; i++)
-		make_job(&sp, JOB_SUCCEEDED);
+		make_job(sp, JOB_SUCCEEDED);
 	for (i = 0; i < 50; i++)
-		make_job(&sp, JOB_QUEUED);
+		make_job(sp, JOB_QUEUED);
 	/* Both slots busy: dispatch decides, but starts nothing. */
-	g1 = spool_slot_take(&sp, "g", 2);
-	g2 = spool_slot_take(&sp, "g", 2);
+	g1 = store_slot_take(sp, "g", 2);
+	g2 = store_slot_take(sp, "g", 2);
 
 	t0 = now();
 	for (i = 0; i < reps; i++)
-		queue_dispatch(&sp, &cfg, -1);
+		lifecycle_dispatch(sp, &cfg);
 	t1 = now();
 	printf("%6d finished jobs, 50 queued: dispatch %.1f us", njobs,
 	    (t1 - t0) / reps * 1e6);
 	t0 = now();
 	for (i = 0; i < reps; i++)
-		spool_counts(&sp, &cfg, &q, &r);
+		store_counts(sp, cfg.max_running, &q, &r);
 	t1 = now();
 	printf(", /health counts %.1f us (queued %d, running %d)\n",
 	    (t1 - t0) / reps * 1e6, q, r);
 	close(g1);
 	close(g2);
-	spool_close(&sp);
+	store_close(sp);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		exit(1);

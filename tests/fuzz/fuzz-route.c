@@ -1,13 +1,13 @@
 /*
  * tests/fuzz/fuzz-route.c: route_parse(), route_query_param() and
- * spool_id_check() on any bytes.
+ * job_id_check() on any bytes.
  *
  * The input reads like the end of a URL: the bytes before the first '?'
  * are PATH_INFO, those after it QUERY_STRING (a C string, so cut at a NUL,
  * as the web server would pass it).  Checked: a known route is the answer
- * 0 and a job route carries an id that passes spool_id_check() and is in
+ * 0 and a job route carries an id that passes job_id_check() and is in
  * the path; the 405 Allow header agrees with route_allows(); a query value
- * fits its buffer with its NUL; spool_id_check() accepts only canonical
+ * fits its buffer with its NUL; job_id_check() accepts only canonical
  * lower-case version 4 UUIDs.
  */
 #include <stdint.h>
@@ -43,7 +43,7 @@ check_route(const char *p, size_t len)
 	case ROUTE_JOB_RESULT:
 	case ROUTE_JOB_CANCEL:
 		FUZZ_CHECK(strlen(r.job) == SPOOLCGI_ID_LEN);
-		FUZZ_CHECK(spool_id_check(r.job, strlen(r.job)));
+		FUZZ_CHECK(job_id_check(r.job, strlen(r.job)));
 		FUZZ_CHECK(len >= 6 + SPOOLCGI_ID_LEN &&
 		    memcmp(p + 6, r.job, SPOOLCGI_ID_LEN) == 0);
 		/* The id alone is a job route again. */
@@ -92,7 +92,7 @@ check_query(const char *q, const char *name, size_t outsz)
 	if (rc == 0) {
 		FUZZ_CHECK(fuzz_terminated(out, outsz));
 		if (strcmp(name, "job") == 0 &&
-		    spool_id_check(out, strlen(out))) {
+		    job_id_check(out, strlen(out))) {
 			snprintf(path, sizeof(path), "/jobs/%s", out);
 			FUZZ_CHECK(route_parse(&r, path, strlen(path)) == 0 &&
 			    strcmp(r.job, out) == 0);
@@ -107,7 +107,7 @@ check_id(const char *s, size_t len)
 	char	 tmp[SPOOLCGI_ID_LEN + 1], canon[SPOOLCGI_ID_LEN + 1];
 	uuid_t	 u;
 
-	if (!spool_id_check(s, len))
+	if (!job_id_check(s, len))
 		return;
 	FUZZ_CHECK(len == SPOOLCGI_ID_LEN);
 	memcpy(tmp, s, len);

@@ -1,0 +1,859 @@
+/*
+ * The life of a job, decided in one place.  Every change of a job's state
+ * is one of the transitions below, applied through the store's one locked
+ * read-modify-write (store_update: lock the job, reread it, apply the
+ * change, write it, keep the queue consistent), or written by the job's
+ * own supervisor, which holds that lock for its whole life:
+ *
+ *   (none)  -> queued      lifecycle_submit: staged, published and queued
+ *                          as one step, or refused whole
+ *   queued  -> running     the supervisor, once it holds the lock
+ *   running -> running     progress, from the supervisor
+ *   running -> succeeded | failed | cancelled
+ *                          the supervisor, from how its task ended
+ *   queued  -> cancelled   lc_cancel_queued; a running job is asked to
+ *                          stop through the store and its supervisor
+ *                          records the end
+ *   queued  -> failed      lc_task_gone: its task left the configuration
+ *   running -> failed ("interrupted"), or -> queued while the task
+ *                          allows retries: lc_settle, when the lock is
+ *                          free, so the supervisor is gone
+ *   queued, no entry -> queued with one: lc_requeue (a crash between
+ *                          two writes), found by dispatch or clean-up
+ *   final   -> removed     DELETE, or expiry with a tombstone (410)
+ *
+ * There is no daemon.  Whoever may free a slot or add work dispatches:
+ * the request that started a job, the supervisor of a job that just
+ * ended, a poll of a job still waiting, and the clean-up.  Dispatch
+ * walks the queue first in, first out and gives each waiting job a free
+ * run slot (and a slot of its task when the task has its own
+ * max_running); a job whose task is at its limit is passed over, not
+ * skipped: it keeps its place.
+ */
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json.h>
+
+#include "extern.h"
+
+#define LC_HANDOFF_MS	10000	/* how long a start waits for the supervisor */
+#define LC_TAIL_LINES	10	/* log lines in the message of a failure */
+#define LC_MARK		"SPOOLCGI_JOB_ID"	/* every task process has it */
+
+/* ------------------------------------------------------------ transitions */
+
+/* queued -> cancelled. */
+static int
+lc_cancel_queued(struct jobstatus *st, void *arg)
+{
+	(void)arg;
+	if (st->state != JOB_QUEUED)
+		return 0;
+	st->state = JOB_CANCELLED;
+	st->finished_at = time(NULL);
+	snprintf(st->message, sizeof(st->message),
+	    "cancelled before it started");
+	return 1;
+}
+
+/* queued -> failed: the task is no longer configured. */
+static int
+lc_task_gone(struct jobstatus *st, void *arg)
+{
+	(void)arg;
+	if (st->state != JOB_QUEUED)
+		return 0;
+	st->state = JOB_FAILED;
+	st->finished_at = time(NULL);
+	snprintf(st->error_code, sizeof(st->error_code), "spawn");
+	snprintf(st->error_message, sizeof(st->error_message),
+	    "the task '%s' is no longer in the configuration", st->task);
+	return 1;
+}
+
+/*
+ * running, with its lock free -> failed "interrupted", or queued again
+ * while its task allows retries.  What is left of the job's processes is
+ * killed first: nothing of a first attempt runs beside a second, or on
+ * after its job reads final.
+ */
+static int
+lc_settle(struct jobstatus *st, void *arg)
+{
+	const struct config	*cfg = arg;
+	const struct task	*t;
+	int			 n;
+
+	if (st->state != JOB_RUNNING)
+		return 0;
+	if ((n = proc_kill_marked(LC_MARK, st->id)) > 0)
+		log_warnx("job %s: killed %d process%s left by its "
+		    "supervisor", st->id, n, n == 1 ? "" : "es");
+	t = cfg != NULL ? config_task(cfg, st->task) : NULL;
+	if (t != NULL && st->attempts <= t->retries) {
+		st->state = JOB_QUEUED;
+		st->started_at = 0;
+		st->progress = -1;
+		snprintf(st->message, sizeof(st->message),
+		    "interrupted; queued again (retry %d of %d)",
+		    st->attempts, t->retries);
+		log_warnx("job %s: interrupted: its supervisor is gone; "
+		    "queued again", st->id);
+		return 1;
+	}
+	st->state = JOB_FAILED;
+	st->finished_at = time(NULL);
+	snprintf(st->error_code, sizeof(st->error_code), "interrupted");
+	snprintf(st->error_message, sizeof(st->error_message), "the process "
+	    "running this job vanished (a host or web server restart, or an "
+	    "out-of-memory kill)");
+	log_warnx("job %s: interrupted: its supervisor is gone", st->id);
+	return 1;
+}
+
+/* A running job: settle it if nobody holds its lock.  Returns 0 or -1. */
+static int
+lc_check_running(struct store *s, const struct config *cfg,
+    const char *id, struct jobstatus *st)
+{
+	switch (store_update(s, id, lc_settle, (void *)cfg, st)) {
+	case STORE_BUSY:
+		return 0;	/* its supervisor is alive */
+	case STORE_OK:
+		return 0;
+	case STORE_NOENT:
+		errno = ENOENT;
+		return -1;
+	default:
+		return -1;
+	}
+}
+
+/* ------------------------------------------------------------- reading */
+
+/*
+ * The status of job id as clients see it: an interrupted job settled, a
+ * waiting job given its place in the queue (and the queue moved: a poll
+ * is one of the events that dispatch).  Returns LC_OK, LC_NOENT, LC_GONE,
+ * or LC_ERR (logged).
+ */
+int
+lifecycle_read(struct store *s, const struct config *cfg, const char *id,
+    struct jobstatus *st)
+{
+	switch (store_read(s, id, st)) {
+	case STORE_OK:
+		break;
+	case STORE_NOENT:
+		return LC_NOENT;
+	case STORE_GONE:
+		return LC_GONE;
+	default:
+		return LC_ERR;
+	}
+	if (st->state == JOB_RUNNING) {
+		if (lc_check_running(s, cfg, id, st) == -1)
+			return errno == ENOENT ? LC_NOENT : LC_ERR;
+		if (st->state == JOB_RUNNING)
+			return LC_OK;
+		/* Settled: its slot is free. */
+		(void)lifecycle_dispatch(s, cfg);
+		return store_read(s, id, st) == STORE_OK ? LC_OK : LC_ERR;
+	}
+	if (st->state != JOB_QUEUED)
+		return LC_OK;
+	if (lifecycle_dispatch(s, cfg) > 0 && store_read(s, id, st) !=
+	    STORE_OK)
+		return LC_ERR;
+	if (st->state != JOB_QUEUED)
+		return LC_OK;
+	if ((st->queue_position = store_queue_position(s, id)) > 0)
+		return LC_OK;
+	/* Its entry went while we looked: started, or lost to a crash. */
+	if (store_read(s, id, st) != STORE_OK)
+		return LC_ERR;
+	if (st->state == JOB_QUEUED && store_queue_readd(s, id) == 1) {
+		log_warnx("job %s: queued without a queue entry (a crash?): "
+		    "queued again", id);
+		(void)lifecycle_dispatch(s, cfg);
+		if (store_read(s, id, st) != STORE_OK)
+			return LC_ERR;
+	}
+	if (st->state == JOB_QUEUED &&
+	    (st->queue_position = store_queue_position(s, id)) == 0)
+		st->queue_position = 1;
+	return LC_OK;
+}
+
+/*
+ * Wait up to secs seconds for job st to reach a final state, without
+ * spinning: the store's watch says when its status changes.  st is
+ * refreshed (final or not, when time ran out).  Returns LC_OK, or
+ * LC_NOENT, LC_GONE or LC_ERR when it could not be read.
+ */
+int
+lifecycle_wait(struct store *s, const struct config *cfg,
+    struct jobstatus *st, int secs)
+{
+	struct pollfd	 pfd;
+	char		 ev[4096];
+	long long	 deadline;
+	int		 fd, n, rc;
+
+	if (job_state_final(st->state) || secs <= 0)
+		return LC_OK;
+	if ((fd = store_watch(s, st->id)) == -1)
+		return LC_OK;
+	deadline = proc_now_ms() + secs * 1000LL;
+	for (;;) {
+		/* Read after the watch exists: no change can slip by. */
+		if ((rc = lifecycle_read(s, cfg, st->id, st)) != LC_OK) {
+			close(fd);
+			return rc;
+		}
+		if (job_state_final(st->state))
+			break;
+		if ((n = (int)(deadline - proc_now_ms())) <= 0)
+			break;
+		/*
+		 * A queued job moves when another ends, which this watch
+		 * does not see: look again at least once a second.
+		 */
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, n > 1000 ? 1000 : n) > 0)
+			while (read(fd, ev, sizeof(ev)) > 0)
+				;
+	}
+	close(fd);
+	return LC_OK;
+}
+
+/* ------------------------------------------------------------ changing */
+
+/*
+ * Store new job st (queued, with the task's stdin in input) as one step,
+ * claiming sub->key for it when there is one, then dispatch.  Returns
+ * LC_OK; LC_FULL; LC_DUPLICATE with sub->existing, the key's job, when
+ * the same request came before; LC_CONFLICT when the key was used for
+ * another; LC_ERR (logged).  Nothing is left behind but on LC_OK.
+ */
+int
+lifecycle_submit(struct store *s, const struct config *cfg,
+    struct jobstatus *st, const char *input, size_t len, struct submit *sub)
+{
+	unsigned long long	 ohash = 0;
+	int			 rc;
+
+	rc = store_submit(s, st, input, len, cfg->max_queued,
+	    sub->key != NULL ? sub->key : "", sub->hash, sub->existing,
+	    &ohash);
+	switch (rc) {
+	case STORE_OK:
+		log_info("job %s: created (task %s)", st->id, st->task);
+		(void)lifecycle_dispatch(s, cfg);
+		return LC_OK;
+	case STORE_FULL:
+		return LC_FULL;
+	case STORE_TAKEN:
+		return ohash == sub->hash ? LC_DUPLICATE : LC_CONFLICT;
+	default:
+		return LC_ERR;
+	}
+}
+
+/*
+ * Cancel job id: a queued job here, under its lock, and it never starts;
+ * a running one (or one being started right now) through its supervisor,
+ * which is asked and then waited for, briefly.  st receives what the job
+ * is after.  Returns LC_OK, LC_FINAL (nothing to cancel), LC_NOENT,
+ * LC_GONE, or LC_ERR (logged).
+ */
+int
+lifecycle_cancel(struct store *s, const struct config *cfg, const char *id,
+    struct jobstatus *st)
+{
+	int	 rc;
+
+	if ((rc = lifecycle_read(s, cfg, id, st)) != LC_OK)
+		return rc;
+	if (job_state_final(st->state))
+		return LC_FINAL;
+	if (st->state == JOB_QUEUED) {
+		switch (store_update(s, id, lc_cancel_queued, NULL, st)) {
+		case STORE_OK:
+		case STORE_BUSY:	/* its supervisor is taking it */
+			break;
+		case STORE_NOENT:
+			return LC_NOENT;
+		default:
+			return LC_ERR;
+		}
+		if (st->state == JOB_CANCELLED) {
+			log_info("job %s: cancelled while queued", id);
+			return LC_OK;
+		}
+	}
+	if (job_state_final(st->state))
+		return LC_OK;
+	if (store_cancel_request(s, id) == -1)
+		return LC_ERR;
+	log_info("job %s: cancel requested", id);
+	return lifecycle_wait(s, cfg, st, 2);
+}
+
+/* Remove final job id and its files (DELETE).  Returns LC_OK or LC_ERR. */
+int
+lifecycle_remove(struct store *s, const char *id)
+{
+	if (store_remove(s, id, 0) == -1)
+		return LC_ERR;
+	log_info("job %s: removed", id);
+	return LC_OK;
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+/* What a supervisor is handed. */
+struct lc_start {
+	struct store		*store;
+	const struct config	*cfg;
+	const struct task	*task;
+	char			 id[SPOOLCGI_ID_LEN + 1];
+	unsigned long long	 key;		/* its queue entry */
+	int			 handoff;	/* pipe to the starter */
+	int			 gslot, tslot;	/* slot locks, or -1 */
+};
+
+static int	lc_start(struct lc_start *);
+
+/*
+ * Start queued jobs while slots are free.  Returns the number of jobs
+ * started, or -1 (logged).
+ */
+int
+lifecycle_dispatch(struct store *s, const struct config *cfg)
+{
+	struct qentry		*q = NULL;
+	struct jobstatus	 st;
+	struct lc_start		 a;
+	size_t			 n = 0, i;
+	char			 class[SPOOLCGI_NAME_MAX + 8];
+	int			 lfd, started = 0;
+
+	if ((lfd = store_queue_lock(s)) == -1)
+		return -1;
+	if (store_queue_list(s, &q, &n) == -1) {
+		store_unlock(lfd);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		memset(&a, 0, sizeof(a));
+		if ((a.gslot = store_slot_take(s, "g", cfg->max_running)) ==
+		    -1)
+			break;		/* every slot is busy */
+		a.tslot = -1;
+		if (store_read(s, q[i].id, &st) != STORE_OK ||
+		    st.state != JOB_QUEUED) {
+			/* Removed, started, or cancelled meanwhile. */
+			(void)store_queue_drop(s, &q[i]);
+			close(a.gslot);
+			continue;
+		}
+		if ((a.task = config_task(cfg, st.task)) == NULL) {
+			(void)store_update(s, st.id, lc_task_gone, NULL, &st);
+			close(a.gslot);
+			continue;
+		}
+		if (a.task->max_running > 0) {
+			snprintf(class, sizeof(class), "t.%s", a.task->name);
+			if ((a.tslot = store_slot_take(s, class,
+			    a.task->max_running)) == -1) {
+				close(a.gslot);
+				continue;	/* its task is at its limit */
+			}
+		}
+		a.store = s;
+		a.cfg = cfg;
+		memcpy(a.id, st.id, sizeof(a.id));
+		a.key = q[i].key;
+		if (lc_start(&a) == 0)
+			started++;
+		close(a.gslot);
+		if (a.tslot != -1)
+			close(a.tslot);
+	}
+	free(q);
+	store_unlock(lfd);
+	return started;
+}
+
+/* ---------------------------------------------------------- supervisor */
+
+/* Progress from the task: written, not synced (the lock tells the truth). */
+static void
+lc_progress(void *arg, int pct, const char *msg)
+{
+	struct run	*run = arg;
+
+	run->st.progress = pct;
+	snprintf(run->st.message, sizeof(run->st.message), "%s", msg);
+	(void)store_run_write(run, 0);
+}
+
+static int
+lc_cancelled(void *arg)
+{
+	return store_run_cancelled(arg);
+}
+
+/* running -> final, from how the task ended. */
+static void
+lc_finish(struct run *run, const struct config *cfg, const struct task *t,
+    long long usage0, int outfd, const struct taskend *o)
+{
+	struct jobstatus	*st = &run->st;
+	char			 tail[SPOOLCGI_ERRMSG_MAX - 128];
+	int			 ws = o->wstatus;
+
+	st->finished_at = time(NULL);
+	if (o->spawn_errno != 0) {
+		st->state = JOB_FAILED;
+		snprintf(st->error_code, sizeof(st->error_code), "spawn");
+		snprintf(st->error_message, sizeof(st->error_message),
+		    "the task could not be started: %s: %s", t->command[0],
+		    strerror(o->spawn_errno));
+		log_warnx("job %s: %s", st->id, st->error_message);
+		return;
+	}
+	if (o->stop_code != NULL && strcmp(o->stop_code, "cancelled") == 0) {
+		st->state = JOB_CANCELLED;
+		snprintf(st->message, sizeof(st->message), "cancelled");
+		return;
+	}
+	st->state = JOB_FAILED;
+	if (o->stop_code != NULL) {
+		snprintf(st->error_code, sizeof(st->error_code), "%s",
+		    o->stop_code);
+		snprintf(st->error_message, sizeof(st->error_message), "%s",
+		    o->stop_msg);
+		return;
+	}
+	if (WIFEXITED(ws) && WEXITSTATUS(ws) == 0) {
+		/* A quick task may have ended between two checks. */
+		if (cfg->max_spool_bytes > 0 && usage0 >= 0 &&
+		    usage0 + o->result_bytes > cfg->max_spool_bytes) {
+			snprintf(st->error_code, sizeof(st->error_code),
+			    "spool_full");
+			snprintf(st->error_message, sizeof(st->error_message),
+			    "the job storage would pass max_spool_bytes "
+			    "(%lld) with this result of %lld bytes",
+			    cfg->max_spool_bytes, o->result_bytes);
+			return;
+		}
+		if ((unsigned long long)o->result_bytes > t->max_result_bytes) {
+			snprintf(st->error_code, sizeof(st->error_code),
+			    "result_too_large");
+			snprintf(st->error_message, sizeof(st->error_message),
+			    "the task's result (%lld bytes) is larger than "
+			    "max_result_bytes (%zu)", o->result_bytes,
+			    t->max_result_bytes);
+			return;
+		}
+		if (store_run_commit(run, outfd) == -1) {
+			snprintf(st->error_code, sizeof(st->error_code),
+			    "internal");
+			snprintf(st->error_message, sizeof(st->error_message),
+			    "the result could not be saved: %s",
+			    strerror(errno));
+			return;
+		}
+		st->state = JOB_SUCCEEDED;
+		st->progress = 100;
+		return;
+	}
+	snprintf(st->error_code, sizeof(st->error_code), "exit");
+	if (store_run_log_tail(run, tail, sizeof(tail), LC_TAIL_LINES) == -1)
+		tail[0] = '\0';
+	if (WIFEXITED(ws))
+		snprintf(st->error_message, sizeof(st->error_message),
+		    "the task exited with status %d%s%s", WEXITSTATUS(ws),
+		    tail[0] ? "\n" : "", tail);
+	else
+		snprintf(st->error_message, sizeof(st->error_message),
+		    "the task was killed by signal %d (%s)%s%s", WTERMSIG(ws),
+		    strsignal(WTERMSIG(ws)), tail[0] ? "\n" : "", tail);
+}
+
+/*
+ * The supervisor of a job: take its lock, record "running", hand off to
+ * the starter, run the task, record the end, free the slots, start the
+ * next.  Runs detached; its stderr is the job's log.  Never returns.
+ */
+static void __attribute__((noreturn))
+lc_supervise(struct lc_start *a)
+{
+	const struct config	*cfg = a->cfg;
+	struct store		*s;
+	struct run		 run;
+	struct taskfds		 fds;
+	struct taskend		 o;
+	struct supervise_hooks	 hooks;
+	struct buf		 in = { 0 };
+	json_object		*input = NULL, *fields = NULL;
+	char			 workdir[PATH_MAX], **env;
+	long long		 usage0 = -1, size0;
+	int			 devnull;
+
+	signal(SIGHUP, SIG_IGN);	/* the session we left may hang up */
+	signal(SIGPIPE, SIG_IGN);
+	if ((s = store_open(store_path(a->store))) == NULL)
+		_exit(1);
+	switch (store_claim(s, a->id, &run)) {
+	case STORE_OK:
+		break;
+	case STORE_BUSY:
+		_exit(0);	/* another supervisor has this job */
+	default:
+		log_warnx("job %s: the supervisor cannot open it", a->id);
+		_exit(1);
+	}
+	if (run.st.state != JOB_QUEUED)
+		_exit(0);	/* cancelled, or already run */
+	if (store_run_files(&run, &fds) == -1 ||
+	    store_run_workdir(&run, workdir, sizeof(workdir)) == -1 ||
+	    (devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1) {
+		log_warnx("job %s: the supervisor cannot open its files",
+		    a->id);
+		_exit(1);
+	}
+	/*
+	 * 1 and 2 may be the web server's pipes (mod_cgi waits for EOF on
+	 * them): our own log lines go to the job's log from now on.
+	 */
+	if (dup2(devnull, 1) == -1 || dup2(fds.log, 2) == -1)
+		_exit(1);
+	close(devnull);
+	if (store_run_input(&run, &in) == 0)
+		input = json_tokener_parse(in.data ? in.data : "");
+	buf_free(&in);
+	if (input != NULL)
+		json_object_object_get_ex(input, "fields", &fields);
+	if ((env = supervise_env(workdir, a->id, a->task->name,
+	    fields)) == NULL) {
+		log_warn("job %s: the task's environment", a->id);
+		_exit(1);
+	}
+	run.st.state = JOB_RUNNING;
+	run.st.started_at = time(NULL);
+	run.st.attempts++;
+	run.st.message[0] = '\0';
+	if (store_run_write(&run, 1) == -1)
+		_exit(1);
+	(void)write(a->handoff, "k", 1);
+	close(a->handoff);
+	/* Running is on disk: the queue entry has done its work. */
+	{
+		struct qentry q;
+
+		q.key = a->key;
+		memcpy(q.id, a->id, sizeof(q.id));
+		(void)store_queue_drop(s, &q);
+	}
+	if (cfg->max_spool_bytes > 0)
+		usage0 = store_usage(s);
+	size0 = store_run_size(&run);
+	if (store_run_cancelled(&run)) {
+		run.st.state = JOB_CANCELLED;
+		run.st.finished_at = time(NULL);
+	} else {
+		hooks.progress = lc_progress;
+		hooks.cancelled = lc_cancelled;
+		hooks.arg = &run;
+		(void)supervise_task(cfg, a->task, &fds, env, usage0, &hooks,
+		    &o);
+		/* A task that left its group (setsid) is stopped too. */
+		(void)proc_kill_marked(LC_MARK, a->id);
+		lc_finish(&run, cfg, a->task, usage0, fds.out, &o);
+	}
+	store_run_settle(&run);
+	if (store_run_write(&run, 1) == -1)
+		log_warnx("job %s: its final status could not be written",
+		    a->id);
+	/* The final status is on disk: free the slots, start the next. */
+	store_run_release(&run);
+	if (a->gslot != -1)
+		close(a->gslot);
+	if (a->tslot != -1)
+		close(a->tslot);
+	if (cfg->max_spool_bytes > 0)
+		store_usage_add(s, store_job_size(s, a->id) - size0);
+	(void)lifecycle_dispatch(s, cfg);
+	store_close(s);
+	_exit(0);
+}
+
+/*
+ * With a launcher (e.g. systemd-run --scope, so that a job leaves the web
+ * server's cgroup and survives its restart), the supervisor is this same
+ * binary exec'd as "spoolcgi -c CONFIG -- supervise ID HANDOFF GSLOT TSLOT
+ * KEY" under the launcher, the three descriptors inherited.  Never
+ * returns.
+ */
+static void __attribute__((noreturn))
+lc_launch(struct lc_start *a)
+{
+	char	 exe[PATH_MAX], num[4][24], **av;
+	size_t	 n, i;
+	ssize_t	 len;
+	int	 k[3] = { a->handoff, a->gslot, a->tslot };
+
+	if ((len = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) <= 0) {
+		log_warn("job %s: readlink /proc/self/exe", a->id);
+		_exit(1);
+	}
+	exe[len] = '\0';
+	for (n = 0; a->cfg->launcher[n] != NULL; n++)
+		;
+	if ((av = calloc(n + 12, sizeof(*av))) == NULL) {
+		log_warn("job %s: the launcher's argv", a->id);
+		_exit(1);
+	}
+	for (i = 0; i < n; i++)
+		av[i] = a->cfg->launcher[i];
+	for (i = 0; i < 3; i++) {
+		snprintf(num[i], sizeof(num[i]), "%d", k[i]);
+		if (k[i] != -1)
+			(void)fcntl(k[i], F_SETFD, 0);	/* inherited */
+	}
+	snprintf(num[3], sizeof(num[3]), "%llu", a->key);
+	av[n++] = exe;
+	av[n++] = (char *)"-c";
+	av[n++] = a->cfg->path;
+	av[n++] = (char *)"--";		/* "-1", a missing slot, is no option */
+	av[n++] = (char *)"supervise";
+	av[n++] = a->id;
+	for (i = 0; i < 4; i++)
+		av[n++] = num[i];
+	av[n] = NULL;
+	proc_signals_reset();
+	execv(av[0], av);
+	log_warn("job %s: exec launcher %s", a->id, av[0]);
+	_exit(1);
+}
+
+/* The detached grandchild: through the launcher, or straight on. */
+static void __attribute__((noreturn))
+lc_supervisor_main(void *arg)
+{
+	struct lc_start	*a = arg;
+
+	if (a->cfg->launcher != NULL)
+		lc_launch(a);
+	lc_supervise(a);
+}
+
+/*
+ * "spoolcgi supervise ID HANDOFF GSLOT TSLOT KEY": the supervisor exec'd
+ * by a launcher.  Never returns.
+ */
+void
+lifecycle_resume(struct store *s, const struct config *cfg, const char *id,
+    int handoff, int gslot, int tslot, unsigned long long key)
+{
+	struct lc_start		 a;
+	struct jobstatus	 st;
+
+	if (!job_id_check(id, strlen(id)) ||
+	    fcntl(handoff, F_GETFD) == -1 ||
+	    (gslot != -1 && fcntl(gslot, F_GETFD) == -1) ||
+	    (tslot != -1 && fcntl(tslot, F_GETFD) == -1))
+		fatalx("supervise: this command is run by spoolcgi itself, "
+		    "through the configured launcher");
+	if (store_read(s, id, &st) != STORE_OK)
+		fatalx("supervise: job %s cannot be read", id);
+	memset(&a, 0, sizeof(a));
+	a.store = s;
+	a.cfg = cfg;
+	if ((a.task = config_task(cfg, st.task)) == NULL)
+		fatalx("supervise: job %s: task %s is not configured", id,
+		    st.task);
+	memcpy(a.id, id, sizeof(a.id));
+	a.key = key;
+	a.handoff = handoff;
+	a.gslot = gslot;
+	a.tslot = tslot;
+	lc_supervise(&a);
+}
+
+/*
+ * Start the supervisor of job a->id (queued), handing it the slot locks,
+ * which it holds for its life.  Returns 0 once the supervisor holds the
+ * job's lock and has recorded "running", or -1 when it did not take the
+ * job (logged when it failed).
+ */
+static int
+lc_start(struct lc_start *a)
+{
+	struct pollfd	 pfd;
+	int		 p[2], n, keep[3];
+	char		 c;
+
+	if (pipe2(p, O_CLOEXEC) == -1) {
+		log_warn("job %s: pipe", a->id);
+		return -1;
+	}
+	a->handoff = p[1];
+	keep[0] = p[1];
+	keep[1] = a->gslot;
+	keep[2] = a->tslot;
+	if (proc_detach(lc_supervisor_main, a, keep, 3) == -1) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	close(p[1]);
+	pfd.fd = p[0];
+	pfd.events = POLLIN;
+	while ((n = poll(&pfd, 1, LC_HANDOFF_MS)) == -1 && errno == EINTR)
+		;
+	if (n == 1 && read(p[0], &c, 1) == 1) {
+		close(p[0]);
+		return 0;
+	}
+	close(p[0]);
+	log_warnx("job %s: the supervisor did not take the job", a->id);
+	return -1;
+}
+
+/* ------------------------------------------------------------ clean-up */
+
+struct lc_gc {
+	struct store		*store;
+	const struct config	*cfg;
+	time_t			 now;
+	struct gcstats		*gs;
+};
+
+/* One job, seen by the clean-up: settle, requeue, or expire it. */
+static int
+lc_gc_job(void *arg, const char *id)
+{
+	struct lc_gc		*g = arg;
+	struct jobstatus	 st;
+
+	if (store_read(g->store, id, &st) != STORE_OK)
+		return 0;
+	if (st.state == JOB_RUNNING) {
+		if (lc_check_running(g->store, g->cfg, id, &st) == 0 &&
+		    st.state != JOB_RUNNING)
+			g->gs->settled++;
+		return 0;
+	}
+	if (st.state == JOB_QUEUED) {
+		if (store_queue_readd(g->store, id) == 1) {
+			log_warnx("job %s: queued without a queue entry (a "
+			    "crash?): queued again", id);
+			g->gs->requeued++;
+		}
+		return 0;
+	}
+	if (st.finished_at == 0 ||
+	    g->now - st.finished_at < g->cfg->keep_finished_seconds)
+		return 0;
+	if (store_remove(g->store, id, 1) == 0)
+		g->gs->expired++;
+	return 0;
+}
+
+/*
+ * The clean-up: settle interrupted jobs, give queued jobs that lost
+ * their queue entry a new one, remove finished jobs older than
+ * keep_finished_seconds (leaving tombstones), then the store's own
+ * leftovers.  The only walk over every job; it runs outside any request.
+ * Returns LC_OK, LC_FULL when another clean-up runs, or LC_ERR (logged).
+ */
+int
+lifecycle_gc(struct store *s, const struct config *cfg, time_t now,
+    struct gcstats *gs)
+{
+	struct lc_gc	 g;
+	int		 lfd;
+
+	memset(gs, 0, sizeof(*gs));
+	if ((lfd = store_gc_begin(s, now)) == -1)
+		return errno == EWOULDBLOCK ? LC_FULL : LC_ERR;
+	g.store = s;
+	g.cfg = cfg;
+	g.now = now;
+	g.gs = gs;
+	if (store_gc_jobs(s, lc_gc_job, &g) == -1) {
+		store_gc_end(s, lfd, cfg->tombstone_seconds, now, gs);
+		return LC_ERR;
+	}
+	store_gc_end(s, lfd, cfg->tombstone_seconds, now, gs);
+	(void)lifecycle_dispatch(s, cfg);
+	if (gs->expired || gs->tombstones || gs->temps || gs->keys ||
+	    gs->settled || gs->requeued)
+		log_info("gc: removed %d expired jobs, %d tombstones, %d "
+		    "stale temporaries, %d keys; %d interrupted jobs settled, "
+		    "%d requeued", gs->expired, gs->tombstones, gs->temps,
+		    gs->keys, gs->settled, gs->requeued);
+	return LC_OK;
+}
+
+struct lc_gcarg {
+	const char		*path;
+	const struct config	*cfg;
+	int			 cgi;
+};
+
+/* The detached clean-up process.  Never returns. */
+static void __attribute__((noreturn))
+lc_gc_main(void *arg)
+{
+	struct lc_gcarg	*g = arg;
+	struct store	*s;
+	struct gcstats	 gs;
+	int		 fd;
+
+	/* mod_cgi waits for EOF on stderr: let go of it too. */
+	if (g->cgi && (fd = open("/dev/null", O_RDWR)) != -1)
+		(void)dup2(fd, 2);
+	if ((s = store_open(g->path)) == NULL)
+		_exit(1);
+	(void)lifecycle_gc(s, g->cfg, time(NULL), &gs);
+	store_close(s);
+	_exit(0);
+}
+
+/*
+ * Start a clean-up when one is due, in a detached process: never inside
+ * a request's time.  cgi: the caller is a plain CGI process.
+ */
+void
+lifecycle_gc_spawn(struct store *s, const struct config *cfg, int cgi)
+{
+	struct lc_gcarg	 g;
+
+	if (!store_gc_due(s, cfg->gc_interval_seconds, time(NULL)))
+		return;
+	g.path = store_path(s);
+	g.cfg = cfg;
+	g.cgi = cgi;
+	(void)proc_detach(lc_gc_main, &g, NULL, 0);
+}

@@ -1,0 +1,252 @@
+/*
+ * Processes: the detach that every background process of the program
+ * goes through (the supervisor of a job, the clean-up), the descriptor
+ * sweep and the signal reset of a child, and the search for what is left
+ * of a job's processes.
+ *
+ * A FastCGI process's fd 0 is the web server's listen socket.  A child
+ * that keeps it, even for an instant, can outlive its parent holding it:
+ * the web server then finds the socket still answering, takes the backend
+ * for a server it does not manage and never spawns it again.  So the first
+ * act of every child made here is to let go of it.
+ */
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "extern.h"
+
+/*
+ * The signals whose disposition this program, or a web server before it,
+ * may have changed: ignored dispositions survive exec, handled ones
+ * become the default there.  Reset one by one, not all 64.
+ */
+static const int proc_signals[] = {
+	SIGHUP, SIGINT, SIGQUIT, SIGPIPE, SIGALRM, SIGTERM, SIGCHLD,
+	SIGUSR1, SIGUSR2, SIGTSTP, SIGTTIN, SIGTTOU, SIGXFSZ
+};
+
+/* Restore default dispositions and an empty mask, for an exec. */
+void
+proc_signals_reset(void)
+{
+	sigset_t	 set;
+	size_t		 i;
+
+	for (i = 0; i < sizeof(proc_signals) / sizeof(proc_signals[0]); i++)
+		(void)signal(proc_signals[i], SIG_DFL);
+	sigemptyset(&set);
+	(void)sigprocmask(SIG_SETMASK, &set, NULL);
+}
+
+/* Move fd above 2, so that dup2 onto 0..2 cannot clobber it. */
+int
+proc_fd_high(int fd)
+{
+	if (fd > 2 || fd < 0)
+		return fd;
+	return fcntl(fd, F_DUPFD_CLOEXEC, 3);
+}
+
+/* Close every descriptor from lo up, except those in keep[]. */
+void
+proc_close_from(int lo, const int *keep, size_t nkeep)
+{
+	int	 fd, max, next;
+	size_t	 i;
+
+	max = (int)sysconf(_SC_OPEN_MAX);
+	if (max < 0 || max > 1 << 20)
+		max = 1 << 20;
+	for (fd = lo; fd < max; fd = next + 1) {
+		/* The next kept descriptor; close the range up to it. */
+		next = max;
+		for (i = 0; i < nkeep; i++)
+			if (keep[i] >= fd && keep[i] < next)
+				next = keep[i];
+#ifdef HAVE_CLOSE_RANGE
+		if (next > fd && close_range((unsigned)fd,
+		    next == max ? ~0U : (unsigned)next - 1, 0) == 0)
+			continue;
+#endif
+		for (; fd < next && fd < 65536; fd++)
+			(void)close(fd);
+	}
+}
+
+/*
+ * The first act of a child: fd 0 and 1 (and 2 when null2) onto
+ * /dev/null, every other descriptor closed but those in keep[] (which
+ * must be above 2).  Whatever fails here, the listen socket is gone.
+ */
+void
+proc_sanitize(const int *keep, size_t nkeep, int null2)
+{
+	int	 fd;
+
+	(void)close(0);
+	if ((fd = open("/dev/null", O_RDWR)) != -1) {
+		/* fd is 0: the lowest free descriptor. */
+		(void)dup2(fd, 1);
+		if (null2)
+			(void)dup2(fd, 2);
+	}
+	proc_close_from(3, keep, nkeep);
+}
+
+/*
+ * Run fn(arg) in a detached process: fork, setsid, fork; the first child
+ * is reaped here at once, so no zombie is left and no SIGCHLD handler is
+ * needed.  Both children let go of everything but stderr and keep[]
+ * first.  fn must end with _exit.  Returns 0 once the grandchild exists,
+ * or -1 (logged).
+ */
+int
+proc_detach(void (*fn)(void *), void *arg, const int *keep, size_t nkeep)
+{
+	pid_t	 pid, w;
+	int	 status;
+
+	fflush(NULL);
+	if ((pid = fork()) == -1) {
+		log_warn("fork");
+		return -1;
+	}
+	if (pid == 0) {
+		proc_sanitize(keep, nkeep, 0);
+		if (setsid() == -1)
+			_exit(1);
+		switch (fork()) {
+		case -1:
+			_exit(1);
+		case 0:
+			fn(arg);
+			_exit(0);	/* NOTREACHED */
+		default:
+			_exit(0);
+		}
+	}
+	while ((w = waitpid(pid, &status, 0)) == -1 && errno == EINTR)
+		;
+	if (w == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		log_warnx("the detached process could not be started");
+		return -1;
+	}
+	return 0;
+}
+
+long long
+proc_now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Does the environment block of pid (via its pidfd's /proc) hold mark? */
+static int
+proc_has_mark(const char *pid, const char *mark, size_t mlen)
+{
+	char	 path[64], buf[16384];
+	ssize_t	 n;
+	size_t	 i, off = 0;
+	int	 fd, found = 0;
+
+	snprintf(path, sizeof(path), "/proc/%s/environ", pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	/* NUL-separated "name=value" strings; a string may span reads. */
+	while (!found && (n = read(fd, buf + off, sizeof(buf) - off)) > 0) {
+		size_t len = off + (size_t)n, start = 0;
+
+		for (i = 0; i < len; i++) {
+			if (buf[i] != '\0')
+				continue;
+			if (i - start == mlen &&
+			    memcmp(buf + start, mark, mlen) == 0) {
+				found = 1;
+				break;
+			}
+			start = i + 1;
+		}
+		off = len - start;
+		if (off >= sizeof(buf))
+			off = 0;	/* an overlong string: not ours */
+		else
+			memmove(buf, buf + start, off);
+	}
+	close(fd);
+	return found;
+}
+
+/*
+ * SIGKILL every process of this user whose environment holds name=value
+ * (a job's SPOOLCGI_JOB_ID, which its task and everything the task starts
+ * inherit): what is left of a job whose supervisor died, or that left its
+ * process group.  A pid is signalled through a pidfd opened before its
+ * environment is read, so a recycled pid is never hit.  Returns how many
+ * were signalled.
+ */
+int
+proc_kill_marked(const char *name, const char *value)
+{
+	char		 mark[256];
+	struct dirent	*de;
+	struct stat	 sb;
+	DIR		*d;
+	uid_t		 uid = geteuid();
+	pid_t		 self = getpid();
+	size_t		 mlen;
+	int		 n = 0, pfd, round;
+
+	if ((size_t)snprintf(mark, sizeof(mark), "%s=%s", name, value) >=
+	    sizeof(mark))
+		return 0;
+	mlen = strlen(mark);
+	/* Twice: a process may fork while the first pass runs. */
+	for (round = 0; round < 2; round++) {
+		if ((d = opendir("/proc")) == NULL)
+			return n;
+		while ((de = readdir(d)) != NULL) {
+			if (de->d_name[0] < '1' || de->d_name[0] > '9')
+				continue;
+			if (atoi(de->d_name) == self ||
+			    fstatat(dirfd(d), de->d_name, &sb, 0) == -1 ||
+			    sb.st_uid != uid)
+				continue;
+#ifdef SYS_pidfd_open
+			pfd = (int)syscall(SYS_pidfd_open, atoi(de->d_name), 0);
+			if (pfd == -1)
+				continue;
+			if (proc_has_mark(de->d_name, mark, mlen) &&
+			    syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL,
+			    0) == 0)
+				n++;
+			close(pfd);
+#else
+			(void)pfd;
+			if (proc_has_mark(de->d_name, mark, mlen) &&
+			    kill(atoi(de->d_name), SIGKILL) == 0)
+				n++;
+#endif
+		}
+		closedir(d);
+		if (n == 0)
+			break;
+	}
+	return n;
+}
