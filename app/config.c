@@ -1,9 +1,8 @@
 /*
- * The configuration: one JSON file, read once at start-up (spec
- * tasks-and-config.md, "Configuration").  config_parse() is a pure
- * function of the buffer, so a fuzz driver can call it (STYLE 16);
- * config_load() reads the file and adds the checks that need the file
- * system.
+ * The configuration: one JSON file, read once at start-up.
+ * config_parse() is a pure function of the buffer, so a fuzz driver can
+ * call it; config_load() reads the file and adds the checks that need the
+ * file system.
  *
  * Parsing is strict: an unknown key at any level, a value of the wrong
  * type, or one out of range is an error, so a typo stops the program at
@@ -11,52 +10,16 @@
  * key as a dotted path ("tasks.wordcount.fields.text.max_bytes") and what
  * to do about it.
  *
- * Keys and defaults (the README copies this table):
+ * The schema is written once, as the four tables below: the top level, a
+ * task, a field and an upload.  A row holds a key's name, type, bounds,
+ * default, the member it fills and one line of help; the rows drive the
+ * parse (in row order, so a row may depend on the rows above it), the
+ * defaults and the messages, and "spoolcgi --help-config" prints them as
+ * the table of the README.  Adding a key is adding a row, and the member
+ * it fills.  What no row can say (a name's form, a cross-key rule such as
+ * min <= max) is checked by the function that reads the object.
  *
- * | key | value | default |
- * | --- | --- | --- |
- * | `spool` | absolute path; not inside the document root | required |
- * | `templates` | absolute path of a directory of templates | none: the templates built into the binary |
- * | `document_root` | absolute path: the web server's document root | none |
- * | `max_running` | integer 1 to 2147483647: jobs running at once, all tasks | 4 |
- * | `max_queued` | integer 0 to 2147483647: jobs waiting for a slot | 1000 |
- * | `max_body_bytes` | integer 1 to 2^53: largest request body | 10485760 (10 MiB) |
- * | `keep_finished_seconds` | integer 0 to 2147483647: how long a finished job is kept | 86400 (one day) |
- * | `tombstone_seconds` | integer 0 to 2147483647: how long an expired id answers 410 before 404 | 604800 (a week) |
- * | `gc_interval_seconds` | integer 1 to 86400: at most one clean-up of the spool per interval | 300 |
- * | `kill_grace_seconds` | integer 0 to 3600: from SIGTERM to SIGKILL on a timeout or cancel | 5 |
- * | `max_wait_seconds` | integer 0 to 25: the cap on `Prefer: wait=N` | 10 |
- * | `drain` | boolean: refuse new jobs, finish the others | false |
- * | `allow_root` | boolean: run even as root (tasks would run as root) | false |
- * | `max_jobs_per_client` | integer 0 to 2147483647: queued and running jobs of one client; more get 429 | 0: no limit |
- * | `client_starts_per_minute` | integer 0 to 2147483647: starts per client per minute; more get 429 | 0: no limit |
- * | `trusted_proxies` | array of IP addresses or CIDR ranges whose CF-Connecting-IP header names the client | none: the client is REMOTE_ADDR |
- * | `min_free_bytes` | integer 0 to 2^53: below this much free disk, starts get 503 | 16777216 (16 MiB) |
- * | `max_spool_bytes` | integer 0 to 2^53: the spool's size limit; starts get 503 and running jobs stop over it | 0: no limit |
- * | `launcher` | argv put before each supervisor, e.g. `["/usr/bin/systemd-run", "--user", "--scope", "--"]` | none: the supervisor is forked directly |
- * | `tasks` | object, at least one task: name to task | required |
- * | `tasks.NAME.title` | string | NAME |
- * | `tasks.NAME.description` | string | none |
- * | `tasks.NAME.command` | array of non-empty strings; the first an absolute path of an executable; run without a shell | required |
- * | `tasks.NAME.fields` | object: field name to field, in the order of the form | no fields |
- * | `tasks.NAME.files` | object: upload name to upload | no uploads |
- * | `tasks.NAME.timeout_seconds` | integer 0 to 2147483647 | 0: no timeout |
- * | `tasks.NAME.max_running` | integer 0 to 2147483647 | 0: only the global `max_running` |
- * | `tasks.NAME.retries` | integer 0 to 10 | 0 |
- * | `tasks.NAME.result_type` | media type, e.g. `text/plain; charset=utf-8` | `application/octet-stream` |
- * | `tasks.NAME.form_template`, `.result_template` | file names in `templates`: the task's own form and result page | the built-in ones |
- * | `tasks.NAME.max_result_bytes` | integer 1 to 2^53 | 104857600 (100 MiB) |
- * | `tasks.NAME.fields.F.label` | string | F |
- * | `tasks.NAME.fields.F.type` | `text`, `textarea`, `number` or `select` | `text` |
- * | `tasks.NAME.fields.F.required` | boolean | false |
- * | `tasks.NAME.fields.F.max_bytes` | integer 1 to 2^53 | 65536 |
- * | `tasks.NAME.fields.F.options` | array of distinct strings; only, and required, for `select` | none |
- * | `tasks.NAME.fields.F.min`, `.max` | number; only for `number` | no bound |
- * | `tasks.NAME.files.U.label` | string | U |
- * | `tasks.NAME.files.U.required` | boolean | false |
- * | `tasks.NAME.files.U.max_bytes` | integer 1 to 2^53 | `max_body_bytes` |
- *
- * A task NAME is 1 to 64 letters, digits, "_" or "-", starting with a
+ * A task name is 1 to 64 letters, digits, "_" or "-", starting with a
  * letter.  A field or upload name is 1 to 64 letters, digits or "_",
  * starting with a letter, because it becomes the environment variable
  * SPOOLCGI_FIELD_{name}; "task", "format" and names starting with "_" are
@@ -82,6 +45,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,22 +59,11 @@
 #define CONFIG_FILE_MAX		(1024 * 1024)	/* bytes in the file */
 #define CONFIG_SECONDS_MAX	INT_MAX
 #define CONFIG_BYTES_MAX	9007199254740992LL	/* 2^53 */
-#define CONFIG_RETRIES_MAX	10
 #define CONFIG_TYPE_MAX		255	/* bytes of a result_type */
 #define CONFIG_KEY_MAX		256	/* a dotted key in a message */
 #define CONFIG_SHOW_MAX		72	/* a value quoted in a message */
 
-#define CONFIG_DEF_MAX_RUNNING		4
-#define CONFIG_DEF_MAX_QUEUED		1000
-#define CONFIG_DEF_MAX_BODY		10485760LL
-#define CONFIG_DEF_KEEP_FINISHED	86400
-#define CONFIG_DEF_TOMBSTONE	604800
-#define CONFIG_DEF_GC_INTERVAL	300
-#define CONFIG_DEF_KILL_GRACE	5
-#define CONFIG_DEF_MAX_WAIT	10
-#define CONFIG_MAX_WAIT_CAP	25	/* under Cloudflare's 100 s, by far */
-#define CONFIG_DEF_RESULT_TYPE		"application/octet-stream"
-#define CONFIG_DEF_MAX_RESULT		104857600LL
+#define NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
 
 /* Where a parse is, to name the file in every message. */
 struct cparse {
@@ -119,25 +72,281 @@ struct cparse {
 	size_t		 errsz;
 };
 
-static const char *const top_keys[] = {
-	"spool", "templates", "document_root", "max_running", "max_queued",
-	"max_body_bytes", "keep_finished_seconds", "tombstone_seconds",
-	"gc_interval_seconds", "kill_grace_seconds", "max_wait_seconds",
-	"drain", "allow_root", "launcher", "max_jobs_per_client",
-	"client_starts_per_minute", "trusted_proxies", "min_free_bytes",
-	"max_spool_bytes", "tasks", NULL
+/* What a table fills, and what its rows may look at. */
+struct cobj {
+	struct config	*cfg;		/* the whole configuration */
+	struct task	*task;		/* the task being read, or NULL */
+	void		*obj;		/* the struct this table fills */
+	const char	*name;		/* its name: the default of a label */
 };
-static const char *const task_keys[] = {
-	"title", "description", "command", "fields", "files",
-	"timeout_seconds", "max_running", "retries", "result_type",
-	"max_result_bytes", "form_template", "result_template", NULL
+
+enum ckind {
+	CK_INT,		/* an integer within min..max */
+	CK_BOOL,	/* true or false, into an int */
+	CK_STRING,	/* a string, copied */
+	CK_PATH,	/* a string holding an absolute path, copied */
+	CK_CUSTOM	/* read by the row's parse function */
 };
-static const char *const field_keys[] = {
-	"label", "type", "required", "max_bytes", "options", "min", "max",
-	NULL
+
+/* The C type of a CK_INT member, so one row can fill any of them. */
+enum cstore {
+	CS_INT,
+	CS_LONG,
+	CS_LLONG,
+	CS_SIZE
 };
-static const char *const file_keys[] = {
-	"label", "required", "max_bytes", NULL
+
+struct ckey {
+	const char	*name;
+	enum ckind	 kind;
+	size_t		 off;		/* offsetof the member it fills */
+	enum cstore	 store;		/* CK_INT: the member's type */
+	long long	 min, max;	/* CK_INT: bounds, within the member */
+	long long	 def;		/* CK_INT, CK_BOOL: the default */
+	const char	*def_key;	/* CK_INT: a top-level key whose value
+					 * is the default instead */
+	const char	*def_str;	/* CK_STRING: the default, or NULL */
+	int		 def_name;	/* CK_STRING: defaults to the name */
+	const char	*missing;	/* required: what to do when absent */
+	const char	*hint;		/* what to give, for a wrong value */
+	/*
+	 * parse reads a CK_CUSTOM value; check, if set, runs once any
+	 * row's value is stored.  Both get the row, the dotted key and the
+	 * value, NULL when the key is absent.
+	 */
+	int		(*parse)(struct cparse *, struct cobj *,
+			    const struct ckey *, const char *,
+			    struct json_object *);
+	int		(*check)(struct cparse *, struct cobj *,
+			    const struct ckey *, const char *,
+			    struct json_object *);
+	const char	*type_doc;	/* CK_CUSTOM: the type, for the help */
+	const char	*bounds_doc;	/* the bounds, unless CK_INT */
+	const char	*def_doc;	/* the default, said in words */
+	const char	*help;		/* one line: what the key does */
+};
+
+/* A table: the keys of one kind of JSON object. */
+struct ctable {
+	const struct ckey *keys;
+	size_t		 nkeys;
+	const char	*what;		/* the object, in a message */
+	const char	*doc_prefix;	/* its keys' prefix, in the help */
+};
+
+/*
+ * The member of struct s that a row fills.  _Generic makes an integer row
+ * for a member of any other type a compile error, not a silent overwrite.
+ */
+#define AT(s, m)	.off = offsetof(struct s, m)
+#define INT_AT(s, m)	AT(s, m), .store = _Generic(((struct s *)0)->m, \
+	int: CS_INT, long: CS_LONG, long long: CS_LLONG, size_t: CS_SIZE)
+#define INT(lo, hi, d)	.kind = CK_INT, .min = (lo), .max = (hi), .def = (d)
+
+static int	parse_proxies(struct cparse *, struct cobj *,
+		    const struct ckey *, const char *, struct json_object *);
+static int	parse_launcher(struct cparse *, struct cobj *,
+		    const struct ckey *, const char *, struct json_object *);
+static int	parse_tasks(struct cparse *, struct cobj *,
+		    const struct ckey *, const char *, struct json_object *);
+static int	parse_command(struct cparse *, struct cobj *,
+		    const struct ckey *, const char *, struct json_object *);
+static int	check_result_type(struct cparse *, struct cobj *,
+		    const struct ckey *, const char *, struct json_object *);
+static int	check_template(struct cparse *, struct cobj *,
+		    const struct ckey *, const char *, struct json_object *);
+static int	parse_fields(struct cparse *, struct cobj *,
+		    const struct ckey *, const char *, struct json_object *);
+static int	parse_files(struct cparse *, struct cobj *,
+		    const struct ckey *, const char *, struct json_object *);
+static int	parse_type(struct cparse *, struct cobj *,
+		    const struct ckey *, const char *, struct json_object *);
+static int	parse_options(struct cparse *, struct cobj *,
+		    const struct ckey *, const char *, struct json_object *);
+static int	parse_bound(struct cparse *, struct cobj *,
+		    const struct ckey *, const char *, struct json_object *);
+
+static const struct ckey top_keys[] = {
+	{ "spool", CK_PATH, AT(config, spool),
+	  .missing = "give the absolute path of a directory for the jobs, "
+	  "outside the web server's document root, e.g. "
+	  "\"/home/alice/spool\"",
+	  .hint = "give the absolute path of a directory for the jobs, e.g. "
+	  "\"/home/alice/spool\"",
+	  .help = "the job directory; must not be inside the document root" },
+	{ "templates", CK_PATH, AT(config, templates),
+	  .hint = "give the absolute path of a directory of templates, or "
+	  "leave the key out to use the built-in ones",
+	  .def_doc = "the built-in ones",
+	  .help = "a directory whose files replace the built-in templates" },
+	{ "document_root", CK_PATH, AT(config, document_root),
+	  .hint = "give the absolute path the web server serves files from",
+	  .def_doc = "none: checked per request from `DOCUMENT_ROOT`",
+	  .help = "the web server's document root, to refuse a spool inside "
+	  "it at start" },
+	{ "max_running", INT(1, INT_MAX, 4), INT_AT(config, max_running),
+	  .help = "jobs running at once, all tasks" },
+	{ "max_queued", INT(0, INT_MAX, 1000), INT_AT(config, max_queued),
+	  .help = "jobs waiting for a slot; more are refused with `503`" },
+	{ "max_body_bytes", INT(1, CONFIG_BYTES_MAX, 10485760),
+	  INT_AT(config, max_body_bytes), .def_doc = "10 MiB",
+	  .help = "largest request body" },
+	{ "keep_finished_seconds", INT(0, CONFIG_SECONDS_MAX, 86400),
+	  INT_AT(config, keep_finished_seconds), .def_doc = "one day",
+	  .help = "how long a finished job stays readable" },
+	{ "tombstone_seconds", INT(0, CONFIG_SECONDS_MAX, 604800),
+	  INT_AT(config, tombstone_seconds), .def_doc = "a week",
+	  .help = "after expiry, how long the id answers `410` before `404`" },
+	{ "gc_interval_seconds", INT(1, 86400, 300),
+	  INT_AT(config, gc_interval_seconds),
+	  .help = "at most one clean-up of the spool per interval" },
+	{ "kill_grace_seconds", INT(0, 3600, 5),
+	  INT_AT(config, kill_grace_seconds),
+	  .help = "from `SIGTERM` to `SIGKILL` on a timeout or a cancel" },
+	/* 25 s: far under the 100 s after which Cloudflare gives up. */
+	{ "max_wait_seconds", INT(0, 25, 10),
+	  INT_AT(config, max_wait_seconds),
+	  .help = "cap on `Prefer: wait=N`" },
+	{ "drain", CK_BOOL, AT(config, drain),
+	  .help = "`true`: refuse new jobs (`503`), let the others finish" },
+	{ "allow_root", CK_BOOL, AT(config, allow_root),
+	  .help = "run even as root (every task would run as root)" },
+	{ "max_jobs_per_client", INT(0, INT_MAX, 0),
+	  INT_AT(config, max_jobs_per_client), .def_doc = "no limit",
+	  .help = "queued and running jobs of one client; more get `429`" },
+	{ "client_starts_per_minute", INT(0, INT_MAX, 0),
+	  INT_AT(config, client_starts_per_minute), .def_doc = "no limit",
+	  .help = "starts per client per minute; more get `429` with "
+	  "`Retry-After`" },
+	{ "min_free_bytes", INT(0, CONFIG_BYTES_MAX, 16777216),
+	  INT_AT(config, min_free_bytes), .def_doc = "16 MiB",
+	  .help = "below this much free disk, starts get `503`" },
+	{ "max_spool_bytes", INT(0, CONFIG_BYTES_MAX, 0),
+	  INT_AT(config, max_spool_bytes), .def_doc = "no limit",
+	  .help = "the spool's size limit: starts get `503`, running jobs "
+	  "stop (`spool_full`)" },
+	{ "trusted_proxies", CK_CUSTOM, .parse = parse_proxies,
+	  .type_doc = "array of strings",
+	  .bounds_doc = "IPv4 or IPv6 addresses or CIDR ranges",
+	  .def_doc = "none: the client is `REMOTE_ADDR`",
+	  .help = "proxies whose `CF-Connecting-IP` header names the client" },
+	{ "launcher", CK_CUSTOM, .parse = parse_launcher,
+	  .type_doc = "array of non-empty strings",
+	  .bounds_doc = "the first an absolute path",
+	  .def_doc = "none: the supervisor is forked directly",
+	  .help = "argv put before each supervisor, e.g. "
+	  "`[\"/usr/bin/systemd-run\", \"--user\", \"--scope\", \"--\"]`" },
+	/* Last: a task reads max_body_bytes and templates. */
+	{ "tasks", CK_CUSTOM, .parse = parse_tasks,
+	  .missing = "define at least one task, e.g. \"tasks\": "
+	  "{\"wordcount\": {\"command\": [\"/usr/local/bin/wordcount\"]}}",
+	  .type_doc = "object: task name to task",
+	  .bounds_doc = "at least one task",
+	  .help = "the tasks, each with the `tasks.T.` keys below" },
+};
+
+static const struct ckey task_keys[] = {
+	{ "title", CK_STRING, AT(task, title), .def_name = 1,
+	  .hint = "give the title shown on the form as a string",
+	  .help = "shown on the forms and pages" },
+	{ "description", CK_STRING, AT(task, description),
+	  .hint = "give the text shown on the form as a string",
+	  .help = "shown on the task's form" },
+	{ "command", CK_CUSTOM, .parse = parse_command,
+	  .type_doc = "array of non-empty strings",
+	  .bounds_doc = "the first an absolute path of an executable",
+	  .def_doc = "required",
+	  .help = "the program and its arguments, run without a shell" },
+	{ "timeout_seconds", INT(0, CONFIG_SECONDS_MAX, 0),
+	  INT_AT(task, timeout_seconds), .def_doc = "never",
+	  .help = "stop the task after this long (`error.code` `timeout`)" },
+	{ "max_running", INT(0, INT_MAX, 0), INT_AT(task, max_running),
+	  .def_doc = "only the global limit",
+	  .help = "jobs of this task running at once" },
+	{ "retries", INT(0, 10, 0), INT_AT(task, retries),
+	  .help = "times an interrupted job is queued again" },
+	{ "max_result_bytes", INT(1, CONFIG_BYTES_MAX, 104857600),
+	  INT_AT(task, max_result_bytes), .def_doc = "100 MiB",
+	  .help = "a larger result stops the task (`result_too_large`)" },
+	{ "result_type", CK_STRING, AT(task, result_type),
+	  .def_str = "application/octet-stream", .check = check_result_type,
+	  .hint = "give a media type, e.g. \"text/plain; charset=utf-8\"",
+	  .bounds_doc = "a media type: printable ASCII, at most 255 bytes",
+	  .help = "the result's `Content-Type`" },
+	{ "form_template", CK_STRING, AT(task, form_template),
+	  .check = check_template,
+	  .hint = "give the name of a file in the templates directory, e.g. "
+	  "\"ocr-form.html\"",
+	  .bounds_doc = "a file name ending in `.html`",
+	  .def_doc = "the built-in one",
+	  .help = "the task's own form page, a file in `templates`" },
+	{ "result_template", CK_STRING, AT(task, result_template),
+	  .check = check_template,
+	  .hint = "give the name of a file in the templates directory, e.g. "
+	  "\"ocr-result.html\"",
+	  .bounds_doc = "a file name ending in `.html`",
+	  .def_doc = "the built-in one",
+	  .help = "the task's own result page, a file in `templates`" },
+	{ "fields", CK_CUSTOM, .parse = parse_fields,
+	  .type_doc = "object: field name to field",
+	  .help = "the form's fields, in form order, each with the "
+	  "`tasks.T.fields.F.` keys below" },
+	/* After fields: an upload may not take a field's name. */
+	{ "files", CK_CUSTOM, .parse = parse_files,
+	  .type_doc = "object: upload name to upload",
+	  .help = "uploads (`multipart/form-data`), each with the "
+	  "`tasks.T.files.U.` keys below" },
+};
+
+static const struct ckey field_keys[] = {
+	/* First: the keys below depend on the type. */
+	{ "type", CK_CUSTOM, .parse = parse_type, .type_doc = "string",
+	  .bounds_doc = "`text`, `textarea`, `number` or `select`",
+	  .def_doc = "`text`",
+	  .help = "the form control, and how a value is checked" },
+	{ "label", CK_STRING, AT(field, label), .def_name = 1,
+	  .hint = "give the label shown on the form as a string",
+	  .help = "shown on the form" },
+	{ "required", CK_BOOL, AT(field, required),
+	  .help = "the field must be given, and not empty" },
+	{ "max_bytes", INT(1, CONFIG_BYTES_MAX, CONFIG_FIELD_MAX_BYTES),
+	  INT_AT(field, max_bytes),
+	  .help = "longer values are refused with `413`" },
+	{ "options", CK_CUSTOM, .parse = parse_options,
+	  .type_doc = "array of distinct strings",
+	  .bounds_doc = "each at most `max_bytes`",
+	  .def_doc = "required for `select`",
+	  .help = "the choices of a `select`; only for `select`" },
+	{ "min", CK_CUSTOM, .parse = parse_bound, .type_doc = "number",
+	  .def_doc = "no bound",
+	  .help = "the smallest value of a `number`; only for `number`" },
+	{ "max", CK_CUSTOM, .parse = parse_bound, .type_doc = "number",
+	  .bounds_doc = "at least `min`", .def_doc = "no bound",
+	  .help = "the largest value of a `number`; only for `number`" },
+};
+
+static const struct ckey file_keys[] = {
+	{ "label", CK_STRING, AT(filespec, label), .def_name = 1,
+	  .hint = "give the label shown on the form as a string",
+	  .help = "shown on the form" },
+	{ "required", CK_BOOL, AT(filespec, required),
+	  .help = "the upload must be given" },
+	{ "max_bytes", INT(1, CONFIG_BYTES_MAX, 0), INT_AT(filespec, max_bytes),
+	  .def_key = "max_body_bytes",
+	  .help = "a larger upload is refused with `413`" },
+};
+
+static const struct ctable top_table = {
+	top_keys, NITEMS(top_keys), "the top level", ""
+};
+static const struct ctable task_table = {
+	task_keys, NITEMS(task_keys), "a task", "tasks.T."
+};
+static const struct ctable field_table = {
+	field_keys, NITEMS(field_keys), "a field", "tasks.T.fields.F."
+};
+static const struct ctable file_table = {
+	file_keys, NITEMS(file_keys), "an upload", "tasks.T.files.U."
 };
 
 /* Indexed by enum field_type. */
@@ -266,35 +475,6 @@ want_type(struct cparse *cp, const char *key, struct json_object *o,
 	    describe(desc, sizeof(desc), o), hint);
 }
 
-/*
- * Check that every key of object o is one of keys.  prefix is o's own
- * dotted key ("" at the top), what names o in the message.  Returns 0,
- * or -1 with a message listing the keys allowed.
- */
-static int
-check_keys(struct cparse *cp, const char *prefix, struct json_object *o,
-    const char *const *keys, const char *what)
-{
-	char	 key[CONFIG_KEY_MAX], list[256];
-	size_t	 i, n;
-
-	json_object_object_foreach(o, k, v) {
-		(void)v;
-		for (i = 0; keys[i] != NULL; i++)
-			if (strcmp(k, keys[i]) == 0)
-				break;
-		if (keys[i] != NULL)
-			continue;
-		for (i = n = 0; keys[i] != NULL && n < sizeof(list); i++)
-			n += snprintf(list + n, sizeof(list) - n, "%s%s",
-			    i > 0 ? ", " : "", keys[i]);
-		return cp_fail(cp, key_join(key, sizeof(key), prefix, k),
-		    "unknown key: %s takes only %s (check the spelling)",
-		    what, list);
-	}
-	return 0;
-}
-
 /* A copy of string o.  Returns 0, or -1 with a message ending in hint. */
 static int
 get_string(struct cparse *cp, const char *key, struct json_object *o,
@@ -355,59 +535,165 @@ get_int(struct cparse *cp, const char *key, struct json_object *o,
 }
 
 /*
- * The integer at key k of parent, or def when the key is absent.
- * prefix is the parent's dotted key.  Returns 0, or -1 with a message.
+ * Check that every key of object o has a row in table tb.  prefix is o's
+ * own dotted key ("" at the top), what names o in the message.  Returns
+ * 0, or -1 with a message listing the keys allowed.
  */
 static int
-opt_int(struct cparse *cp, struct json_object *parent, const char *prefix,
-    const char *k, long long min, long long max, long long def,
-    long long *out)
+check_keys(struct cparse *cp, const char *prefix, struct json_object *o,
+    const struct ctable *tb)
 {
-	struct json_object	*o;
-	char			 key[CONFIG_KEY_MAX];
+	char	 key[CONFIG_KEY_MAX], list[512];
+	size_t	 i, n;
 
-	*out = def;
-	if (!json_object_object_get_ex(parent, k, &o))
-		return 0;
-	return get_int(cp, key_join(key, sizeof(key), prefix, k), o, min,
-	    max, out);
+	json_object_object_foreach(o, k, v) {
+		(void)v;
+		for (i = 0; i < tb->nkeys; i++)
+			if (strcmp(k, tb->keys[i].name) == 0)
+				break;
+		if (i < tb->nkeys)
+			continue;
+		for (i = n = 0; i < tb->nkeys && n < sizeof(list); i++)
+			n += snprintf(list + n, sizeof(list) - n, "%s%s",
+			    i > 0 ? ", " : "", tb->keys[i].name);
+		return cp_fail(cp, key_join(key, sizeof(key), prefix, k),
+		    "unknown key: %s takes only %s (check the spelling)",
+		    tb->what, list);
+	}
+	return 0;
 }
 
-/* The boolean at key k of parent, or 0 when absent.  Returns 0, or -1. */
-static int
-opt_bool(struct cparse *cp, struct json_object *parent, const char *prefix,
-    const char *k, int *out)
+/* Store v into the integer member of obj that row k names. */
+static void
+int_store(void *obj, const struct ckey *k, long long v)
 {
-	struct json_object	*o;
-	char			 key[CONFIG_KEY_MAX];
+	char	*p = (char *)obj + k->off;
 
-	*out = 0;
-	if (!json_object_object_get_ex(parent, k, &o))
-		return 0;
-	if (want_type(cp, key_join(key, sizeof(key), prefix, k), o,
-	    json_type_boolean, "give true or false, without quotes") == -1)
-		return -1;
-	*out = json_object_get_boolean(o);
+	switch (k->store) {
+	case CS_INT:
+		*(int *)p = (int)v;
+		break;
+	case CS_LONG:
+		*(long *)p = (long)v;
+		break;
+	case CS_LLONG:
+		*(long long *)p = v;
+		break;
+	case CS_SIZE:
+		*(size_t *)p = (size_t)v;
+		break;
+	}
+}
+
+/* Returns the integer member of obj that row k names. */
+static long long
+int_load(const void *obj, const struct ckey *k)
+{
+	const char	*p = (const char *)obj + k->off;
+
+	switch (k->store) {
+	case CS_INT:
+		return *(const int *)p;
+	case CS_LONG:
+		return *(const long *)p;
+	case CS_LLONG:
+		return *(const long long *)p;
+	case CS_SIZE:
+		return (long long)*(const size_t *)p;
+	}
 	return 0;
 }
 
 /*
- * The string at key k of parent, or a copy of def (which may be NULL)
- * when absent.  Returns 0, or -1 with a message.
+ * The default of integer row k: its own, or the value a top-level key
+ * already read into cfg (the top level is read first, in row order).
+ */
+static long long
+int_default(const struct config *cfg, const struct ckey *k)
+{
+	size_t	 i;
+
+	if (k->def_key == NULL)
+		return k->def;
+	for (i = 0; i < NITEMS(top_keys); i++)
+		if (strcmp(top_keys[i].name, k->def_key) == 0)
+			return int_load(cfg, &top_keys[i]);
+	return k->def;
+}
+
+/*
+ * Read row k of co's table from v (NULL: absent) into co->obj; key is
+ * the dotted key.  Returns 0, or -1 with a message.
  */
 static int
-opt_string(struct cparse *cp, struct json_object *parent,
-    const char *prefix, const char *k, const char *def, const char *hint,
-    char **out)
+row_read(struct cparse *cp, struct cobj *co, const struct ckey *k,
+    const char *key, struct json_object *v)
 {
-	struct json_object	*o;
-	char			 key[CONFIG_KEY_MAX];
+	char		*p = (char *)co->obj + k->off;
+	const char	*def;
+	long long	 n;
 
-	if (json_object_object_get_ex(parent, k, &o))
-		return get_string(cp, key_join(key, sizeof(key), prefix, k),
-		    o, hint, out);
-	if (def != NULL && (*out = strdup(def)) == NULL)
-		return cp_nomem(cp);
+	if (v == NULL && k->missing != NULL)
+		return cp_fail(cp, key, "missing: %s", k->missing);
+	switch (k->kind) {
+	case CK_INT:
+		n = int_default(co->cfg, k);
+		if (v != NULL && get_int(cp, key, v, k->min, k->max, &n) == -1)
+			return -1;
+		int_store(co->obj, k, n);
+		return 0;
+	case CK_BOOL:
+		*(int *)p = (int)k->def;
+		if (v == NULL)
+			return 0;
+		if (want_type(cp, key, v, json_type_boolean, "give true or "
+		    "false, without quotes") == -1)
+			return -1;
+		*(int *)p = json_object_get_boolean(v);
+		return 0;
+	case CK_STRING:
+		if (v != NULL)
+			return get_string(cp, key, v, k->hint, (char **)p);
+		def = k->def_name ? co->name : k->def_str;
+		if (def != NULL && (*(char **)p = strdup(def)) == NULL)
+			return cp_nomem(cp);
+		return 0;
+	case CK_PATH:
+		if (v == NULL)
+			return 0;
+		return get_path(cp, key, v, k->hint, (char **)p);
+	case CK_CUSTOM:
+		return k->parse(cp, co, k, key, v);
+	}
+	return 0;
+}
+
+/*
+ * Fill co->obj from object o by table tb: refuse a key it has no row
+ * for, then read each row's value or default, in row order.  prefix is
+ * o's own dotted key ("" at the top).  Returns 0, or -1 with a message.
+ */
+static int
+table_read(struct cparse *cp, struct cobj *co, const struct ctable *tb,
+    const char *prefix, struct json_object *o)
+{
+	struct json_object	*v;
+	const struct ckey	*k;
+	char			 key[CONFIG_KEY_MAX];
+	size_t			 i;
+
+	if (check_keys(cp, prefix, o, tb) == -1)
+		return -1;
+	for (i = 0; i < tb->nkeys; i++) {
+		k = &tb->keys[i];
+		key_join(key, sizeof(key), prefix, k->name);
+		if (!json_object_object_get_ex(o, k->name, &v))
+			v = NULL;
+		if (row_read(cp, co, k, key, v) == -1)
+			return -1;
+		if (k->check != NULL && k->check(cp, co, k, key, v) == -1)
+			return -1;
+	}
 	return 0;
 }
 
@@ -524,13 +810,51 @@ media_type_valid(const char *s)
 }
 
 /* Options of a select field (key is its dotted key).  Returns 0, or -1. */
+/* "type" of a field: one of field_types.  Returns 0, or -1. */
 static int
-parse_options(struct cparse *cp, struct field *f, const char *key,
-    struct json_object *o)
+parse_type(struct cparse *cp, struct cobj *co, const struct ckey *k,
+    const char *key, struct json_object *v)
 {
-	char	 ikey[CONFIG_KEY_MAX], safe[CONFIG_SHOW_MAX];
-	size_t	 i, j, n;
+	struct field	*f = co->obj;
+	char		 safe[CONFIG_SHOW_MAX];
+	size_t		 i;
 
+	(void)k;
+	f->type = FIELD_TEXT;
+	if (v == NULL)
+		return 0;
+	if (want_type(cp, key, v, json_type_string, "give one of text, "
+	    "textarea, number, select") == -1)
+		return -1;
+	for (i = 0; i < NITEMS(field_types); i++)
+		if (strcmp(json_object_get_string(v), field_types[i]) == 0)
+			break;
+	if (i == NITEMS(field_types))
+		return cp_fail(cp, key, "unknown type \"%s\": give one of "
+		    "text, textarea, number, select",
+		    show(safe, sizeof(safe), json_object_get_string(v)));
+	f->type = (enum field_type)i;
+	return 0;
+}
+
+/* "options" of a field: required for a select, else refused. */
+static int
+parse_options(struct cparse *cp, struct cobj *co, const struct ckey *k,
+    const char *key, struct json_object *o)
+{
+	struct field	*f = co->obj;
+	char		 ikey[CONFIG_KEY_MAX], safe[CONFIG_SHOW_MAX];
+	size_t		 i, j, n;
+
+	(void)k;
+	if (o == NULL && f->type == FIELD_SELECT)
+		return cp_fail(cp, key, "missing: a select field needs its "
+		    "choices, e.g. \"options\": [\"en\", \"de\"]");
+	if (o == NULL)
+		return 0;
+	if (f->type != FIELD_SELECT)
+		return cp_fail(cp, key, "only a select field has options: "
+		    "remove the key, or set \"type\": \"select\"");
 	if (want_type(cp, key, o, json_type_array, "give the choices as an "
 	    "array of strings, e.g. [\"en\", \"de\"]") == -1)
 		return -1;
@@ -557,37 +881,53 @@ parse_options(struct cparse *cp, struct field *f, const char *key,
 	return 0;
 }
 
-/* A bound of a number field.  Returns 0, or -1 with a message. */
+/*
+ * "min" or "max" of a field (k says which): a finite number, only for a
+ * number field.  Returns 0, or -1 with a message.
+ */
 static int
-parse_bound(struct cparse *cp, const char *key, struct json_object *o,
-    double *out)
+parse_bound(struct cparse *cp, struct cobj *co, const struct ckey *k,
+    const char *key, struct json_object *o)
 {
-	char	 desc[CONFIG_SHOW_MAX + 32];
+	struct field	*f = co->obj;
+	char		 desc[CONFIG_SHOW_MAX + 32];
+	int		 lo = strcmp(k->name, "min") == 0;
+	double		 d;
 
+	if (o == NULL)
+		return 0;
+	if (f->type != FIELD_NUMBER)
+		return cp_fail(cp, key, "only a number field has a %s: "
+		    "remove the key, or set \"type\": \"number\"",
+		    lo ? "minimum" : "maximum");
 	if (json_object_get_type(o) != json_type_int &&
 	    json_object_get_type(o) != json_type_double)
 		return cp_fail(cp, key, "expected a number, found %s: give a "
 		    "number, without quotes", describe(desc, sizeof(desc), o));
-	*out = json_object_get_double(o);
+	d = json_object_get_double(o);
 	/* json-c reads NaN and Infinity, which JSON does not have. */
-	if (!isfinite(*out))
+	if (!isfinite(d))
 		return cp_fail(cp, key, "not a finite number: give a number");
+	if (lo) {
+		f->min = d;
+		f->has_min = 1;
+	} else {
+		f->max = d;
+		f->has_max = 1;
+	}
 	return 0;
 }
 
 /*
- * Field name from object o; prefix is "tasks.T.fields".  Returns 0, or -1
- * with a message.
+ * Field name of task co->task from object o; prefix is "tasks.T.fields".
+ * Returns 0, or -1 with a message.
  */
 static int
-parse_field(struct cparse *cp, struct field *f, const char *prefix,
-    const char *name, struct json_object *o)
+parse_field(struct cparse *cp, struct cobj *co, struct field *f,
+    const char *prefix, const char *name, struct json_object *o)
 {
-	struct json_object	*v;
-	char			 key[CONFIG_KEY_MAX], sub[CONFIG_KEY_MAX];
-	char			 safe[CONFIG_SHOW_MAX];
-	long long		 n;
-	size_t			 i;
+	struct cobj	 fo;
+	char		 key[CONFIG_KEY_MAX], sub[CONFIG_KEY_MAX];
 
 	key_join(key, sizeof(key), prefix, name);
 	if (field_name_check(cp, key, name) == -1)
@@ -595,71 +935,13 @@ parse_field(struct cparse *cp, struct field *f, const char *prefix,
 	if (want_type(cp, key, o, json_type_object, "give an object, e.g. "
 	    "{\"label\": \"Text\", \"type\": \"textarea\"}") == -1)
 		return -1;
-	if (check_keys(cp, key, o, field_keys, "a field") == -1)
-		return -1;
 	if ((f->name = strdup(name)) == NULL)
 		return cp_nomem(cp);
-
-	f->type = FIELD_TEXT;
-	if (json_object_object_get_ex(o, "type", &v)) {
-		key_join(sub, sizeof(sub), key, "type");
-		if (want_type(cp, sub, v, json_type_string, "give one of "
-		    "text, textarea, number, select") == -1)
-			return -1;
-		for (i = 0; i < sizeof(field_types) / sizeof(*field_types);
-		    i++)
-			if (strcmp(json_object_get_string(v),
-			    field_types[i]) == 0)
-				break;
-		if (i == sizeof(field_types) / sizeof(*field_types))
-			return cp_fail(cp, sub, "unknown type \"%s\": give "
-			    "one of text, textarea, number, select",
-			    show(safe, sizeof(safe),
-			    json_object_get_string(v)));
-		f->type = (enum field_type)i;
-	}
-	if (opt_string(cp, o, key, "label", name, "give the label shown "
-	    "on the form as a string", &f->label) == -1)
+	fo = *co;
+	fo.obj = f;
+	fo.name = name;
+	if (table_read(cp, &fo, &field_table, key, o) == -1)
 		return -1;
-	if (opt_bool(cp, o, key, "required", &f->required) == -1)
-		return -1;
-	if (opt_int(cp, o, key, "max_bytes", 1, CONFIG_BYTES_MAX,
-	    CONFIG_FIELD_MAX_BYTES, &n) == -1)
-		return -1;
-	f->max_bytes = (size_t)n;
-
-	key_join(sub, sizeof(sub), key, "options");
-	if (json_object_object_get_ex(o, "options", &v)) {
-		if (f->type != FIELD_SELECT)
-			return cp_fail(cp, sub, "only a select field has "
-			    "options: remove the key, or set \"type\": "
-			    "\"select\"");
-		if (parse_options(cp, f, sub, v) == -1)
-			return -1;
-	} else if (f->type == FIELD_SELECT)
-		return cp_fail(cp, sub, "missing: a select field needs its "
-		    "choices, e.g. \"options\": [\"en\", \"de\"]");
-
-	if (json_object_object_get_ex(o, "min", &v)) {
-		key_join(sub, sizeof(sub), key, "min");
-		if (f->type != FIELD_NUMBER)
-			return cp_fail(cp, sub, "only a number field has a "
-			    "minimum: remove the key, or set \"type\": "
-			    "\"number\"");
-		if (parse_bound(cp, sub, v, &f->min) == -1)
-			return -1;
-		f->has_min = 1;
-	}
-	if (json_object_object_get_ex(o, "max", &v)) {
-		key_join(sub, sizeof(sub), key, "max");
-		if (f->type != FIELD_NUMBER)
-			return cp_fail(cp, sub, "only a number field has a "
-			    "maximum: remove the key, or set \"type\": "
-			    "\"number\"");
-		if (parse_bound(cp, sub, v, &f->max) == -1)
-			return -1;
-		f->has_max = 1;
-	}
 	if (f->has_min && f->has_max && f->min > f->max)
 		return cp_fail(cp, key_join(sub, sizeof(sub), key, "min"),
 		    "%g is greater than max (%g): swap them", f->min, f->max);
@@ -667,41 +949,85 @@ parse_field(struct cparse *cp, struct field *f, const char *prefix,
 }
 
 /*
- * Upload name of task t from object o; prefix is "tasks.T.files".
+ * Upload name of task co->task from object o; prefix is "tasks.T.files".
  * Returns 0, or -1 with a message.
  */
 static int
-parse_file(struct cparse *cp, const struct config *cfg,
-    const struct task *t, struct filespec *fs, const char *prefix,
-    const char *name, struct json_object *o)
+parse_file(struct cparse *cp, struct cobj *co, struct filespec *fs,
+    const char *prefix, const char *name, struct json_object *o)
 {
+	struct cobj	 fo;
 	char		 key[CONFIG_KEY_MAX];
-	long long	 n;
 	size_t		 i;
 
 	key_join(key, sizeof(key), prefix, name);
 	if (field_name_check(cp, key, name) == -1)
 		return -1;
-	for (i = 0; i < t->nfields; i++)
-		if (strcmp(t->fields[i].name, name) == 0)
+	for (i = 0; i < co->task->nfields; i++)
+		if (strcmp(co->task->fields[i].name, name) == 0)
 			return cp_fail(cp, key, "the task has a field of the "
 			    "same name: rename one of them");
 	if (want_type(cp, key, o, json_type_object, "give an object, e.g. "
 	    "{\"label\": \"Document\", \"max_bytes\": 5000000}") == -1)
 		return -1;
-	if (check_keys(cp, key, o, file_keys, "an upload") == -1)
-		return -1;
 	if ((fs->name = strdup(name)) == NULL)
 		return cp_nomem(cp);
-	if (opt_string(cp, o, key, "label", name, "give the label shown "
-	    "on the form as a string", &fs->label) == -1)
+	fo = *co;
+	fo.obj = fs;
+	fo.name = name;
+	return table_read(cp, &fo, &file_table, key, o);
+}
+
+/* "fields" of a task, in the order of the file.  Returns 0, or -1. */
+static int
+parse_fields(struct cparse *cp, struct cobj *co, const struct ckey *k,
+    const char *key, struct json_object *v)
+{
+	struct task	*t = co->task;
+	size_t		 i;
+
+	(void)k;
+	if (v == NULL)
+		return 0;
+	if (want_type(cp, key, v, json_type_object, "give an object of "
+	    "fields, e.g. {\"text\": {\"type\": \"textarea\"}}") == -1)
 		return -1;
-	if (opt_bool(cp, o, key, "required", &fs->required) == -1)
+	if ((t->nfields = json_object_object_length(v)) > 0 &&
+	    (t->fields = calloc(t->nfields, sizeof(*t->fields))) == NULL) {
+		t->nfields = 0;
+		return cp_nomem(cp);
+	}
+	i = 0;
+	/* json-c keeps the keys in the order of the file. */
+	json_object_object_foreach(v, fk, fv)
+		if (parse_field(cp, co, &t->fields[i++], key, fk, fv) == -1)
+			return -1;
+	return 0;
+}
+
+/* "files" of a task: its uploads.  Returns 0, or -1 with a message. */
+static int
+parse_files(struct cparse *cp, struct cobj *co, const struct ckey *k,
+    const char *key, struct json_object *v)
+{
+	struct task	*t = co->task;
+	size_t		 i;
+
+	(void)k;
+	if (v == NULL)
+		return 0;
+	if (want_type(cp, key, v, json_type_object, "give an object of "
+	    "uploads, e.g. {\"upload\": {\"max_bytes\": 5000000}}") == -1)
 		return -1;
-	if (opt_int(cp, o, key, "max_bytes", 1, CONFIG_BYTES_MAX,
-	    (long long)cfg->max_body_bytes, &n) == -1)
-		return -1;
-	fs->max_bytes = (size_t)n;
+	if ((t->nfiles = json_object_object_length(v)) > 0 &&
+	    (t->files = calloc(t->nfiles, sizeof(*t->files))) == NULL) {
+		t->nfiles = 0;
+		return cp_nomem(cp);
+	}
+	i = 0;
+	json_object_object_foreach(v, uk, uv)
+		if (parse_file(cp, co, &t->files[i++], key, uk, uv) == -1)
+			return -1;
 	return 0;
 }
 
@@ -755,8 +1081,10 @@ parse_argv(struct cparse *cp, const char *key, struct json_object *o,
  * Cloudflare's published ranges.  Returns 0, or -1 with a message.
  */
 static int
-parse_proxies(struct cparse *cp, struct json_object *o, struct config *cfg)
+parse_proxies(struct cparse *cp, struct cobj *co, const struct ckey *k,
+    const char *key, struct json_object *o)
 {
+	struct config	*cfg = co->cfg;
 	char	 ikey[CONFIG_KEY_MAX], safe[CONFIG_SHOW_MAX], addr[64];
 	const char *s, *slash;
 	struct proxy *p;
@@ -764,14 +1092,17 @@ parse_proxies(struct cparse *cp, struct json_object *o, struct config *cfg)
 	long	 bits;
 	char	*end;
 
-	if (want_type(cp, "trusted_proxies", o, json_type_array, "give an "
+	(void)k;
+	if (o == NULL)
+		return 0;
+	if (want_type(cp, key, o, json_type_array, "give an "
 	    "array of addresses or ranges, e.g. [\"173.245.48.0/20\"]") == -1)
 		return -1;
 	n = json_object_array_length(o);
 	if ((cfg->proxies = calloc(n + 1, sizeof(*cfg->proxies))) == NULL)
 		return cp_nomem(cp);
 	for (i = 0; i < n; i++) {
-		key_index(ikey, sizeof(ikey), "trusted_proxies", i);
+		key_index(ikey, sizeof(ikey), key, i);
 		if (want_type(cp, ikey, json_object_array_get_idx(o, i),
 		    json_type_string, "give an address or a range as a "
 		    "string") == -1)
@@ -810,6 +1141,17 @@ bad:
 	return 0;
 }
 
+/* "launcher": an argv, or NULL when absent.  Returns 0, or -1. */
+static int
+parse_launcher(struct cparse *cp, struct cobj *co, const struct ckey *k,
+    const char *key, struct json_object *v)
+{
+	(void)k;
+	if (v == NULL)
+		return 0;
+	return parse_argv(cp, key, v, "systemd-run", &co->cfg->launcher);
+}
+
 /* A task's template file name: [A-Za-z0-9._-]+ ending in ".html". */
 static int
 template_name_valid(const char *s)
@@ -825,24 +1167,62 @@ template_name_valid(const char *s)
 	return 1;
 }
 
-/* The command of a task; key is "tasks.T.command".  Returns 0, or -1. */
+/*
+ * "form_template" or "result_template", once stored: a plain file name
+ * in the "templates" directory, which must be set.  Returns 0, or -1.
+ */
 static int
-parse_command(struct cparse *cp, struct task *t, const char *key,
-    struct json_object *o)
+check_template(struct cparse *cp, struct cobj *co, const struct ckey *k,
+    const char *key, struct json_object *v)
 {
-	return parse_argv(cp, key, o, t->name, &t->command);
+	const char	*name = *(char **)((char *)co->obj + k->off);
+
+	(void)v;
+	if (name == NULL)
+		return 0;
+	if (!template_name_valid(name))
+		return cp_fail(cp, key, "give a file name in the templates "
+		    "directory: letters, digits, '.', '_' and '-', not "
+		    "starting with '.', ending in \".html\"");
+	if (co->cfg->templates == NULL)
+		return cp_fail(cp, key, "a task's own template lives in the "
+		    "\"templates\" directory: set that key too");
+	return 0;
+}
+
+/* "result_type", once stored: a media type.  Returns 0, or -1. */
+static int
+check_result_type(struct cparse *cp, struct cobj *co, const struct ckey *k,
+    const char *key, struct json_object *v)
+{
+	const char	*type = *(char **)((char *)co->obj + k->off);
+	char		 safe[CONFIG_SHOW_MAX];
+
+	(void)v;
+	if (media_type_valid(type))
+		return 0;
+	return cp_fail(cp, key, "\"%s\" is not a media type: give one such "
+	    "as \"text/plain; charset=utf-8\" or \"application/json\" "
+	    "(printable ASCII, at most %d bytes)",
+	    show(safe, sizeof(safe), type), CONFIG_TYPE_MAX);
+}
+
+/* "command" of a task, required.  Returns 0, or -1 with a message. */
+static int
+parse_command(struct cparse *cp, struct cobj *co, const struct ckey *k,
+    const char *key, struct json_object *v)
+{
+	(void)k;
+	return parse_argv(cp, key, v, co->task->name, &co->task->command);
 }
 
 /* Task name from object o.  Returns 0, or -1 with a message. */
 static int
-parse_task(struct cparse *cp, const struct config *cfg, struct task *t,
+parse_task(struct cparse *cp, struct config *cfg, struct task *t,
     const char *name, struct json_object *o)
 {
-	struct json_object	*v;
-	char			 key[CONFIG_KEY_MAX], sub[CONFIG_KEY_MAX];
-	char			 safe[CONFIG_SHOW_MAX];
-	long long		 n;
-	size_t			 i;
+	struct cobj	 co;
+	char		 key[CONFIG_KEY_MAX];
 
 	key_join(key, sizeof(key), "tasks", name);
 	if (!name_valid(name, 1))
@@ -852,209 +1232,30 @@ parse_task(struct cparse *cp, const struct config *cfg, struct task *t,
 	if (want_type(cp, key, o, json_type_object, "give an object, e.g. "
 	    "{\"command\": [\"/usr/local/bin/wordcount\"]}") == -1)
 		return -1;
-	if (check_keys(cp, key, o, task_keys, "a task") == -1)
-		return -1;
 	if ((t->name = strdup(name)) == NULL)
 		return cp_nomem(cp);
-
-	if (opt_string(cp, o, key, "title", name, "give the title shown "
-	    "on the form as a string", &t->title) == -1)
-		return -1;
-	if (opt_string(cp, o, key, "description", NULL, "give the text "
-	    "shown on the form as a string", &t->description) == -1)
-		return -1;
-	if (!json_object_object_get_ex(o, "command", &v))
-		v = NULL;
-	if (parse_command(cp, t, key_join(sub, sizeof(sub), key, "command"),
-	    v) == -1)
-		return -1;
-	if (opt_int(cp, o, key, "timeout_seconds", 0, CONFIG_SECONDS_MAX, 0,
-	    &n) == -1)
-		return -1;
-	t->timeout_seconds = (long)n;
-	if (opt_int(cp, o, key, "max_running", 0, INT_MAX, 0, &n) == -1)
-		return -1;
-	t->max_running = (int)n;
-	if (opt_int(cp, o, key, "retries", 0, CONFIG_RETRIES_MAX, 0,
-	    &n) == -1)
-		return -1;
-	t->retries = (int)n;
-	if (opt_int(cp, o, key, "max_result_bytes", 1, CONFIG_BYTES_MAX,
-	    CONFIG_DEF_MAX_RESULT, &n) == -1)
-		return -1;
-	t->max_result_bytes = (size_t)n;
-	if (opt_string(cp, o, key, "result_type", CONFIG_DEF_RESULT_TYPE,
-	    "give a media type, e.g. \"text/plain; charset=utf-8\"",
-	    &t->result_type) == -1)
-		return -1;
-	if (!media_type_valid(t->result_type))
-		return cp_fail(cp, key_join(sub, sizeof(sub), key,
-		    "result_type"), "\"%s\" is not a media type: give one "
-		    "such as \"text/plain; charset=utf-8\" or "
-		    "\"application/json\" (printable ASCII, at most %d bytes)",
-		    show(safe, sizeof(safe), t->result_type), CONFIG_TYPE_MAX);
-
-	if (opt_string(cp, o, key, "form_template", NULL, "give the name of "
-	    "a file in the templates directory, e.g. \"ocr-form.html\"",
-	    &t->form_template) == -1 ||
-	    opt_string(cp, o, key, "result_template", NULL, "give the name "
-	    "of a file in the templates directory, e.g. \"ocr-result.html\"",
-	    &t->result_template) == -1)
-		return -1;
-	if ((t->form_template != NULL &&
-	    !template_name_valid(t->form_template)) ||
-	    (t->result_template != NULL &&
-	    !template_name_valid(t->result_template)))
-		return cp_fail(cp, key_join(sub, sizeof(sub), key,
-		    t->form_template != NULL &&
-		    !template_name_valid(t->form_template) ? "form_template" :
-		    "result_template"), "give a file name in the templates "
-		    "directory: letters, digits, '.', '_' and '-', not "
-		    "starting with '.', ending in \".html\"");
-	if ((t->form_template != NULL || t->result_template != NULL) &&
-	    cfg->templates == NULL)
-		return cp_fail(cp, key_join(sub, sizeof(sub), key,
-		    t->form_template != NULL ? "form_template" :
-		    "result_template"), "a task's own template lives in the "
-		    "\"templates\" directory: set that key too");
-
-	if (json_object_object_get_ex(o, "fields", &v)) {
-		key_join(sub, sizeof(sub), key, "fields");
-		if (want_type(cp, sub, v, json_type_object, "give an object "
-		    "of fields, e.g. {\"text\": {\"type\": \"textarea\"}}") ==
-		    -1)
-			return -1;
-		if ((t->nfields = json_object_object_length(v)) > 0 &&
-		    (t->fields = calloc(t->nfields, sizeof(*t->fields))) ==
-		    NULL) {
-			t->nfields = 0;
-			return cp_nomem(cp);
-		}
-		i = 0;
-		/* json-c keeps the keys in the order of the file. */
-		json_object_object_foreach(v, fk, fv)
-			if (parse_field(cp, &t->fields[i++], sub, fk, fv) == -1)
-				return -1;
-	}
-	if (json_object_object_get_ex(o, "files", &v)) {
-		key_join(sub, sizeof(sub), key, "files");
-		if (want_type(cp, sub, v, json_type_object, "give an object "
-		    "of uploads, e.g. {\"upload\": {\"max_bytes\": 5000000}}")
-		    == -1)
-			return -1;
-		if ((t->nfiles = json_object_object_length(v)) > 0 &&
-		    (t->files = calloc(t->nfiles, sizeof(*t->files))) ==
-		    NULL) {
-			t->nfiles = 0;
-			return cp_nomem(cp);
-		}
-		i = 0;
-		json_object_object_foreach(v, uk, uv)
-			if (parse_file(cp, cfg, t, &t->files[i++], sub, uk,
-			    uv) == -1)
-				return -1;
-	}
-	return 0;
+	co.cfg = cfg;
+	co.task = t;
+	co.obj = t;
+	co.name = name;
+	return table_read(cp, &co, &task_table, key, o);
 }
 
-/* The top-level object.  Returns 0, or -1 with a message. */
+/* "tasks": at least one, in the order of the file.  Returns 0, or -1. */
 static int
-parse_top(struct cparse *cp, struct config *cfg, struct json_object *root)
+parse_tasks(struct cparse *cp, struct cobj *co, const struct ckey *k,
+    const char *key, struct json_object *v)
 {
-	struct json_object	*v;
-	long long		 n;
-	size_t			 i;
+	struct config	*cfg = co->cfg;
+	size_t		 i, n;
 
-	if (check_keys(cp, "", root, top_keys, "the top level") == -1)
-		return -1;
-
-	if (!json_object_object_get_ex(root, "spool", &v))
-		return cp_fail(cp, "spool", "missing: give the absolute path "
-		    "of a directory for the jobs, outside the web server's "
-		    "document root, e.g. \"/home/alice/spool\"");
-	if (get_path(cp, "spool", v, "give the absolute path of a "
-	    "directory for the jobs, e.g. \"/home/alice/spool\"",
-	    &cfg->spool) == -1)
-		return -1;
-	if (json_object_object_get_ex(root, "templates", &v) &&
-	    get_path(cp, "templates", v, "give the absolute path of a "
-	    "directory of templates, or leave the key out to use the "
-	    "built-in ones", &cfg->templates) == -1)
-		return -1;
-	if (json_object_object_get_ex(root, "document_root", &v) &&
-	    get_path(cp, "document_root", v, "give the absolute path the "
-	    "web server serves files from", &cfg->document_root) == -1)
-		return -1;
-
-	if (opt_int(cp, root, "", "max_running", 1, INT_MAX,
-	    CONFIG_DEF_MAX_RUNNING, &n) == -1)
-		return -1;
-	cfg->max_running = (int)n;
-	if (opt_int(cp, root, "", "max_queued", 0, INT_MAX,
-	    CONFIG_DEF_MAX_QUEUED, &n) == -1)
-		return -1;
-	cfg->max_queued = (int)n;
-	if (opt_int(cp, root, "", "max_body_bytes", 1, CONFIG_BYTES_MAX,
-	    CONFIG_DEF_MAX_BODY, &n) == -1)
-		return -1;
-	cfg->max_body_bytes = (size_t)n;
-	if (opt_int(cp, root, "", "keep_finished_seconds", 0,
-	    CONFIG_SECONDS_MAX, CONFIG_DEF_KEEP_FINISHED, &n) == -1)
-		return -1;
-	cfg->keep_finished_seconds = (long)n;
-	if (opt_int(cp, root, "", "tombstone_seconds", 0,
-	    CONFIG_SECONDS_MAX, CONFIG_DEF_TOMBSTONE, &n) == -1)
-		return -1;
-	cfg->tombstone_seconds = (long)n;
-	if (opt_int(cp, root, "", "gc_interval_seconds", 1, 86400,
-	    CONFIG_DEF_GC_INTERVAL, &n) == -1)
-		return -1;
-	cfg->gc_interval_seconds = (long)n;
-	if (opt_int(cp, root, "", "kill_grace_seconds", 0, 3600,
-	    CONFIG_DEF_KILL_GRACE, &n) == -1)
-		return -1;
-	cfg->kill_grace_seconds = (int)n;
-	if (opt_int(cp, root, "", "max_wait_seconds", 0, CONFIG_MAX_WAIT_CAP,
-	    CONFIG_DEF_MAX_WAIT, &n) == -1)
-		return -1;
-	cfg->max_wait_seconds = (int)n;
-	if (opt_bool(cp, root, "", "drain", &cfg->drain) == -1)
-		return -1;
-	if (opt_bool(cp, root, "", "allow_root", &cfg->allow_root) == -1)
-		return -1;
-	if (opt_int(cp, root, "", "max_jobs_per_client", 0, INT_MAX, 0,
-	    &n) == -1)
-		return -1;
-	cfg->max_jobs_per_client = (int)n;
-	if (opt_int(cp, root, "", "client_starts_per_minute", 0, INT_MAX, 0,
-	    &n) == -1)
-		return -1;
-	cfg->client_starts_per_minute = (int)n;
-	if (opt_int(cp, root, "", "min_free_bytes", 0, CONFIG_BYTES_MAX,
-	    16777216, &n) == -1)
-		return -1;
-	cfg->min_free_bytes = (long long)n;
-	if (opt_int(cp, root, "", "max_spool_bytes", 0, CONFIG_BYTES_MAX, 0,
-	    &n) == -1)
-		return -1;
-	cfg->max_spool_bytes = (long long)n;
-	if (json_object_object_get_ex(root, "trusted_proxies", &v) &&
-	    parse_proxies(cp, v, cfg) == -1)
-		return -1;
-	if (json_object_object_get_ex(root, "launcher", &v) &&
-	    parse_argv(cp, "launcher", v, "systemd-run", &cfg->launcher) == -1)
-		return -1;
-
-	if (!json_object_object_get_ex(root, "tasks", &v))
-		return cp_fail(cp, "tasks", "missing: define at least one "
-		    "task, e.g. \"tasks\": {\"wordcount\": {\"command\": "
-		    "[\"/usr/local/bin/wordcount\"]}}");
-	if (want_type(cp, "tasks", v, json_type_object, "give an object "
-	    "of tasks, e.g. {\"wordcount\": {\"command\": "
+	(void)k;
+	if (want_type(cp, key, v, json_type_object, "give an object of "
+	    "tasks, e.g. {\"wordcount\": {\"command\": "
 	    "[\"/usr/local/bin/wordcount\"]}}") == -1)
 		return -1;
 	if ((n = json_object_object_length(v)) == 0)
-		return cp_fail(cp, "tasks", "empty: define at least one task, "
+		return cp_fail(cp, key, "empty: define at least one task, "
 		    "e.g. {\"wordcount\": {\"command\": "
 		    "[\"/usr/local/bin/wordcount\"]}}");
 	if ((cfg->tasks = calloc(n, sizeof(*cfg->tasks))) == NULL)
@@ -1065,6 +1266,19 @@ parse_top(struct cparse *cp, struct config *cfg, struct json_object *root)
 		if (parse_task(cp, cfg, &cfg->tasks[i++], tk, tv) == -1)
 			return -1;
 	return 0;
+}
+
+/* The top-level object.  Returns 0, or -1 with a message. */
+static int
+parse_top(struct cparse *cp, struct config *cfg, struct json_object *root)
+{
+	struct cobj	 co;
+
+	co.cfg = cfg;
+	co.task = NULL;
+	co.obj = cfg;
+	co.name = NULL;
+	return table_read(cp, &co, &top_table, "", root);
 }
 
 /* Line and column (both from 1, columns in characters) of buf[off]. */
@@ -1507,4 +1721,106 @@ config_default_path(char *buf, size_t sz)
 		return NULL;
 	}
 	return buf;
+}
+
+/* One cell of the help table: s with "|" escaped, as Markdown needs. */
+static int
+render_cell(struct buf *b, const char *s)
+{
+	if (buf_puts(b, " ") == -1)
+		return -1;
+	for (; *s != '\0'; s++)
+		if ((*s == '|' && buf_puts(b, "\\") == -1) ||
+		    buf_append(b, s, 1) == -1)
+			return -1;
+	return buf_puts(b, " |");
+}
+
+/* An integer for the help: 2^53, the bytes limit, as a reader knows it. */
+static const char *
+render_int(char *dst, size_t dstsz, long long v)
+{
+	if (v == CONFIG_BYTES_MAX)
+		snprintf(dst, dstsz, "2^53");
+	else
+		snprintf(dst, dstsz, "%lld", v);
+	return dst;
+}
+
+/* The help table's row for key k of table tb.  Returns 0, or -1. */
+static int
+render_row(struct buf *b, const struct ctable *tb, const struct ckey *k)
+{
+	static const char *const kinds[] = {
+		[CK_INT] = "integer",
+		[CK_BOOL] = "boolean",
+		[CK_STRING] = "string",
+		[CK_PATH] = "absolute path",
+		[CK_CUSTOM] = ""
+	};
+	char		 key[CONFIG_KEY_MAX], def[160], bounds[80];
+	char		 lo[32], hi[32];
+	const char	*type;
+
+	snprintf(key, sizeof(key), "`%s%s`", tb->doc_prefix, k->name);
+	type = k->kind == CK_CUSTOM ? k->type_doc : kinds[k->kind];
+
+	if (k->missing != NULL)
+		snprintf(def, sizeof(def), "required");
+	else if (k->kind == CK_INT && k->def_key != NULL)
+		snprintf(def, sizeof(def), "`%s`", k->def_key);
+	else if (k->kind == CK_INT)
+		snprintf(def, sizeof(def), "%s%s%s%s",
+		    render_int(lo, sizeof(lo), k->def),
+		    k->def_doc != NULL ? " (" : "",
+		    k->def_doc != NULL ? k->def_doc : "",
+		    k->def_doc != NULL ? ")" : "");
+	else if (k->kind == CK_BOOL)
+		snprintf(def, sizeof(def), "%s", k->def ? "true" : "false");
+	else if (k->def_name)
+		snprintf(def, sizeof(def), "the name");
+	else if (k->def_str != NULL)
+		snprintf(def, sizeof(def), "`%s`", k->def_str);
+	else
+		snprintf(def, sizeof(def), "%s",
+		    k->def_doc != NULL ? k->def_doc : "none");
+
+	if (k->kind == CK_INT)
+		snprintf(bounds, sizeof(bounds), "%s to %s",
+		    render_int(lo, sizeof(lo), k->min),
+		    render_int(hi, sizeof(hi), k->max));
+	else
+		snprintf(bounds, sizeof(bounds), "%s",
+		    k->bounds_doc != NULL ? k->bounds_doc : "");
+
+	if (buf_puts(b, "|") == -1 || render_cell(b, key) == -1 ||
+	    render_cell(b, type) == -1 || render_cell(b, def) == -1 ||
+	    render_cell(b, bounds) == -1 || render_cell(b, k->help) == -1 ||
+	    buf_puts(b, "\n") == -1)
+		return -1;
+	return 0;
+}
+
+/*
+ * Append to b every key of the configuration, as the Markdown table the
+ * README carries: key, type, default, bounds and what it does, one row per
+ * key, tasks' keys after the top level's.  Returns 0, or -1 with errno
+ * set.
+ */
+int
+config_render_keys(struct buf *b)
+{
+	static const struct ctable *const tables[] = {
+		&top_table, &task_table, &field_table, &file_table
+	};
+	size_t	 i, j;
+
+	if (buf_puts(b, "| key | type | default | bounds | what it does |\n"
+	    "| --- | --- | --- | --- | --- |\n") == -1)
+		return -1;
+	for (i = 0; i < NITEMS(tables); i++)
+		for (j = 0; j < tables[i]->nkeys; j++)
+			if (render_row(b, tables[i], &tables[i]->keys[j]) == -1)
+				return -1;
+	return 0;
 }

@@ -152,6 +152,7 @@ const struct task *config_task(const struct config *, const char *);
 const struct field *task_field(const struct task *, const char *);
 const char	*config_default_path(char *, size_t);
 const char	*field_type_name(enum field_type);
+int		 config_render_keys(struct buf *);
 
 /* route.c */
 enum method {

@@ -34,8 +34,25 @@ usage(void)
 	fprintf(stderr, "usage: spoolcgi [-t] [-c file]\n"
 	    "       spoolcgi [-c file] gc\n"
 	    "       spoolcgi [-c file] supervise id fd fd fd key  (internal)\n"
-	    "       spoolcgi -V\n");
+	    "       spoolcgi -V\n"
+	    "       spoolcgi --help-config\n");
 	exit(2);
+}
+
+/* Print every configuration key as a Markdown table.  Returns 0 or 1. */
+static int
+main_help_config(void)
+{
+	struct buf	 b = { NULL, 0, 0 };
+	int		 rc = 0;
+
+	if (config_render_keys(&b) == -1 ||
+	    fwrite(b.data, 1, b.len, stdout) != b.len || fflush(stdout) != 0) {
+		log_warn("--help-config");
+		rc = 1;
+	}
+	buf_free(&b);
+	return rc;
 }
 
 /* The configuration file: -c, then $SPOOLCGI_CONFIG, then the default. */
@@ -128,6 +145,10 @@ main(int argc, char *argv[])
 	int			 ch, test = 0, gc = 0;
 
 	log_init("spoolcgi");
+	/* Long, and alone: getopt(3) has no long options, and the table
+	 * needs no configuration. */
+	if (argc == 2 && strcmp(argv[1], "--help-config") == 0)
+		return main_help_config();
 	while ((ch = getopt(argc, argv, "c:tV")) != -1) {
 		switch (ch) {
 		case 'c':

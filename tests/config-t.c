@@ -1,7 +1,8 @@
 /*
  * Tests of config.c: the parser on valid, defaulted and broken
- * configurations (every refusal must name the key), and config_load on
- * real files in a mkdtemp directory.
+ * configurations (every refusal must name the key), config_load on real
+ * files in a mkdtemp directory, and the key table of --help-config against
+ * what the parser takes.
  */
 #include "config.h"
 
@@ -792,6 +793,92 @@ test_example(void)
 	config_free(&cfg);
 }
 
+/*
+ * A configuration with key (as the help table names it) set to value:
+ * "K", "tasks.T.K", "tasks.T.fields.F.K" or "tasks.T.files.U.K".
+ */
+static int
+parse_with(const char *key, long long value, char *err, size_t errsz)
+{
+	struct config	 cfg;
+	char		 json[512];
+	int		 rc;
+
+	if (strncmp(key, "tasks.T.fields.F.", 17) == 0)
+		snprintf(json, sizeof(json), "{'spool': '/s', 'tasks': {'t': "
+		    "{'command': ['/x'], 'fields': {'f': {'%s': %lld}}}}}",
+		    key + 17, value);
+	else if (strncmp(key, "tasks.T.files.U.", 16) == 0)
+		snprintf(json, sizeof(json), "{'spool': '/s', 'tasks': {'t': "
+		    "{'command': ['/x'], 'files': {'u': {'%s': %lld}}}}}",
+		    key + 16, value);
+	else if (strncmp(key, "tasks.T.", 8) == 0)
+		snprintf(json, sizeof(json), "{'spool': '/s', 'tasks': {'t': "
+		    "{'command': ['/x'], '%s': %lld}}}", key + 8, value);
+	else
+		snprintf(json, sizeof(json), "{'spool': '/s', '%s': %lld, "
+		    "'tasks': {" TASK_T "}}", key, value);
+	rc = parse(&cfg, j(json), err, errsz);
+	config_free(&cfg);
+	return rc;
+}
+
+/* The help table (--help-config) says what the parser does. */
+static void
+test_keys(void)
+{
+	static const char	 head[] = "| key | type | default | bounds | "
+	    "what it does |\n| --- | --- | --- | --- | --- |\n";
+	struct buf		 b = { NULL, 0, 0 };
+	char			*line, *next, key[128], lo[32], hi[32];
+	char			 err[1024];
+	long long		 min, max;
+	size_t			 rows = 0, ints = 0, bad = 0, pipes, nint = 0;
+	const char		*p;
+
+	ok(config_render_keys(&b) == 0 && b.len > sizeof(head),
+	    "config_render_keys renders");
+	if (b.data == NULL)
+		return;
+	ok(strncmp(b.data, head, sizeof(head) - 1) == 0,
+	    "help table: the README's header");
+	for (line = b.data + sizeof(head) - 1; *line != '\0'; line = next) {
+		if ((next = strchr(line, '\n')) == NULL)
+			break;
+		*next++ = '\0';
+		rows++;
+		for (pipes = 0, p = line; *p != '\0'; p++)
+			if (*p == '|' && (p == line || p[-1] != '\\'))
+				pipes++;
+		if (strncmp(line, "| `", 3) != 0 || pipes != 6) {
+			printf("#   bad row: %s\n", line);
+			bad++;
+		}
+		if (strstr(line, "` | integer | ") != NULL)
+			nint++;
+		if (sscanf(line, "| `%127[^`]` | integer | %*[^|]| %31s "
+		    "to %31s |", key, lo, hi) != 3)
+			continue;
+		ints++;
+		min = strcmp(lo, "2^53") == 0 ? 9007199254740992LL :
+		    strtoll(lo, NULL, 10);
+		max = strcmp(hi, "2^53") == 0 ? 9007199254740992LL :
+		    strtoll(hi, NULL, 10);
+		ok(parse_with(key, min, NULL, 0) == 0 &&
+		    parse_with(key, max, NULL, 0) == 0,
+		    "%s takes %lld and %lld, as documented", key, min, max);
+		ok(parse_with(key, min - 1, err, sizeof(err)) == -1 &&
+		    strstr(err, "is out of range") != NULL &&
+		    parse_with(key, max + 1, err, sizeof(err)) == -1 &&
+		    strstr(err, "is out of range") != NULL,
+		    "%s refuses %lld and %lld", key, min - 1, max + 1);
+	}
+	ok(rows > 0 && bad == 0, "help table: %zu rows of five cells", rows);
+	ok(ints > 0 && ints == nint, "help table: the bounds of all %zu "
+	    "integer keys checked", nint);
+	buf_free(&b);
+}
+
 static void
 test_default_path(void)
 {
@@ -823,6 +910,7 @@ main(void)
 	test_refusals();
 	test_load();
 	test_example();
+	test_keys();
 	test_default_path();
 	return tap_done();
 }

@@ -2,7 +2,7 @@
  * tests/fuzz/fuzz-config.c: config_parse() on any bytes.
  *
  * The input is the configuration file.  A success must give what the
- * table at the top of app/config.c promises (absolute paths, names of the
+ * key tables of app/config.c promise (absolute paths, names of the
  * documented form, limits in range, a command whose first word is
  * absolute); a failure must leave the configuration zeroed and a message
  * that names the file.  Either way config_free() releases all of it, and
