@@ -208,6 +208,7 @@ int		 form_validate(const struct form *, const struct config *,
 		    const struct task **, struct refusal *);
 const char	*form_get(const struct form *, const char *);
 void		 form_free(struct form *);
+char		*form_pct_decode(const char *, size_t, size_t *);
 
 /* multipart.c */
 #define MP_BOUNDARY_MAX	70	/* RFC 2046 5.1.1 */
