@@ -488,4 +488,7 @@ void		 handler_job_answer(struct req *, struct jobstatus *, int, int);
 void		 start_init(const struct config *, struct spool *);
 void		 start_job(struct req *);
 
+/* init.c */
+int		 init_main(int, char *[]);
+
 #endif /* SPOOLCGI_EXTERN_H */

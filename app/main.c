@@ -34,6 +34,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: spoolcgi [-t] [-c file]\n"
 	    "       spoolcgi [-c file] gc\n"
+	    "       spoolcgi init [dir]\n"
 	    "       spoolcgi [-c file] supervise id fd fd fd  (internal)\n"
 	    "       spoolcgi -V\n");
 	exit(2);
@@ -148,6 +149,9 @@ main(int argc, char *argv[])
 			usage();
 		}
 	}
+	/* Sets up a web folder over SSH; needs no configuration (init.c). */
+	if (optind < argc && strcmp(argv[optind], "init") == 0)
+		return init_main(argc - optind - 1, argv + optind + 1);
 	if (optind < argc) {
 		if (strcmp(argv[optind], "gc") == 0 && optind + 1 == argc)
 			gc = 1;
