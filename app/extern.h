@@ -212,6 +212,7 @@ int		 form_validate(const struct form *, const struct config *,
 		    const struct task **, struct refusal *);
 const char	*form_get(const struct form *, const char *);
 void		 form_free(struct form *);
+char		*form_pct_decode(const char *, size_t, size_t *);
 
 /* multipart.c */
 #define MP_BOUNDARY_MAX	70	/* RFC 2046 5.1.1 */
@@ -620,5 +621,8 @@ void		 start_job(struct req *);
 void		 info_tasks(struct req *);
 void		 info_health(struct req *);
 void		 info_static(struct req *, const char *);
+
+/* init.c: "spoolcgi init": set a web folder up */
+int		 init_main(int, char *[]);
 
 #endif /* SPOOLCGI_EXTERN_H */

@@ -20,7 +20,6 @@
 #include <string.h>
 
 #include <json-c/json.h>
-#include <uriparser/Uri.h>
 
 #include "extern.h"
 
@@ -113,29 +112,50 @@ form_check_pair(const struct form *f, size_t nlen, struct refusal *r)
 	return 0;
 }
 
-/*
- * Percent-decode (and '+' to space) the n bytes at s into a fresh string;
- * *outlen is the decoded length, which counts a NUL decoded from "%00".
- * A raw NUL byte would stop the decoder, so text holding one is kept
- * undecoded: the caller refuses it all the same.
- * Returns the string, or NULL with errno set.
- */
-static char *
-form_unescape(const char *s, size_t n, size_t *outlen)
+/* The value of hex digit c, or -1 if it is none. */
+static int
+form_hexval(unsigned char c)
 {
-	const char	*end;
-	char		*d;
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Percent-decode the n bytes at s into a fresh NUL-terminated string, '+'
+ * read as a space: the decoding of application/x-www-form-urlencoded
+ * bodies and query strings (WHATWG URL 5.1; "%" HEXDIG HEXDIG is RFC 3986
+ * 2.1).  A '%' not followed by two hex digits is kept as it is, as
+ * browsers do.  *outlen is the decoded length, which counts a NUL from
+ * "%00" (or a raw one): the caller sees it instead of a string cut short
+ * there.  Returns the string, or NULL with errno set.
+ */
+char *
+form_pct_decode(const char *s, size_t n, size_t *outlen)
+{
+	char	*d;
+	size_t	 i, o;
+	int	 hi, lo;
 
 	if ((d = malloc(n + 1)) == NULL)
 		return NULL;
-	memcpy(d, s, n);
-	d[n] = '\0';
-	if (memchr(d, '\0', n) != NULL) {
-		*outlen = n;
-		return d;
+	for (i = o = 0; i < n; i++) {
+		if (s[i] == '+')
+			d[o++] = ' ';
+		else if (s[i] == '%' && n - i > 2 &&
+		    (hi = form_hexval((unsigned char)s[i + 1])) != -1 &&
+		    (lo = form_hexval((unsigned char)s[i + 2])) != -1) {
+			d[o++] = (char)(hi << 4 | lo);
+			i += 2;
+		} else
+			d[o++] = s[i];
 	}
-	end = uriUnescapeInPlaceExA(d, URI_TRUE, URI_BR_DONT_TOUCH);
-	*outlen = (size_t)(end - d);
+	d[o] = '\0';
+	*outlen = o;
 	return d;
 }
 
@@ -145,10 +165,9 @@ form_unescape(const char *s, size_t n, size_t *outlen)
  * on '&', names from values on the first '='; empty pairs ("a=1&&b=2") are
  * skipped and a pair with no '=' has the empty value (WHATWG URL 5.1).
  *
- * The body is split here and each part decoded with uriUnescapeInPlaceExA
- * rather than by uriDissectQueryMallocExA: the latter turns "%00" into a
- * NUL and drops the length, so "a=x%00y" would silently read as "a=x".
- * The returned end pointer is what lets a NUL be seen and refused.
+ * The body is split here and each part decoded by form_pct_decode(), whose
+ * decoded length lets a NUL from "%00" be seen and refused: "a=x%00y" must
+ * never read as "a=x".
  *
  * Refused (400): more than FORM_MAX_FIELDS pairs, an empty name, a NUL byte
  * or invalid UTF-8 in a name or value, a name given twice.
@@ -193,10 +212,10 @@ form_parse_urlencoded(struct form *f, const char *buf, size_t len,
 			eq = amp;
 		/* Added before it is checked, so form_free() finds it. */
 		kv = &f->kv[f->n++];
-		if ((kv->name = form_unescape(seg, (size_t)(eq - seg),
+		if ((kv->name = form_pct_decode(seg, (size_t)(eq - seg),
 		    &nlen)) == NULL)
 			return form_nomem(f, r);
-		kv->value = form_unescape(eq == amp ? eq : eq + 1,
+		kv->value = form_pct_decode(eq == amp ? eq : eq + 1,
 		    eq == amp ? 0 : (size_t)(amp - eq - 1), &kv->len);
 		if (kv->value == NULL)
 			return form_nomem(f, r);

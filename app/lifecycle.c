@@ -651,6 +651,8 @@ lc_launch(struct lc_start *a)
 		av[n++] = num[i];
 	av[n] = NULL;
 	proc_signals_reset();
+	/* Not a CGI request: main() would ignore "supervise" then. */
+	(void)unsetenv("GATEWAY_INTERFACE");
 	execv(av[0], av);
 	log_warn("job %s: exec launcher %s", a->id, av[0]);
 	_exit(1);

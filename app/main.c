@@ -33,6 +33,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: spoolcgi [-t] [-c file]\n"
 	    "       spoolcgi [-c file] gc\n"
+	    "       spoolcgi init [dir]\n"
 	    "       spoolcgi [-c file] supervise id fd fd fd key  (internal)\n"
 	    "       spoolcgi -V\n"
 	    "       spoolcgi --help-config\n");
@@ -145,6 +146,14 @@ main(int argc, char *argv[])
 	int			 ch, test = 0, gc = 0;
 
 	log_init("spoolcgi");
+	/*
+	 * Under CGI a query without '=' arrives as arguments (RFC 3875
+	 * 4.4): a visitor must not choose an option or a command.
+	 */
+	if (getenv("GATEWAY_INTERFACE") != NULL) {
+		argc = 1;
+		argv[1] = NULL;
+	}
 	/* Long, and alone: getopt(3) has no long options, and the table
 	 * needs no configuration. */
 	if (argc == 2 && strcmp(argv[1], "--help-config") == 0)
@@ -164,6 +173,9 @@ main(int argc, char *argv[])
 			usage();
 		}
 	}
+	/* Sets up a web folder over SSH; needs no configuration (init.c). */
+	if (optind < argc && strcmp(argv[optind], "init") == 0)
+		return init_main(argc - optind - 1, argv + optind + 1);
 	if (optind < argc) {
 		if (strcmp(argv[optind], "gc") == 0 && optind + 1 == argc)
 			gc = 1;

@@ -13,8 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <uriparser/Uri.h>
-
 #include "extern.h"
 
 #define ROUTE_JOBS_PREFIX	"/jobs/"
@@ -251,23 +249,14 @@ route_url(char *out, size_t sz, const char *base, enum route_id id,
 
 /*
  * Percent-decode (and '+' to space) the n bytes at s into a fresh string.
- * *outlen is the decoded length, which may hold a NUL from "%00": uriparser
- * returns where the decoded text ends, so a NUL is seen, never silently
+ * *outlen is the decoded length, which may hold a NUL from "%00": the
+ * decoder returns the length, so a NUL is seen, never silently
  * truncated.  Returns the string, or NULL with errno set.
  */
 static char *
 route_unescape(const char *s, size_t n, size_t *outlen)
 {
-	const char	*end;
-	char		*d;
-
-	if ((d = malloc(n + 1)) == NULL)
-		return NULL;
-	memcpy(d, s, n);
-	d[n] = '\0';
-	end = uriUnescapeInPlaceExA(d, URI_TRUE, URI_BR_DONT_TOUCH);
-	*outlen = (size_t)(end - d);
-	return d;
+	return form_pct_decode(s, n, outlen);
 }
 
 /*

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "extern.h"
@@ -491,9 +492,57 @@ test_validate(void)
 	is_str(rf.field, "task", "empty form: task named");
 }
 
+/*
+ * form_pct_decode(s, n) is want (wantlen bytes, NUL-terminated there).
+ */
+static void
+pct(const char *s, size_t n, const char *want, size_t wantlen,
+    const char *what)
+{
+	char	*d;
+	size_t	 len = (size_t)-1;
+
+	d = form_pct_decode(s, n, &len);
+	ok(d != NULL, "%s: decoded", what);
+	if (d == NULL)
+		return;
+	is_int(len, wantlen, "%s: length", what);
+	ok(len == wantlen && memcmp(d, want, wantlen) == 0 && d[len] == '\0',
+	    "%s: bytes", what);
+	free(d);
+}
+
+#define PCT(s, want, what) pct(s, sizeof(s) - 1, want, sizeof(want) - 1, what)
+
+static void
+test_pct_decode(void)
+{
+	PCT("", "", "empty");
+	PCT("abc", "abc", "nothing to decode");
+	PCT("a%20b", "a b", "%20");
+	PCT("a+b", "a b", "'+' is a space");
+	PCT("%2B", "+", "%2B is a '+', not a space");
+	PCT("%c3%A9", "\xc3\xa9", "either case of hex digit");
+	PCT("%FF%00%7f", "\xff\0\x7f", "any byte");
+	PCT("%00", "\0", "%00: a NUL, counted");
+	PCT("x%00y", "x\0y", "%00 inside: the rest is kept");
+	PCT("%", "%", "'%' at the end");
+	PCT("%4", "%4", "'%' and one digit at the end");
+	PCT("%zz", "%zz", "'%' and no hex digits");
+	PCT("%4g", "%4g", "'%' and one hex digit");
+	PCT("%%41", "%A", "'%' before an escape");
+	PCT("%4%41", "%4A", "a cut escape before an escape");
+	PCT("%2541", "%41", "decoded once, not twice");
+	PCT("a\0%41+", "a\0A ", "a raw NUL does not stop it");
+	/* Only n bytes are read: an escape cut by n stays as it is. */
+	pct("%41", 2, "%4", 2, "an escape cut by the length");
+	pct("ab+", 2, "ab", 2, "nothing past the length");
+}
+
 int
 main(void)
 {
+	test_pct_decode();
 	test_urlencoded();
 	test_json();
 	test_validate();

@@ -23,7 +23,7 @@ set -u
 cd "$(dirname "$0")/.." || exit 2
 
 PACKAGES="build-essential autoconf automake pkg-config libfcgi-dev
-libjson-c-dev uuid-dev liburiparser-dev lighttpd curl jq apache2
+libjson-c-dev uuid-dev busybox-static lighttpd curl jq apache2
 libapache2-mod-fcgid nginx spawn-fcgi chromium util-linux"
 # The memory checkers and fuzzers (CHECK_EXTRA=1) need these too.
 [ "${CHECK_EXTRA:-0}" = 1 ] &&

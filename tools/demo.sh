@@ -26,7 +26,7 @@ set -eu
 DEMO_DIR=${DEMO_DIR:-/var/lib/spoolcgi-demo}
 DEMO_PORT=${DEMO_PORT:-8080}
 PACKAGES="build-essential autoconf automake pkg-config libfcgi-dev
-libjson-c-dev uuid-dev liburiparser-dev lighttpd curl jq"
+libjson-c-dev uuid-dev lighttpd curl jq"
 
 say() { printf 'demo.sh: %s\n' "$*"; }
 die() { printf 'demo.sh: %s\n' "$*" >&2; exit 1; }

@@ -29,7 +29,7 @@
 # every harness ran clean, 1 when one crashed, leaked, timed out or broke
 # an invariant (the line names the input that did it), 2 when the build
 # failed.  Needs clang and its runtime (Debian: clang, libclang-rt-14-dev)
-# and the -dev packages of json-c, uuid, uriparser and fcgi.
+# and the -dev packages of json-c, uuid and fcgi.
 
 set -u
 srcdir=$(cd "$(dirname "$0")/.." && pwd) || exit 2
@@ -44,16 +44,16 @@ case $FUZZ_SECONDS in ''|*[!0-9]*) die "FUZZ_SECONDS must be a number" ;; esac
 case $FUZZ_TIMEOUT in ''|*[!0-9]*) die "FUZZ_TIMEOUT must be a number" ;; esac
 command -v "$CC" >/dev/null 2>&1 ||
     die "no $CC: install clang and libclang-rt-14-dev (or the matching version)"
-PKGS="json-c uuid liburiparser fcgi"
+PKGS="json-c uuid fcgi"
 if pkg-config --exists $PKGS 2>/dev/null; then
 	PKG_CFLAGS=$(pkg-config --cflags $PKGS)
 	PKG_LIBS=$(pkg-config --libs $PKGS)
 else
 	# Debian's libfcgi-dev has no fcgi.pc: the same fallback as configure.
-	pkg-config --exists json-c uuid liburiparser ||
-	    die "pkg-config finds no json-c, uuid or liburiparser"
-	PKG_CFLAGS=$(pkg-config --cflags json-c uuid liburiparser)
-	PKG_LIBS="$(pkg-config --libs json-c uuid liburiparser) -lfcgi"
+	pkg-config --exists json-c uuid ||
+	    die "pkg-config finds no json-c or uuid"
+	PKG_CFLAGS=$(pkg-config --cflags json-c uuid)
+	PKG_LIBS="$(pkg-config --libs json-c uuid) -lfcgi"
 fi
 
 # ---------------------------------------------------------------- scratch

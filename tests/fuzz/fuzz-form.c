@@ -10,7 +10,11 @@
  * form is then checked against a fixed configuration, parsed once from
  * FUZZ_CONFIG below, and what form_validate() accepts must really have
  * its required fields, numbers in range and select values from the list.
+ * The percent-decoder the urlencoded parser (and the query parameters of
+ * app/route.c) use is also checked on the whole body, against a byte by
+ * byte reading of WHATWG URL 5.1.
  */
+#include <ctype.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -123,6 +127,40 @@ check_valid(const struct form *f, const struct task *t)
 	}
 }
 
+/*
+ * form_pct_decode() on n bytes at s: NUL-terminated at its length, and
+ * each output byte is one "%" HEXDIG HEXDIG escape, a space for a '+', or
+ * the input byte itself, in order, with nothing left over.
+ */
+static void
+check_pct(const char *s, size_t n)
+{
+	char		*d, hex[3];
+	size_t		 len, i, o;
+
+	if ((d = form_pct_decode(s, n, &len)) == NULL)
+		return;		/* out of memory: nothing to check */
+	FUZZ_CHECK(len <= n);
+	FUZZ_CHECK(d[len] == '\0');
+	for (i = o = 0; i < n; o++) {
+		FUZZ_CHECK(o < len);
+		if (s[i] == '%' && n - i > 2 &&
+		    isxdigit((unsigned char)s[i + 1]) &&
+		    isxdigit((unsigned char)s[i + 2])) {
+			hex[0] = s[i + 1];
+			hex[1] = s[i + 2];
+			hex[2] = '\0';
+			FUZZ_CHECK((unsigned char)d[o] == strtoul(hex, NULL, 16));
+			i += 3;
+		} else {
+			FUZZ_CHECK(d[o] == (s[i] == '+' ? ' ' : s[i]));
+			i++;
+		}
+	}
+	FUZZ_CHECK(o == len);
+	free(d);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -144,6 +182,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	json = data[0] & 1;
 	buf = fuzz_dup(data + 1, size - 1);
+	check_pct(buf, size - 1);
 
 	memset(&r, 0xa5, sizeof(r));
 	if (json)
