@@ -46,8 +46,9 @@ esac
 # demo_pid: the pid of the demo's lighttpd, if it runs.
 demo_pid() {
 	local pid
-	[ -f "$DEMO_DIR/run/lighttpd.pid" ] || return 1
-	pid=$(cat "$DEMO_DIR/run/lighttpd.pid")
+	# lighttpd removes its pid file as it exits, possibly between a test
+	# for the file and the read: read it once, quietly.
+	pid=$(cat "$DEMO_DIR/run/lighttpd.pid" 2>/dev/null) || return 1
 	case $pid in ''|*[!0-9]*) return 1 ;; esac
 	[ "$(cat "/proc/$pid/comm" 2>/dev/null)" = lighttpd ] || return 1
 	# Not a zombie: PID 1 may reap late (NOTES.md).
