@@ -18,8 +18,11 @@
  *
  * Without JavaScript the same forms work as they are: post, 303 to the job
  * page, which refreshes itself until the result is there.  Nothing here
- * uses innerHTML, inline scripts or inline event handlers, so it runs
- * under a Content-Security-Policy of script-src 'self'.
+ * uses innerHTML, inline scripts, inline event handlers or inline styles,
+ * so it runs under a Content-Security-Policy of script-src 'self' and
+ * style-src 'self'.  The few rules it needs of a page are a block of
+ * spoolcgi.css ("What the client needs"); a page of your own that loads
+ * this client without that stylesheet copies the block.
  */
 (() => {
 	'use strict';
@@ -544,18 +547,7 @@
 
 	/* ------------------------------------------------------ start */
 
-	/* Defaults for pages without spoolcgi's own CSS; any page rule wins. */
-	function addStyle() {
-		const css = '.spoolcgi-job [hidden],[data-spoolcgi-job] [hidden]{display:none!important}' +
-		    ':where(.spoolcgi-job){margin-top:1.5rem}' +
-		    ':where(.spoolcgi-job progress){width:100%}' +
-		    ':where(.field-error){display:block;color:#a1241a;margin:.25rem 0}' +
-		    ':where(.spoolcgi-result,.spoolcgi-error){white-space:pre-wrap}';
-		document.head.append(el('style', { textContent: css }));
-	}
-
 	function init() {
-		addStyle();
 		document.addEventListener('submit', onSubmit);
 		const box = document.querySelector('[data-spoolcgi-job]');
 		if (box)

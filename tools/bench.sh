@@ -1,10 +1,36 @@
 #!/bin/sh
-# tools/bench.sh: throughput of spoolcgi's poll path, GET {base}/jobs/{id}
-# (read the job's status.json, answer the status object in JSON), next to a
-# hello-world libfcgi program (tests/bench/hello.c) under the same lighttpd,
-# measured with wrk on loopback in one run and given as a ratio.  Numbers
-# from different runs or machines are not comparable (NOTES.md: 10-20 %
-# spread); the ratio is the result.
+# tools/bench.sh: spoolcgi's speed next to what the machine can do, in one
+# run under one lighttpd, each figure with its ratio.  Numbers from
+# different runs or machines are not comparable (10-20 % run to run, far
+# more machine to machine); the ratios are the result.
+#
+#   poll     GET {base}/jobs/{id} of a finished job (read the status,
+#            answer it in JSON) against a hello-world libfcgi program
+#            (tests/bench/hello.c): req/s, wrk at BENCH_CONNS connections.
+#   starts   POST {base}/jobs, a small urlencoded job asking for JSON, with
+#            room to run every job at once, against the floor
+#            (tests/bench/floor.c: write the body, fsync it, fsync the
+#            staging directory, rename, fsync the parent, double-fork, exec
+#            /bin/cat, answer 202): starts/s and p99, wrk and a Lua script.
+#   latency  POST to final status of a trivial job, one at a time with
+#            Prefer: wait (inotify in the server, no polling tick):
+#            median and 90th percentile of BENCH_LAT_JOBS jobs.
+#   backlog  BENCH_BACKLOG trivial jobs posted at once (16 at a time) under
+#            the default max_running: jobs/s from the first POST until
+#            /health says none is queued or running and all succeeded.
+#   syncs    fsync + fdatasync per job: strace -f on the FastCGI processes
+#            (following the supervisors and tasks they start) over
+#            BENCH_SYNC_JOBS starts, each waited for until its supervisor
+#            has exited; "in the request" counts the FastCGI processes'
+#            own calls, "in all" every process's.  The floor alike.
+#
+# The task of every start is /bin/cat (it copies its input to the result).
+# Two spoolcgi sites share the lighttpd: /app with the defaults
+# (max_running 4; the poll, latency and backlog) and /starts with room to
+# run (max_running and max_queued high; starts and syncs), so that a start
+# does the whole of its work (publish the job, hand it to a supervisor)
+# and no queue builds up that would run on into the next measurement.
+# Each backend is bin-path with max-procs 2.
 #
 #	tools/bench.sh			(from the source tree, after "make")
 #
@@ -12,35 +38,53 @@
 #   SPOOLCGI_BIN     the spoolcgi binary (default: app/spoolcgi)
 #   HELLO_BIN        a built hello (default: compile tests/bench/hello.c
 #                    with gcc -O2 into the temporary directory)
+#   FLOOR_BIN        a built floor (default: compile tests/bench/floor.c)
+#   BENCH_PARTS      which measurements, of: poll starts latency backlog
+#                    syncs (default: all of them)
 #   BENCH_SECONDS    length of each measured wrk run (default 10)
 #   BENCH_ROUNDS     measured runs per URL, interleaved (default 3)
 #   BENCH_THREADS    wrk -t (default 2)
 #   BENCH_CONNS      wrk -c (default 16)
 #   BENCH_WARMUP     seconds of unmeasured load on each URL first (default 2)
+#   BENCH_LAT_JOBS   jobs timed from POST to final status (default 40)
+#   BENCH_BACKLOG    jobs in the backlog (default 400)
+#   BENCH_SYNC_JOBS  starts counted under strace (default 50)
 #   BENCH_PERF       1: afterwards, count the instructions per request of
-#                    both backends (perf stat), and profile the spoolcgi
-#                    processes (perf record -g) during one more poll run
-#                    and print the top of the report (needs a working perf)
+#                    both poll backends (perf stat), and profile the
+#                    spoolcgi processes (perf record -g) during one more
+#                    poll run and print the top of the report (needs perf)
 #   KEEP_TMP         1: keep the temporary directory
 #
-# Runs as root or not.  As root, lighttpd drops to www-data and the site
-# (binaries copied into it) belongs to www-data.  Exits 0 with a table and
-# the ratio, or 1 when anything failed, including a wrk run with a non-2xx
-# answer or a socket error.
+# Runs as root or not (strace needs root, or ptrace allowed).  As root,
+# lighttpd drops to www-data and the site (binaries copied into it)
+# belongs to www-data.  Takes about three minutes with the defaults.
+# Exits 0 with the tables and ratios, or 1 when anything failed, including
+# a wrk run with a non-2xx answer or a socket error, a job that did not
+# succeed, or a measurement that did not finish in time.
 
 set -u
 
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
+# now_cs, wait_for, wait_while_alive, proc_alive, all_dead, free_port,
+# lighttpd_user_lines, url_code
+. "$top_srcdir/tools/lib.sh"
+
 SPOOLCGI_BIN=${SPOOLCGI_BIN:-$top_builddir/app/spoolcgi}
-HELLO_SRC=$top_srcdir/tests/bench/hello.c
 HELLO_BIN=${HELLO_BIN:-}
+FLOOR_BIN=${FLOOR_BIN:-}
+PARTS=" ${BENCH_PARTS:-poll starts latency backlog syncs} "
 SECONDS_=${BENCH_SECONDS:-10}
 ROUNDS=${BENCH_ROUNDS:-3}
 THREADS=${BENCH_THREADS:-2}
 CONNS=${BENCH_CONNS:-16}
 WARMUP=${BENCH_WARMUP:-2}
+LAT_JOBS=${BENCH_LAT_JOBS:-40}
+BACKLOG=${BENCH_BACKLOG:-400}
+SYNC_JOBS=${BENCH_SYNC_JOBS:-50}
 ACCEPT='Accept: application/json'
+# The job of every start: small, urlencoded, as a browser form posts it.
+JOB_BODY='task=cat&text=hello+bench'
 
 DIR=
 LIGHTTPD_PID=
@@ -51,45 +95,18 @@ die() {
 	exit 1
 }
 
-# now_cs: a monotonic clock (seconds since boot) in centiseconds.
-now_cs() {
-	local _up _rest
-	read -r _up _rest </proc/uptime
-	echo "${_up%.*}${_up#*.}"
+say() {
+	echo "bench: $*" >&2
 }
 
-# wait_for SECONDS CMD [ARGS...]: runs CMD every 0.1 s until it succeeds,
-# or fails once SECONDS have passed.
-wait_for() {
-	local _limit
-	_limit=$(($(now_cs) + $1 * 100))
-	shift
-	while :; do
-		"$@" && return 0
-		[ "$(now_cs)" -lt "$_limit" ] || break
-		sleep 0.1
-	done
-	"$@"
+part() {
+	case $PARTS in *" $1 "*) return 0 ;; esac
+	return 1
 }
 
-# proc_alive PID: exists and is not a zombie (kill -0 succeeds on zombies,
-# which PID 1 reaps late here: NOTES.md).
-proc_alive() {
-	local _s
-	_s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-	_s=${_s##*) }
-	case ${_s%% *} in
-	''|Z|X|x) return 1 ;;
-	esac
-	return 0
-}
-
-all_dead() {
-	local _p
-	for _p; do
-		proc_alive "$_p" && return 1
-	done
-	return 0
+# ms_now: wall-clock milliseconds, for intervals measured here.
+ms_now() {
+	date +%s%3N
 }
 
 # backend_pids BINARY: live children of lighttpd that run BINARY.
@@ -105,6 +122,27 @@ backend_pids() {
 		[ "$3" = "$LIGHTTPD_PID" ] && proc_alive "$_p" && echo "$_p"
 	done
 	return 0
+}
+
+# site_pids: live processes of the site other than lighttpd's backends:
+# job supervisors (a site binary, not lighttpd's child) and tasks (their
+# working directory in the site).  One find, not a readlink per process:
+# this runs between measurements.
+site_pids() {
+	local _p
+	[ -n "$DIR" ] || return 0
+	find /proc -mindepth 2 -maxdepth 2 -path '/proc/[0-9]*/*' \
+	    \( -name exe -lname "$DIR/bin/*" -o -name cwd -lname "$DIR/*" \) \
+	    2>/dev/null | sed 's,^/proc/\([0-9]*\)/.*,\1,' | sort -u |
+	    while read -r _p; do
+		[ "$(proc_ppid "$_p")" = "$LIGHTTPD_PID" ] && continue
+		proc_alive "$_p" && echo "$_p"
+	done
+	return 0
+}
+
+no_site_pids() {
+	[ -z "$(site_pids)" ]
 }
 
 # rss_kb PID: VmRSS of PID in kB.
@@ -128,28 +166,16 @@ cpu_busy() {
 	}'
 }
 
-# free_port: a TCP port nobody listens on (nor uses) right now.
-free_port() {
-	local _n=0 _p
-	while [ "$_n" -lt 200 ]; do
-		_n=$((_n + 1))
-		_p=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
-		_p=$((_p % 20000 + 30000))
-		grep -q ":$(printf '%04X' "$_p") " /proc/net/tcp \
-		    /proc/net/tcp6 2>/dev/null || { echo "$_p"; return 0; }
-	done
-	return 1
-}
-
 stop_lighttpd() {
 	local _pids _p
 	[ -n "$LIGHTTPD_PID" ] || return 0
 	_pids="$LIGHTTPD_PID $(backend_pids "$DIR/bin/spoolcgi")
-	    $(backend_pids "$DIR/bin/hello")"
+	    $(backend_pids "$DIR/bin/spoolcgi-s") $(backend_pids "$DIR/bin/hello")
+	    $(backend_pids "$DIR/bin/floor")"
 	kill -TERM "$LIGHTTPD_PID" 2>/dev/null
 	if ! wait_for 10 all_dead $_pids; then
-		echo "bench: lighttpd or a backend outlived SIGTERM by 10 s;" \
-		    "killing $_pids" >&2
+		say "lighttpd or a backend outlived SIGTERM by 10 s;" \
+		    "killing $_pids"
 		for _p in $_pids; do
 			proc_alive "$_p" && kill -KILL "$_p" 2>/dev/null
 		done
@@ -160,12 +186,19 @@ stop_lighttpd() {
 }
 
 cleanup() {
-	local _rc=$?
+	local _rc=$? _left
 	trap - EXIT
+	[ -z "${STRACE_PID:-}" ] || kill -INT "$STRACE_PID" 2>/dev/null
+	# Jobs still running once lighttpd is gone are this run's: end them.
+	_left=$(site_pids)
 	stop_lighttpd
+	if [ -n "$_left" ]; then
+		kill -KILL $_left 2>/dev/null
+		wait_for 5 all_dead $_left
+	fi
 	if [ -n "$DIR" ]; then
 		if [ "${KEEP_TMP:-0}" = 1 ]; then
-			echo "bench: kept $DIR" >&2
+			say "kept $DIR"
 		else
 			rm -rf "$DIR"
 		fi
@@ -178,17 +211,41 @@ cleanup() {
 http_code() {
 	local _path=$1
 	shift
-	curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@" \
-	    "http://127.0.0.1:$PORT$_path" 2>/dev/null
+	url_code "http://127.0.0.1:$PORT$_path" "$@"
 }
 
 ready() {
 	[ "$(http_code /hello)" = 200 ] &&
-	    [ "$(http_code /app/health)" = 200 ]
+	    [ "$(http_code /app/health)" = 200 ] &&
+	    [ "$(http_code /starts/health)" = 200 ]
 }
 
 job_final() {
 	[ "$(http_code "/app/jobs/$JOB" -H "$ACCEPT")" = 200 ]
+}
+
+# health_idle BASE: /health of the site at BASE says no job is queued or
+# running.
+health_idle() {
+	local _h
+	_h=$(curl -s --max-time 5 "http://127.0.0.1:$PORT$1/health") &&
+	    printf '%s\n' "$_h" | grep -Eq '"queued": *0[,} ]' &&
+	    printf '%s\n' "$_h" | grep -Eq '"running": *0[,} ]'
+}
+
+# build NAME: $DIR/bin/NAME from tests/bench/NAME.c, unless $2 names a
+# built one.
+build() {
+	if [ -n "$2" ]; then
+		cp "$2" "$DIR/bin/$1" || die "cannot copy $2"
+		return 0
+	fi
+	command -v gcc >/dev/null ||
+	    die "gcc is not installed (or give a built $1)"
+	# Unquoted on purpose: pkg-config prints several words.
+	gcc -O2 -o "$DIR/bin/$1" "$top_srcdir/tests/bench/$1.c" \
+	    $(pkg-config --cflags --libs fcgi 2>/dev/null || echo -lfcgi) ||
+	    die "cannot build tests/bench/$1.c"
 }
 
 # ---------------------------------------------------------------- the site
@@ -196,42 +253,46 @@ job_final() {
 for _c in lighttpd wrk curl awk; do
 	command -v "$_c" >/dev/null || die "$_c is not installed"
 done
+if part syncs; then
+	command -v strace >/dev/null || die "strace is not installed"
+fi
 [ -x "$SPOOLCGI_BIN" ] || die "no $SPOOLCGI_BIN: run make app/spoolcgi first"
 
-DIR=$(mktemp -d "${TMPDIR:-/tmp}/spoolcgi-bench.XXXXXX") ||
-    die "mktemp failed"
+DIR=$(mktemp -d "${TMPDIR:-/tmp}/spoolcgi-bench.XXXXXX") &&
+    DIR=$(cd "$DIR" && pwd -P) || die "mktemp failed"
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 # Output into a closed pipe (| head) must still stop lighttpd.
 trap 'exit 141' PIPE
-mkdir -p "$DIR/bin" "$DIR/htdocs" "$DIR/spool" "$DIR/log" "$DIR/run" \
-    "$DIR/tmp" || die "cannot create $DIR"
+mkdir -p "$DIR/bin" "$DIR/htdocs" "$DIR/spool" "$DIR/spool-starts" \
+    "$DIR/floor" "$DIR/log" "$DIR/run" "$DIR/tmp" "$DIR/t" ||
+    die "cannot create $DIR"
 
 cp -p "$SPOOLCGI_BIN" "$DIR/bin/spoolcgi" || die "cannot copy $SPOOLCGI_BIN"
+# The same binary under a second name, so that the two sites' processes
+# can be told apart in /proc.
+cp -p "$SPOOLCGI_BIN" "$DIR/bin/spoolcgi-s" || die "cannot copy $SPOOLCGI_BIN"
 BIN_DATE=$(date -u -r "$DIR/bin/spoolcgi" '+%Y-%m-%d %H:%M UTC')
 BIN_SRC=$(git -C "$(dirname "$SPOOLCGI_BIN")" describe --always --dirty \
     2>/dev/null || echo unknown)
-if [ -n "$HELLO_BIN" ]; then
-	cp "$HELLO_BIN" "$DIR/bin/hello" || die "cannot copy $HELLO_BIN"
-else
-	command -v gcc >/dev/null ||
-	    die "gcc is not installed (or set HELLO_BIN)"
-	# Unquoted on purpose: pkg-config prints several words.
-	gcc -O2 -o "$DIR/bin/hello" "$HELLO_SRC" \
-	    $(pkg-config --cflags --libs fcgi 2>/dev/null || echo -lfcgi) ||
-	    die "cannot build $HELLO_SRC"
-fi
-# The task: nothing to do, so the job is final at once.
+build hello "$HELLO_BIN"
+build floor "$FLOOR_BIN"
+# The poll's job: nothing to do, so the job is final at once.
 printf '#!/bin/sh\n# bench: a task that finishes at once.\nexit 0\n' \
     >"$DIR/bin/bench-task"
-chmod 755 "$DIR/bin/spoolcgi" "$DIR/bin/hello" "$DIR/bin/bench-task"
+chmod 755 "$DIR/bin/spoolcgi" "$DIR/bin/spoolcgi-s" "$DIR/bin/hello" \
+    "$DIR/bin/floor" "$DIR/bin/bench-task"
 
-# The spool lies outside the document root (spoolcgi refuses it inside).
-cat >"$DIR/spoolcgi.json" <<EOF
+# write_config FILE SPOOL [KEYS]: a configuration with the two tasks; the
+# spool lies outside the document root (spoolcgi refuses it inside).  No
+# clean-up runs during the bench (it would add its own syncs).
+write_config() {
+	cat >"$1" <<EOF
 {
-  "spool": "$DIR/spool",
+  "spool": "$2",$3
+  "gc_interval_seconds": 86400,
   "tasks": {
     "bench": {
       "title": "Finish at once",
@@ -239,17 +300,26 @@ cat >"$DIR/spoolcgi.json" <<EOF
       "fields": {},
       "result_type": "text/plain; charset=utf-8",
       "timeout_seconds": 60
+    },
+    "cat": {
+      "title": "Copy the input",
+      "command": ["/bin/cat"],
+      "fields": {"text": {"type": "text", "required": false}},
+      "result_type": "application/json",
+      "timeout_seconds": 60
     }
   }
 }
 EOF
-"$DIR/bin/spoolcgi" -t -c "$DIR/spoolcgi.json" >/dev/null ||
-    die "spoolcgi refuses the configuration $DIR/spoolcgi.json"
+	"$DIR/bin/spoolcgi" -t -c "$1" >/dev/null ||
+	    die "spoolcgi refuses the configuration $1"
+}
+write_config "$DIR/spoolcgi.json" "$DIR/spool" ""
+write_config "$DIR/spoolcgi-starts.json" "$DIR/spool-starts" '
+  "max_running": 100000,
+  "max_queued": 100000,'
 
-USER_CONF=
 if [ "$(id -u)" -eq 0 ]; then
-	USER_CONF='server.username = "www-data"
-server.groupname = "www-data"'
 	chmod 711 "$DIR"
 	chown -R www-data:www-data "$DIR"/* ||
 	    die "cannot chown $DIR to www-data"
@@ -265,9 +335,10 @@ server.port = $PORT
 server.pid-file = "$DIR/run/lighttpd.pid"
 server.errorlog = "$DIR/log/error.log"
 server.upload-dirs = ("$DIR/tmp")
-# wrk keeps its connections for the whole run (NOTES.md: default 1000).
+# wrk keeps its connections for the whole run; lighttpd closes one after
+# 1000 requests by default.
 server.max-keep-alive-requests = 10000000
-$USER_CONF
+$(lighttpd_user_lines)
 fastcgi.server = (
 	"/app" => ((
 		"bin-path" => "$DIR/bin/spoolcgi",
@@ -276,11 +347,26 @@ fastcgi.server = (
 		"check-local" => "disable",
 		"bin-environment" => ("SPOOLCGI_CONFIG" => "$DIR/spoolcgi.json"),
 	)),
+	"/starts" => ((
+		"bin-path" => "$DIR/bin/spoolcgi-s",
+		"socket" => "$DIR/run/spoolcgi-s.sock",
+		"max-procs" => 2,
+		"check-local" => "disable",
+		"bin-environment" => ("SPOOLCGI_CONFIG" =>
+		    "$DIR/spoolcgi-starts.json"),
+	)),
 	"/hello" => ((
 		"bin-path" => "$DIR/bin/hello",
 		"socket" => "$DIR/run/hello.sock",
 		"max-procs" => 2,
 		"check-local" => "disable",
+	)),
+	"/floor" => ((
+		"bin-path" => "$DIR/bin/floor",
+		"socket" => "$DIR/run/floor.sock",
+		"max-procs" => 2,
+		"check-local" => "disable",
+		"bin-environment" => ("FLOOR_DIR" => "$DIR/floor"),
 	)),
 )
 EOF
@@ -296,13 +382,10 @@ while :; do
 	lighttpd -D -f "$DIR/lighttpd.conf" </dev/null \
 	    >>"$DIR/log/lighttpd.out" 2>&1 &
 	LIGHTTPD_PID=$!
-	limit=$(($(now_cs) + 2000))
-	while ! ready && proc_alive "$LIGHTTPD_PID" &&
-	    [ "$(now_cs)" -lt "$limit" ]; do
-		sleep 0.1
-	done
-	ready && break
-	if proc_alive "$LIGHTTPD_PID"; then
+	rc=0
+	wait_while_alive "$LIGHTTPD_PID" 20 ready || rc=$?
+	[ "$rc" -eq 0 ] && break
+	if [ "$rc" -eq 2 ]; then
 		cat "$DIR/log/lighttpd.out" "$DIR/log/error.log" >&2 2>/dev/null
 		die "lighttpd not ready within 20 s"
 	fi
@@ -317,35 +400,44 @@ done
 # One job, polled until final (200; 202 while it is pending).
 JOB=$(curl -s --max-time 10 -H "$ACCEPT" -d task=bench \
     "http://127.0.0.1:$PORT/app/jobs" |
-    sed -n 's/.*"id":"\([0-9a-f-]\{36\}\)".*/\1/p')
+    sed -n 's/.*"id": *"\([0-9a-f-]\{36\}\)".*/\1/p')
 [ -n "$JOB" ] || die "POST /app/jobs gave no job id"
 wait_for 20 job_final || die "job $JOB not final within 20 s"
 POLL=/app/jobs/$JOB
 
-# Both answers once, by hand: status, type and size.
+# Each answer once, by hand: status, type and size.
 describe() {
+	local _path=$1
+	shift
 	curl -s -o /dev/null --max-time 5 -H "$ACCEPT" \
-	    -w '%{http_code} %{content_type} %{size_download}' \
-	    "http://127.0.0.1:$PORT$1"
+	    -w '%{http_code} %{content_type} %{size_download}' "$@" \
+	    "http://127.0.0.1:$PORT$_path"
 }
 HELLO_DESC=$(describe /hello)
 POLL_DESC=$(describe "$POLL")
+START_DESC=$(describe /starts/jobs -d "$JOB_BODY")
+FLOOR_DESC=$(describe /floor -d "$JOB_BODY")
 case $HELLO_DESC in "200 application/json "*) ;;
 *) die "GET /hello answered: $HELLO_DESC" ;; esac
 case $POLL_DESC in "200 application/json "*) ;;
 *) die "GET $POLL answered: $POLL_DESC" ;; esac
+case $START_DESC in "202 application/json"*) ;;
+*) die "POST /starts/jobs answered: $START_DESC" ;; esac
+case $FLOOR_DESC in "202 application/json "*) ;;
+*) die "POST /floor answered: $FLOOR_DESC" ;; esac
 
 # ---------------------------------------------------------------- load
 
-# run_wrk NAME PATH SECONDS: one wrk run; prints its req/s, or fails
-# (with wrk's output) on a non-2xx/3xx answer, a socket error or no
-# request at all.
+# run_wrk NAME PATH SECONDS [WRK_ARGS...]: one wrk run, its output in
+# $DIR/wrk.NAME.out; prints its req/s, or fails (with wrk's output) on a
+# non-2xx/3xx answer, a socket error or no request at all.
 run_wrk() {
-	local _out=$DIR/wrk.$1.out
-	wrk -t"$THREADS" -c"$CONNS" -d"$3"s -H "$ACCEPT" \
-	    "http://127.0.0.1:$PORT$2" >"$_out" 2>&1 ||
-	    { cat "$_out" >&2; echo "bench: wrk failed on $2" >&2; return 1; }
-	awk -v what="$2" '
+	local _out=$DIR/wrk.$1.out _path=$2 _s=$3
+	shift 3
+	wrk -t"$THREADS" -c"$CONNS" -d"$_s"s -H "$ACCEPT" "$@" \
+	    "http://127.0.0.1:$PORT$_path" >"$_out" 2>&1 ||
+	    { cat "$_out" >&2; say "wrk failed on $_path"; return 1; }
+	awk -v what="$_path" '
 	/^ *Socket errors:/ {
 		n = $0; gsub(/[^0-9 ]/, " ", n); split(n, a, " ")
 		for (i in a) if (a[i] + 0 > 0) bad = bad " socket errors:" $0
@@ -364,39 +456,269 @@ run_wrk() {
 	}' "$_out" || { cat "$_out" >&2; return 1; }
 }
 
+# wrk_p99 NAME: the 99th percentile of latency in ms from the --latency
+# distribution of run NAME.
+wrk_p99() {
+	awk '$1 == "99%" {
+		v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
+		if (u == "us") v /= 1000; else if (u == "s") v *= 1000
+		else if (u == "m") v *= 60000
+		printf "%.1f\n", v; found = 1
+	} END { if (!found) exit 1 }' "$DIR/wrk.$1.out"
+}
+
 # median: the middle of the numbers on stdin (the lower middle if even).
 median() {
 	sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
 
+# percentile P: the P-th percentile (nearest rank) of the numbers on stdin.
+percentile() {
+	sort -n | awk -v p="$1" '{ v[NR] = $1 } END {
+		r = int(p / 100 * NR); if (r < p / 100 * NR) r++
+		if (r < 1) r = 1
+		print v[r]
+	}'
+}
+
+# ratio A B: A/B with two decimals, "?" if B is not a positive number.
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		if (b + 0 > 0) printf "%.2f\n", a / b; else print "?"
+	}'
+}
+
+runs() { tr '\n' ' ' <"$1" | sed 's/ $//; s/ /, /g'; }
+
 BUSY_BEFORE=$(cpu_busy)
-echo "bench: lighttpd on 127.0.0.1:$PORT, job $JOB;" \
-    "wrk -t$THREADS -c$CONNS, $ROUNDS x ${SECONDS_}s per URL" >&2
-if [ "$WARMUP" -gt 0 ]; then
-	run_wrk warm-hello /hello "$WARMUP" >/dev/null || exit 1
-	run_wrk warm-poll "$POLL" "$WARMUP" >/dev/null || exit 1
-fi
-: >"$DIR/hello.rps"
-: >"$DIR/poll.rps"
-r=0
-while [ "$r" -lt "$ROUNDS" ]; do
-	r=$((r + 1))
-	# Alternate which goes first, so a drift in the machine's speed
-	# does not favour one side.
-	if [ $((r % 2)) -eq 1 ]; then
-		set -- hello /hello poll "$POLL"
-	else
-		set -- poll "$POLL" hello /hello
-	fi
-	while [ $# -gt 0 ]; do
-		v=$(run_wrk "$1.$r" "$2" "$SECONDS_") || exit 1
-		echo "$v" >>"$DIR/$1.rps"
-		echo "bench: round $r $1: $v req/s" >&2
-		shift 2
+say "lighttpd on 127.0.0.1:$PORT in $DIR; parts:$PARTS"
+
+# wrk_round NAME PATH ROUND [WRK_ARGS...]: one measured wrk run, its req/s
+# appended to $DIR/NAME.rps and (with --latency) its p99 to $DIR/NAME.p99.
+# A run of starts waits until the jobs of the last one are done.
+wrk_round() {
+	local _n=$1 _p=$2 _r=$3 _v
+	shift 3
+	case $_p in /starts/*|/floor) wait_starts_idle ;; esac
+	_v=$(run_wrk "$_n.$_r" "$_p" "$SECONDS_" "$@") || exit 1
+	echo "$_v" >>"$DIR/$_n.rps"
+	wrk_p99 "$_n.$_r" >>"$DIR/$_n.p99" 2>/dev/null
+	say "round $_r $_n: $_v req/s$(tail -n 1 "$DIR/$_n.p99" |
+	    sed 's/^/, p99 /; s/$/ ms/')"
+}
+
+# interleave NAME1 PATH1 NAME2 PATH2 [WRK_ARGS...]: ROUNDS measured runs of
+# each, alternating which goes first so that a drift in the machine's
+# speed favours neither.
+interleave() {
+	local _r=0 _a=$1 _pa=$2 _b=$3 _pb=$4
+	shift 4
+	: >"$DIR/$_a.rps"; : >"$DIR/$_b.rps"
+	: >"$DIR/$_a.p99"; : >"$DIR/$_b.p99"
+	while [ "$_r" -lt "$ROUNDS" ]; do
+		_r=$((_r + 1))
+		if [ $((_r % 2)) -eq 1 ]; then
+			wrk_round "$_a" "$_pa" "$_r" "$@"
+			wrk_round "$_b" "$_pb" "$_r" "$@"
+		else
+			wrk_round "$_b" "$_pb" "$_r" "$@"
+			wrk_round "$_a" "$_pa" "$_r" "$@"
+		fi
 	done
-done
-HELLO_MED=$(median <"$DIR/hello.rps")
-POLL_MED=$(median <"$DIR/poll.rps")
+}
+
+# wait_starts_idle: the /starts site has no job queued or running, and no
+# supervisor or task of it is left, so a run starts on a quiet machine.
+wait_starts_idle() {
+	wait_for 120 health_idle /starts ||
+	    die "the /starts jobs did not finish within 120 s"
+	wait_for 30 no_site_pids ||
+	    die "supervisors or tasks still run after 30 s: $(site_pids)"
+}
+
+# ------------------------------------------------ (e) poll against hello
+
+if part poll; then
+	say "poll: wrk -t$THREADS -c$CONNS, $ROUNDS x ${SECONDS_}s per URL"
+	if [ "$WARMUP" -gt 0 ]; then
+		run_wrk warm-hello /hello "$WARMUP" >/dev/null || exit 1
+		run_wrk warm-poll "$POLL" "$WARMUP" >/dev/null || exit 1
+	fi
+	interleave hello /hello poll "$POLL"
+	HELLO_MED=$(median <"$DIR/hello.rps")
+	POLL_MED=$(median <"$DIR/poll.rps")
+fi
+
+# ------------------------------------------------ (a) starts against floor
+
+if part starts; then
+	# wrk's request: a form post asking for JSON.
+	cat >"$DIR/post.lua" <<EOF
+wrk.method = "POST"
+wrk.body = "$JOB_BODY"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Accept"] = "application/json"
+EOF
+	say "starts: wrk -t$THREADS -c$CONNS --latency, $ROUNDS x" \
+	    "${SECONDS_}s per URL, /bin/cat as the task"
+	if [ "$WARMUP" -gt 0 ]; then
+		run_wrk warm-floor /floor "$WARMUP" -s "$DIR/post.lua" \
+		    >/dev/null || exit 1
+		wait_starts_idle
+		run_wrk warm-start /starts/jobs "$WARMUP" -s "$DIR/post.lua" \
+		    >/dev/null || exit 1
+	fi
+	interleave floor /floor start /starts/jobs -s "$DIR/post.lua" --latency
+	wait_starts_idle
+	FLOOR_MED=$(median <"$DIR/floor.rps")
+	START_MED=$(median <"$DIR/start.rps")
+	FLOOR_P99=$(median <"$DIR/floor.p99")
+	START_P99=$(median <"$DIR/start.p99")
+fi
+
+# ------------------------------------------------ (b) POST to final status
+
+if part latency; then
+	say "latency: $LAT_JOBS jobs one at a time, POST with Prefer: wait=10"
+	: >"$DIR/latency.ms"
+	n=-3			# three unmeasured first
+	while [ "$n" -lt "$LAT_JOBS" ]; do
+		n=$((n + 1))
+		out=$(curl -s -o "$DIR/t/lat.json" --max-time 15 \
+		    -w '%{http_code} %{time_total}' -H "$ACCEPT" \
+		    -H 'Prefer: wait=10' -d "$JOB_BODY" \
+		    "http://127.0.0.1:$PORT/app/jobs")
+		case $out in
+		"200 "*) ;;
+		*) die "POST /app/jobs with Prefer: wait answered $out" ;;
+		esac
+		grep -Eq '"state": *"succeeded"' "$DIR/t/lat.json" ||
+		    die "a trivial job did not succeed: $(cat "$DIR/t/lat.json")"
+		[ "$n" -gt 0 ] &&
+		    awk -v s="${out#* }" 'BEGIN { printf "%.1f\n", s * 1000 }' \
+		    >>"$DIR/latency.ms"
+	done
+	LAT_MED=$(median <"$DIR/latency.ms")
+	LAT_P90=$(percentile 90 <"$DIR/latency.ms")
+	LAT_UNDER20=$(awk '$1 <= 20 { n++ } END { print n + 0 }' \
+	    "$DIR/latency.ms")
+fi
+
+# ------------------------------------------------ (c) a backlog
+
+if part backlog; then
+	wait_for 60 health_idle /app || die "/app is not idle"
+	say "backlog: $BACKLOG jobs, 16 posts at a time, default max_running"
+	mkdir -p "$DIR/backlog"
+	i=0
+	while [ "$i" -lt "$BACKLOG" ]; do
+		i=$((i + 1))
+		echo "url = \"http://127.0.0.1:$PORT/app/jobs\""
+		echo "output = \"$DIR/backlog/$i.json\""
+	done >"$DIR/backlog.curl"
+	t0=$(ms_now)
+	curl -s --no-progress-meter --parallel --parallel-max 16 --max-time 60 -H "$ACCEPT" \
+	    -d "$JOB_BODY" -w '%{http_code}\n' -K "$DIR/backlog.curl" \
+	    >"$DIR/backlog.codes" || die "posting the backlog failed"
+	t_posted=$(ms_now)
+	n202=$(grep -c '^202$' "$DIR/backlog.codes")
+	[ "$n202" -eq "$BACKLOG" ] ||
+	    die "the backlog's posts: $n202 of $BACKLOG answered 202" \
+	    "($(sort "$DIR/backlog.codes" | uniq -c | tr '\n' ' '))"
+	# Each answer is one line without a newline: one id per file.
+	grep -hoE '"id": *"[0-9a-f-]{36}"' "$DIR"/backlog/*.json |
+	    sed 's/.*"\([0-9a-f-]*\)"$/\1/' | while read -r id; do
+		echo "url = \"http://127.0.0.1:$PORT/app/jobs/$id\""
+	done >"$DIR/backlog-get.curl"
+	# Done when /health says nothing is queued or running and every job
+	# says succeeded; the time is that of the /health answer.
+	limit=$(($(now_cs) + 120 * 100))
+	while :; do
+		while ! health_idle /app; do
+			[ "$(now_cs)" -lt "$limit" ] ||
+			    die "the backlog did not finish within 120 s"
+			sleep 0.02
+		done
+		t1=$(ms_now)
+		done_=$(curl -s -H "$ACCEPT" -K "$DIR/backlog-get.curl" |
+		    grep -Eo '"state": *"succeeded"' | wc -l)
+		[ "$done_" -eq "$BACKLOG" ] && break
+		[ "$(now_cs)" -lt "$limit" ] ||
+		    die "the backlog: $done_ of $BACKLOG succeeded in 120 s"
+	done
+	BACKLOG_RATE=$(awk -v n="$BACKLOG" -v ms=$((t1 - t0)) \
+	    'BEGIN { printf "%.1f\n", n * 1000 / ms }')
+	BACKLOG_SECS=$(awk -v ms=$((t1 - t0)) 'BEGIN { printf "%.1f", ms / 1000 }')
+	BACKLOG_POST=$(awk -v ms=$((t_posted - t0)) \
+	    'BEGIN { printf "%.1f", ms / 1000 }')
+fi
+
+# ------------------------------------------------ (d) syncs per job
+
+# traced PID...: strace is attached to every PID.
+traced() {
+	local _p
+	for _p; do
+		awk '$1 == "TracerPid:" && $2 != 0 { ok = 1 }
+		    END { exit !ok }' "/proc/$_p/status" 2>/dev/null ||
+		    return 1
+	done
+}
+
+# count_syncs NAME BINARY PATH: strace -f on the BINARY backends during
+# SYNC_JOBS sequential starts on PATH, until every process those starts
+# made has exited.  Sets SYNC_REQ and SYNC_ALL: the calls per job of the
+# backends themselves and of every traced process.
+count_syncs() {
+	local _pids _i=0 _out _id
+	_pids=$(backend_pids "$DIR/bin/$2")
+	[ -n "$_pids" ] || die "no $2 backend to trace"
+	wait_starts_idle
+	strace -f -q -e trace=fsync,fdatasync -o "$DIR/strace.$1" \
+	    $(printf -- '-p %s ' $_pids) 2>"$DIR/strace.$1.err" &
+	STRACE_PID=$!
+	wait_for 10 traced $_pids || die "strace did not attach to $_pids"
+	: >"$DIR/sync.$1.ids"
+	while [ "$_i" -lt "$SYNC_JOBS" ]; do
+		_i=$((_i + 1))
+		_out=$(curl -s --max-time 10 -H "$ACCEPT" -d "$JOB_BODY" \
+		    -w ' %{http_code}' "http://127.0.0.1:$PORT$3")
+		case $_out in *" 202") ;;
+		*) die "POST $3 under strace answered: $_out" ;; esac
+		echo "$_out" | sed -n 's/.*"id": *"\([^"]*\)".*/\1/p' \
+		    >>"$DIR/sync.$1.ids"
+	done
+	# spoolcgi's jobs: final, then no supervisor or task left.  The
+	# floor's: its tasks are /bin/cat of a few bytes.
+	if [ "$2" = spoolcgi-s ]; then
+		while read -r _id; do
+			_out=$(curl -s --max-time 15 -H "$ACCEPT" \
+			    -H 'Prefer: wait=10' \
+			    "http://127.0.0.1:$PORT/starts/jobs/$_id")
+			echo "$_out" | grep -Eq '"state": *"succeeded"' ||
+			    die "job $_id under strace: $_out"
+		done <"$DIR/sync.$1.ids"
+	fi
+	wait_for 30 no_site_pids || die "processes left under strace"
+	kill -INT "$STRACE_PID"
+	wait "$STRACE_PID"
+	STRACE_PID=
+	set -- $(awk -v pids=" $(echo $_pids) " -v n="$SYNC_JOBS" '
+	$2 ~ /^(fsync|fdatasync)\(/ {
+		all++
+		if (index(pids, " " $1 " ")) req++
+	}
+	END { printf "%.1f %.1f\n", req / n, all / n }' "$DIR/strace.$1")
+	SYNC_REQ=$1 SYNC_ALL=$2
+}
+
+if part syncs; then
+	say "syncs: strace -f -e trace=fsync,fdatasync over $SYNC_JOBS starts"
+	count_syncs floor floor /floor
+	FLOOR_SYNC_REQ=$SYNC_REQ FLOOR_SYNC_ALL=$SYNC_ALL
+	count_syncs start spoolcgi-s /starts/jobs
+	START_SYNC_REQ=$SYNC_REQ START_SYNC_ALL=$SYNC_ALL
+fi
 
 # RSS after the load, of every backend of each kind.
 rss_list() {
@@ -411,28 +733,86 @@ HELLO_RSS=$(rss_list "$DIR/bin/hello")
 
 # ---------------------------------------------------------------- report
 
-runs() { tr '\n' ' ' <"$1" | sed 's/ $//; s/ /, /g'; }
-echo "| what | URL | answer | runs (req/s) | median req/s | RSS per process |"
-echo "| --- | --- | --- | --- | --- | --- |"
-echo "| hello (libfcgi) | GET /hello |" \
-    "${HELLO_DESC#200 application/json } B JSON |" \
-    "$(runs "$DIR/hello.rps") | $HELLO_MED | $HELLO_RSS |"
-echo "| spoolcgi poll | GET /app/jobs/{id} |" \
-    "${POLL_DESC#200 application/json } B JSON |" \
-    "$(runs "$DIR/poll.rps") | $POLL_MED | $SPOOLCGI_RSS |"
+echo "## spoolcgi against what the machine can do, one run"
 echo
-awk -v p="$POLL_MED" -v h="$HELLO_MED" 'BEGIN {
-	printf "ratio poll/hello (of the medians): %.2f\n", p / h
-}'
-# The ratio within each round too: its two runs were back to back, so a
-# load that came and went (other users of the machine) shows here.
-paste -d ' ' "$DIR/poll.rps" "$DIR/hello.rps" | awk '
-	{ r = r sep sprintf("%.2f", $1 / $2); sep = ", " }
-	END { print "ratio per round: " r }'
+echo "| measure | spoolcgi | baseline | ratio |"
+echo "| --- | --- | --- | --- |"
+if part starts; then
+	echo "| starts/s, $CONNS connections (median of $ROUNDS) |" \
+	    "$START_MED | floor $FLOOR_MED | $(ratio "$START_MED" "$FLOOR_MED") |"
+	echo "| start p99, ms (median of $ROUNDS) |" \
+	    "$START_P99 | floor $FLOOR_P99 | $(ratio "$START_P99" "$FLOOR_P99") |"
+fi
+if part latency; then
+	echo "| POST to final status, median ms ($LAT_JOBS jobs) |" \
+	    "$LAT_MED | | |"
+	echo "| POST to final status, 90th percentile ms |" \
+	    "$LAT_P90 | | |"
+	echo "| jobs final within 20 ms |" \
+	    "$LAT_UNDER20 of $LAT_JOBS | | |"
+fi
+if part backlog; then
+	echo "| backlog of $BACKLOG, jobs/s (default max_running) |" \
+	    "$BACKLOG_RATE | | |"
+fi
+if part syncs; then
+	echo "| syncs per job in the request |" \
+	    "$START_SYNC_REQ | floor $FLOOR_SYNC_REQ |" \
+	    "$(ratio "$START_SYNC_REQ" "$FLOOR_SYNC_REQ") |"
+	echo "| syncs per job in all |" \
+	    "$START_SYNC_ALL | floor $FLOOR_SYNC_ALL |" \
+	    "$(ratio "$START_SYNC_ALL" "$FLOOR_SYNC_ALL") |"
+fi
+if part poll; then
+	echo "| polls/s, $CONNS connections (median of $ROUNDS) |" \
+	    "$POLL_MED | hello $HELLO_MED | $(ratio "$POLL_MED" "$HELLO_MED") |"
+fi
+echo
+
+if part starts; then
+	echo "| what | URL | answer | runs (req/s) | p99 per run (ms) |"
+	echo "| --- | --- | --- | --- | --- |"
+	echo "| floor (libfcgi) | POST /floor | ${FLOOR_DESC#202 } B |" \
+	    "$(runs "$DIR/floor.rps") | $(runs "$DIR/floor.p99") |"
+	echo "| spoolcgi start | POST /starts/jobs | ${START_DESC#202 } B |" \
+	    "$(runs "$DIR/start.rps") | $(runs "$DIR/start.p99") |"
+	echo
+	paste -d ' ' "$DIR/start.rps" "$DIR/floor.rps" | awk '
+		{ r = r sep sprintf("%.2f", $1 / $2); sep = ", " }
+		END { print "start/floor per round: " r }'
+	echo
+fi
+if part backlog; then
+	echo "backlog: $BACKLOG jobs posted in $BACKLOG_POST s, all" \
+	    "succeeded after $BACKLOG_SECS s"
+	echo
+fi
+if part poll; then
+	echo "| what | URL | answer | runs (req/s) | median req/s |" \
+	    "RSS per process |"
+	echo "| --- | --- | --- | --- | --- | --- |"
+	echo "| hello (libfcgi) | GET /hello |" \
+	    "${HELLO_DESC#200 application/json } B JSON |" \
+	    "$(runs "$DIR/hello.rps") | $HELLO_MED | $HELLO_RSS |"
+	echo "| spoolcgi poll | GET /app/jobs/{id} |" \
+	    "${POLL_DESC#200 application/json } B JSON |" \
+	    "$(runs "$DIR/poll.rps") | $POLL_MED | $SPOOLCGI_RSS |"
+	echo
+	echo "ratio poll/hello (of the medians): $(ratio "$POLL_MED" "$HELLO_MED")"
+	# The ratio within each round too: its two runs were back to back,
+	# so a load that came and went (other users of the machine) shows
+	# here.
+	paste -d ' ' "$DIR/poll.rps" "$DIR/hello.rps" | awk '
+		{ r = r sep sprintf("%.2f", $1 / $2); sep = ", " }
+		END { print "ratio per round: " r }'
+	echo
+fi
 echo "(lighttpd $(lighttpd -v 2>/dev/null |
     sed -n 's/^lighttpd\/\([^ ]*\).*/\1/p'), bin-path, max-procs 2 each;" \
-    "wrk -t$THREADS -c$CONNS," \
-    "$ROUNDS x ${SECONDS_}s per URL, interleaved; $(nproc) CPUs)"
+    "wrk -t$THREADS -c$CONNS, $ROUNDS x ${SECONDS_}s per URL, interleaved;" \
+    "$(nproc) CPUs, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo |
+    head -n 1); kernel $(uname -r);" \
+    "spool on $(df -T "$DIR" | awk 'NR == 2 { print $2 }'))"
 echo "(CPU busy in the second before the runs: $BUSY_BEFORE, after:" \
     "$(cpu_busy); other work on the machine widens the spread)"
 # Which spoolcgi this was: others may rebuild it while we run, so the

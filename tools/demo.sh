@@ -33,6 +33,8 @@ die() { printf 'demo.sh: %s\n' "$*" >&2; exit 1; }
 
 cd "$(dirname "$0")/.."
 src=$(pwd)
+# now_cs, wait_for, proc_alive, lighttpd_user_lines, url_code
+. "$src/tools/lib.sh"
 
 [ "$(id -u)" -eq 0 ] || die "run me as root (I install packages and run lighttpd as www-data)"
 case $DEMO_DIR in
@@ -46,27 +48,13 @@ esac
 # demo_pid: the pid of the demo's lighttpd, if it runs.
 demo_pid() {
 	local pid
-	[ -f "$DEMO_DIR/run/lighttpd.pid" ] || return 1
-	pid=$(cat "$DEMO_DIR/run/lighttpd.pid")
+	# lighttpd removes its pid file as it exits, possibly between a test
+	# for the file and the read: read it once, quietly.
+	pid=$(cat "$DEMO_DIR/run/lighttpd.pid" 2>/dev/null) || return 1
 	case $pid in ''|*[!0-9]*) return 1 ;; esac
 	[ "$(cat "/proc/$pid/comm" 2>/dev/null)" = lighttpd ] || return 1
-	# Not a zombie: PID 1 may reap late (NOTES.md).
-	case $(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -c1) in
-	''|Z|X) return 1 ;;
-	esac
+	proc_alive "$pid" || return 1
 	echo "$pid"
-}
-
-# wait_until SECONDS CMD...: polls CMD every 0.2 s until it succeeds.
-wait_until() {
-	local n=$(($1 * 5))
-	shift
-	while [ "$n" -gt 0 ]; do
-		"$@" && return 0
-		sleep 0.2
-		n=$((n - 1))
-	done
-	"$@"
 }
 
 not_running() { ! demo_pid >/dev/null; }
@@ -76,16 +64,15 @@ stop_demo() {
 	pid=$(demo_pid) || return 0
 	say "stopping the demo's lighttpd (pid $pid)"
 	kill -TERM "$pid"
-	if ! wait_until 20 not_running; then
+	if ! wait_for 20 not_running; then
 		say "lighttpd ignored SIGTERM for 20 s; killing it"
 		kill -KILL "$pid" 2>/dev/null || true
-		wait_until 5 not_running || die "cannot stop pid $pid"
+		wait_for 5 not_running || die "cannot stop pid $pid"
 	fi
 }
 
 health_ok() {
-	[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
-	    "http://127.0.0.1:$DEMO_PORT/app/health")" = 200 ]
+	[ "$(url_code "http://127.0.0.1:$DEMO_PORT/app/health")" = 200 ]
 }
 
 if [ "${1:-}" = stop ]; then
@@ -146,8 +133,7 @@ server.modules = ("mod_fastcgi")
 server.document-root = "$DEMO_DIR/htdocs"
 server.bind = "127.0.0.1"
 server.port = $DEMO_PORT
-server.username = "www-data"
-server.groupname = "www-data"
+$(lighttpd_user_lines)
 server.pid-file = "$DEMO_DIR/run/lighttpd.pid"
 server.errorlog = "$DEMO_DIR/log/error.log"
 server.upload-dirs = ("$DEMO_DIR/tmp")
@@ -167,15 +153,14 @@ chown -R www-data:www-data "$DEMO_DIR"
 lighttpd -tt -f "$DEMO_DIR/lighttpd.conf" >/dev/null ||
     die "lighttpd rejects $DEMO_DIR/lighttpd.conf"
 
-if [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 \
-    "http://127.0.0.1:$DEMO_PORT/")" != 000 ]; then
+if [ "$(url_code "http://127.0.0.1:$DEMO_PORT/" --max-time 2)" != 000 ]; then
 	die "something else answers on 127.0.0.1:$DEMO_PORT (set DEMO_PORT)"
 fi
 
 # Without -D, lighttpd forks into the background and writes its pid file.
 lighttpd -f "$DEMO_DIR/lighttpd.conf" </dev/null >>"$DEMO_DIR/log/lighttpd.out" 2>&1 ||
     die "lighttpd did not start; see $DEMO_DIR/log/error.log"
-if ! wait_until 30 health_ok; then
+if ! wait_for 30 health_ok; then
 	tail -n 20 "$DEMO_DIR/log/error.log" >&2 || true
 	die "the demo does not answer on port $DEMO_PORT after 30 s"
 fi

@@ -38,7 +38,7 @@ main(void)
 		    "(fd 0 must be a listen socket)\n");
 		return 1;
 	}
-	/* Formatted once: FCGX_FPrintF knows no %zu (NOTES.md). */
+	/* Formatted once: FCGX_FPrintF has its own printf, without %zu. */
 	hlen = snprintf(head, sizeof(head), "Status: 200 OK\r\n"
 	    "Content-Type: application/json\r\n"
 	    "Content-Length: %d\r\n\r\n", blen);
