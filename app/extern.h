@@ -449,12 +449,14 @@ int		 store_slots_busy(struct store *, const char *, int);
 int		 store_counts(struct store *, int, int *, int *);
 int		 store_claim(struct store *, const char *, struct run *);
 int		 store_run_write(struct run *, int);
+int		 store_run_sync(struct run *);
 int		 store_run_files(struct run *, struct taskfds *);
 int		 store_run_input(struct run *, struct buf *);
 int		 store_run_workdir(struct run *, char *, size_t);
 int		 store_run_commit(struct run *, int);
 int		 store_run_log_tail(struct run *, char *, size_t, int);
 int		 store_run_cancelled(struct run *);
+int		 store_run_watch(struct run *);
 long long	 store_run_size(struct run *);
 void		 store_run_settle(struct run *);
 void		 store_run_release(struct run *);
@@ -463,6 +465,8 @@ int		 store_result_open(struct store *, const char *, struct stat *);
 int		 store_result_etag(const struct stat *, char *, size_t);
 int		 store_watch(struct store *, const char *);
 int		 store_draining(struct store *);
+int		 store_recovery_due(struct store *);
+void		 store_recovery_done(struct store *);
 int		 store_key_claim(struct store *, const char *, const char *,
 		    unsigned long long, char *, unsigned long long *);
 int		 store_client_admit(struct store *, const char *, int, int,
@@ -493,6 +497,7 @@ struct taskend {
 struct supervise_hooks {
 	void	(*progress)(void *, int, const char *);
 	int	(*cancelled)(void *);
+	int	 cancel_fd;	/* readable when a cancel may be asked; -1 */
 	void	*arg;
 };
 
@@ -589,7 +594,6 @@ void		 serve_request(struct req *);
 /* reply.c: answers: status objects, refusals, failures, headers */
 int		 reply_status_object(struct buf *, const struct jobstatus *,
 		    const char *);
-void		 reply_html_headers(struct req *);
 void		 reply_status(struct req *, int, const struct jobstatus *);
 void		 reply_job(struct req *, struct jobstatus *, int, int);
 void		 reply_error(struct req *, int, const char *, const char *,
@@ -601,7 +605,8 @@ void		 reply_redirect(struct req *, const char *);
 int		 reply_lookup(struct req *, int);
 int		 reply_json(struct req *, int, struct json_object *);
 
-/* page.c: HTML pages, from templates */
+/* page.c: HTML pages, from templates, and the headers they carry */
+void		 page_headers(struct req *);
 int		 page_render(struct req *, int, const char *, const char *,
 		    const struct tmpl_var *, size_t, int);
 int		 page_job(struct req *, const struct jobstatus *);

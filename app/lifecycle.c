@@ -353,8 +353,12 @@ lifecycle_dispatch(struct store *s, const struct config *cfg)
 	struct lc_start		 a;
 	size_t			 n = 0, i;
 	char			 class[SPOOLCGI_NAME_MAX + 8];
+	struct gcstats		 gs;
 	int			 lfd, started = 0;
 
+	/* The first dispatch after a boot recovers what a power cut took. */
+	if (store_recovery_due(s))
+		(void)lifecycle_gc(s, cfg, time(NULL), &gs);
 	if ((lfd = store_queue_lock(s)) == -1)
 		return -1;
 	if (store_queue_list(s, &q, &n) == -1) {
@@ -548,7 +552,8 @@ lc_supervise(struct lc_start *a)
 	if (dup2(devnull, 1) == -1 || dup2(fds.log, 2) == -1)
 		_exit(1);
 	close(devnull);
-	if (store_run_input(&run, &in) == 0)
+	/* The input is parsed only for SPOOLCGI_FIELD_*. */
+	if (a->task->nfields > 0 && store_run_input(&run, &in) == 0)
 		input = json_tokener_parse(in.data ? in.data : "");
 	buf_free(&in);
 	if (input != NULL)
@@ -558,14 +563,23 @@ lc_supervise(struct lc_start *a)
 		log_warn("job %s: the task's environment", a->id);
 		_exit(1);
 	}
+	/*
+	 * Running, told to the starter at once; made durable before the
+	 * task starts.  A crash in between leaves "queued" or an unsynced
+	 * "running" with no task ever started: either way the job runs
+	 * after the restart, once, or reads interrupted if the status
+	 * survived.
+	 */
 	run.st.state = JOB_RUNNING;
 	run.st.started_at = time(NULL);
 	run.st.attempts++;
 	run.st.message[0] = '\0';
-	if (store_run_write(&run, 1) == -1)
+	if (store_run_write(&run, 0) == -1)
 		_exit(1);
 	(void)write(a->handoff, "k", 1);
 	close(a->handoff);
+	if (store_run_sync(&run) == -1)
+		_exit(1);
 	/* Running is on disk: the queue entry has done its work. */
 	{
 		struct qentry q;
@@ -583,9 +597,12 @@ lc_supervise(struct lc_start *a)
 	} else {
 		hooks.progress = lc_progress;
 		hooks.cancelled = lc_cancelled;
+		hooks.cancel_fd = store_run_watch(&run);
 		hooks.arg = &run;
 		(void)supervise_task(cfg, a->task, &fds, env, usage0, &hooks,
 		    &o);
+		if (hooks.cancel_fd != -1)
+			close(hooks.cancel_fd);
 		/* A task that left its group (setsid) is stopped too. */
 		(void)proc_kill_marked(LC_MARK, a->id);
 		lc_finish(&run, cfg, a->task, usage0, fds.out, &o);
@@ -808,6 +825,7 @@ lifecycle_gc(struct store *s, const struct config *cfg, time_t now,
 		return LC_ERR;
 	}
 	store_gc_end(s, lfd, cfg->tombstone_seconds, now, gs);
+	store_recovery_done(s);
 	(void)lifecycle_dispatch(s, cfg);
 	if (gs->expired || gs->tombstones || gs->temps || gs->keys ||
 	    gs->settled || gs->requeued)

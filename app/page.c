@@ -20,6 +20,26 @@
 #define PAGE_TEXT_INLINE	(256 * 1024)	/* results shown in the page */
 
 /*
+ * Every HTML answer: scripts and styles only from here (the client and
+ * its stylesheet, served by ROUTE_STATIC; no inline style or script
+ * anywhere, so none is allowed), no framing.
+ */
+#define PAGE_CSP	"default-src 'none'; script-src 'self'; " \
+			"style-src 'self'; " \
+			"img-src 'self' data:; connect-src 'self'; " \
+			"form-action 'self'; frame-ancestors 'none'; " \
+			"base-uri 'none'"
+
+/* Headers every HTML answer carries: secure by default. */
+void
+page_headers(struct req *r)
+{
+	http_header(r, "Content-Security-Policy", "%s", PAGE_CSP);
+	http_header(r, "X-Frame-Options", "DENY");
+	http_header(r, "Referrer-Policy", "same-origin");
+}
+
+/*
  * Render template name with vars inside page.html and send it with
  * status (refresh: seconds for a meta refresh, 0 for none).  Returns 0,
  * or -1 (logged) when rendering failed and nothing was sent.
@@ -56,7 +76,7 @@ page_render(struct req *r, int status, const char *title, const char *name,
 			goto done;
 		}
 	}
-	reply_html_headers(r);
+	page_headers(r);
 	/* A client gone away is no failure of the page. */
 	(void)http_send(r, status, "text/html; charset=utf-8",
 	    page.data ? page.data : "", page.len);

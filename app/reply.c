@@ -16,18 +16,6 @@
 
 #include "extern.h"
 
-/*
- * Every HTML answer: scripts and styles only from here (the client and
- * its stylesheet, served by ROUTE_STATIC), no framing, no sniffing.  The
- * inline style is allowed for the style attributes of the built-in
- * templates.
- */
-#define REPLY_CSP	"default-src 'none'; script-src 'self'; " \
-			"style-src 'self' 'unsafe-inline'; " \
-			"img-src 'self' data:; connect-src 'self'; " \
-			"form-action 'self'; frame-ancestors 'none'; " \
-			"base-uri 'none'"
-
 /* Append s as a JSON string (RFC 8259 7); s is valid UTF-8. */
 static void
 reply_json_str(struct buf *b, const char *s)
@@ -136,15 +124,6 @@ reply_status_object(struct buf *out, const struct jobstatus *st,
 	/* buf_* fail only on allocation; the data ends short then. */
 	return out->data != NULL && out->len > start &&
 	    out->data[out->len - 1] == '}' ? 0 : -1;
-}
-
-/* Headers every HTML answer carries: secure by default. */
-void
-reply_html_headers(struct req *r)
-{
-	http_header(r, "Content-Security-Policy", "%s", REPLY_CSP);
-	http_header(r, "X-Frame-Options", "DENY");
-	http_header(r, "Referrer-Policy", "same-origin");
 }
 
 /* The last resort when even the error page cannot be built. */
@@ -269,7 +248,7 @@ reply_redirect(struct req *r, const char *loc)
 {
 	http_header(r, "Location", "%s", loc);
 	http_header(r, "Cache-Control", "no-store");
-	reply_html_headers(r);
+	page_headers(r);
 	(void)http_send(r, 303, "text/plain; charset=utf-8", loc,
 	    strlen(loc));
 }

@@ -52,6 +52,8 @@
  *                       up to date by creations, supervisors and removals,
  *                       measured exactly by every clean-up
  *   gc.stamp, gc.lock   when the last clean-up started; who runs one now
+ *   boot                the boot id under which the spool was last
+ *                       recovered (store_recovery_due)
  *   drain               if it exists, new jobs are refused (503)
  *
  * Creating a job (store_submit).  tmp/ID is built completely (input.json,
@@ -111,6 +113,8 @@ struct store {
 	int		 queuefd;	/* spool/queue */
 	int		 slotsfd;	/* spool/slots */
 	char		*path;
+	int		 recovery;	/* -1 unknown, 0 done, 1 due */
+	char		 boot[40];	/* this boot's id, "" when unknown */
 };
 
 static DIR	*spool_opendir(int, const char *);
@@ -161,6 +165,7 @@ store_open(const char *path)
 		return NULL;
 	}
 	sp->dirfd = sp->jobsfd = sp->tmpfd = sp->queuefd = sp->slotsfd = -1;
+	sp->recovery = -1;
 	if ((sp->path = strdup(path)) == NULL) {
 		log_warn("spool: strdup");
 		goto fail;
@@ -618,6 +623,46 @@ spool_gone(struct store *sp, const char *id)
 }
 
 /*
+ * The status of a job whose status.json a crash took (it is written
+ * unsynced at creation): the job exists, with its input, so it is
+ * queued, as it was when created; input.json names its task and its
+ * mtime is the creation time.  Returns 0, or -1 with errno ENOENT.
+ */
+static int
+spool_status_rebuild(struct store *sp, const char *id, struct jobstatus *st)
+{
+	char		 path[SPOOLCGI_ID_LEN + 16], buf[512], *p, *q;
+	struct stat	 sb;
+	ssize_t		 n;
+	int		 fd;
+
+	snprintf(path, sizeof(path), "%s/input.json", id);
+	if ((fd = openat(sp->jobsfd, path, O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1) {
+		errno = ENOENT;
+		return -1;
+	}
+	n = fstat(fd, &sb) == 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	close(fd);
+	/* {"id":"ID","task":"NAME",...: written by us, names are tame. */
+	if (n <= 0 || (buf[n] = '\0', p = strstr(buf, "\"task\":\"")) == NULL ||
+	    (q = strchr(p + 8, '"')) == NULL ||
+	    (size_t)(q - (p + 8)) >= sizeof(st->task)) {
+		errno = ENOENT;
+		return -1;
+	}
+	memset(st, 0, sizeof(*st));
+	memcpy(st->id, id, SPOOLCGI_ID_LEN);
+	memcpy(st->task, p + 8, (size_t)(q - (p + 8)));
+	st->state = JOB_QUEUED;
+	st->progress = -1;
+	st->created_at = sb.st_mtime;
+	log_warnx("spool: jobs/%s had lost its status (a crash?): queued, "
+	    "as created", id);
+	return 0;
+}
+
+/*
  * Read the status of job id (checked by job_id_check).  Returns STORE_OK,
  * STORE_NOENT, STORE_GONE, or STORE_ERR (logged).
  */
@@ -631,12 +676,16 @@ store_read(struct store *sp, const char *id, struct jobstatus *st)
 	snprintf(path, sizeof(path), "%s/%s", id, SPOOL_STATUS);
 	if ((fd = openat(sp->jobsfd, path, O_RDONLY | O_NOFOLLOW |
 	    O_CLOEXEC)) == -1) {
+		if (errno == ENOENT && spool_status_rebuild(sp, id, st) == 0)
+			return STORE_OK;
 		if (errno == ENOENT || errno == ENOTDIR)
 			return spool_gone(sp, id) ? STORE_GONE : STORE_NOENT;
 		log_warn("spool: open jobs/%s", path);
 		return STORE_ERR;
 	}
 	if (spool_status_fd(fd, st) == -1) {
+		if (errno == EINVAL && spool_status_rebuild(sp, id, st) == 0)
+			return STORE_OK;
 		log_warn("spool: read jobs/%s", path);
 		return STORE_ERR;
 	}
@@ -763,7 +812,32 @@ store_abort(struct store *sp, const char *id)
 		log_warn("spool: remove tmp/%s", id);
 }
 
-/* Complete staged job st->id: input.json, lock, reserve, status.json. */
+/* Create name in dfd, empty, with size bytes allocated to it. */
+static int
+spool_file_reserve(int dfd, const char *name, off_t size)
+{
+	int	 fd, saved;
+
+	if ((fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) == -1)
+		return -1;
+	if (size > 0 && posix_fallocate(fd, 0, size) != 0 &&
+	    spool_write_all(fd, spool_reserve_bytes, (size_t)size) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return close(fd);
+}
+
+/*
+ * Complete staged job st->id with three files and one sync beyond
+ * input.json's own: what must survive a crash is the input (synced) and
+ * the names (the directory, synced).  The lock and the reserve only need
+ * to exist.  status.json is not synced: a job directory whose status was
+ * lost to a crash reads as queued, rebuilt from input.json (store_read).
+ */
 static int
 spool_prepare(struct store *sp, const struct jobstatus *st,
     const char *input, size_t len)
@@ -777,10 +851,10 @@ spool_prepare(struct store *sp, const struct jobstatus *st,
 		return -1;
 	}
 	if (spool_file_create(dfd, "input.json", input, len) == -1 ||
-	    spool_file_create(dfd, "lock", "", 0) == -1 ||
-	    spool_file_create(dfd, "reserve", spool_reserve_bytes,
-	    sizeof(spool_reserve_bytes)) == -1 ||
-	    spool_status_write(dfd, st, 1) == -1) {
+	    spool_file_reserve(dfd, "lock", 0) == -1 ||
+	    spool_file_reserve(dfd, "reserve",
+	    (off_t)sizeof(spool_reserve_bytes)) == -1 ||
+	    spool_status_write(dfd, st, 0) == -1 || fsync(dfd) == -1) {
 		saved = errno;
 		log_warn("spool: write tmp/%s", st->id);
 		close(dfd);
@@ -1021,7 +1095,11 @@ spool_queue_key(struct store *sp, unsigned long long *key, size_t *n)
 	return 0;
 }
 
-/* Create queue/KEY-ID and make it durable.  Returns 0, or -1 (logged). */
+/*
+ * Create queue/KEY-ID.  Not synced: an entry lost to a power cut is
+ * made again by the recovery that follows every boot (store_recovery_due).
+ * Returns 0, or -1 (logged).
+ */
 static int
 spool_queue_create(struct store *sp, unsigned long long key, const char *id)
 {
@@ -1034,12 +1112,7 @@ spool_queue_create(struct store *sp, unsigned long long key, const char *id)
 		log_warn("spool: create queue/%s", name);
 		return -1;
 	}
-	close(fd);
-	if (fsync(sp->queuefd) == -1) {
-		log_warn("spool: fsync %s/queue", sp->path);
-		return -1;
-	}
-	return 0;
+	return close(fd);
 }
 
 /* Undo a submit: the entry, and the job when it was published. */
@@ -1292,6 +1365,29 @@ store_run_release(struct run *run)
 }
 
 /*
+ * Make run->st, written before without a sync, durable: the status file
+ * and the directory.  Returns 0, or -1 (logged).
+ */
+int
+store_run_sync(struct run *run)
+{
+	int	 fd, rc;
+
+	if ((fd = openat(run->dirfd, SPOOL_STATUS, O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1) {
+		log_warn("spool: open jobs/%s/%s", run->st.id, SPOOL_STATUS);
+		return -1;
+	}
+	rc = fsync(fd);
+	close(fd);
+	if (rc == -1 || fsync(run->dirfd) == -1) {
+		log_warn("spool: fsync jobs/%s/%s", run->st.id, SPOOL_STATUS);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * Write run->st, durably or not (progress: a lost update costs nothing,
  * the lock tells the truth about the process).  Returns 0, or -1 (logged).
  */
@@ -1350,8 +1446,9 @@ store_run_workdir(struct run *run, char *out, size_t sz)
 }
 
 /*
- * Make the task's stdout (outfd, result.tmp) the job's result: fsync,
- * rename to result, fsync the directory.  Returns 0, or -1 (logged).
+ * Make the task's stdout (outfd, result.tmp) the job's result: fsync and
+ * rename to result; the final status, written durably next, syncs the
+ * directory for both names.  Returns 0, or -1 (logged).
  */
 int
 store_run_commit(struct run *run, int outfd)
@@ -1379,6 +1476,29 @@ int
 store_run_cancelled(struct run *run)
 {
 	return faccessat(run->dirfd, "cancel", F_OK, 0) == 0;
+}
+
+/*
+ * A descriptor that becomes readable when something is created in the
+ * claimed job's directory (a cancel request, above all), non-blocking,
+ * or -1 where inotify is not available (the supervisor then looks each
+ * tick).
+ */
+int
+store_run_watch(struct run *run)
+{
+	char	 path[PATH_MAX];
+	int	 fd;
+
+	if ((fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK)) == -1)
+		return -1;
+	snprintf(path, sizeof(path), "%s/jobs/%s", run->store->path,
+	    run->st.id);
+	if (inotify_add_watch(fd, path, IN_CREATE) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 /* Bytes the claimed job takes on disk. */
@@ -1472,6 +1592,82 @@ store_watch(struct store *sp, const char *id)
 	return fd;
 }
 
+/* This boot's id, from the kernel; "" where there is no /proc. */
+static void
+spool_boot_id(char *out, size_t sz)
+{
+	ssize_t	 n;
+	int	 fd;
+
+	out[0] = '\0';
+	if ((fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY |
+	    O_CLOEXEC)) == -1)
+		return;
+	n = read(fd, out, sz - 1);
+	close(fd);
+	out[n > 0 ? n : 0] = '\0';
+}
+
+/*
+ * Is a recovery due: has the machine restarted since the spool was last
+ * recovered (the file "boot" holds the boot id it was recovered under)?
+ * A power cut may have taken what was written without a sync (queue
+ * entries, a new job's first status, a supervisor's "running" not yet
+ * synced): the recovery that follows (lifecycle_gc) settles and requeues
+ * what it finds.  Cheap once known: a look per process, then none.
+ */
+int
+store_recovery_due(struct store *sp)
+{
+	char	 seen[sizeof(sp->boot)];
+	ssize_t	 n;
+	int	 fd;
+
+	if (sp->recovery == 0)
+		return 0;
+	if (sp->boot[0] == '\0') {
+		spool_boot_id(sp->boot, sizeof(sp->boot));
+		if (sp->boot[0] == '\0')
+			return sp->recovery = 0;
+	}
+	seen[0] = '\0';
+	if ((fd = openat(sp->dirfd, "boot", O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) != -1) {
+		n = read(fd, seen, sizeof(seen) - 1);
+		seen[n > 0 ? n : 0] = '\0';
+		close(fd);
+	}
+	sp->recovery = strcmp(seen, sp->boot) != 0;
+	return sp->recovery;
+}
+
+/* The recovery of this boot is done: record it. */
+void
+store_recovery_done(struct store *sp)
+{
+	char	 tmp[32];
+	int	 fd, ok;
+
+	if (sp->boot[0] == '\0')
+		spool_boot_id(sp->boot, sizeof(sp->boot));
+	if (sp->boot[0] == '\0')
+		return;
+	snprintf(tmp, sizeof(tmp), "boot.%ld", (long)getpid());
+	if ((fd = openat(sp->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC |
+	    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1) {
+		log_warn("spool: create %s/%s", sp->path, tmp);
+		return;
+	}
+	ok = spool_write_all(fd, sp->boot, strlen(sp->boot)) == 0;
+	if (close(fd) == -1 || !ok ||
+	    renameat(sp->dirfd, tmp, sp->dirfd, "boot") == -1) {
+		log_warn("spool: write %s/boot", sp->path);
+		unlinkat(sp->dirfd, tmp, 0);
+		return;
+	}
+	sp->recovery = 0;
+}
+
 /* Is the spool draining (the file "drain" exists)? */
 int
 store_draining(struct store *sp)
@@ -1560,9 +1756,8 @@ spool_result_commit(int dfd, int outfd)
 {
 	if (fsync(outfd) == -1)
 		return -1;
-	if (renameat(dfd, "result.tmp", dfd, "result") == -1)
-		return -1;
-	return fsync(dfd);
+	/* The final status's directory sync makes the new name durable. */
+	return renameat(dfd, "result.tmp", dfd, "result");
 }
 
 /*

@@ -345,7 +345,8 @@ supervise_task(const struct config *cfg, const struct task *t,
     const struct supervise_hooks *hooks, struct taskend *out)
 {
 	struct sv	 sv;
-	struct pollfd	 pfd[2];
+	struct pollfd	 pfd[3];
+	char		 ev[4096];
 	struct stat	 sb;
 	int		 errp[2], execp[2], e, wstatus = 0, eof = 0, n, done;
 	pid_t		 w, self = getpid();
@@ -414,11 +415,21 @@ supervise_task(const struct config *cfg, const struct task *t,
 			pfd[n].fd = sv.pidfd;
 			pfd[n++].events = POLLIN;
 		}
+		/* A cancel is seen when asked, not at the next tick. */
+		if (hooks != NULL && hooks->cancel_fd != -1) {
+			pfd[n].fd = hooks->cancel_fd;
+			pfd[n++].events = POLLIN;
+		}
 		/* Without a pidfd, a task past EOF is looked at each 20 ms. */
-		if (poll(pfd, (nfds_t)n, n > 0 ? SUPERVISE_TICK_MS : 20) > 0 &&
-		    !eof && pfd[0].revents != 0 &&
-		    supervise_read_stderr(&sv) == 1)
-			eof = 1;
+		if (poll(pfd, (nfds_t)n, n > 0 ? SUPERVISE_TICK_MS : 20) > 0) {
+			if (!eof && pfd[0].revents != 0 &&
+			    supervise_read_stderr(&sv) == 1)
+				eof = 1;
+			if (hooks != NULL && hooks->cancel_fd != -1 &&
+			    pfd[n - 1].revents != 0)
+				while (read(hooks->cancel_fd, ev, sizeof(ev)) > 0)
+					;
+		}
 		w = waitpid(sv.pid, &wstatus, WNOHANG);
 		if (w == sv.pid)
 			done = 1;
