@@ -576,11 +576,7 @@ lc_supervise(struct lc_start *a)
 	run.st.message[0] = '\0';
 	if (store_run_write(&run, 0) == -1)
 		_exit(1);
-	(void)write(a->handoff, "k", 1);
-	close(a->handoff);
-	if (store_run_sync(&run) == -1)
-		_exit(1);
-	/* Running is on disk: the queue entry has done its work. */
+	/* The entry has done its work; a crash now is for the recovery. */
 	{
 		struct qentry q;
 
@@ -588,6 +584,10 @@ lc_supervise(struct lc_start *a)
 		memcpy(q.id, a->id, sizeof(q.id));
 		(void)store_queue_drop(s, &q);
 	}
+	(void)write(a->handoff, "k", 1);
+	close(a->handoff);
+	if (store_run_sync(&run) == -1)
+		_exit(1);
 	if (cfg->max_spool_bytes > 0)
 		usage0 = store_usage(s);
 	size0 = store_run_size(&run);

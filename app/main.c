@@ -56,6 +56,28 @@ main_help_config(void)
 	return rc;
 }
 
+/*
+ * Under CGI a query without '=' arrives as arguments, one per '+'
+ * separated word (RFC 3875 4.4): a visitor must not choose an option or
+ * a command.  Those words are the last arguments; what comes before them
+ * is a wrapper's own (exec spoolcgi -c FILE), and stays.
+ */
+static void
+main_cgi_words(int *argc, char *argv[])
+{
+	const char	*q = getenv("QUERY_STRING"), *p;
+	int		 words;
+
+	if (getenv("GATEWAY_INTERFACE") == NULL || q == NULL || *q == '\0' ||
+	    strchr(q, '=') != NULL)
+		return;
+	for (words = 1, p = q; *p != '\0'; p++)
+		if (*p == '+')
+			words++;
+	*argc = words < *argc ? *argc - words : 1;
+	argv[*argc] = NULL;
+}
+
 /* The configuration file: -c, then $SPOOLCGI_CONFIG, then the default. */
 static const char *
 main_config_path(const char *opt, char *buf, size_t sz)
@@ -146,14 +168,7 @@ main(int argc, char *argv[])
 	int			 ch, test = 0, gc = 0;
 
 	log_init("spoolcgi");
-	/*
-	 * Under CGI a query without '=' arrives as arguments (RFC 3875
-	 * 4.4): a visitor must not choose an option or a command.
-	 */
-	if (getenv("GATEWAY_INTERFACE") != NULL) {
-		argc = 1;
-		argv[1] = NULL;
-	}
+	main_cgi_words(&argc, argv);
 	/* Long, and alone: getopt(3) has no long options, and the table
 	 * needs no configuration. */
 	if (argc == 2 && strcmp(argv[1], "--help-config") == 0)

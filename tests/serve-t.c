@@ -1,0 +1,463 @@
+/*
+ * serve.c and the handlers below it, driven in-process as plain CGI: the
+ * request's variables and body in, the whole answer (Status line,
+ * headers, body) out, in milliseconds.  Every route and every refusal of
+ * the HTTP contract has its own case here, so that a red result names
+ * one behaviour; the real web servers are the end-to-end tests' business.
+ */
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "extern.h"
+#include "tap.h"
+
+static char		 root[256];
+static struct server	 srv;
+static struct config	 cfg;
+
+/* One answer: its status, headers and body. */
+struct answer {
+	int		 status;
+	char		*head;		/* the header lines, NUL-terminated */
+	char		*body;
+	size_t		 len;
+	char		*raw;
+};
+
+static void
+answer_free(struct answer *a)
+{
+	free(a->raw);
+	memset(a, 0, sizeof(*a));
+}
+
+/*
+ * Serve one request: method, PATH_INFO (NULL: none), query (NULL), the
+ * extra variables in vars ("NAME=value", NULL-terminated, may be NULL),
+ * and the body.
+ */
+static void
+request(struct answer *a, const char *method, const char *path,
+    const char *query, const char *const *vars, const char *body)
+{
+	struct req	 r;
+	char		*env[32], cl[64], m[64], pi[512], qs[512];
+	size_t		 n = 0, i, size = 0;
+	FILE		*in, *out;
+	char		*p;
+
+	snprintf(m, sizeof(m), "REQUEST_METHOD=%s", method);
+	env[n++] = m;
+	env[n++] = (char *)"SCRIPT_NAME=/app";
+	env[n++] = (char *)"REMOTE_ADDR=192.0.2.9";
+	env[n++] = (char *)"GATEWAY_INTERFACE=CGI/1.1";
+	if (path != NULL) {
+		snprintf(pi, sizeof(pi), "PATH_INFO=%s", path);
+		env[n++] = pi;
+	}
+	if (query != NULL) {
+		snprintf(qs, sizeof(qs), "QUERY_STRING=%s", query);
+		env[n++] = qs;
+	}
+	/* The caller's variables first: a CONTENT_LENGTH there wins. */
+	for (i = 0; vars != NULL && vars[i] != NULL && n < 30; i++)
+		env[n++] = (char *)vars[i];
+	if (body != NULL) {
+		snprintf(cl, sizeof(cl), "CONTENT_LENGTH=%zu", strlen(body));
+		env[n++] = cl;
+	}
+	env[n] = NULL;
+	memset(a, 0, sizeof(*a));
+	in = fmemopen((void *)(body != NULL ? body : ""), body != NULL &&
+	    *body ? strlen(body) : 1, "r");
+	out = open_memstream(&a->raw, &size);
+	if (in == NULL || out == NULL)
+		exit(1);
+	http_begin(&r, &srv, NULL, NULL, env);
+	r.cgi_in = in;
+	r.cgi_out = out;
+	serve_request(&r);
+	http_end(&r);
+	fclose(in);
+	fclose(out);
+	if (a->raw == NULL)
+		return;
+	if (strncmp(a->raw, "Status: ", 8) == 0)
+		a->status = atoi(a->raw + 8);
+	if ((p = strstr(a->raw, "\r\n\r\n")) != NULL) {
+		*p = '\0';
+		a->head = a->raw;
+		a->body = p + 4;
+		a->len = size - (size_t)(a->body - a->raw);
+	}
+}
+
+/* The value of header name in a (case as sent), or "". */
+static const char *
+header(const struct answer *a, const char *name)
+{
+	static char	 v[1024];
+	const char	*p = a->head;
+	size_t		 n = strlen(name), k;
+
+	v[0] = '\0';
+	while (p != NULL && *p != '\0') {
+		if (strncmp(p, name, n) == 0 && p[n] == ':') {
+			p += n + 1;
+			while (*p == ' ')
+				p++;
+			k = strcspn(p, "\r");
+			if (k >= sizeof(v))
+				k = sizeof(v) - 1;
+			memcpy(v, p, k);
+			v[k] = '\0';
+			return v;
+		}
+		if ((p = strstr(p, "\r\n")) != NULL)
+			p += 2;
+	}
+	return v;
+}
+
+static int
+has(const struct answer *a, const char *s)
+{
+	return a->body != NULL && strstr(a->body, s) != NULL;
+}
+
+static const char *const json[] = { "HTTP_ACCEPT=application/json", NULL };
+static const char *const form[] = {
+	"CONTENT_TYPE=application/x-www-form-urlencoded",
+	"HTTP_ACCEPT=text/html", NULL
+};
+static const char *const formjson[] = {
+	"CONTENT_TYPE=application/x-www-form-urlencoded",
+	"HTTP_ACCEPT=application/json", NULL
+};
+
+/* The id in a Location header ".../jobs/ID", or "". */
+static const char *
+location_id(const struct answer *a)
+{
+	static char	 id[SPOOLCGI_ID_LEN + 1];
+	const char	*l = header(a, "Location"), *p;
+
+	id[0] = '\0';
+	if ((p = strstr(l, "/jobs/")) != NULL &&
+	    strlen(p + 6) >= SPOOLCGI_ID_LEN) {
+		memcpy(id, p + 6, SPOOLCGI_ID_LEN);
+		id[SPOOLCGI_ID_LEN] = '\0';
+	}
+	return id;
+}
+
+/* Poll job id until its JSON status is final; at most secs seconds. */
+static int
+wait_final(const char *id, int secs)
+{
+	struct answer	 a;
+	char		 path[128];
+	time_t		 deadline = time(NULL) + secs;
+	int		 final;
+
+	snprintf(path, sizeof(path), "/jobs/%s", id);
+	do {
+		request(&a, "GET", path, NULL, json, NULL);
+		final = a.status == 200;
+		answer_free(&a);
+		if (final)
+			return 0;
+	} while (time(NULL) <= deadline && poll(NULL, 0, 10) == 0);
+	return -1;
+}
+
+static void
+write_file(const char *path, const char *text, int mode)
+{
+	FILE	*f;
+
+	if ((f = fopen(path, "w")) == NULL)
+		exit(1);
+	fputs(text, f);
+	fclose(f);
+	chmod(path, mode);
+}
+
+static void
+setup(void)
+{
+	char	 conf[4096], path[512], err[512], spool[300], task[300];
+	size_t	 n;
+
+	snprintf(root, sizeof(root), "/tmp/serve-t.XXXXXX");
+	if (mkdtemp(root) == NULL)
+		exit(1);
+	snprintf(task, sizeof(task), "%s/echo", root);
+	write_file(task, "#!/bin/sh\ncat\n", 0755);
+	snprintf(spool, sizeof(spool), "%s/spool", root);
+	n = (size_t)snprintf(conf, sizeof(conf), "{\"spool\": \"%s\", "
+	    "\"max_running\": 2, \"max_queued\": 50, \"max_body_bytes\": 4096, "
+	    "\"tasks\": {\"echo\": {\"title\": \"Echo <it>\", "
+	    "\"command\": [\"%s\"], \"fields\": {\"text\": {\"type\": "
+	    "\"textarea\", \"required\": true, \"max_bytes\": 100}}, "
+	    "\"result_type\": \"text/plain; charset=utf-8\"}}}", spool, task);
+	snprintf(path, sizeof(path), "%s/spoolcgi.json", root);
+	write_file(path, conf, 0600);
+	if (config_parse(&cfg, conf, n, path, err, sizeof(err)) == -1) {
+		printf("Bail out! %s\n", err);
+		exit(1);
+	}
+	if (tmpl_load(NULL, err, sizeof(err)) == -1) {
+		printf("Bail out! %s\n", err);
+		exit(1);
+	}
+	if ((srv.store = store_open(cfg.spool)) == NULL)
+		exit(1);
+	srv.cfg = &cfg;
+	srv.cgi = 1;
+}
+
+static void
+test_info(void)
+{
+	struct answer	 a;
+
+	request(&a, "GET", "/health", NULL, NULL, NULL);
+	is_int(a.status, 200, "GET /health: 200");
+	ok(strncmp(header(&a, "Content-Type"), "application/json", 16) == 0,
+	    "GET /health: JSON, even without Accept");
+	ok(has(&a, "\"status\":\"ok\"") && has(&a, "\"queued\":0"),
+	    "GET /health: status ok, nothing queued");
+	is_str(header(&a, "Cache-Control"), "no-store",
+	    "GET /health: not cached");
+	is_str(header(&a, "X-Content-Type-Options"), "nosniff",
+	    "GET /health: nosniff");
+	answer_free(&a);
+
+	request(&a, "GET", "/tasks", NULL, form + 1, NULL);
+	is_int(a.status, 200, "GET /tasks (HTML): 200");
+	ok(has(&a, "<form") && has(&a, "name=\"_token\""),
+	    "GET /tasks (HTML): a form with a one-time token");
+	ok(has(&a, "Echo &lt;it&gt;"), "GET /tasks (HTML): the title escaped");
+	ok(strstr(header(&a, "Content-Security-Policy"),
+	    "style-src 'self';") != NULL, "GET /tasks: a CSP without "
+	    "inline style");
+	answer_free(&a);
+
+	request(&a, "GET", "/tasks", "format=json", NULL, NULL);
+	is_int(a.status, 200, "GET /tasks?format=json: 200");
+	ok(has(&a, "\"name\":\"echo\"") &&
+	    has(&a, "\"start\":\"/app/jobs\""),
+	    "GET /tasks?format=json: the task and its start URL");
+	answer_free(&a);
+
+	request(&a, "GET", NULL, NULL, form + 1, NULL);
+	is_int(a.status, 200, "GET {base} alone: the task list");
+	ok(has(&a, "<form"), "GET {base} alone: with the forms");
+	answer_free(&a);
+
+	request(&a, "GET", "/static/spoolcgi.js", NULL, NULL, NULL);
+	is_int(a.status, 200, "GET /static/spoolcgi.js: 200");
+	ok(strncmp(header(&a, "Content-Type"), "text/javascript", 15) == 0,
+	    "GET /static/spoolcgi.js: JavaScript");
+	ok(header(&a, "ETag")[0] == '"', "GET /static/spoolcgi.js: an ETag");
+	answer_free(&a);
+	request(&a, "GET", "/static/nope.js", NULL, NULL, NULL);
+	is_int(a.status, 404, "GET /static/nope.js: 404");
+	answer_free(&a);
+	request(&a, "GET", "/static/../x", NULL, NULL, NULL);
+	is_int(a.status, 404, "GET /static/../x: 404");
+	answer_free(&a);
+
+	request(&a, "GET", "/nothing", NULL, json, NULL);
+	is_int(a.status, 404, "an unknown path: 404");
+	ok(has(&a, "\"code\":\"not_found\""), "an unknown path: JSON error");
+	answer_free(&a);
+
+	request(&a, "PUT", "/health", NULL, json, NULL);
+	is_int(a.status, 405, "PUT /health: 405");
+	is_str(header(&a, "Allow"), "GET, HEAD", "PUT /health: Allow");
+	answer_free(&a);
+	request(&a, "GET", "/jobs", NULL, json, NULL);
+	is_int(a.status, 405, "GET /jobs: 405");
+	is_str(header(&a, "Allow"), "POST", "GET /jobs: Allow: POST");
+	answer_free(&a);
+
+	request(&a, "HEAD", "/health", NULL, NULL, NULL);
+	is_int(a.status, 200, "HEAD /health: 200");
+	ok(a.len == 0, "HEAD /health: no body");
+	answer_free(&a);
+}
+
+static void
+test_refusals(void)
+{
+	static const char *const json_body[] = {
+		"CONTENT_TYPE=application/json", "HTTP_ACCEPT=application/json",
+		NULL
+	};
+	static const char *const text_body[] = {
+		"CONTENT_TYPE=text/plain", "HTTP_ACCEPT=application/json", NULL
+	};
+	static const char *const big[] = {
+		"CONTENT_TYPE=application/x-www-form-urlencoded",
+		"HTTP_ACCEPT=application/json", "CONTENT_LENGTH=999999", NULL
+	};
+	struct answer	 a;
+
+	request(&a, "POST", "/jobs", NULL, formjson, "task=nope&text=x");
+	is_int(a.status, 400, "unknown task: 400");
+	ok(has(&a, "\"field\":\"task\""), "unknown task: names the field");
+	answer_free(&a);
+	request(&a, "POST", "/jobs", NULL, formjson, "task=echo");
+	is_int(a.status, 400, "missing field: 400");
+	ok(has(&a, "\"field\":\"text\""), "missing field: names it");
+	answer_free(&a);
+	request(&a, "POST", "/jobs", NULL, json_body, "{\"task\": ");
+	is_int(a.status, 400, "malformed JSON: 400");
+	answer_free(&a);
+	request(&a, "POST", "/jobs", NULL, text_body, "task=echo&text=x");
+	is_int(a.status, 415, "text/plain body: 415");
+	answer_free(&a);
+	request(&a, "POST", "/jobs", NULL, big, "task=echo&text=x");
+	is_int(a.status, 413, "body over max_body_bytes: 413");
+	answer_free(&a);
+	request(&a, "POST", "/jobs", NULL, formjson, "task=echo&text=%ZZ");
+	ok(a.status == 202 || a.status == 400,
+	    "a stray %% in a value: an answer, no crash");
+	answer_free(&a);
+
+	request(&a, "GET", "/jobs/not-an-id", NULL, json, NULL);
+	is_int(a.status, 404, "a malformed id: 404");
+	answer_free(&a);
+	request(&a, "GET", "/jobs/2f1c0b9e-8d4e-4c53-9a61-0b7f3c9d2e11",
+	    NULL, json, NULL);
+	is_int(a.status, 404, "an unknown id: 404");
+	answer_free(&a);
+	request(&a, "GET", NULL, "job=../../etc", json, NULL);
+	is_int(a.status, 404, "?job= with a malformed id: 404");
+	answer_free(&a);
+	request(&a, "POST", "/jobs/2f1c0b9e-8d4e-4c53-9a61-0b7f3c9d2e11/"
+	    "cancel", NULL, formjson, "");
+	is_int(a.status, 404, "cancel of an unknown id: 404");
+	answer_free(&a);
+
+	cfg.drain = 1;
+	request(&a, "POST", "/jobs", NULL, formjson, "task=echo&text=x");
+	is_int(a.status, 503, "draining: 503");
+	ok(atoi(header(&a, "Retry-After")) > 0, "draining: Retry-After");
+	answer_free(&a);
+	request(&a, "GET", "/health", NULL, NULL, NULL);
+	ok(has(&a, "\"status\":\"draining\""), "draining: /health says so");
+	answer_free(&a);
+	cfg.drain = 0;
+}
+
+static void
+test_jobs(void)
+{
+	static const char *const idem[] = {
+		"CONTENT_TYPE=application/x-www-form-urlencoded",
+		"HTTP_ACCEPT=application/json", "HTTP_IDEMPOTENCY_KEY=k-1",
+		NULL
+	};
+	struct answer	 a;
+	char		 id[SPOOLCGI_ID_LEN + 1], path[128];
+
+	request(&a, "POST", "/jobs", NULL, formjson, "task=echo&text=hello");
+	is_int(a.status, 202, "start (JSON): 202");
+	snprintf(id, sizeof(id), "%s", location_id(&a));
+	ok(job_id_check(id, strlen(id)), "start (JSON): Location names the "
+	    "job");
+	ok(has(&a, "\"state\":"), "start (JSON): the status object");
+	ok(atoi(header(&a, "Retry-After")) > 0, "start (JSON): Retry-After");
+	answer_free(&a);
+
+	snprintf(path, sizeof(path), "/jobs/%s/result", id);
+	ok(wait_final(id, 10) == 0, "the job is final within 10 s");
+	request(&a, "GET", path, NULL, NULL, NULL);
+	is_int(a.status, 200, "result: 200");
+	ok(has(&a, "\"text\":\"hello\""), "result: the task's output");
+	is_str(header(&a, "Cache-Control"), "private", "result: private");
+	ok(header(&a, "ETag")[0] == '"', "result: an ETag");
+	answer_free(&a);
+
+	snprintf(path, sizeof(path), "/jobs/%s", id);
+	request(&a, "GET", path, NULL, json, NULL);
+	is_int(a.status, 200, "a final job (JSON): 200");
+	ok(has(&a, "\"state\":\"succeeded\"") && has(&a, "\"progress\":100"),
+	    "a final job: succeeded, progress 100");
+	is_str(header(&a, "Cache-Control"), "no-store", "status: no-store");
+	answer_free(&a);
+	request(&a, "GET", path, NULL, form + 1, NULL);
+	is_int(a.status, 200, "a final job (HTML): 200");
+	ok(has(&a, "<strong>Done.</strong>") && has(&a, "hello"),
+	    "a final job (HTML): the result page, the result shown");
+	answer_free(&a);
+	request(&a, "GET", NULL, NULL, json, NULL);
+	answer_free(&a);
+
+	snprintf(path, sizeof(path), "/jobs/%s/cancel", id);
+	request(&a, "POST", path, NULL, formjson, "");
+	is_int(a.status, 409, "cancel of a final job: 409");
+	answer_free(&a);
+
+	request(&a, "POST", "/jobs", NULL, form, "task=echo&text=form");
+	is_int(a.status, 303, "start (HTML form): 303");
+	ok(strncmp(header(&a, "Location"), "/app/jobs/", 10) == 0,
+	    "start (HTML form): to the job page");
+	ok(wait_final(location_id(&a), 10) == 0, "the form's job ends");
+	answer_free(&a);
+
+	request(&a, "POST", "/jobs", NULL, idem, "task=echo&text=once");
+	is_int(a.status, 202, "Idempotency-Key: 202");
+	snprintf(id, sizeof(id), "%s", location_id(&a));
+	answer_free(&a);
+	request(&a, "POST", "/jobs", NULL, idem, "task=echo&text=once");
+	is_str(location_id(&a), id, "Idempotency-Key: a repeat names the "
+	    "same job");
+	answer_free(&a);
+	request(&a, "POST", "/jobs", NULL, idem, "task=echo&text=other");
+	is_int(a.status, 400, "Idempotency-Key with another body: 400");
+	ok(has(&a, "idempotency_conflict"), "the refusal names the conflict");
+	answer_free(&a);
+	ok(wait_final(id, 10) == 0, "the keyed job ends");
+
+	snprintf(path, sizeof(path), "/jobs/%s", id);
+	request(&a, "DELETE", path, NULL, json, NULL);
+	is_int(a.status, 204, "DELETE of a final job: 204");
+	answer_free(&a);
+	request(&a, "GET", path, NULL, json, NULL);
+	is_int(a.status, 404, "after DELETE: 404");
+	answer_free(&a);
+}
+
+int
+main(void)
+{
+	char	 cmd[300];
+
+	setup();
+	test_info();
+	test_refusals();
+	test_jobs();
+	store_close(srv.store);
+	config_free(&cfg);
+	/* Detached supervisors may still be ending: a bounded wait. */
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	if (system(cmd) != 0)
+		return 1;
+	return tap_done();
+}
