@@ -18,7 +18,7 @@
 
 /*
  * A refusal: what a parser or validator found wrong with a request.  The
- * handler turns it into one 4xx answer (spec "Refusals").  Parsers fill it
+ * handler turns it into one 4xx answer (README "How a request flows").  Parsers fill it
  * and never log: they are pure functions of their input.
  */
 struct refusal {

@@ -1,7 +1,7 @@
 /*
  * Start requests: decoding a form body (application/x-www-form-urlencoded
  * or a JSON object) into name/value pairs, and checking them against the
- * task they name (spec "Starting a job", "Refusals").
+ * task they name (README "How a request flows", "Refusals").
  *
  * The parsers are pure functions of (buf, len): no I/O, no logging, so a
  * fuzz driver can call them.  What they find wrong goes into a struct
@@ -767,7 +767,7 @@ form_check_field(const struct field *fd, const struct kv *kv,
  * configured task; every other name is a field of it, except "format" and
  * names starting with '_' (the client's and the one-time form token's);
  * required fields are there and not blank; no value is over its field's
- * max_bytes (413, spec "Refusals"); numbers parse whole and keep within
+ * max_bytes (413, README "How a request flows"); numbers parse whole and keep within
  * their bounds; a select's value is one of its options.
  * Returns 0 with *tp the task, or -1 with r filled and *tp NULL.
  */

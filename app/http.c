@@ -188,7 +188,7 @@ http_send_head(struct req *r, int status, const char *ctype, long long len)
 	if (r->sent)
 		return -1;
 	r->sent = 1;
-	/* Format here: FCGX_FPrintF knows no %lld or %zu (NOTES.md). */
+	/* Format here: libfcgi's FCGX_FPrintF knows no %lld or %zu. */
 	buf_printf(&h, "Status: %d %s\r\n", status, http_reason(status));
 	if (ctype != NULL)
 		buf_printf(&h, "Content-Type: %s\r\n", ctype);
@@ -299,8 +299,8 @@ http_accept_q(const char *accept, const char *type)
 
 /*
  * Does the client want JSON?  Yes when the query has format=json, or the
- * Accept header prefers application/json over text/html (spec "HTML or
- * JSON").  A JSON body with no preference in Accept is a script, not a
+ * Accept header prefers application/json over text/html (RFC 9110
+ * 12.5.1; README "How a request flows").  A JSON body with no preference in Accept is a script, not a
  * browser: it gets JSON too.
  */
 int

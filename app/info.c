@@ -14,7 +14,7 @@
 
 #include "extern.h"
 
-/* GET {base}/tasks, JSON: every task with its fields (spec "Routes"). */
+/* GET {base}/tasks, JSON: every task with its fields (README "How a request flows"). */
 static void
 info_tasks_json(struct req *r)
 {

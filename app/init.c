@@ -129,7 +129,7 @@ out:
 /*
  * Create name in dirfd with mode and contents text, never replacing what
  * is there: written and fsynced under a temporary name, then linked into
- * place (STYLE 4, 6).  Returns 0, or -1 with errno set (EEXIST: name
+ * place.  Returns 0, or -1 with errno set (EEXIST: name
  * exists), having said why unless it exists.
  */
 static int

@@ -1,6 +1,6 @@
 /*
  * The job as clients see it: state names, times, the status object of the
- * HTTP contract (spec "Reading a job"), the task's "progress:" lines and
+ * HTTP contract (README "How a request flows"), the task's "progress:" lines and
  * the Retry-After a poller is told.  Pure functions: no file is touched.
  */
 #include "config.h"

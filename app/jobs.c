@@ -1,6 +1,6 @@
 /*
- * The routes of one job (spec "Reading a job", "Cancelling and
- * removing"): its status, waiting for it, its result, cancel and DELETE.
+ * The routes of one job (README "How a request flows", "Job
+ * lifecycle"): its status, waiting for it, its result, cancel and DELETE.
  * Each asks the state machine (lifecycle.c) and ends in one answer.
  */
 #include "config.h"
@@ -56,7 +56,7 @@ jobs_prefer_wait(const struct req *r)
 	return 0;
 }
 
-/* GET/HEAD {base}/jobs/{id}: the status (spec "Reading a job"). */
+/* GET/HEAD {base}/jobs/{id}: the status (README "How a request flows"). */
 void
 jobs_get(struct req *r, const char *id)
 {

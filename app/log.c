@@ -64,7 +64,7 @@ log_warn(const char *fmt, ...)
 	int	 saved = errno;
 
 	va_start(ap, fmt);
-	log_vemit("", fmt, ap, strerror(saved));
+	log_vemit("warning: ", fmt, ap, strerror(saved));
 	va_end(ap);
 	errno = saved;
 }
@@ -76,7 +76,7 @@ log_warnx(const char *fmt, ...)
 	int	 saved = errno;
 
 	va_start(ap, fmt);
-	log_vemit("", fmt, ap, NULL);
+	log_vemit("warning: ", fmt, ap, NULL);
 	va_end(ap);
 	errno = saved;
 }
@@ -88,12 +88,12 @@ log_info(const char *fmt, ...)
 	int	 saved = errno;
 
 	va_start(ap, fmt);
-	log_vemit("", fmt, ap, NULL);
+	log_vemit("info: ", fmt, ap, NULL);
 	va_end(ap);
 	errno = saved;
 }
 
-/* Only before the accept loop (STYLE 12): a fatal error stops the program. */
+/* Only before the accept loop: one bad request must never stop the process. */
 void
 fatal(const char *fmt, ...)
 {

@@ -3,7 +3,7 @@
  *
  * Everything that can be wrong with the configuration is found here,
  * before the first request, and stops the program with a message naming
- * the file, the key and what to do (STYLE 12: fatal exits only before the
+ * the file, the key and what to do (fatal exits only before the
  * accept loop).  The same binary answers FastCGI (fd 0 is a listen socket)
  * or, started by a web server's CGI handler, exactly one CGI request.
  */
@@ -123,7 +123,7 @@ main_cgi_fatal(void)
 
 /*
  * What would make jobs vanish or never start, said once at start in the
- * web server's error log (issue: startup checks).
+ * web server's error log.
  */
 static void
 main_spool_check(const struct config *cfg, struct store *sp, int warn)

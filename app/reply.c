@@ -134,7 +134,7 @@ reply_plain(struct req *r, int status, const char *msg)
 	    strlen(msg));
 }
 
-/* One error answer, JSON or HTML (spec "Refusals"). */
+/* One error answer, JSON or HTML (README "How a request flows"). */
 void
 reply_error(struct req *r, int status, const char *code, const char *field,
     const char *message)
@@ -217,8 +217,8 @@ reply_status(struct req *r, int status, const struct jobstatus *st)
 }
 
 /*
- * Answer with job st's status: JSON or the HTML page (spec).  A start
- * answers 202 unless it honoured a wait (spec "Starting a job"), even
+ * Answer with job st's status: JSON or the HTML page.  A start
+ * answers 202 unless it honoured a wait (README "How a request flows"), even
  * when a quick task is already done.
  */
 void

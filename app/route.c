@@ -1,5 +1,5 @@
 /*
- * Routing: which of the routes of the HTTP contract (spec "Routes") a
+ * Routing: which of the routes of the HTTP contract (README "How a request flows") a
  * request names, which methods each route takes, and the query parameters
  * the handler reads (?job=, ?format=).  Everything here is a pure function
  * of its arguments: no I/O, no logging, so a fuzz driver can call it.
@@ -78,7 +78,7 @@ route_none(struct route *r, int bad_id)
  * Map PATH_INFO (len bytes; NULL or empty when the server passed none) to a
  * route.  A job path fills r->job with the checked id.  A path under
  * /jobs/ whose id is malformed gives ROUTE_NONE with r->bad_id set, so the
- * caller answers 404 without touching the disk (spec "Reading a job").
+ * caller answers 404 without touching the disk (README "How a request flows").
  * Returns 0 for a known route, or -1 with r->id ROUTE_NONE.
  */
 int
@@ -158,7 +158,7 @@ route_parse(struct route *r, const char *p, size_t len)
 }
 
 /*
- * The methods each route takes (spec "Routes"): HEAD wherever GET.  The
+ * The methods each route takes (README "How a request flows"): HEAD wherever GET.  The
  * Allow value of a 405 is built from the same table, so the two cannot
  * disagree.
  */

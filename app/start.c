@@ -1,5 +1,5 @@
 /*
- * Starting a job (spec "Starting a job"): the body read and checked
+ * Starting a job (README "How a request flows"): the body read and checked
  * (urlencoded, JSON, or multipart streamed into the job's staging), the
  * limits of the server, the disk and the client, the idempotency key,
  * then the job stored and queued in one step (lifecycle_submit), and the
@@ -29,7 +29,7 @@
 #include "extern.h"
 
 /*
- * The task's stdin (spec "How a task is run"), fields as configured, in
+ * The task's stdin (README "Writing a task"), fields as configured, in
  * out; *hash gets a hash of the task and its fields, which an
  * Idempotency-Key is bound to.  Returns 0, or -1.
  */
@@ -305,7 +305,7 @@ start_room(struct server *srv, size_t len, struct refusal *rf)
 }
 
 /*
- * POST {base}/jobs (or {base}): start a job (spec "Starting a job").
+ * POST {base}/jobs (or {base}): start a job (README "How a request flows").
  * Answers the request itself, whatever happens.
  */
 void

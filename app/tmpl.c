@@ -19,7 +19,7 @@
  * not shown is still parsed, so a template's syntax errors do not depend
  * on its variables: tmpl_check() finds every error tmpl_render() can.
  *
- * The renderer is a pure function of its input (STYLE 16, 17): it never
+ * The renderer is a pure function of its input: it never
  * logs and never reads past len; the text may contain NUL bytes.
  */
 #include "config.h"
@@ -223,7 +223,7 @@ tmpl_run(struct buf *out, const char *t, size_t len,
 			depth--;
 			break;
 		case '&':
-			/* The one unescaped output (STYLE 17). */
+			/* The one unescaped output. */
 			if (show && (v = tmpl_lookup(vars, nvars, name,
 			    namelen)) != NULL && buf_puts(out, v) == -1)
 				goto nomem;
@@ -289,7 +289,7 @@ tmpl_check(const char *t, size_t len, char *err, size_t errsz)
 /*
  * Read dir/name into *text (NUL-terminated, *len bytes).  A FIFO must not
  * block start-up, hence O_NONBLOCK; fstat of the open descriptor then
- * refuses anything but a regular file (STYLE 18).  Returns 1 when read,
+ * refuses anything but a regular file.  Returns 1 when read,
  * 0 when there is no such file, or -1 with errno set and err filled.
  */
 static int

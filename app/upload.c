@@ -291,7 +291,7 @@ upload_check(struct uploads *up, const struct task *t, int workfd,
 	return 0;
 }
 
-/* The "files" object of the task's stdin (spec "How a task is run"). */
+/* The "files" object of the task's stdin (README "Writing a task"). */
 void
 upload_json(struct json_object *files, const struct uploads *up)
 {

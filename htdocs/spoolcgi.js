@@ -1,5 +1,5 @@
 /*
- * spoolcgi.js: the browser client of spoolcgi (shared/spec/http-api.md).
+ * spoolcgi.js: the browser client of spoolcgi (README "How a request flows").
  *
  * Plain ES2017, no framework, no build step.  Load it with
  *
