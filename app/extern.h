@@ -467,8 +467,6 @@ int		 store_watch(struct store *, const char *);
 int		 store_draining(struct store *);
 int		 store_recovery_due(struct store *);
 void		 store_recovery_done(struct store *);
-int		 store_key_claim(struct store *, const char *, const char *,
-		    unsigned long long, char *, unsigned long long *);
 int		 store_client_admit(struct store *, const char *, int, int,
 		    time_t, int *, struct client *);
 void		 store_client_done(struct client *, const char *);

@@ -155,6 +155,8 @@ int
 lifecycle_read(struct store *s, const struct config *cfg, const char *id,
     struct jobstatus *st)
 {
+	int	 settled = 0;
+
 	switch (store_read(s, id, st)) {
 	case STORE_OK:
 		break;
@@ -170,12 +172,14 @@ lifecycle_read(struct store *s, const struct config *cfg, const char *id,
 			return errno == ENOENT ? LC_NOENT : LC_ERR;
 		if (st->state == JOB_RUNNING)
 			return LC_OK;
-		/* Settled: its slot is free. */
-		(void)lifecycle_dispatch(s, cfg);
-		return store_read(s, id, st) == STORE_OK ? LC_OK : LC_ERR;
+		/* Settled, so its slot is free: final, or queued again. */
+		settled = 1;
 	}
-	if (st->state != JOB_QUEUED)
+	if (st->state != JOB_QUEUED) {
+		if (settled)
+			(void)lifecycle_dispatch(s, cfg);
 		return LC_OK;
+	}
 	if (lifecycle_dispatch(s, cfg) > 0 && store_read(s, id, st) !=
 	    STORE_OK)
 		return LC_ERR;

@@ -872,6 +872,7 @@ static int	spool_queue_create(struct store *, unsigned long long,
 		    const char *);
 static void	spool_unpublish(struct store *, unsigned long long, const char *,
 		    int);
+static int	spool_withdraw(struct store *, const char *);
 
 /*
  * Create staged job st (state queued) with the task's stdin in input and
@@ -940,23 +941,41 @@ fail:
 }
 
 /*
- * Remove job id: renamed out of jobs/ first, so that it disappears at
- * once and whole, then deleted.  With tombstone, gone/ID is left so that
- * the id answers 410 for a while.  Returns 0, or -1 (logged).
+ * Take job id out of jobs/: renamed away first, so that it disappears at
+ * once and whole, then deleted.  Returns 0, or -1 (logged).
  */
-int
-store_remove(struct store *sp, const char *id, int tombstone)
+static int
+spool_withdraw(struct store *sp, const char *id)
 {
-	char		 tmp[SPOOLCGI_ID_LEN + 32];
-	long long	 size;
-	int		 fd, gfd;
+	char	 tmp[SPOOLCGI_ID_LEN + 32];
 
 	snprintf(tmp, sizeof(tmp), "%s.rm.%ld", id, (long)getpid());
-	size = spool_du(sp->jobsfd, id);
 	if (renameat(sp->jobsfd, id, sp->tmpfd, tmp) == -1) {
 		log_warn("spool: rename jobs/%s to tmp/%s", id, tmp);
 		return -1;
 	}
+	if (fsync(sp->jobsfd) == -1)
+		log_warn("spool: fsync %s/jobs after removing %s", sp->path,
+		    id);
+	if (spool_remove_tree(sp->tmpfd, tmp) == -1)
+		log_warn("spool: remove tmp/%s (the clean-up will)", tmp);
+	return 0;
+}
+
+/*
+ * Remove job id and its files, and take its size off the usage.  With
+ * tombstone, gone/ID is left so that the id answers 410 for a while.
+ * Returns 0, or -1 (logged).
+ */
+int
+store_remove(struct store *sp, const char *id, int tombstone)
+{
+	long long	 size;
+	int		 fd, gfd;
+
+	size = spool_du(sp->jobsfd, id);
+	if (spool_withdraw(sp, id) == -1)
+		return -1;
 	store_usage_add(sp, -size);
 	if (tombstone) {
 		if ((gfd = openat(sp->dirfd, "gone", O_RDONLY | O_DIRECTORY |
@@ -968,11 +987,6 @@ store_remove(struct store *sp, const char *id, int tombstone)
 		if (gfd != -1)
 			close(gfd);
 	}
-	if (fsync(sp->jobsfd) == -1)
-		log_warn("spool: fsync %s/jobs after removing %s", sp->path,
-		    id);
-	if (spool_remove_tree(sp->tmpfd, tmp) == -1)
-		log_warn("spool: remove tmp/%s (the clean-up will)", tmp);
 	return 0;
 }
 
@@ -1115,7 +1129,10 @@ spool_queue_create(struct store *sp, unsigned long long key, const char *id)
 	return close(fd);
 }
 
-/* Undo a submit: the entry, and the job when it was published. */
+/*
+ * Undo a submit: the entry, and the job when it was published (its
+ * size was never counted in the usage, so it is not taken off either).
+ */
 static void
 spool_unpublish(struct store *sp, unsigned long long key, const char *id,
     int published)
@@ -1123,7 +1140,7 @@ spool_unpublish(struct store *sp, unsigned long long key, const char *id,
 	char	 name[SPOOLCGI_ID_LEN + 24];
 	int	 saved = errno;
 
-	if (published && store_remove(sp, id, 0) == -1)
+	if (published && spool_withdraw(sp, id) == -1)
 		log_warnx("spool: job %s could not be withdrawn", id);
 	spool_queue_name(name, sizeof(name), key, id);
 	if (unlinkat(sp->queuefd, name, 0) == -1 && errno != ENOENT)
