@@ -124,7 +124,8 @@ script(void)
 		exit(1);
 	fprintf(f, "#!/bin/sh\n"
 	    "d='%s' id=$SPOOLCGI_JOB_ID bg=\n"
-	    "if [ \"$SPOOLCGI_TASK\" = retry ] && [ -e \"$d/tried.$id\" ]; then\n"
+	    "if [ \"$SPOOLCGI_TASK\" = retry ] &&\n"
+	    "    [ -e \"$d/tried.$id\" ]; then\n"
 	    "\techo \"$id\" >> \"$d/order\"; exit 0\n"
 	    "fi\n"
 	    "[ \"$SPOOLCGI_TASK\" = retry ] && : > \"$d/tried.$id\"\n"
