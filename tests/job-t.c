@@ -1,4 +1,4 @@
-/* job.c: state names, times, the status object, progress lines. */
+/* job.c: ids, state names, times, the status object, progress lines. */
 #include "config.h"
 
 #include <string.h>
@@ -8,6 +8,35 @@
 
 #include "extern.h"
 #include "tap.h"
+
+/* Only the canonical text of a v4 UUID reaches storage (RFC 9562 4). */
+static void
+test_ids(void)
+{
+	char	 id[SPOOLCGI_ID_LEN + 1];
+	int	 i, good = 1;
+
+	ok(job_id_check("2f1c0b9e-8d4e-4c53-9a61-0b7f3c9d2e11", 36),
+	    "a v4 id");
+	ok(!job_id_check("2F1C0B9E-8D4E-4C53-9A61-0B7F3C9D2E11", 36),
+	    "upper case refused");
+	ok(!job_id_check("2f1c0b9e-8d4e-1c53-9a61-0b7f3c9d2e11", 36),
+	    "version 1 refused");
+	ok(!job_id_check("2f1c0b9e-8d4e-4c53-1a61-0b7f3c9d2e11", 36),
+	    "wrong variant refused");
+	ok(!job_id_check("../../../../etc/passwd/aaaaaaaaaaaaaaa", 36),
+	    "traversal refused");
+	ok(!job_id_check("2f1c0b9e-8d4e-4c53-9a61-0b7f3c9d2e1", 35),
+	    "short refused");
+	ok(!job_id_check("2f1c0b9e-8d4e-4c53-9a61-0b7f3c9d2e11\0", 37),
+	    "NUL after refused");
+	ok(!job_id_check(NULL, 0), "NULL refused");
+	ok(!job_id_check(NULL, 36), "NULL refused whatever the length");
+	for (i = 0; i < 1000; i++)
+		if (job_id_new(id) == -1 || !job_id_check(id, strlen(id)))
+			good = 0;
+	ok(good, "1000 new ids all pass the check");
+}
 
 static void
 test_progress(void)
@@ -184,6 +213,7 @@ main(void)
 	ok(job_state_parse("done", &s) == -1, "unknown state refused");
 	ok(job_state_final(JOB_FAILED) && !job_state_final(JOB_RUNNING),
 	    "final states");
+	test_ids();
 	test_progress();
 	test_times();
 	test_status_json();
