@@ -47,24 +47,6 @@ static struct task	 tasks[5];
 static char		 ids[MAXJOBS][SPOOLCGI_ID_LEN + 1];
 static int		 nids;
 
-/*
- * A check of a known bug in app/: TAP's "# TODO", which automake's driver
- * counts as an expected failure (and a pass as an unexpected one), so the
- * suite stays green until the fix lands and then asks for the mark to go.
- */
-static void __attribute__((format(printf, 3, 4)))
-todo(int pass, const char *why, const char *fmt, ...)
-{
-	va_list	ap;
-
-	printf("%sok %d - ", pass ? "" : "not ", ++tap_n);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf(" # TODO %s\n", why);
-	fflush(stdout);
-}
-
 /* A path under the test's directory. */
 static const char *
 in_root(const char *name, const char *id)
@@ -629,14 +611,9 @@ test_retry(void)
 	is_str(job_state_name(st.state), "queued", "it is queued again");
 	ok(st.attempts == 1 && strstr(st.message, "queued again") != NULL,
 	    "one attempt made, and the message says so");
-	/*
-	 * A queued job's status carries its place (the contract's
-	 * queue_position).  The read that settled it returns the status as
-	 * stored, where the place is never kept: 0, read as null.
-	 */
-	todo(st.queue_position == 1, "lifecycle_read returns a job it "
-	    "settled back to queued without its queue_position",
-	    "the read that requeued it gives its place (1)");
+	/* A queued job's status carries its place (queue_position). */
+	ok(st.queue_position == 1, "the read that requeued it gives its place "
+	    "(1)");
 	if (st.queue_position != 1)
 		printf("#   queue_position %d\n", st.queue_position);
 	ok(lifecycle_read(sp, &cfg, j.id, &st) == LC_OK &&

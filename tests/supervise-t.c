@@ -43,6 +43,9 @@ script(const char *name, const char *body)
 	return strdup(path);
 }
 
+static struct field	 text_field = { .name = (char *)"text",
+    .label = (char *)"text", .max_bytes = 100 };
+
 static void
 task_init(struct task *t, const char *name, char *cmd)
 {
@@ -145,6 +148,9 @@ main(void)
 	    "echo \"cwd=$(pwd) dir=$SPOOLCGI_JOB_DIR\"\n"
 	    "echo \"fds=$(ls /proc/self/fd | sort -n | tr '\\n' ' ')\"\n"
 	    "echo \"pgid=$(ps -o pgid= -p $$ | tr -d ' ') pid=$$\"\n"));
+	/* Its input has the field "text", so its task takes one. */
+	t_ok->fields = &text_field;
+	t_ok->nfields = 1;
 	task_init(t_fail, "fail", script("fail",
 	    "echo one >&2\necho progress: 30 going >&2\necho two >&2\n"
 	    "echo three >&2\nexit 3\n"));
