@@ -27,7 +27,8 @@ buf_grow(struct buf *b, size_t n)
 	}
 	if (b->len + n + 1 <= b->cap)
 		return 0;
-	cap = b->cap ? b->cap : 256;
+	/* Most answers fit the first allocation. */
+	cap = b->cap ? b->cap : 1024;
 	while (cap < b->len + n + 1) {
 		if (cap > SIZE_MAX / 2) {
 			cap = b->len + n + 1;
@@ -59,6 +60,26 @@ int
 buf_puts(struct buf *b, const char *s)
 {
 	return buf_append(b, s, strlen(s));
+}
+
+/*
+ * Append n in decimal, without printf: answers on the poll path carry a
+ * few numbers each.  Returns 0, or -1 with errno set.
+ */
+int
+buf_putint(struct buf *b, long long n)
+{
+	char			 tmp[24], *p = tmp + sizeof(tmp);
+	unsigned long long	 u = n < 0 ? 0ULL - (unsigned long long)n :
+				    (unsigned long long)n;
+
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u > 0);
+	if (n < 0)
+		*--p = '-';
+	return buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 /* Append formatted text.  Returns 0, or -1 with errno set. */

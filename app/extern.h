@@ -36,6 +36,7 @@ struct buf {
 };
 int		 buf_append(struct buf *, const void *, size_t);
 int		 buf_puts(struct buf *, const char *);
+int		 buf_putint(struct buf *, long long);
 int		 buf_printf(struct buf *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 int		 buf_html_escape(struct buf *, const char *, size_t);

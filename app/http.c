@@ -95,8 +95,10 @@ http_param(const struct req *r, const char *name)
 	size_t	 n = strlen(name);
 	char	**p;
 
+	/* The first byte rules out most variables before a strncmp. */
 	for (p = r->envp; p != NULL && *p != NULL; p++)
-		if (strncmp(*p, name, n) == 0 && (*p)[n] == '=')
+		if ((*p)[0] == name[0] && strncmp(*p, name, n) == 0 &&
+		    (*p)[n] == '=')
 			return *p + n + 1;
 	return NULL;
 }
@@ -128,6 +130,20 @@ http_write(struct req *r, const void *p, size_t len)
 	return fwrite(p, 1, len, r->cgi_out) == len ? 0 : -1;
 }
 
+/* v in decimal at the end of buf (size sz, at least 12): its start. */
+static const char *
+http_utoa(char *buf, size_t sz, unsigned v)
+{
+	char	*p = buf + sz - 1;
+
+	*p = '\0';
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	return p;
+}
+
 /*
  * Add a header line for the answer.  Values never carry client input
  * unescaped; CR and LF are refused all the same, so no header can be
@@ -136,18 +152,33 @@ http_write(struct req *r, const void *p, size_t len)
 int
 http_header(struct req *r, const char *name, const char *fmt, ...)
 {
-	va_list	 ap;
-	char	 val[1024];
-	int	 n;
+	va_list		 ap;
+	char		 val[1024], num[24];
+	const char	*v = val;
+	int		 n;
 
+	/* Plain text, "%s" and "%d" without printf: the poll path. */
 	va_start(ap, fmt);
-	n = vsnprintf(val, sizeof(val), fmt, ap);
+	if (strchr(fmt, '%') == NULL)
+		v = fmt;
+	else if (strcmp(fmt, "%s") == 0)
+		v = va_arg(ap, const char *);
+	else if (strcmp(fmt, "%d") == 0) {
+		/* Header numbers (Retry-After, wait=) are never negative. */
+		n = va_arg(ap, int);
+		v = http_utoa(num, sizeof(num), n < 0 ? 0U : (unsigned)n);
+	} else if ((n = vsnprintf(val, sizeof(val), fmt, ap)) < 0 ||
+	    (size_t)n >= sizeof(val))
+		v = NULL;
 	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(val) || strpbrk(val, "\r\n")) {
+	if (v == NULL || strlen(v) >= sizeof(val) || strpbrk(v, "\r\n")) {
 		log_warnx("http: header %s refused: too long or CR/LF", name);
 		return -1;
 	}
-	return buf_printf(&r->head, "%s: %s\r\n", name, val);
+	if (buf_puts(&r->head, name) == -1 || buf_puts(&r->head, ": ") ==
+	    -1 || buf_puts(&r->head, v) == -1)
+		return -1;
+	return buf_puts(&r->head, "\r\n");
 }
 
 const char *
@@ -188,12 +219,22 @@ http_send_head(struct req *r, int status, const char *ctype, long long len)
 	if (r->sent)
 		return -1;
 	r->sent = 1;
-	/* Format here: libfcgi's FCGX_FPrintF knows no %lld or %zu. */
-	buf_printf(&h, "Status: %d %s\r\n", status, http_reason(status));
-	if (ctype != NULL)
-		buf_printf(&h, "Content-Type: %s\r\n", ctype);
-	if (len >= 0)
-		buf_printf(&h, "Content-Length: %lld\r\n", len);
+	/* Built here: libfcgi's FCGX_FPrintF knows no %lld or %zu. */
+	buf_puts(&h, "Status: ");
+	buf_putint(&h, status);
+	buf_puts(&h, " ");
+	buf_puts(&h, http_reason(status));
+	buf_puts(&h, "\r\n");
+	if (ctype != NULL) {
+		buf_puts(&h, "Content-Type: ");
+		buf_puts(&h, ctype);
+		buf_puts(&h, "\r\n");
+	}
+	if (len >= 0) {
+		buf_puts(&h, "Content-Length: ");
+		buf_putint(&h, len);
+		buf_puts(&h, "\r\n");
+	}
 	/* Every answer: a body is what its Content-Type says it is. */
 	buf_puts(&h, "X-Content-Type-Options: nosniff\r\n");
 	if (r->head.len > 0)

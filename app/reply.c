@@ -88,15 +88,16 @@ reply_status_object(struct buf *out, const struct jobstatus *st,
 	if (st->progress < 0)
 		buf_puts(out, "null");
 	else
-		buf_printf(out, "%d", st->progress);
+		buf_putint(out, st->progress);
 	buf_puts(out, ",\"message\":");
 	if (st->message[0] == '\0')
 		buf_puts(out, "null");
 	else
 		reply_json_str(out, st->message);
-	if (st->state == JOB_QUEUED && st->queue_position > 0)
-		buf_printf(out, ",\"queue_position\":%d", st->queue_position);
-	else
+	if (st->state == JOB_QUEUED && st->queue_position > 0) {
+		buf_puts(out, ",\"queue_position\":");
+		buf_putint(out, st->queue_position);
+	} else
 		buf_puts(out, ",\"queue_position\":null");
 	reply_json_time(out, ",\"created_at\":", st->created_at);
 	reply_json_time(out, ",\"started_at\":", st->started_at);

@@ -673,7 +673,9 @@ store_read(struct store *sp, const char *id, struct jobstatus *st)
 	int	 fd;
 
 	/* One openat from the jobs directory: the poll path stays cheap. */
-	snprintf(path, sizeof(path), "%s/%s", id, SPOOL_STATUS);
+	memcpy(path, id, SPOOLCGI_ID_LEN);
+	path[SPOOLCGI_ID_LEN] = '/';
+	memcpy(path + SPOOLCGI_ID_LEN + 1, SPOOL_STATUS, sizeof(SPOOL_STATUS));
 	if ((fd = openat(sp->jobsfd, path, O_RDONLY | O_NOFOLLOW |
 	    O_CLOEXEC)) == -1) {
 		if (errno == ENOENT && spool_status_rebuild(sp, id, st) == 0)
