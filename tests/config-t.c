@@ -70,7 +70,7 @@ refused(const char *name, const char *json, const char *want)
 static void
 test_full(void)
 {
-	/* The example of spec tasks-and-config.md, "Configuration". */
+	/* Every top-level key, and a task with fields and an upload. */
 	static const char	 json[] =
 	    "{\n"
 	    "  'spool': '/home/alice/spool',\n"

@@ -429,7 +429,8 @@ ServerName 127.0.0.1
 Listen 127.0.0.1:$PORT
 PidFile "$SITE/run/apache2.pid"
 DefaultRuntimeDir "$SITE/apache/run"
-# A file mutex makes mod_fcgid fail under load (NOTES.md).
+# A file mutex makes mod_fcgid fail under load with mpm_event ("(35)Resource
+# deadlock avoided: can't lock process table").
 Mutex default
 ErrorLog "$SITE/log/error.log"
 LogLevel warn
@@ -687,8 +688,8 @@ start_spawn_fcgi() {
 	    </dev/null >"$SITE/log/spawn-fcgi.out" 2>&1
 }
 
-# spawn_fcgi_pids: the pids spawn-fcgi wrote that are alive (the file has
-# no final newline, NOTES.md).
+# spawn_fcgi_pids: the pids spawn-fcgi wrote that are alive (spawn-fcgi -P
+# writes them with no final newline).
 spawn_fcgi_pids() {
 	local _p
 	[ -f "$SITE/run/spawn-fcgi.pid" ] || return 0

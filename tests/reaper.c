@@ -5,16 +5,16 @@
  *
  * PID 1 on the test machines reaps orphans only seconds late, so a detached
  * job that has finished lingers as a zombie and "kill -0" still succeeds on
- * it (NOTES.md, "These machines").  The tests therefore run the web server
- * under this program: prctl(PR_SET_CHILD_SUBREAPER) makes every orphan of the
- * server's process tree (the double-forked job supervisors, above all) our
- * child, and we reap each one as soon as it exits.
+ * it.  The tests therefore run the web server under this program:
+ * prctl(PR_SET_CHILD_SUBREAPER) makes every orphan of the server's process
+ * tree (the double-forked job supervisors, above all) our child, and we
+ * reap each one as soon as it exits.
  *
  * SIGTERM, SIGINT and SIGHUP are forwarded to the command.  The handlers only
  * set flags; the main loop waits in sigsuspend() with those signals blocked
  * everywhere else, so no signal is lost between a check and the wait, and it
  * reaps with a WNOHANG loop because one SIGCHLD may stand for many children
- * (STYLE 10).
+ * (signals of one kind do not queue).
  *
  * With -p, the command's pid is written to pidfile (atomically: a temporary
  * file renamed over it) once it has been forked; the file is removed when

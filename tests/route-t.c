@@ -212,7 +212,7 @@ test_methods(void)
 		    "route %d DELETE", (int)t[i].id);
 		is_int(route_allows(t[i].id, METHOD_OTHER), 0,
 		    "route %d other method", (int)t[i].id);
-		/* HEAD is answered wherever GET is (spec "Routes"). */
+		/* HEAD is answered wherever GET is (RFC 9110, 9.1). */
 		is_int(t[i].get, t[i].head, "route %d: HEAD iff GET",
 		    (int)t[i].id);
 	}

@@ -216,7 +216,8 @@ run_valgrind() {
 	[ -n "$units" ] || die "no UNIT_TESTS in the Makefile"
 
 	# --child-silent-after-fork: a detached supervisor builds the task's
-	# environment and ends with _exit() (STYLE 9), which valgrind reports
+	# environment and ends with _exit() (exit() would flush the stdio
+	# buffers it inherited into the request socket), which valgrind reports
 	# as leaks, and its --error-exitcode would change the exit status the
 	# test checks.  The asan run watches those children instead.
 	vg="valgrind --error-exitcode=99 --leak-check=full

@@ -15,7 +15,7 @@
 
 #include <fcgiapp.h>
 
-/* Shaped like a finished job's status object (spec "Reading a job"). */
+/* Shaped like a finished job's status object, as a poll would read. */
 static const char hello_body[] =
     "{\"id\":\"0b7e4f5c-6a1d-4c2e-9f3a-5d8b7c6e1a20\",\"task\":\"bench\","
     "\"state\":\"succeeded\",\"progress\":100,\"message\":\"hello, world\","

@@ -5,9 +5,9 @@
  * The input is "ACCEPT\nQUERY\nCONTENT_TYPE": up to three C strings split
  * at newlines (which no header value holds); a part that is missing is a
  * variable the server did not pass (NULL).  Checked: the answer is 0 or
- * 1, and ?format= decides alone when it is there (spec "HTML or JSON");
- * a media type is lower-case, has no parameters or white space, and fits
- * the buffer it was given, however small.
+ * 1, and ?format= decides alone when it is there (README "How a request
+ * flows"); a media type is lower-case, has no parameters or white space,
+ * and fits the buffer it was given, however small.
  */
 #include <ctype.h>
 #include <stdint.h>

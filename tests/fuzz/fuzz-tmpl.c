@@ -8,10 +8,10 @@
  *  - tmpl_check() and tmpl_render() agree on whether the text is valid
  *    (app/tmpl.c: the body of a hidden section is still parsed);
  *  - a failure leaves the output buffer as it was, with a message;
- *  - escaping by default (STYLE 17): one pass copies each byte of the
- *    template at most once and an escaped value adds none of < > " ',
- *    so without "{{&" the output has no more of each than the template,
- *    and never the value "<x>" unless the template has an 'x' of its own.
+ *  - escaping by default: one pass copies each byte of the template at
+ *    most once and an escaped value adds none of < > " ', so without
+ *    "{{&" the output has no more of each than the template, and never
+ *    the value "<x>" unless the template has an 'x' of its own.
  */
 #include <errno.h>
 #include <stdint.h>

@@ -1,6 +1,7 @@
 /*
  * tests/fuzz/fuzz.h: what every libFuzzer harness shares.  A harness is
- * one LLVMFuzzerTestOneInput() per parser of app/ (STYLE 16); it frees
+ * one LLVMFuzzerTestOneInput() per parser of app/ (each a pure function
+ * of its buffer and length, so it can be called alone); it frees
  * everything it is given (LeakSanitizer runs) and checks, where that is
  * cheap, the promises the parser's comment makes.  A broken promise
  * aborts, so libFuzzer keeps the input as a crash like any other.
