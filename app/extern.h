@@ -444,11 +444,13 @@ void		 store_unlock(int);
 int		 store_queue_list(struct store *, struct qentry **, size_t *);
 int		 store_queue_position(struct store *, const char *);
 int		 store_queue_drop(struct store *, const struct qentry *);
+int		 store_queue_drop_orphan(struct store *, const struct qentry *);
 int		 store_queue_readd(struct store *, const char *);
 int		 store_slot_take(struct store *, const char *, int);
 int		 store_slots_busy(struct store *, const char *, int);
 int		 store_counts(struct store *, int, int *, int *);
-int		 store_claim(struct store *, const char *, struct run *);
+int		 store_job_lock(struct store *, const char *);
+int		 store_claim(struct store *, const char *, int, struct run *);
 int		 store_run_write(struct run *, int);
 int		 store_run_sync(struct run *);
 int		 store_run_files(struct run *, struct taskfds *);
@@ -539,7 +541,7 @@ int		 lifecycle_gc(struct store *, const struct config *, time_t,
 void		 lifecycle_gc_spawn(struct store *, const struct config *,
 		    int);
 void		 lifecycle_resume(struct store *, const struct config *,
-		    const char *, int, int, int, unsigned long long)
+		    const char *, int, int, int, int, unsigned long long)
 		    __attribute__((noreturn));
 
 /* http.c */

@@ -341,13 +341,21 @@ struct lc_start {
 	unsigned long long	 key;		/* its queue entry */
 	int			 handoff;	/* pipe to the starter */
 	int			 gslot, tslot;	/* slot locks, or -1 */
+	int			 lockfd;	/* the job's lock, held */
 };
 
-static int	lc_start(struct lc_start *);
+static int	lc_spawn(struct lc_start *);
+static int	lc_handoff(int, const char *);
 
 /*
- * Start queued jobs while slots are free.  Returns the number of jobs
- * started, or -1 (logged).
+ * Start queued jobs while slots are free, first in, first out.  Takes no
+ * global lock: a run slot and a job's lock are each held by one process
+ * at a time (flock), so dispatchers running at once start every job at
+ * most once and never more than the slots allow.  A job is locked here
+ * before its supervisor exists, which inherits the lock, so no other
+ * dispatcher can take it in between.  The hand-offs are waited for once
+ * every supervisor is on its way.  Returns the number of jobs started, or
+ * -1 (logged).
  */
 int
 lifecycle_dispatch(struct store *s, const struct config *cfg)
@@ -355,18 +363,22 @@ lifecycle_dispatch(struct store *s, const struct config *cfg)
 	struct qentry		*q = NULL;
 	struct jobstatus	 st;
 	struct lc_start		 a;
-	size_t			 n = 0, i;
+	size_t			 n = 0, i, nwait = 0;
 	char			 class[SPOOLCGI_NAME_MAX + 8];
 	struct gcstats		 gs;
-	int			 lfd, started = 0;
+	int			 rc, started = 0, *wait = NULL;
+	char			(*ids)[SPOOLCGI_ID_LEN + 1] = NULL;
 
 	/* The first dispatch after a boot recovers what a power cut took. */
 	if (store_recovery_due(s))
 		(void)lifecycle_gc(s, cfg, time(NULL), &gs);
-	if ((lfd = store_queue_lock(s)) == -1)
+	if (store_queue_list(s, &q, &n) == -1)
 		return -1;
-	if (store_queue_list(s, &q, &n) == -1) {
-		store_unlock(lfd);
+	if (n > 0 && ((wait = calloc(n, sizeof(*wait))) == NULL ||
+	    (ids = calloc(n, sizeof(*ids))) == NULL)) {
+		log_warn("dispatch: calloc");
+		free(wait);
+		free(q);
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
@@ -375,10 +387,13 @@ lifecycle_dispatch(struct store *s, const struct config *cfg)
 		    -1)
 			break;		/* every slot is busy */
 		a.tslot = -1;
-		if (store_read(s, q[i].id, &st) != STORE_OK ||
+		if ((rc = store_read(s, q[i].id, &st)) != STORE_OK ||
 		    st.state != JOB_QUEUED) {
-			/* Removed, started, or cancelled meanwhile. */
-			(void)store_queue_drop(s, &q[i]);
+			/* Started, cancelled or removed meanwhile. */
+			if (rc == STORE_OK || rc == STORE_GONE)
+				(void)store_queue_drop(s, &q[i]);
+			else if (rc == STORE_NOENT)
+				(void)store_queue_drop_orphan(s, &q[i]);
 			close(a.gslot);
 			continue;
 		}
@@ -395,18 +410,30 @@ lifecycle_dispatch(struct store *s, const struct config *cfg)
 				continue;	/* its task is at its limit */
 			}
 		}
+		/* Being started by another dispatcher, or cancelled now. */
+		if ((a.lockfd = store_job_lock(s, st.id)) == -1) {
+			close(a.gslot);
+			if (a.tslot != -1)
+				close(a.tslot);
+			continue;
+		}
 		a.store = s;
 		a.cfg = cfg;
 		memcpy(a.id, st.id, sizeof(a.id));
 		a.key = q[i].key;
-		if (lc_start(&a) == 0)
-			started++;
+		if ((wait[nwait] = lc_spawn(&a)) != -1)
+			memcpy(ids[nwait++], a.id, sizeof(a.id));
+		close(a.lockfd);
 		close(a.gslot);
 		if (a.tslot != -1)
 			close(a.tslot);
 	}
+	for (i = 0; i < nwait; i++)
+		if (lc_handoff(wait[i], ids[i]) == 0)
+			started++;
+	free(ids);
+	free(wait);
 	free(q);
-	store_unlock(lfd);
 	return started;
 }
 
@@ -531,7 +558,7 @@ lc_supervise(struct lc_start *a)
 	signal(SIGPIPE, SIG_IGN);
 	if ((s = store_open(store_path(a->store))) == NULL)
 		_exit(1);
-	switch (store_claim(s, a->id, &run)) {
+	switch (store_claim(s, a->id, a->lockfd, &run)) {
 	case STORE_OK:
 		break;
 	case STORE_BUSY:
@@ -632,16 +659,16 @@ lc_supervise(struct lc_start *a)
  * With a launcher (e.g. systemd-run --scope, so that a job leaves the web
  * server's cgroup and survives its restart), the supervisor is this same
  * binary exec'd as "spoolcgi -c CONFIG -- supervise ID HANDOFF GSLOT TSLOT
- * KEY" under the launcher, the three descriptors inherited.  Never
+ * LOCK KEY" under the launcher, the four descriptors inherited.  Never
  * returns.
  */
 static void __attribute__((noreturn))
 lc_launch(struct lc_start *a)
 {
-	char	 exe[PATH_MAX], num[4][24], **av;
+	char	 exe[PATH_MAX], num[5][24], **av;
 	size_t	 n, i;
 	ssize_t	 len;
-	int	 k[3] = { a->handoff, a->gslot, a->tslot };
+	int	 k[4] = { a->handoff, a->gslot, a->tslot, a->lockfd };
 
 	if ((len = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) <= 0) {
 		log_warn("job %s: readlink /proc/self/exe", a->id);
@@ -650,25 +677,25 @@ lc_launch(struct lc_start *a)
 	exe[len] = '\0';
 	for (n = 0; a->cfg->launcher[n] != NULL; n++)
 		;
-	if ((av = calloc(n + 12, sizeof(*av))) == NULL) {
+	if ((av = calloc(n + 13, sizeof(*av))) == NULL) {
 		log_warn("job %s: the launcher's argv", a->id);
 		_exit(1);
 	}
 	for (i = 0; i < n; i++)
 		av[i] = a->cfg->launcher[i];
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < 4; i++) {
 		snprintf(num[i], sizeof(num[i]), "%d", k[i]);
 		if (k[i] != -1)
 			(void)fcntl(k[i], F_SETFD, 0);	/* inherited */
 	}
-	snprintf(num[3], sizeof(num[3]), "%llu", a->key);
+	snprintf(num[4], sizeof(num[4]), "%llu", a->key);
 	av[n++] = exe;
 	av[n++] = (char *)"-c";
 	av[n++] = a->cfg->path;
 	av[n++] = (char *)"--";		/* "-1", a missing slot, is no option */
 	av[n++] = (char *)"supervise";
 	av[n++] = a->id;
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 5; i++)
 		av[n++] = num[i];
 	av[n] = NULL;
 	proc_signals_reset();
@@ -691,12 +718,12 @@ lc_supervisor_main(void *arg)
 }
 
 /*
- * "spoolcgi supervise ID HANDOFF GSLOT TSLOT KEY": the supervisor exec'd
- * by a launcher.  Never returns.
+ * "spoolcgi supervise ID HANDOFF GSLOT TSLOT LOCK KEY": the supervisor
+ * exec'd by a launcher.  Never returns.
  */
 void
 lifecycle_resume(struct store *s, const struct config *cfg, const char *id,
-    int handoff, int gslot, int tslot, unsigned long long key)
+    int handoff, int gslot, int tslot, int lockfd, unsigned long long key)
 {
 	struct lc_start		 a;
 	struct jobstatus	 st;
@@ -704,7 +731,8 @@ lifecycle_resume(struct store *s, const struct config *cfg, const char *id,
 	if (!job_id_check(id, strlen(id)) ||
 	    fcntl(handoff, F_GETFD) == -1 ||
 	    (gslot != -1 && fcntl(gslot, F_GETFD) == -1) ||
-	    (tslot != -1 && fcntl(tslot, F_GETFD) == -1))
+	    (tslot != -1 && fcntl(tslot, F_GETFD) == -1) ||
+	    fcntl(lockfd, F_GETFD) == -1)
 		fatalx("supervise: this command is run by spoolcgi itself, "
 		    "through the configured launcher");
 	if (store_read(s, id, &st) != STORE_OK)
@@ -720,21 +748,20 @@ lifecycle_resume(struct store *s, const struct config *cfg, const char *id,
 	a.handoff = handoff;
 	a.gslot = gslot;
 	a.tslot = tslot;
+	a.lockfd = lockfd;
 	lc_supervise(&a);
 }
 
 /*
- * Start the supervisor of job a->id (queued), handing it the slot locks,
- * which it holds for its life.  Returns 0 once the supervisor holds the
- * job's lock and has recorded "running", or -1 when it did not take the
- * job (logged when it failed).
+ * Start the supervisor of job a->id (queued, its lock held in a->lockfd),
+ * handing it the job's lock and the slot locks, which it holds for its
+ * life.  Returns the read end of the hand-off pipe (lc_handoff), or -1
+ * (logged).
  */
 static int
-lc_start(struct lc_start *a)
+lc_spawn(struct lc_start *a)
 {
-	struct pollfd	 pfd;
-	int		 p[2], n, keep[3];
-	char		 c;
+	int	 p[2], keep[4];
 
 	if (pipe2(p, O_CLOEXEC) == -1) {
 		log_warn("job %s: pipe", a->id);
@@ -744,22 +771,39 @@ lc_start(struct lc_start *a)
 	keep[0] = p[1];
 	keep[1] = a->gslot;
 	keep[2] = a->tslot;
-	if (proc_detach(lc_supervisor_main, a, keep, 3) == -1) {
+	keep[3] = a->lockfd;
+	if (proc_detach(lc_supervisor_main, a, keep, 4) == -1) {
 		close(p[0]);
 		close(p[1]);
 		return -1;
 	}
 	close(p[1]);
-	pfd.fd = p[0];
+	return p[0];
+}
+
+/*
+ * Wait for the supervisor of job id to record "running" (or to end,
+ * having found the job cancelled).  Returns 0 once it has, or -1 when it
+ * did not take the job (logged); the job then stays queued, and the next
+ * dispatch starts it.  Closes fd.
+ */
+static int
+lc_handoff(int fd, const char *id)
+{
+	struct pollfd	 pfd;
+	int		 n;
+	char		 c;
+
+	pfd.fd = fd;
 	pfd.events = POLLIN;
 	while ((n = poll(&pfd, 1, LC_HANDOFF_MS)) == -1 && errno == EINTR)
 		;
-	if (n == 1 && read(p[0], &c, 1) == 1) {
-		close(p[0]);
+	if (n == 1 && read(fd, &c, 1) == 1) {
+		close(fd);
 		return 0;
 	}
-	close(p[0]);
-	log_warnx("job %s: the supervisor did not take the job", a->id);
+	close(fd);
+	log_warnx("job %s: the supervisor did not take the job", id);
 	return -1;
 }
 

@@ -918,8 +918,6 @@ store_submit(struct store *sp, const struct jobstatus *st, const char *input,
 		spool_unpublish(sp, qkey, st->id, 0);
 		goto unlock;
 	}
-	if (fsync(sp->jobsfd) == -1)
-		log_warn("spool: fsync %s/jobs after %s", sp->path, st->id);
 	if (key != NULL && *key != '\0') {
 		/* Claimed once the job exists: a repeat finds a job. */
 		rc = spool_key_claim(sp, key, st->id, hash, oid, ohash);
@@ -930,6 +928,12 @@ store_submit(struct store *sp, const struct jobstatus *st, const char *input,
 		}
 	}
 	store_unlock(lfd);
+	/*
+	 * Outside the lock: others queue while this start syncs.  A failed
+	 * sync is said, but the job is in place (others may run it now).
+	 */
+	if (fsync(sp->jobsfd) == -1)
+		log_warn("spool: fsync %s/jobs after %s", sp->path, st->id);
 	return STORE_OK;
 unlock:
 	saved = errno;
@@ -1188,6 +1192,27 @@ spool_queue_remove_id(struct store *sp, const char *id)
 	return rc;
 }
 
+/*
+ * Remove queue entry q whose job was not found: under the queue's lock,
+ * so that it is never the entry of a job being published right now (a
+ * start makes the entry, then renames the job into place, under that
+ * lock).  Returns 0, or -1 (logged).
+ */
+int
+store_queue_drop_orphan(struct store *sp, const struct qentry *q)
+{
+	struct stat	 sb;
+	int		 lfd, rc = 0;
+
+	if ((lfd = store_queue_lock(sp)) == -1)
+		return -1;
+	if (fstatat(sp->jobsfd, q->id, &sb, AT_SYMLINK_NOFOLLOW) == -1 &&
+	    errno == ENOENT)
+		rc = store_queue_drop(sp, q);
+	store_unlock(lfd);
+	return rc;
+}
+
 /* Remove queue entry q.  Returns 0 (also when it was gone), or -1. */
 int
 store_queue_drop(struct store *sp, const struct qentry *q)
@@ -1337,17 +1362,50 @@ store_slots_busy(struct store *sp, const char *class, int max)
 }
 
 /*
- * Take job id for its supervisor: its lock, held until store_run_release
- * (and by the kernel until the process dies), and its status in run->st.
+ * Take job id's lock without waiting, for a dispatcher that hands it to
+ * the job's supervisor (store_claim).  Returns the lock's descriptor, or
+ * -1 with errno EWOULDBLOCK (somebody holds it) or ENOENT (no such job);
+ * other faults are logged.
+ */
+int
+store_job_lock(struct store *sp, const char *id)
+{
+	char	 path[SPOOLCGI_ID_LEN + 8];
+	int	 fd, saved;
+
+	snprintf(path, sizeof(path), "%s/lock", id);
+	if ((fd = openat(sp->jobsfd, path, O_RDWR | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1) {
+		if (errno != ENOENT && errno != ENOTDIR)
+			log_warn("spool: open jobs/%s", path);
+		return -1;
+	}
+	while (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		if (errno == EINTR)
+			continue;
+		saved = errno;
+		if (saved != EWOULDBLOCK)
+			log_warn("spool: flock jobs/%s", path);
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Take job id for its supervisor: its lock (lockfd, when the dispatcher
+ * took it already, or taken here when -1), held until store_run_release
+ * and by the kernel until the process dies, and its status in run->st.
  * Returns STORE_OK, STORE_BUSY (another process holds it), STORE_NOENT,
  * or STORE_ERR (logged).
  */
 int
-store_claim(struct store *sp, const char *id, struct run *run)
+store_claim(struct store *sp, const char *id, int lockfd, struct run *run)
 {
 	memset(run, 0, sizeof(*run));
 	run->store = sp;
-	run->lockfd = -1;
+	run->lockfd = lockfd;
 	if ((run->dirfd = openat(sp->jobsfd, id, O_RDONLY | O_DIRECTORY |
 	    O_NOFOLLOW | O_CLOEXEC)) == -1) {
 		if (errno == ENOENT)
@@ -1355,7 +1413,8 @@ store_claim(struct store *sp, const char *id, struct run *run)
 		log_warn("spool: open jobs/%s", id);
 		return STORE_ERR;
 	}
-	if ((run->lockfd = spool_job_lock(run->dirfd, 1)) == -1) {
+	if (lockfd == -1 &&
+	    (run->lockfd = spool_job_lock(run->dirfd, 1)) == -1) {
 		int busy = errno == EWOULDBLOCK;
 
 		if (!busy)

@@ -217,7 +217,7 @@ test_status(struct store *sp, const struct jobstatus *st)
 	    "a \"quoted\" message\twith tab, \\ and \\n";
 	const char		*err = "line 1\nline 2 \\n stays two bytes";
 
-	ok(store_claim(sp, st->id, &run) == STORE_OK, "the job is claimed");
+	ok(store_claim(sp, st->id, -1, &run) == STORE_OK, "the job is claimed");
 	ok(run.st.state == JOB_QUEUED && strcmp(run.st.id, st->id) == 0,
 	    "the claim reads its status");
 	run.st.state = JOB_RUNNING;
@@ -285,7 +285,7 @@ test_lock(void)
 	if ((pid = fork()) == 0) {
 		/* A stand-in supervisor: lock, say running, wait to die. */
 		close(p[0]);
-		if (store_claim(sp, st.id, &run) != STORE_OK)
+		if (store_claim(sp, st.id, -1, &run) != STORE_OK)
 			_exit(1);
 		run.st.state = JOB_RUNNING;
 		run.st.started_at = time(NULL);
@@ -309,7 +309,7 @@ test_lock(void)
 	    "a held lock: store_update answers STORE_BUSY");
 	ok(store_read(sp, st.id, &rd) == STORE_OK && rd.state == JOB_RUNNING,
 	    "and changed nothing");
-	ok(store_claim(sp, st.id, &run) == STORE_BUSY,
+	ok(store_claim(sp, st.id, -1, &run) == STORE_BUSY,
 	    "a second claim is STORE_BUSY too");
 	ok(access(at("jobs/%s/result.tmp", st.id), F_OK) == 0 &&
 	    access(at("jobs/%s/reserve", st.id), F_OK) == 0,
@@ -328,7 +328,7 @@ test_lock(void)
 	is_int(count_entries(at("jobs/%s", st.id), "status.json."), 0,
 	    "and the status.json.* temporaries");
 	ok(access(at("jobs/%s/log", st.id), F_OK) == 0, "the log stays");
-	ok(store_claim(sp, st.id, &run) == STORE_OK, "the lock is free again");
+	ok(store_claim(sp, st.id, -1, &run) == STORE_OK, "the lock is free again");
 	store_run_release(&run);
 	store_close(sp);
 }
@@ -360,7 +360,7 @@ test_update_queue(void)
 	is_int(queue_len(sp), 1, "one entry left");
 
 	/* b ran and its supervisor died: queued again for a retry. */
-	ok(store_claim(sp, b.id, &run) == STORE_OK, "b claimed");
+	ok(store_claim(sp, b.id, -1, &run) == STORE_OK, "b claimed");
 	run.st.state = JOB_RUNNING;
 	run.st.attempts = 1;
 	store_run_write(&run, 1);
@@ -396,7 +396,7 @@ test_result(struct store *sp, const struct jobstatus *st)
 	char		 etag[96], etag2[96], tail[256], wd[1024];
 	int		 fd;
 
-	ok(store_claim(sp, st->id, &run) == STORE_OK, "claimed for a run");
+	ok(store_claim(sp, st->id, -1, &run) == STORE_OK, "claimed for a run");
 	ok(store_result_open(sp, st->id, &sb) == -1 && errno == ENOENT,
 	    "no result before commit");
 	ok(store_run_files(&run, &t) == 0, "task descriptors open");
