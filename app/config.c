@@ -10,6 +10,10 @@
  * key as a dotted path ("tasks.wordcount.fields.text.max_bytes") and what
  * to do about it.
  *
+ * Long on purpose: the whole schema lives here as tables, one row per key
+ * with its bounds, default and help, which --help-config prints and the
+ * README copies; the reading code beside them is short.
+ *
  * The schema is written once, as the four tables below: the top level, a
  * task, a field and an upload.  A row holds a key's name, type, bounds,
  * default, the member it fills and one line of help; the rows drive the

@@ -486,6 +486,52 @@ long long	 store_free_bytes(struct store *);
 const char	*store_path(const struct store *);
 int		 store_inside(const char *, const char *);
 
+/*
+ * spoolfile.c, spoolq.c: the file spool's own helpers and its queue, for
+ * the spool's files only (spool.c, spoolq.c, spoolgc.c); the rest of the
+ * program sees the store above and nothing here.
+ */
+#define SPOOL_STATUS		"status.json"
+#define SPOOL_STATUS_MAX	16384
+#define SPOOL_RESERVE		16384	/* bytes kept for the final status */
+
+struct store {
+	int		 dirfd;		/* the spool directory */
+	int		 jobsfd;	/* spool/jobs */
+	int		 tmpfd;		/* spool/tmp: staging */
+	int		 queuefd;	/* spool/queue */
+	int		 slotsfd;	/* spool/slots */
+	char		*path;
+	int		 recovery;	/* -1 unknown, 0 done, 1 due */
+	char		 boot[40];	/* this boot's id, "" when unknown */
+};
+
+struct __dirstream;
+extern const char	 spool_reserve_bytes[SPOOL_RESERVE];
+int		 spool_write_all(int, const char *, size_t);
+int		 spool_file_create(int, const char *, const char *, size_t);
+int		 spool_file_reserve(int, const char *, off_t);
+int		 spool_status_write(int, const struct jobstatus *, int);
+int		 spool_status_fd(int, struct jobstatus *);
+int		 spool_status_readat(int, struct jobstatus *);
+int		 spool_job_lock(int, int);
+struct __dirstream *spool_opendir(int, const char *);
+int		 spool_remove_tree(int, const char *);
+void		 spool_run_leftovers(int, int);
+int		 spool_task_open(int, struct taskfds *);
+int		 spool_input_read(int, struct buf *);
+int		 spool_result_commit(int, int);
+int		 spool_log_tail(int, char *, size_t, int);
+long long	 spool_du(int, const char *);
+void		 spool_usage_set(struct store *, long long);
+void		 spool_queue_name(char *, size_t, unsigned long long,
+		    const char *);
+int		 spool_queue_key(struct store *, unsigned long long *, size_t *);
+int		 spool_queue_create(struct store *, unsigned long long,
+		    const char *);
+int		 spool_queue_add(struct store *, const char *);
+int		 spool_queue_remove_id(struct store *, const char *);
+
 /* supervise.c: run one task process to its end */
 struct taskend {
 	int		 wstatus;	/* from waitpid */

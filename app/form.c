@@ -8,6 +8,7 @@
  * refusal for the handler to answer.  Every name and value they keep is
  * strict UTF-8 with no NUL byte inside, so later code (the task's stdin
  * JSON, its SPOOLCGI_FIELD_ environment) can treat them as C strings.
+ * Both body formats live here because both end in the same validator.
  */
 #include "config.h"
 

@@ -1,5 +1,7 @@
 /*
- * The life of a job, decided in one place.  Every change of a job's state
+ * The life of a job, decided in one place (with the supervisor that
+ * reports to it: its end dispatches the next job, so the two cannot be
+ * two files without calling each other).  Every change of a job's state
  * is one of the transitions below, applied through the store's one locked
  * read-modify-write (store_update: lock the job, reread it, apply the
  * change, write it, keep the queue consistent), or written by the job's

@@ -2,7 +2,8 @@
  * Start requests with files: a streaming multipart/form-data parser
  * (RFC 7578, on the syntax of RFC 2046 5.1) and the helpers around it.
  *
- * The parser is a push state machine: the handler feeds it the body in
+ * One file, over 700 lines, because it is one state machine.  The parser
+ * is a push state machine: the handler feeds it the body in
  * chunks of any size, and it calls back part_begin, part_data (the part's
  * bytes, in pieces) and part_end.  It holds no part whole and allocates
  * nothing: its struct holds the delimiter and one part's header (at most
