@@ -587,7 +587,7 @@ int		 lifecycle_gc(struct store *, const struct config *, time_t,
 void		 lifecycle_gc_spawn(struct store *, const struct config *,
 		    int);
 void		 lifecycle_resume(struct store *, const struct config *,
-		    const char *, int, int, int, int, unsigned long long)
+		    const char *, int, int, int, unsigned long long)
 		    __attribute__((noreturn));
 
 /* http.c */

@@ -52,7 +52,6 @@
 
 #include "extern.h"
 
-#define LC_HANDOFF_MS	10000	/* how long a start waits for the supervisor */
 #define LC_TAIL_LINES	10	/* log lines in the message of a failure */
 #define LC_MARK		"SPOOLCGI_JOB_ID"	/* every task process has it */
 
@@ -253,10 +252,11 @@ lifecycle_wait(struct store *s, const struct config *cfg,
 
 /*
  * Store new job st (queued, with the task's stdin in input) as one step,
- * claiming sub->key for it when there is one, then dispatch.  Returns
- * LC_OK; LC_FULL; LC_DUPLICATE with sub->existing, the key's job, when
- * the same request came before; LC_CONFLICT when the key was used for
- * another; LC_ERR (logged).  Nothing is left behind but on LC_OK.
+ * claiming sub->key for it when there is one, then dispatch; st is then
+ * the job as it stands, with its queue position.  Returns LC_OK; LC_FULL;
+ * LC_DUPLICATE with sub->existing, the key's job, when the same request
+ * came before; LC_CONFLICT when the key was used for another; LC_ERR
+ * (logged).  Nothing is left behind but on LC_OK.
  */
 int
 lifecycle_submit(struct store *s, const struct config *cfg,
@@ -272,6 +272,12 @@ lifecycle_submit(struct store *s, const struct config *cfg,
 	case STORE_OK:
 		log_info("job %s: created (task %s)", st->id, st->task);
 		(void)lifecycle_dispatch(s, cfg);
+		if (store_read(s, st->id, st) != STORE_OK)
+			return LC_ERR;
+		/* Its supervisor may not have said "running" yet. */
+		if (st->state == JOB_QUEUED &&
+		    (st->queue_position = store_queue_position(s, st->id)) == 0)
+			st->queue_position = 1;
 		return LC_OK;
 	case STORE_FULL:
 		return LC_FULL;
@@ -341,23 +347,24 @@ struct lc_start {
 	const struct task	*task;
 	char			 id[SPOOLCGI_ID_LEN + 1];
 	unsigned long long	 key;		/* its queue entry */
-	int			 handoff;	/* pipe to the starter */
 	int			 gslot, tslot;	/* slot locks, or -1 */
 	int			 lockfd;	/* the job's lock, held */
 };
 
 static int	lc_spawn(struct lc_start *);
-static int	lc_handoff(int, const char *);
 
 /*
  * Start queued jobs while slots are free, first in, first out.  Takes no
  * global lock: a run slot and a job's lock are each held by one process
  * at a time (flock), so dispatchers running at once start every job at
  * most once and never more than the slots allow.  A job is locked here
- * before its supervisor exists, which inherits the lock, so no other
- * dispatcher can take it in between.  The hand-offs are waited for once
- * every supervisor is on its way.  Returns the number of jobs started, or
- * -1 (logged).
+ * before its supervisor exists, which inherits the lock: once the
+ * supervisor exists it holds the job, so no other dispatcher can take it,
+ * and a supervisor that dies at any point leaves a lock the kernel frees
+ * (the job then reads "interrupted", or still "queued" if it died before
+ * recording "running", and the next dispatch starts it).  Nothing waits
+ * for the supervisor's own writes.  Returns the number of jobs started,
+ * or -1 (logged).
  */
 int
 lifecycle_dispatch(struct store *s, const struct config *cfg)
@@ -365,24 +372,16 @@ lifecycle_dispatch(struct store *s, const struct config *cfg)
 	struct qentry		*q = NULL;
 	struct jobstatus	 st;
 	struct lc_start		 a;
-	size_t			 n = 0, i, nwait = 0;
+	size_t			 n = 0, i;
 	char			 class[SPOOLCGI_NAME_MAX + 8];
 	struct gcstats		 gs;
-	int			 rc, started = 0, *wait = NULL;
-	char			(*ids)[SPOOLCGI_ID_LEN + 1] = NULL;
+	int			 rc, started = 0;
 
 	/* The first dispatch after a boot recovers what a power cut took. */
 	if (store_recovery_due(s))
 		(void)lifecycle_gc(s, cfg, time(NULL), &gs);
 	if (store_queue_list(s, &q, &n) == -1)
 		return -1;
-	if (n > 0 && ((wait = calloc(n, sizeof(*wait))) == NULL ||
-	    (ids = calloc(n, sizeof(*ids))) == NULL)) {
-		log_warn("dispatch: calloc");
-		free(wait);
-		free(q);
-		return -1;
-	}
 	for (i = 0; i < n; i++) {
 		memset(&a, 0, sizeof(a));
 		if ((a.gslot = store_slot_take(s, "g", cfg->max_running)) ==
@@ -423,18 +422,13 @@ lifecycle_dispatch(struct store *s, const struct config *cfg)
 		a.cfg = cfg;
 		memcpy(a.id, st.id, sizeof(a.id));
 		a.key = q[i].key;
-		if ((wait[nwait] = lc_spawn(&a)) != -1)
-			memcpy(ids[nwait++], a.id, sizeof(a.id));
+		if (lc_spawn(&a) == 0)
+			started++;
 		close(a.lockfd);
 		close(a.gslot);
 		if (a.tslot != -1)
 			close(a.tslot);
 	}
-	for (i = 0; i < nwait; i++)
-		if (lc_handoff(wait[i], ids[i]) == 0)
-			started++;
-	free(ids);
-	free(wait);
 	free(q);
 	return started;
 }
@@ -597,11 +591,10 @@ lc_supervise(struct lc_start *a)
 		_exit(1);
 	}
 	/*
-	 * Running, told to the starter at once; made durable before the
-	 * task starts.  A crash in between leaves "queued" or an unsynced
-	 * "running" with no task ever started: either way the job runs
-	 * after the restart, once, or reads interrupted if the status
-	 * survived.
+	 * Running, made durable before the task starts.  A crash before the
+	 * sync leaves "queued" or an unsynced "running" with no task ever
+	 * started: the job runs after the restart, once, or reads
+	 * interrupted if the status survived.
 	 */
 	run.st.state = JOB_RUNNING;
 	run.st.started_at = time(NULL);
@@ -617,8 +610,6 @@ lc_supervise(struct lc_start *a)
 		memcpy(q.id, a->id, sizeof(q.id));
 		(void)store_queue_drop(s, &q);
 	}
-	(void)write(a->handoff, "k", 1);
-	close(a->handoff);
 	if (store_run_sync(&run) == -1)
 		_exit(1);
 	if (cfg->max_spool_bytes > 0)
@@ -660,17 +651,17 @@ lc_supervise(struct lc_start *a)
 /*
  * With a launcher (e.g. systemd-run --scope, so that a job leaves the web
  * server's cgroup and survives its restart), the supervisor is this same
- * binary exec'd as "spoolcgi -c CONFIG -- supervise ID HANDOFF GSLOT TSLOT
- * LOCK KEY" under the launcher, the four descriptors inherited.  Never
+ * binary exec'd as "spoolcgi -c CONFIG -- supervise ID GSLOT TSLOT LOCK
+ * KEY" under the launcher, the three descriptors inherited.  Never
  * returns.
  */
 static void __attribute__((noreturn))
 lc_launch(struct lc_start *a)
 {
-	char	 exe[PATH_MAX], num[5][24], **av;
+	char	 exe[PATH_MAX], num[4][24], **av;
 	size_t	 n, i;
 	ssize_t	 len;
-	int	 k[4] = { a->handoff, a->gslot, a->tslot, a->lockfd };
+	int	 k[3] = { a->gslot, a->tslot, a->lockfd };
 
 	if ((len = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) <= 0) {
 		log_warn("job %s: readlink /proc/self/exe", a->id);
@@ -685,19 +676,19 @@ lc_launch(struct lc_start *a)
 	}
 	for (i = 0; i < n; i++)
 		av[i] = a->cfg->launcher[i];
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < 3; i++) {
 		snprintf(num[i], sizeof(num[i]), "%d", k[i]);
 		if (k[i] != -1)
 			(void)fcntl(k[i], F_SETFD, 0);	/* inherited */
 	}
-	snprintf(num[4], sizeof(num[4]), "%llu", a->key);
+	snprintf(num[3], sizeof(num[3]), "%llu", a->key);
 	av[n++] = exe;
 	av[n++] = (char *)"-c";
 	av[n++] = a->cfg->path;
 	av[n++] = (char *)"--";		/* "-1", a missing slot, is no option */
 	av[n++] = (char *)"supervise";
 	av[n++] = a->id;
-	for (i = 0; i < 5; i++)
+	for (i = 0; i < 4; i++)
 		av[n++] = num[i];
 	av[n] = NULL;
 	proc_signals_reset();
@@ -720,18 +711,17 @@ lc_supervisor_main(void *arg)
 }
 
 /*
- * "spoolcgi supervise ID HANDOFF GSLOT TSLOT LOCK KEY": the supervisor
- * exec'd by a launcher.  Never returns.
+ * "spoolcgi supervise ID GSLOT TSLOT LOCK KEY": the supervisor exec'd by
+ * a launcher.  Never returns.
  */
 void
 lifecycle_resume(struct store *s, const struct config *cfg, const char *id,
-    int handoff, int gslot, int tslot, int lockfd, unsigned long long key)
+    int gslot, int tslot, int lockfd, unsigned long long key)
 {
 	struct lc_start		 a;
 	struct jobstatus	 st;
 
 	if (!job_id_check(id, strlen(id)) ||
-	    fcntl(handoff, F_GETFD) == -1 ||
 	    (gslot != -1 && fcntl(gslot, F_GETFD) == -1) ||
 	    (tslot != -1 && fcntl(tslot, F_GETFD) == -1) ||
 	    fcntl(lockfd, F_GETFD) == -1)
@@ -747,7 +737,6 @@ lifecycle_resume(struct store *s, const struct config *cfg, const char *id,
 		    st.task);
 	memcpy(a.id, id, sizeof(a.id));
 	a.key = key;
-	a.handoff = handoff;
 	a.gslot = gslot;
 	a.tslot = tslot;
 	a.lockfd = lockfd;
@@ -757,56 +746,18 @@ lifecycle_resume(struct store *s, const struct config *cfg, const char *id,
 /*
  * Start the supervisor of job a->id (queued, its lock held in a->lockfd),
  * handing it the job's lock and the slot locks, which it holds for its
- * life.  Returns the read end of the hand-off pipe (lc_handoff), or -1
- * (logged).
+ * life.  Returns 0 once the supervisor exists, and so holds the job, or
+ * -1 (logged).
  */
 static int
 lc_spawn(struct lc_start *a)
 {
-	int	 p[2], keep[4];
+	int	 keep[3];
 
-	if (pipe2(p, O_CLOEXEC) == -1) {
-		log_warn("job %s: pipe", a->id);
-		return -1;
-	}
-	a->handoff = p[1];
-	keep[0] = p[1];
-	keep[1] = a->gslot;
-	keep[2] = a->tslot;
-	keep[3] = a->lockfd;
-	if (proc_detach(lc_supervisor_main, a, keep, 4) == -1) {
-		close(p[0]);
-		close(p[1]);
-		return -1;
-	}
-	close(p[1]);
-	return p[0];
-}
-
-/*
- * Wait for the supervisor of job id to record "running" (or to end,
- * having found the job cancelled).  Returns 0 once it has, or -1 when it
- * did not take the job (logged); the job then stays queued, and the next
- * dispatch starts it.  Closes fd.
- */
-static int
-lc_handoff(int fd, const char *id)
-{
-	struct pollfd	 pfd;
-	int		 n;
-	char		 c;
-
-	pfd.fd = fd;
-	pfd.events = POLLIN;
-	while ((n = poll(&pfd, 1, LC_HANDOFF_MS)) == -1 && errno == EINTR)
-		;
-	if (n == 1 && read(fd, &c, 1) == 1) {
-		close(fd);
-		return 0;
-	}
-	close(fd);
-	log_warnx("job %s: the supervisor did not take the job", id);
-	return -1;
+	keep[0] = a->gslot;
+	keep[1] = a->tslot;
+	keep[2] = a->lockfd;
+	return proc_detach(lc_supervisor_main, a, keep, 3);
 }
 
 /* ------------------------------------------------------------ clean-up */

@@ -34,7 +34,7 @@ usage(void)
 	fprintf(stderr, "usage: spoolcgi [-t] [-c file]\n"
 	    "       spoolcgi [-c file] gc\n"
 	    "       spoolcgi init [dir]\n"
-	    "       spoolcgi [-c file] supervise id fd fd fd fd key  (internal)\n"
+	    "       spoolcgi [-c file] supervise id fd fd fd key  (internal)\n"
 	    "       spoolcgi -V\n"
 	    "       spoolcgi --help-config\n");
 	exit(2);
@@ -195,7 +195,7 @@ main(int argc, char *argv[])
 		if (strcmp(argv[optind], "gc") == 0 && optind + 1 == argc)
 			gc = 1;
 		else if (strcmp(argv[optind], "supervise") == 0 &&
-		    optind + 7 == argc)
+		    optind + 6 == argc)
 			sup = argv + optind + 1;
 		else
 			usage();
@@ -251,8 +251,7 @@ main(int argc, char *argv[])
 		    cfg.spool);
 	if (sup != NULL)
 		lifecycle_resume(sp, &cfg, sup[0], atoi(sup[1]),
-		    atoi(sup[2]), atoi(sup[3]), atoi(sup[4]),
-		    strtoull(sup[5], NULL, 10));
+		    atoi(sup[2]), atoi(sup[3]), strtoull(sup[4], NULL, 10));
 	main_spool_check(&cfg, sp, !FCGX_IsCGI());
 	if (gc) {
 		/* The clean-up requests run, for hosts that have cron. */

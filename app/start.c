@@ -453,8 +453,6 @@ start_job(struct req *r)
 	if (cfg->max_spool_bytes > 0)
 		store_usage_add(srv->store, store_job_size(srv->store, st.id));
 	store_client_done(&cl, st.id);
-	if (jobs_read(r, st.id, &st) == -1)
-		goto done;
 	start_answer(r, &st, jobs_prefer_wait(r));
 	goto done;
 disk_full:

@@ -79,9 +79,18 @@ start(const struct task *t, const char *input, struct jobstatus *st)
 	if (lifecycle_submit(sp, &cfg, st, input, strlen(input), &sub) !=
 	    LC_OK)
 		return -1;
-	/* Taken: running (or already done), no longer queued. */
-	return store_read(sp, st->id, st) == STORE_OK &&
-	    st->state != JOB_QUEUED ? 0 : -1;
+	/*
+	 * Taken: its supervisor records "running" (or is done already)
+	 * right after the start, which does not wait for that write.
+	 */
+	{
+		time_t deadline = time(NULL) + 10;
+
+		while (store_read(sp, st->id, st) == STORE_OK &&
+		    st->state == JOB_QUEUED && time(NULL) <= deadline)
+			poll(NULL, 0, 5);
+	}
+	return st->state != JOB_QUEUED ? 0 : -1;
 }
 
 /* Poll the status until it is final, for at most secs seconds. */
