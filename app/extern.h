@@ -131,6 +131,12 @@ struct config {
 	int		 drain;		/* refuse new jobs */
 	int		 allow_root;	/* run even as root */
 	char		**launcher;	/* argv before each supervisor, or NULL */
+	/*
+	 * Not from the file: the program to exec for a supervisor or a
+	 * clean-up (set by main() to the running binary), or NULL to fork
+	 * them from this process image (the unit tests).
+	 */
+	const char	*self;
 	int		 max_jobs_per_client;	/* 0: no limit */
 	int		 client_starts_per_minute;	/* 0: no limit */
 	struct proxy	*proxies;	/* trusted for CF-Connecting-IP */
@@ -353,6 +359,7 @@ unsigned long long job_hash(unsigned long long, const char *, size_t);
 
 /* proc.c: processes: detach, descriptor sweep, signal reset */
 int		 proc_detach(void (*)(void *), void *, const int *, size_t);
+int		 proc_spawn(char *const [], const int *, size_t, int);
 void		 proc_sanitize(const int *, size_t, int);
 void		 proc_close_from(int, const int *, size_t);
 void		 proc_signals_reset(void);
@@ -586,6 +593,7 @@ int		 lifecycle_gc(struct store *, const struct config *, time_t,
 		    struct gcstats *);
 void		 lifecycle_gc_spawn(struct store *, const struct config *,
 		    int);
+void		 lifecycle_cleanup(struct store *, const struct config *);
 void		 lifecycle_resume(struct store *, const struct config *,
 		    const char *, int, int, int, unsigned long long)
 		    __attribute__((noreturn));

@@ -648,66 +648,11 @@ lc_supervise(struct lc_start *a)
 	_exit(0);
 }
 
-/*
- * With a launcher (e.g. systemd-run --scope, so that a job leaves the web
- * server's cgroup and survives its restart), the supervisor is this same
- * binary exec'd as "spoolcgi -c CONFIG -- supervise ID GSLOT TSLOT LOCK
- * KEY" under the launcher, the three descriptors inherited.  Never
- * returns.
- */
-static void __attribute__((noreturn))
-lc_launch(struct lc_start *a)
-{
-	char	 exe[PATH_MAX], num[4][24], **av;
-	size_t	 n, i;
-	ssize_t	 len;
-	int	 k[3] = { a->gslot, a->tslot, a->lockfd };
-
-	if ((len = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) <= 0) {
-		log_warn("job %s: readlink /proc/self/exe", a->id);
-		_exit(1);
-	}
-	exe[len] = '\0';
-	for (n = 0; a->cfg->launcher[n] != NULL; n++)
-		;
-	if ((av = calloc(n + 13, sizeof(*av))) == NULL) {
-		log_warn("job %s: the launcher's argv", a->id);
-		_exit(1);
-	}
-	for (i = 0; i < n; i++)
-		av[i] = a->cfg->launcher[i];
-	for (i = 0; i < 3; i++) {
-		snprintf(num[i], sizeof(num[i]), "%d", k[i]);
-		if (k[i] != -1)
-			(void)fcntl(k[i], F_SETFD, 0);	/* inherited */
-	}
-	snprintf(num[3], sizeof(num[3]), "%llu", a->key);
-	av[n++] = exe;
-	av[n++] = (char *)"-c";
-	av[n++] = a->cfg->path;
-	av[n++] = (char *)"--";		/* "-1", a missing slot, is no option */
-	av[n++] = (char *)"supervise";
-	av[n++] = a->id;
-	for (i = 0; i < 4; i++)
-		av[n++] = num[i];
-	av[n] = NULL;
-	proc_signals_reset();
-	/* Not a CGI request: main() would ignore "supervise" then. */
-	(void)unsetenv("GATEWAY_INTERFACE");
-	execv(av[0], av);
-	log_warn("job %s: exec launcher %s", a->id, av[0]);
-	_exit(1);
-}
-
-/* The detached grandchild: through the launcher, or straight on. */
+/* The forked supervisor (no exec: the unit tests).  Never returns. */
 static void __attribute__((noreturn))
 lc_supervisor_main(void *arg)
 {
-	struct lc_start	*a = arg;
-
-	if (a->cfg->launcher != NULL)
-		lc_launch(a);
-	lc_supervise(a);
+	lc_supervise(arg);
 }
 
 /*
@@ -746,18 +691,52 @@ lifecycle_resume(struct store *s, const struct config *cfg, const char *id,
 /*
  * Start the supervisor of job a->id (queued, its lock held in a->lockfd),
  * handing it the job's lock and the slot locks, which it holds for its
- * life.  Returns 0 once the supervisor exists, and so holds the job, or
- * -1 (logged).
+ * life.  It is this program exec'd as "spoolcgi -c CONFIG -- supervise ID
+ * GSLOT TSLOT LOCK KEY", the three locks as descriptors 3, 4 and 5, under
+ * the configured launcher if there is one (e.g. systemd-run --scope, so
+ * that a job leaves the web server's cgroup and survives its restart);
+ * forked from this process image only where there is no program to exec
+ * (the unit tests).  Returns 0 once the supervisor exists, and so holds
+ * the job, or -1 (logged).
  */
 static int
 lc_spawn(struct lc_start *a)
 {
-	int	 keep[3];
+	char	 num[4][24], **av;
+	size_t	 n = 0, i;
+	int	 pass[3], rc;
 
-	keep[0] = a->gslot;
-	keep[1] = a->tslot;
-	keep[2] = a->lockfd;
-	return proc_detach(lc_supervisor_main, a, keep, 3);
+	pass[0] = a->gslot;
+	pass[1] = a->tslot;
+	pass[2] = a->lockfd;
+	if (a->cfg->self == NULL)
+		return proc_detach(lc_supervisor_main, a, pass, 3);
+	for (i = 0; a->cfg->launcher != NULL && a->cfg->launcher[i] != NULL;
+	    i++)
+		;
+	if ((av = calloc(i + 12, sizeof(*av))) == NULL) {
+		log_warn("job %s: the supervisor's argv", a->id);
+		return -1;
+	}
+	for (i = 0; a->cfg->launcher != NULL && a->cfg->launcher[i] != NULL;
+	    i++)
+		av[n++] = a->cfg->launcher[i];
+	snprintf(num[0], sizeof(num[0]), "3");
+	snprintf(num[1], sizeof(num[1]), "%d", a->tslot == -1 ? -1 : 4);
+	snprintf(num[2], sizeof(num[2]), "5");
+	snprintf(num[3], sizeof(num[3]), "%llu", a->key);
+	av[n++] = (char *)a->cfg->self;
+	av[n++] = (char *)"-c";
+	av[n++] = a->cfg->path;
+	av[n++] = (char *)"--";		/* "-1", a missing slot, is no option */
+	av[n++] = (char *)"supervise";
+	av[n++] = a->id;
+	for (i = 0; i < 4; i++)
+		av[n++] = num[i];
+	av[n] = NULL;
+	rc = proc_spawn(av, pass, 3, 0);
+	free(av);
+	return rc;
 }
 
 /* ------------------------------------------------------------ clean-up */
@@ -863,18 +842,40 @@ lc_gc_main(void *arg)
 }
 
 /*
- * Start a clean-up when one is due, in a detached process: never inside
- * a request's time.  cgi: the caller is a plain CGI process.
+ * Start a clean-up when one is due, in a detached process ("spoolcgi -c
+ * CONFIG -- cleanup", or forked where there is no program to exec): never
+ * inside a request's time.  cgi: the caller is a plain CGI process.
  */
 void
 lifecycle_gc_spawn(struct store *s, const struct config *cfg, int cgi)
 {
 	struct lc_gcarg	 g;
+	char		*av[6];
 
 	if (!store_gc_due(s, cfg->gc_interval_seconds, time(NULL)))
 		return;
+	if (cfg->self != NULL) {
+		av[0] = (char *)cfg->self;
+		av[1] = (char *)"-c";
+		av[2] = cfg->path;
+		av[3] = (char *)"--";
+		av[4] = (char *)"cleanup";
+		av[5] = NULL;
+		/* mod_cgi waits for EOF on stderr: let go of it too. */
+		(void)proc_spawn(av, NULL, 0, cgi);
+		return;
+	}
 	g.path = store_path(s);
 	g.cfg = cfg;
 	g.cgi = cgi;
 	(void)proc_detach(lc_gc_main, &g, NULL, 0);
+}
+
+/* "spoolcgi cleanup": the clean-up a request started.  Quiet. */
+void
+lifecycle_cleanup(struct store *s, const struct config *cfg)
+{
+	struct gcstats	 gs;
+
+	(void)lifecycle_gc(s, cfg, time(NULL), &gs);
 }

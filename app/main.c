@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,7 @@ usage(void)
 	    "       spoolcgi [-c file] gc\n"
 	    "       spoolcgi init [dir]\n"
 	    "       spoolcgi [-c file] supervise id fd fd fd key  (internal)\n"
+	    "       spoolcgi [-c file] cleanup  (internal)\n"
 	    "       spoolcgi -V\n"
 	    "       spoolcgi --help-config\n");
 	exit(2);
@@ -165,7 +167,9 @@ main(int argc, char *argv[])
 	struct sockaddr_storage	 ss;
 	socklen_t		 sslen = sizeof(ss);
 	size_t			 i;
-	int			 ch, test = 0, gc = 0;
+	int			 ch, test = 0, gc = 0, cleanup = 0;
+	char			 self[PATH_MAX];
+	ssize_t			 len;
 
 	log_init("spoolcgi");
 	main_cgi_words(&argc, argv);
@@ -197,12 +201,16 @@ main(int argc, char *argv[])
 		else if (strcmp(argv[optind], "supervise") == 0 &&
 		    optind + 6 == argc)
 			sup = argv + optind + 1;
+		else if (strcmp(argv[optind], "cleanup") == 0 &&
+		    optind + 1 == argc)
+			cleanup = 1;
 		else
 			usage();
 	}
 
 	/* A CGI request: variables in the environment, no socket on 0. */
-	if (!test && !gc && sup == NULL && getenv("REQUEST_METHOD") != NULL &&
+	if (!test && !gc && !cleanup && sup == NULL &&
+	    getenv("REQUEST_METHOD") != NULL &&
 	    getsockname(0, (struct sockaddr *)&ss, &sslen) == -1 &&
 	    errno == ENOTSOCK)
 		log_on_fatal(main_cgi_fatal);
@@ -211,9 +219,11 @@ main(int argc, char *argv[])
 		    CONFIG_ENV);
 	if (config_load(&cfg, path, err, sizeof(err)) == -1)
 		fatalx("%s", err);
-	if (tmpl_load(cfg.templates, err, sizeof(err)) == -1)
+	/* A supervisor and a clean-up render no page. */
+	if (sup == NULL && !cleanup &&
+	    tmpl_load(cfg.templates, err, sizeof(err)) == -1)
 		fatalx("%s: templates: %s", cfg.path, err);
-	for (i = 0; i < cfg.ntasks; i++)
+	for (i = 0; sup == NULL && !cleanup && i < cfg.ntasks; i++)
 		if ((cfg.tasks[i].form_template != NULL &&
 		    tmpl_load_extra(cfg.templates, cfg.tasks[i].form_template,
 		    err, sizeof(err)) == -1) ||
@@ -223,6 +233,16 @@ main(int argc, char *argv[])
 			fatalx("%s: tasks.%s: %s", cfg.path,
 			    cfg.tasks[i].name, err);
 	main_check(&cfg);
+	/*
+	 * Supervisors and clean-ups are this binary, exec'd (proc_spawn):
+	 * children that never hold the listen socket.  Without /proc (a
+	 * chroot) they are forked from this process instead.
+	 */
+	if ((len = readlink("/proc/self/exe", self, sizeof(self) - 1)) > 0) {
+		self[len] = '\0';
+		if (access(self, X_OK) == 0)
+			cfg.self = self;
+	}
 	if (test) {
 		/* As root the spool would be made root's: leave it be. */
 		if (geteuid() != 0 || cfg.allow_root) {
@@ -252,6 +272,10 @@ main(int argc, char *argv[])
 	if (sup != NULL)
 		lifecycle_resume(sp, &cfg, sup[0], atoi(sup[1]),
 		    atoi(sup[2]), atoi(sup[3]), strtoull(sup[4], NULL, 10));
+	if (cleanup) {
+		lifecycle_cleanup(sp, &cfg);
+		return 0;
+	}
 	main_spool_check(&cfg, sp, !FCGX_IsCGI());
 	if (gc) {
 		/* The clean-up requests run, for hosts that have cron. */
@@ -273,6 +297,9 @@ main(int argc, char *argv[])
 
 	/* A client that goes away must not kill the process. */
 	signal(SIGPIPE, SIG_IGN);
+	/* Spawned supervisors and clean-ups must not become zombies. */
+	if (cfg.self != NULL)
+		signal(SIGCHLD, SIG_IGN);
 
 	if (FCGX_Init() != 0)
 		fatalx("FCGX_Init failed");

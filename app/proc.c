@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,8 @@
 #include <unistd.h>
 
 #include "extern.h"
+
+extern char **environ;
 
 /*
  * The signals whose disposition this program, or a web server before it,
@@ -146,6 +149,79 @@ proc_detach(void (*fn)(void *), void *arg, const int *keep, size_t nkeep)
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * Start argv[0] with argv, detached (its own session), as a child that
+ * never holds this process's descriptors: posix_spawn's child runs only
+ * the file actions before its exec, while this process waits, so the
+ * listen socket (close-on-exec) is gone within microseconds, where a
+ * forked child keeps it until it is first scheduled.  0 and 1 (and 2
+ * when null2) are /dev/null; pass[i] (-1: none) becomes descriptor 3 + i;
+ * everything else is closed.  The child's signals are the defaults and
+ * its mask empty.  The caller ignores SIGCHLD, so no child becomes a
+ * zombie.  Returns 0 once the program runs, or -1 (logged).
+ */
+int
+proc_spawn(char *const argv[], const int *pass, size_t npass, int null2)
+{
+	posix_spawn_file_actions_t	 fa;
+	posix_spawnattr_t		 at;
+	sigset_t			 def, none;
+	int				 hi[8], rc = -1;
+	size_t				 i;
+	pid_t				 pid;
+
+	if (npass > sizeof(hi) / sizeof(hi[0]))
+		return -1;
+	for (i = 0; i < npass; i++)
+		hi[i] = -1;
+	sigemptyset(&none);
+	sigemptyset(&def);
+	for (i = 0; i < sizeof(proc_signals) / sizeof(proc_signals[0]); i++)
+		sigaddset(&def, proc_signals[i]);
+	if (posix_spawn_file_actions_init(&fa) != 0)
+		return -1;
+	if (posix_spawnattr_init(&at) != 0) {
+		posix_spawn_file_actions_destroy(&fa);
+		return -1;
+	}
+	if (posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID |
+	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK) != 0 ||
+	    posix_spawnattr_setsigdefault(&at, &def) != 0 ||
+	    posix_spawnattr_setsigmask(&at, &none) != 0 ||
+	    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDWR, 0) !=
+	    0 || posix_spawn_file_actions_adddup2(&fa, 0, 1) != 0 ||
+	    (null2 && posix_spawn_file_actions_adddup2(&fa, 0, 2) != 0)) {
+		log_warnx("posix_spawn: the set-up for %s failed", argv[0]);
+		goto done;
+	}
+	/* Above every target first, so that no dup2 clobbers a source. */
+	for (i = 0; i < npass; i++)
+		if (pass[i] != -1 && ((hi[i] = fcntl(pass[i], F_DUPFD_CLOEXEC,
+		    64)) == -1 || posix_spawn_file_actions_adddup2(&fa, hi[i],
+		    3 + (int)i) != 0)) {
+			log_warn("posix_spawn: descriptor %d for %s", pass[i],
+			    argv[0]);
+			goto done;
+		}
+#ifdef __GLIBC__
+	if (posix_spawn_file_actions_addclosefrom_np(&fa, 3 + (int)npass) != 0)
+		goto done;
+#endif
+	if ((errno = posix_spawn(&pid, argv[0], &fa, &at, argv, environ)) != 0)
+		log_warn("posix_spawn %s", argv[0]);
+	else
+		rc = 0;
+done:
+	if (rc == -1 && errno == 0)
+		errno = EINVAL;
+	for (i = 0; i < npass; i++)
+		if (hi[i] != -1)
+			close(hi[i]);
+	posix_spawnattr_destroy(&at);
+	posix_spawn_file_actions_destroy(&fa);
+	return rc;
 }
 
 long long
