@@ -62,6 +62,19 @@ buf_puts(struct buf *b, const char *s)
 	return buf_append(b, s, strlen(s));
 }
 
+/* The value of hex digit c (either case), or -1 if it is none. */
+int
+hex_value(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 /*
  * Append n in decimal, without printf: answers on the poll path carry a
  * few numbers each.  Returns 0, or -1 with errno set.

@@ -37,6 +37,7 @@ struct buf {
 int		 buf_append(struct buf *, const void *, size_t);
 int		 buf_puts(struct buf *, const char *);
 int		 buf_putint(struct buf *, long long);
+int		 hex_value(int);
 int		 buf_printf(struct buf *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 int		 buf_html_escape(struct buf *, const char *, size_t);
@@ -521,7 +522,7 @@ int		 spool_file_reserve(int, const char *, off_t);
 int		 spool_status_write(int, const struct jobstatus *, int);
 int		 spool_status_fd(int, struct jobstatus *);
 int		 spool_status_readat(int, struct jobstatus *);
-int		 spool_job_lock(int, int);
+int		 spool_job_lock(int, const char *, int);
 struct __dirstream *spool_opendir(int, const char *);
 int		 spool_remove_tree(int, const char *);
 void		 spool_run_leftovers(int, int);

@@ -113,19 +113,6 @@ form_check_pair(const struct form *f, size_t nlen, struct refusal *r)
 	return 0;
 }
 
-/* The value of hex digit c, or -1 if it is none. */
-static int
-form_hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Percent-decode the n bytes at s into a fresh NUL-terminated string, '+'
  * read as a space: the decoding of application/x-www-form-urlencoded
@@ -148,8 +135,8 @@ form_pct_decode(const char *s, size_t n, size_t *outlen)
 		if (s[i] == '+')
 			d[o++] = ' ';
 		else if (s[i] == '%' && n - i > 2 &&
-		    (hi = form_hexval((unsigned char)s[i + 1])) != -1 &&
-		    (lo = form_hexval((unsigned char)s[i + 2])) != -1) {
+		    (hi = hex_value((unsigned char)s[i + 1])) != -1 &&
+		    (lo = hex_value((unsigned char)s[i + 2])) != -1) {
 			d[o++] = (char)(hi << 4 | lo);
 			i += 2;
 		} else

@@ -253,18 +253,6 @@ mp_unquote(const char *src, size_t n, char *dst, size_t dstsz)
 	return o;
 }
 
-static int
-mp_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Find the boundary parameter of a Content-Type (RFC 2046 5.1.1, quoted
  * or not) and copy it into out (outsz bytes, at least MP_BOUNDARY_MAX + 1).
@@ -493,8 +481,8 @@ mp_ext_value(struct mp_parser *p, size_t off, size_t n, struct refusal *r)
 			s[o++] = s[i];
 			continue;
 		}
-		if (i + 2 >= n || (hi = mp_hexval(s[i + 1])) == -1 ||
-		    (lo = mp_hexval(s[i + 2])) == -1) {
+		if (i + 2 >= n || (hi = hex_value((unsigned char)s[i + 1])) == -1 ||
+		    (lo = hex_value((unsigned char)s[i + 2])) == -1) {
 			mp_refuse(p, r, "the filename* parameter has a bad "
 			    "%%-escape");
 			return MP_NONE;

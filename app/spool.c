@@ -347,7 +347,7 @@ store_update(struct store *sp, const char *id, store_change_fn change,
 		log_warn("spool: open jobs/%s", id);
 		return STORE_ERR;
 	}
-	if ((lfd = spool_job_lock(dfd, 1)) == -1) {
+	if ((lfd = spool_job_lock(dfd, "lock", 1)) == -1) {
 		if (errno == EWOULDBLOCK)
 			rc = STORE_BUSY;
 		else

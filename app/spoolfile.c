@@ -310,16 +310,17 @@ spool_status_readat(int dfd, struct jobstatus *st)
 }
 
 /*
- * Take the job's lock: exclusive, and without waiting when nonblock.
- * Returns the lock's descriptor (close it to release), or -1 with errno
- * set (EWOULDBLOCK: somebody holds it).
+ * Take a job's lock, the file name under dfd ("lock" in the job's
+ * directory, or "ID/lock" in jobs/): exclusive, and without waiting when
+ * nonblock.  Returns the lock's descriptor (close it to release), or -1
+ * with errno set (EWOULDBLOCK: somebody holds it).
  */
 int
-spool_job_lock(int dfd, int nonblock)
+spool_job_lock(int dfd, const char *name, int nonblock)
 {
 	int	 fd, saved;
 
-	if ((fd = openat(dfd, "lock", O_RDWR | O_NOFOLLOW | O_CLOEXEC)) == -1)
+	if ((fd = openat(dfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC)) == -1)
 		return -1;
 	while (flock(fd, LOCK_EX | (nonblock ? LOCK_NB : 0)) == -1) {
 		if (errno == EINTR)

@@ -277,7 +277,7 @@ store_queue_readd(struct store *sp, const char *id)
 	if ((dfd = openat(sp->jobsfd, id, O_RDONLY | O_DIRECTORY |
 	    O_NOFOLLOW | O_CLOEXEC)) == -1)
 		goto done;
-	if ((jl = spool_job_lock(dfd, 1)) != -1) {
+	if ((jl = spool_job_lock(dfd, "lock", 1)) != -1) {
 		if (spool_status_readat(dfd, &st) == 0 &&
 		    st.state == JOB_QUEUED) {
 			if (spool_queue_key(sp, &key, &n) == -1 ||

@@ -35,25 +35,12 @@ int
 store_job_lock(struct store *sp, const char *id)
 {
 	char	 path[SPOOLCGI_ID_LEN + 8];
-	int	 fd, saved;
+	int	 fd;
 
 	snprintf(path, sizeof(path), "%s/lock", id);
-	if ((fd = openat(sp->jobsfd, path, O_RDWR | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1) {
-		if (errno != ENOENT && errno != ENOTDIR)
-			log_warn("spool: open jobs/%s", path);
-		return -1;
-	}
-	while (flock(fd, LOCK_EX | LOCK_NB) == -1) {
-		if (errno == EINTR)
-			continue;
-		saved = errno;
-		if (saved != EWOULDBLOCK)
-			log_warn("spool: flock jobs/%s", path);
-		close(fd);
-		errno = saved;
-		return -1;
-	}
+	if ((fd = spool_job_lock(sp->jobsfd, path, 1)) == -1 &&
+	    errno != ENOENT && errno != ENOTDIR && errno != EWOULDBLOCK)
+		log_warn("spool: lock jobs/%s", path);
 	return fd;
 }
 
@@ -78,7 +65,7 @@ store_claim(struct store *sp, const char *id, int lockfd, struct run *run)
 		return STORE_ERR;
 	}
 	if (lockfd == -1 &&
-	    (run->lockfd = spool_job_lock(run->dirfd, 1)) == -1) {
+	    (run->lockfd = spool_job_lock(run->dirfd, "lock", 1)) == -1) {
 		int busy = errno == EWOULDBLOCK;
 
 		if (!busy)
