@@ -18,6 +18,12 @@
 #   backlog  BENCH_BACKLOG trivial jobs posted at once (16 at a time) under
 #            the default max_running: jobs/s from the first POST until
 #            /health says none is queued or running and all succeeded.
+#   storm    the kill storm at scale: tests/e2e/storm.test with
+#            BENCH_STORM starts (default 1,000) at 16 connections while
+#            FastCGI processes and supervisors are killed at random; its
+#            checks (every answered job final, no process of a job left,
+#            no backend lost) pass or fail as in the suite.  Run after the
+#            rest, under its own lighttpd.
 #   syncs    fsync + fdatasync per job: strace -f on the FastCGI processes
 #            (following the supervisors and tasks they start) over
 #            BENCH_SYNC_JOBS starts, each waited for until its supervisor
@@ -49,6 +55,7 @@
 #   BENCH_LAT_JOBS   jobs timed from POST to final status (default 40)
 #   BENCH_BACKLOG    jobs in the backlog (default 400)
 #   BENCH_SYNC_JOBS  starts counted under strace (default 50)
+#   BENCH_STORM      starts in the kill storm (default 1000)
 #   BENCH_PERF       1: afterwards, count the instructions per request of
 #                    both poll backends (perf stat), and profile the
 #                    spoolcgi processes (perf record -g) during one more
@@ -73,7 +80,7 @@ top_builddir=${top_builddir:-$top_srcdir}
 SPOOLCGI_BIN=${SPOOLCGI_BIN:-$top_builddir/app/spoolcgi}
 HELLO_BIN=${HELLO_BIN:-}
 FLOOR_BIN=${FLOOR_BIN:-}
-PARTS=" ${BENCH_PARTS:-poll starts latency backlog syncs} "
+PARTS=" ${BENCH_PARTS:-poll starts latency backlog syncs storm} "
 SECONDS_=${BENCH_SECONDS:-10}
 ROUNDS=${BENCH_ROUNDS:-3}
 THREADS=${BENCH_THREADS:-2}
@@ -841,6 +848,22 @@ perf_count() {
 		    v["instructions:u"] / n, v["instructions:k"] / n
 	}' "$DIR/perf.$1.stat"
 }
+
+if part storm; then
+	say "storm: ${BENCH_STORM:-1000} starts, kills at random (tests/e2e/storm.test)"
+	t0=$(ms_now)
+	STORM_STARTS=${BENCH_STORM:-1000} STORM_SECONDS=150 \
+	    top_srcdir=$(pwd) top_builddir=$(pwd) \
+	    sh tests/e2e/storm.test >"$DIR/storm.tap" 2>&1
+	storm_rc=$?
+	t1=$(ms_now)
+	echo
+	echo "kill storm: $(grep -c '^ok' "$DIR/storm.tap") checks passed," \
+	    "$(grep -c '^not ok' "$DIR/storm.tap") failed, in" \
+	    "$(((t1 - t0) / 1000)) s (exit $storm_rc)"
+	grep '^# ' "$DIR/storm.tap" | grep -i 'storm:\|start\|kill' | head -n 8
+	grep -A3 '^not ok' "$DIR/storm.tap" | head -n 40
+fi
 
 if [ "${BENCH_PERF:-0}" = 1 ]; then
 	perf stat -e instructions true >/dev/null 2>&1 ||
