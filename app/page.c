@@ -208,117 +208,119 @@ page_job(struct req *r, const struct jobstatus *st)
 	return rc;
 }
 
+/* Render built-in (or configured) template name with vars into b. */
+static int
+page_fragment(struct buf *b, const char *name, const struct tmpl_var *v,
+    size_t nv)
+{
+	const char	*text;
+	size_t		 len;
+	char		 err[256];
+
+	if ((text = tmpl_get(name, &len)) == NULL ||
+	    tmpl_render(b, text, len, v, nv, err, sizeof(err)) == -1) {
+		log_warnx("template %s: %s", name, text ? err : "missing");
+		return -1;
+	}
+	return 0;
+}
+
+/* One field of a task's form (task-field.html), a plain one or a file. */
+static int
+page_task_field(struct buf *b, const struct task *t, const struct field *f,
+    const struct filespec *fs)
+{
+	struct buf	 opts = { 0 };
+	char		 id[2 * SPOOLCGI_NAME_MAX + 8], max[24], lo[32], hi[32];
+	size_t		 k;
+	int		 rc;
+
+	snprintf(id, sizeof(id), "f-%s-%s", t->name, f != NULL ? f->name :
+	    fs->name);
+	snprintf(max, sizeof(max), "%zu", f != NULL ? f->max_bytes :
+	    fs->max_bytes);
+	if (f != NULL && f->has_min)
+		snprintf(lo, sizeof(lo), "%g", f->min);
+	if (f != NULL && f->has_max)
+		snprintf(hi, sizeof(hi), "%g", f->max);
+	for (k = 0; f != NULL && f->type == FIELD_SELECT && k < f->noptions;
+	    k++) {
+		struct tmpl_var ov[] = { { "value", f->options[k] } };
+
+		if (page_fragment(&opts, "task-option.html", ov, 1) == -1) {
+			buf_free(&opts);
+			return -1;
+		}
+	}
+	{
+		int type = f != NULL ? (int)f->type : -1;
+		struct tmpl_var v[] = {
+			{ "id", id },
+			{ "name", f != NULL ? f->name : fs->name },
+			{ "label", f != NULL ? f->label : fs->label },
+			{ "required", (f != NULL ? f->required :
+			    fs->required) ? "1" : NULL },
+			{ "max_bytes", max },
+			{ "textarea", type == FIELD_TEXTAREA ? "1" : NULL },
+			{ "select", type == FIELD_SELECT ? "1" : NULL },
+			{ "options", opts.data != NULL ? opts.data : "" },
+			{ "number", type == FIELD_NUMBER ? "1" : NULL },
+			{ "min", f != NULL && f->has_min ? lo : NULL },
+			{ "max", f != NULL && f->has_max ? hi : NULL },
+			{ "text", type == FIELD_TEXT ? "1" : NULL },
+			{ "file", f == NULL ? "1" : NULL },
+		};
+
+		rc = page_fragment(b, "task-field.html", v,
+		    sizeof(v) / sizeof(v[0]));
+	}
+	buf_free(&opts);
+	return rc;
+}
+
 /*
- * One task's form: its own template when it has one (given the action
- * URL, the task, its title and description and a one-time token), else
- * built here with every value escaped.
+ * One task's form: its own template when it has one, else the built-in
+ * task-form.html with a task-field.html per field and upload; either is
+ * given the action URL, the task, its title and description and a
+ * one-time token.  Returns 0, or -1 (logged).
  */
 static int
 page_task_form(struct buf *b, const struct req *r, const struct task *t)
 {
-	char	 token[SPOOLCGI_ID_LEN + 1], action[600], err[256];
-	size_t	 j, k, len;
+	struct buf	 fields = { 0 };
+	char		 token[SPOOLCGI_ID_LEN + 1], action[600];
+	size_t		 j;
+	int		 rc = -1;
 
-	if (t->form_template != NULL) {
-		const char *text = tmpl_get(t->form_template, &len);
-
-		if (job_id_new(token) == -1)
-			token[0] = '\0';
-		route_url(action, sizeof(action), r->base, ROUTE_JOBS, NULL);
-		{
-			struct tmpl_var v[] = {
-				{ "action", action },
-				{ "base", r->base },
-				{ "task", t->name },
-				{ "title", t->title },
-				{ "description", t->description },
-				{ "token", token[0] ? token : NULL },
-			};
-
-			if (text == NULL || tmpl_render(b, text, len, v,
-			    sizeof(v) / sizeof(v[0]), err, sizeof(err)) == -1) {
-				log_warnx("template %s: %s", t->form_template,
-				    text ? err : "missing");
-				return -1;
-			}
-		}
-		return 0;
-	}
-
-	buf_puts(b, "<section class=\"task\"><h2>");
-	buf_html_escape(b, t->title, strlen(t->title));
-	buf_puts(b, "</h2>\n");
-	if (t->description != NULL) {
-		buf_puts(b, "<p>");
-		buf_html_escape(b, t->description, strlen(t->description));
-		buf_puts(b, "</p>\n");
-	}
-	buf_printf(b, "<form method=\"post\"%s action=\"", t->nfiles > 0 ?
-	    " enctype=\"multipart/form-data\"" : "");
-	buf_html_escape(b, r->base, strlen(r->base));
-	buf_puts(b, "/jobs\">\n<input type=\"hidden\" name=\"task\" value=\"");
-	buf_html_escape(b, t->name, strlen(t->name));
 	/* One-time token: a double click or a re-post finds the first job. */
-	if (job_id_new(token) == 0)
-		buf_printf(b, "\">\n<input type=\"hidden\" name=\"_token\" "
-		    "value=\"%s", token);
-	buf_puts(b, "\">\n");
-	for (j = 0; j < t->nfields; j++) {
-		const struct field *f = &t->fields[j];
+	if (job_id_new(token) == -1)
+		token[0] = '\0';
+	route_url(action, sizeof(action), r->base, ROUTE_JOBS, NULL);
+	for (j = 0; t->form_template == NULL && j < t->nfields; j++)
+		if (page_task_field(&fields, t, &t->fields[j], NULL) == -1)
+			goto done;
+	for (j = 0; t->form_template == NULL && j < t->nfiles; j++)
+		if (page_task_field(&fields, t, NULL, &t->files[j]) == -1)
+			goto done;
+	{
+		struct tmpl_var v[] = {
+			{ "action", action },
+			{ "base", r->base },
+			{ "task", t->name },
+			{ "title", t->title },
+			{ "description", t->description },
+			{ "token", token[0] ? token : NULL },
+			{ "multipart", t->nfiles > 0 ? "1" : NULL },
+			{ "fields", fields.data != NULL ? fields.data : "" },
+		};
 
-		buf_printf(b, "<p><label for=\"f-%s-%s\">", t->name, f->name);
-		buf_html_escape(b, f->label, strlen(f->label));
-		buf_printf(b, "%s</label>\n", f->required ? " *" : "");
-		switch (f->type) {
-		case FIELD_TEXTAREA:
-			buf_printf(b, "<textarea id=\"f-%s-%s\" name=\"%s\" "
-			    "rows=\"6\" maxlength=\"%zu\"%s></textarea>",
-			    t->name, f->name, f->name, f->max_bytes,
-			    f->required ? " required" : "");
-			break;
-		case FIELD_SELECT:
-			buf_printf(b, "<select id=\"f-%s-%s\" name=\"%s\"%s>",
-			    t->name, f->name, f->name,
-			    f->required ? " required" : "");
-			for (k = 0; k < f->noptions; k++) {
-				buf_puts(b, "<option>");
-				buf_html_escape(b, f->options[k],
-				    strlen(f->options[k]));
-				buf_puts(b, "</option>");
-			}
-			buf_puts(b, "</select>");
-			break;
-		case FIELD_NUMBER:
-			buf_printf(b, "<input type=\"number\" step=\"any\" "
-			    "id=\"f-%s-%s\" name=\"%s\"%s", t->name, f->name,
-			    f->name, f->required ? " required" : "");
-			if (f->has_min)
-				buf_printf(b, " min=\"%g\"", f->min);
-			if (f->has_max)
-				buf_printf(b, " max=\"%g\"", f->max);
-			buf_puts(b, ">");
-			break;
-		default:
-			buf_printf(b, "<input type=\"text\" id=\"f-%s-%s\" "
-			    "name=\"%s\" maxlength=\"%zu\"%s>", t->name,
-			    f->name, f->name, f->max_bytes,
-			    f->required ? " required" : "");
-			break;
-		}
-		buf_puts(b, "</p>\n");
+		rc = page_fragment(b, t->form_template != NULL ?
+		    t->form_template : "task-form.html", v,
+		    sizeof(v) / sizeof(v[0]));
 	}
-	for (j = 0; j < t->nfiles; j++) {
-		const struct filespec *fs = &t->files[j];
-
-		buf_printf(b, "<p><label for=\"f-%s-%s\">", t->name, fs->name);
-		buf_html_escape(b, fs->label, strlen(fs->label));
-		buf_printf(b, "%s</label>\n<input type=\"file\" id=\"f-%s-%s\" "
-		    "name=\"%s\" data-max-bytes=\"%zu\"%s></p>\n",
-		    fs->required ? " *" : "", t->name, fs->name, fs->name,
-		    fs->max_bytes, fs->required ? " required" : "");
-	}
-	return buf_puts(b, "<p><button type=\"submit\">Start</button></p>\n"
-	    "</form></section>\n");
+done:
+	buf_free(&fields);
+	return rc;
 }
 
 /*

@@ -404,7 +404,8 @@ static void
 test_builtins(void)
 {
 	const char		*names[] = { "page.html", "job-progress.html",
-	    "job-result.html", "error.html", "tasks.html" };
+	    "job-result.html", "error.html", "tasks.html", "task-form.html",
+	    "task-field.html", "task-option.html" };
 	const struct tmpl_var	 running[] = {
 		{ "id", "2f1c0b9e-8d4e-4c53-9a61-0b7f3c9d2e11" },
 		{ "task", "wordcount" },
@@ -490,9 +491,12 @@ test_builtins(void)
 		/* Raw output only where the program passes its own HTML. */
 		for (raw = 0, p = t; (p = strstr(p, "{{&")) != NULL; p++)
 			if (strncmp(p, "{{&content}}", 12) != 0 &&
-			    strncmp(p, "{{&forms}}", 10) != 0)
+			    strncmp(p, "{{&forms}}", 10) != 0 &&
+			    strncmp(p, "{{&fields}}", 11) != 0 &&
+			    strncmp(p, "{{&options}}", 12) != 0)
 				raw++;
-		is_int(raw, 0, "%s: {{& only for content and forms", names[i]);
+		is_int(raw, 0, "%s: {{& only for content, forms, fields and "
+		    "options (rendered from templates)", names[i]);
 	}
 	ok(tmpl_get("nosuch.html", &len) == NULL, "no such template");
 
