@@ -338,21 +338,25 @@ store_update(struct store *sp, const char *id, store_change_fn change,
 {
 	struct jobstatus	 st;
 	enum job_state		 old;
+	char			 path[SPOOLCGI_ID_LEN + 8];
 	int			 dfd, lfd, rc = STORE_ERR;
 
-	if ((dfd = openat(sp->jobsfd, id, O_RDONLY | O_DIRECTORY |
-	    O_NOFOLLOW | O_CLOEXEC)) == -1) {
+	/* The lock first: for a running job, that is all a poll costs. */
+	snprintf(path, sizeof(path), "%s/lock", id);
+	if ((lfd = spool_job_lock(sp->jobsfd, path, 1)) == -1) {
+		if (errno == EWOULDBLOCK)
+			return STORE_BUSY;
 		if (errno == ENOENT || errno == ENOTDIR)
 			return STORE_NOENT;
-		log_warn("spool: open jobs/%s", id);
+		log_warn("spool: lock jobs/%s", path);
 		return STORE_ERR;
 	}
-	if ((lfd = spool_job_lock(dfd, "lock", 1)) == -1) {
-		if (errno == EWOULDBLOCK)
-			rc = STORE_BUSY;
-		else
-			log_warn("spool: lock jobs/%s/lock", id);
-		close(dfd);
+	if ((dfd = openat(sp->jobsfd, id, O_RDONLY | O_DIRECTORY |
+	    O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		rc = errno == ENOENT ? STORE_NOENT : STORE_ERR;
+		if (rc == STORE_ERR)
+			log_warn("spool: open jobs/%s", id);
+		close(lfd);
 		return rc;
 	}
 	if (spool_status_readat(dfd, &st) == -1) {
