@@ -62,6 +62,15 @@ buf_puts(struct buf *b, const char *s)
 	return buf_append(b, s, strlen(s));
 }
 
+/* Is c a tchar, a byte of an HTTP token (RFC 9110 5.6.2)? */
+int
+is_tchar(int c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+	    (c >= 'A' && c <= 'Z') ||
+	    (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
 /* The value of hex digit c (either case), or -1 if it is none. */
 int
 hex_value(int c)

@@ -745,20 +745,12 @@ field_name_check(struct cparse *cp, const char *key, const char *name)
 	return 0;
 }
 
-static int
-is_tchar(char c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-	    (c >= 'A' && c <= 'Z') ||
-	    (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
 static size_t
 token_len(const char *s)
 {
 	size_t	 n;
 
-	for (n = 0; is_tchar(s[n]); n++)
+	for (n = 0; is_tchar((unsigned char)s[n]); n++)
 		continue;
 	return n;
 }

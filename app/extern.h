@@ -38,6 +38,7 @@ int		 buf_append(struct buf *, const void *, size_t);
 int		 buf_puts(struct buf *, const char *);
 int		 buf_putint(struct buf *, long long);
 int		 hex_value(int);
+int		 is_tchar(int);
 int		 buf_printf(struct buf *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 int		 buf_html_escape(struct buf *, const char *, size_t);
@@ -275,7 +276,6 @@ int		 mp_safe_filename(const char *, char *, size_t);
 
 struct upfile {
 	char		 field[SPOOLCGI_NAME_MAX + 1];	/* the form's name */
-	char		 staged[24];	/* part-N while the body streams */
 	char		 path[SPOOLCGI_NAME_MAX + 16];	/* in work/ */
 	char		 filename[256];	/* the browser's, for display */
 	char		 type[MP_CTYPE_MAX + 1];
@@ -442,6 +442,9 @@ int		 store_read(struct store *, const char *, struct jobstatus *);
 int		 store_update(struct store *, const char *, store_change_fn,
 		    void *, struct jobstatus *);
 int		 store_stage(struct store *, const char *);
+int		 store_upload_open(int, size_t);
+int		 store_upload_place(int, size_t, const char *);
+int		 store_upload_sync(int);
 void		 store_abort(struct store *, const char *);
 int		 store_submit(struct store *, const struct jobstatus *,
 		    const char *, size_t, int, const char *,

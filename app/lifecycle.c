@@ -576,8 +576,10 @@ lc_supervise(struct lc_start *a)
 	 * 1 and 2 may be the web server's pipes (mod_cgi waits for EOF on
 	 * them): our own log lines go to the job's log from now on.
 	 */
-	if (dup2(devnull, 1) == -1 || dup2(fds.log, 2) == -1)
+	if (dup2(devnull, 1) == -1 || dup2(fds.log, 2) == -1) {
+		log_warn("job %s: dup2 of the supervisor's output", a->id);
 		_exit(1);
+	}
 	close(devnull);
 	/* The input is parsed only for SPOOLCGI_FIELD_*. */
 	if (a->task->nfields > 0 && store_run_input(&run, &in) == 0)

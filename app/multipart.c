@@ -102,15 +102,6 @@ mp_refuse(const struct mp_parser *p, struct refusal *r, const char *fmt, ...)
 	return -1;
 }
 
-/* RFC 9110 5.6.2 tchar. */
-static int
-mp_tchar(char c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-	    (c >= 'A' && c <= 'Z') || (c != '\0' &&
-	    strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
 /* A byte of an unquoted parameter value: not a separator nor a control. */
 static int
 mp_vchar(char c)
@@ -194,7 +185,7 @@ mp_param_next(const char *s, size_t n, size_t *ip, struct mp_param *pr)
 		return 0;
 	}
 	pr->name = s + i;
-	while (i < n && mp_tchar(s[i]))
+	while (i < n && is_tchar((unsigned char)s[i]))
 		i++;
 	if ((pr->nlen = (size_t)(s + i - pr->name)) == 0)
 		return -1;
@@ -513,7 +504,7 @@ mp_disposition(struct mp_parser *p, size_t off, size_t n, struct refusal *r)
 	unsigned long	 cp;
 	int		 rc;
 
-	while (i < n && mp_tchar(s[i]))
+	while (i < n && is_tchar((unsigned char)s[i]))
 		i++;
 	if (!mp_ieq(s, i, "form-data"))
 		return mp_refuse(p, r, "a part's Content-Disposition is not "
@@ -588,7 +579,7 @@ mp_header_line(struct mp_parser *p, size_t off, size_t n, struct refusal *r)
 	if (s[0] == ' ' || s[0] == '\t')
 		return mp_refuse(p, r, "a part's header is folded over "
 		    "lines");
-	for (nlen = 0; nlen < n && mp_tchar(s[nlen]); nlen++)
+	for (nlen = 0; nlen < n && is_tchar((unsigned char)s[nlen]); nlen++)
 		continue;
 	if (nlen == 0 || nlen == n || s[nlen] != ':')
 		return mp_refuse(p, r, "a part's header line is malformed");

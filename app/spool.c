@@ -415,6 +415,49 @@ store_stage(struct store *sp, const char *id)
 	return wfd;
 }
 
+/*
+ * The n-th file of an upload, created in the staging work directory
+ * workfd (store_stage) under a name of its own until store_upload_place
+ * names it.  Returns its descriptor, or -1 (logged).
+ */
+int
+store_upload_open(int workfd, size_t n)
+{
+	char	 name[32];
+	int	 fd;
+
+	snprintf(name, sizeof(name), "part-%zu", n);
+	if ((fd = openat(workfd, name, O_WRONLY | O_CREAT | O_EXCL |
+	    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1)
+		log_warn("spool: create work/%s", name);
+	return fd;
+}
+
+/* Give the n-th file its name in the task's directory.  Returns 0/-1. */
+int
+store_upload_place(int workfd, size_t n, const char *to)
+{
+	char	 name[32];
+
+	snprintf(name, sizeof(name), "part-%zu", n);
+	if (renameat(workfd, name, workfd, to) == -1) {
+		log_warn("spool: rename work/%s to work/%s", name, to);
+		return -1;
+	}
+	return 0;
+}
+
+/* Make the uploads' names durable (their data each writer synced). */
+int
+store_upload_sync(int workfd)
+{
+	if (fsync(workfd) == -1) {
+		log_warn("spool: fsync a job's work/");
+		return -1;
+	}
+	return 0;
+}
+
 /* Give up a staged job: nothing of it stays. */
 void
 store_abort(struct store *sp, const char *id)

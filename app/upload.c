@@ -4,10 +4,10 @@
  * not exist yet.  Never is a whole file, or the whole body, in memory;
  * plain fields become a struct form like any other body.
  *
- * The browser's file name is kept for display only: files are stored as
- * part-N while the body streams (the task may be named after the file in
- * the form's order), then renamed to the configured upload's name plus a
- * tame extension, e.g. "document.pdf".  The caller aborts the staging on
+ * The browser's file name is kept for display only: a file is stored
+ * under a name of the store's while the body streams (its place in the
+ * body), then given the configured upload's name plus a tame extension,
+ * e.g. "document.pdf", which the task reads in its stdin.  The caller aborts the staging on
  * any refusal, so a refused or cut-off upload leaves nothing behind.
  */
 #include "config.h"
@@ -67,12 +67,9 @@ upload_begin(void *arg, const char *name, const char *filename,
 	u = &c->up->files[c->up->n];
 	memset(u, 0, sizeof(*u));
 	snprintf(u->field, sizeof(u->field), "%s", name);
-	snprintf(u->staged, sizeof(u->staged), "part-%zu", c->up->n);
 	mp_safe_filename(filename, u->filename, sizeof(u->filename));
 	snprintf(u->type, sizeof(u->type), "%s", ctype);
-	if ((c->fd = openat(c->workfd, u->staged, O_WRONLY | O_CREAT |
-	    O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) == -1) {
-		log_warn("upload: create %s", u->staged);
+	if ((c->fd = store_upload_open(c->workfd, c->up->n)) == -1) {
 		refuse(c->rf, 500, "internal", NULL, "the upload could not be "
 		    "stored");
 		return -1;
@@ -112,7 +109,7 @@ upload_data(void *arg, const char *p, size_t len)
 				    "server's disk is full; try again later");
 				return -1;
 			}
-			log_warn("upload: write %s", c->cur->staged);
+			log_warn("upload: write the file of %s", c->cur->field);
 			refuse(c->rf, 500, "internal", NULL, "the upload could "
 			    "not be stored");
 			return -1;
@@ -156,7 +153,7 @@ upload_end(void *arg)
 /*
  * Read a multipart/form-data body of len bytes (already checked against
  * the limit) from r: plain fields into f (each at most maxfield bytes),
- * files into workfd as part-N, listed in up.  Returns 0, or -1 with rf
+ * files into the staging workfd (store_upload_open), listed in up.  Returns 0, or -1 with rf
  * filled; the caller then aborts the staging.
  */
 int
@@ -263,8 +260,7 @@ upload_check(struct uploads *up, const struct task *t, int workfd,
 			}
 		}
 		snprintf(u->path, sizeof(u->path), "%s%s", fs->name, ext);
-		if (renameat(workfd, u->staged, workfd, u->path) == -1) {
-			log_warn("upload: rename %s", u->staged);
+		if (store_upload_place(workfd, i, u->path) == -1) {
 			refuse(rf, 500, "internal", NULL, "the upload could not "
 			    "be stored");
 			return -1;
@@ -282,8 +278,7 @@ upload_check(struct uploads *up, const struct task *t, int workfd,
 			return -1;
 		}
 	}
-	if (up->n > 0 && fsync(workfd) == -1) {
-		log_warn("upload: fsync work/");
+	if (up->n > 0 && store_upload_sync(workfd) == -1) {
 		refuse(rf, 500, "internal", NULL, "the upload could not be "
 		    "stored");
 		return -1;
