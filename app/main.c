@@ -269,6 +269,13 @@ main(int argc, char *argv[])
 		fatalx("%s: spool: %s cannot be used (see above); create it "
 		    "and make it writable by the web server's user", cfg.path,
 		    cfg.spool);
+	/*
+	 * Spawned by a FastCGI process: no descendant of the web server's
+	 * process tree.  Under a launcher, the launcher decides where the
+	 * supervisor lives (systemd-run --scope: its own unit); stay put.
+	 */
+	if ((sup != NULL && cfg.launcher == NULL) || cleanup)
+		proc_orphan();
 	if (sup != NULL)
 		lifecycle_resume(sp, &cfg, sup[0], atoi(sup[1]),
 		    atoi(sup[2]), atoi(sup[3]), strtoull(sup[4], NULL, 10));

@@ -224,6 +224,24 @@ done:
 	return rc;
 }
 
+/*
+ * Leave the parent that spawned us: fork, and let the parent end at once,
+ * so that this process is adopted by init (or a subreaper) as a detached
+ * job has always been, and is no descendant of the web server's process
+ * tree.  Descriptors and locks go with the child.  When fork fails, the
+ * process simply stays where it is.
+ */
+void
+proc_orphan(void)
+{
+	pid_t	 pid;
+
+	if ((pid = fork()) > 0)
+		_exit(0);
+	if (pid == -1)
+		log_warn("fork (staying a child of the spawner)");
+}
+
 long long
 proc_now_ms(void)
 {
