@@ -362,6 +362,7 @@ unsigned long long job_hash(unsigned long long, const char *, size_t);
 int		 proc_detach(void (*)(void *), void *, const int *, size_t);
 int		 proc_spawn(char *const [], const int *, size_t, int);
 void		 proc_orphan(void);
+int		 proc_kill_children(void);
 void		 proc_sanitize(const int *, size_t, int);
 void		 proc_close_from(int, const int *, size_t);
 void		 proc_signals_reset(void);

@@ -629,8 +629,13 @@ lc_supervise(struct lc_start *a)
 		    &o);
 		if (hooks.cancel_fd != -1)
 			close(hooks.cancel_fd);
-		/* A task that left its group (setsid) is stopped too. */
-		(void)proc_kill_marked(LC_MARK, a->id);
+		/*
+		 * What left the task's group came to us (a subreaper): stop
+		 * it.  Where the kernel cannot list our children, look for
+		 * the job's mark instead.
+		 */
+		if (proc_kill_children() == -1)
+			(void)proc_kill_marked(LC_MARK, a->id);
 		lc_finish(&run, cfg, a->task, usage0, fds.out, &o);
 	}
 	store_run_settle(&run);

@@ -225,6 +225,49 @@ done:
 }
 
 /*
+ * Kill and reap every child of this process, and the children that come
+ * to it while it does (as a child subreaper, it adopts what its
+ * descendants orphan).  A child's pid cannot be reused before it is
+ * reaped, so nothing but a child is ever hit.  Returns how many were
+ * reaped, or -1 when the kernel cannot list them.
+ */
+int
+proc_kill_children(void)
+{
+	char	 path[64], buf[4096], *p, *end;
+	ssize_t	 n;
+	pid_t	 pid;
+	int	 fd, rounds, reaped = 0, any;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/children",
+	    (long)getpid());
+	for (rounds = 0; rounds < 64; rounds++) {
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+			return -1;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n < 0)
+			return -1;
+		buf[n] = '\0';
+		for (any = 0, p = buf; *p != '\0'; p = end) {
+			pid = (pid_t)strtol(p, &end, 10);
+			if (end == p)
+				break;
+			if (pid > 0 && kill(pid, SIGKILL) == 0)
+				any = 1;
+		}
+		/* Reap what is dead, adopted orphans included. */
+		while ((pid = waitpid(-1, NULL, any ? 0 : WNOHANG)) > 0) {
+			reaped++;
+			any = 0;
+		}
+		if (n == 0)
+			break;
+	}
+	return reaped;
+}
+
+/*
  * Leave the parent that spawned us: fork, and let the parent end at once,
  * so that this process is adopted by init (or a subreaper) as a detached
  * job has always been, and is no descendant of the web server's process

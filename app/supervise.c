@@ -325,9 +325,18 @@ supervise_reap_group(struct sv *sv)
 	if (kill(-sv->pid, SIGTERM) == -1)
 		return;
 	start = proc_now_ms();
+	/*
+	 * Members the task left come to us (a subreaper) and stay in the
+	 * group as zombies until reaped: reap as we wait.
+	 */
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
 	while (kill(-sv->pid, 0) == 0 && proc_now_ms() - start <
-	    (long long)sv->cfg->kill_grace_seconds * 1000)
+	    (long long)sv->cfg->kill_grace_seconds * 1000) {
 		(void)poll(NULL, 0, 20);
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
+	}
 	(void)kill(-sv->pid, SIGKILL);
 }
 
@@ -372,6 +381,11 @@ supervise_task(const struct config *cfg, const struct task *t,
 		close(errp[1]);
 		return -1;
 	}
+	/*
+	 * What the task orphans (a daemon of its own, a child in another
+	 * session) comes to us, not to init, so that it can be stopped.
+	 */
+	(void)prctl(PR_SET_CHILD_SUBREAPER, 1);
 	if ((sv.pid = fork()) == -1) {
 		out->spawn_errno = errno;
 		close(errp[0]);
