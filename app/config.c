@@ -1355,6 +1355,7 @@ config_parse(struct config *cfg, const char *buf, size_t len,
 	int			 rc = -1;
 
 	memset(cfg, 0, sizeof(*cfg));
+	cfg->spawner = -1;	/* none until main() starts one */
 	cp.path = path != NULL ? path : "(configuration)";
 	cp.err = err;
 	cp.errsz = errsz;
@@ -1529,6 +1530,7 @@ config_load(struct config *cfg, const char *path, char *err, size_t errsz)
 	int		 fd, rc;
 
 	memset(cfg, 0, sizeof(*cfg));
+	cfg->spawner = -1;
 	cp.path = path;
 	cp.err = err;
 	cp.errsz = errsz;

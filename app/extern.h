@@ -139,6 +139,7 @@ struct config {
 	 * them from this process image (the unit tests).
 	 */
 	const char	*self;
+	int		 spawner;	/* socket to the spawner, or -1 */
 	int		 max_jobs_per_client;	/* 0: no limit */
 	int		 client_starts_per_minute;	/* 0: no limit */
 	struct proxy	*proxies;	/* trusted for CF-Connecting-IP */
@@ -360,7 +361,9 @@ unsigned long long job_hash(unsigned long long, const char *, size_t);
 
 /* proc.c: processes: detach, descriptor sweep, signal reset */
 int		 proc_detach(void (*)(void *), void *, const int *, size_t);
-int		 proc_spawn(char *const [], const int *, size_t, int);
+int		 proc_spawn(int, char *const [], const int *, size_t, int);
+int		 proc_spawner_start(const char *, const char *);
+void		 proc_spawner_run(int) __attribute__((noreturn));
 void		 proc_orphan(void);
 int		 proc_kill_children(void);
 void		 proc_sanitize(const int *, size_t, int);

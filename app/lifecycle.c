@@ -741,7 +741,7 @@ lc_spawn(struct lc_start *a)
 	for (i = 0; i < 4; i++)
 		av[n++] = num[i];
 	av[n] = NULL;
-	rc = proc_spawn(av, pass, 3, 0);
+	rc = proc_spawn(a->cfg->spawner, av, pass, 3, 0);
 	free(av);
 	return rc;
 }
@@ -869,7 +869,7 @@ lifecycle_gc_spawn(struct store *s, const struct config *cfg, int cgi)
 		av[4] = (char *)"cleanup";
 		av[5] = NULL;
 		/* mod_cgi waits for EOF on stderr: let go of it too. */
-		(void)proc_spawn(av, NULL, 0, cgi);
+		(void)proc_spawn(cfg->spawner, av, NULL, 0, cgi);
 		return;
 	}
 	g.path = store_path(s);

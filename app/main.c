@@ -37,6 +37,7 @@ usage(void)
 	    "       spoolcgi init [dir]\n"
 	    "       spoolcgi [-c file] supervise id fd fd fd key  (internal)\n"
 	    "       spoolcgi [-c file] cleanup  (internal)\n"
+	    "       spoolcgi [-c file] spawner  (internal)\n"
 	    "       spoolcgi -V\n"
 	    "       spoolcgi --help-config\n");
 	exit(2);
@@ -130,7 +131,7 @@ main_cgi_fatal(void)
 static void
 main_spool_check(const struct config *cfg, struct store *sp, int warn)
 {
-	const char	*what;
+	const char	*what = NULL;
 
 	/* Under plain CGI every request is a start: warn with -t only. */
 	if (warn && (strncmp(cfg->spool, "/tmp/", 5) == 0 ||
@@ -157,7 +158,7 @@ main(int argc, char *argv[])
 {
 	static struct config	 cfg;
 	static struct server	 srv;
-	struct store		*sp;
+	static struct store	*sp;	/* reachable until exit, for LeakSanitizer */
 	FCGX_Request		 fr;
 	struct req		 r;
 	const char		*conf = NULL, *path;
@@ -204,6 +205,14 @@ main(int argc, char *argv[])
 		else if (strcmp(argv[optind], "cleanup") == 0 &&
 		    optind + 1 == argc)
 			cleanup = 1;
+		else if (strcmp(argv[optind], "spawner") == 0 &&
+		    optind + 1 == argc) {
+			/* Needs nothing but its socket, descriptor 3. */
+			if (fcntl(3, F_GETFD) == -1)
+				fatalx("spawner: this command is run by "
+				    "spoolcgi itself");
+			proc_spawner_run(3);
+		}
 		else
 			usage();
 	}
@@ -307,6 +316,12 @@ main(int argc, char *argv[])
 	/* Spawned supervisors and clean-ups must not become zombies. */
 	if (cfg.self != NULL)
 		signal(SIGCHLD, SIG_IGN);
+	/*
+	 * Under FastCGI every child is made by the spawner, started here
+	 * once, so that no child of ours ever holds the listen socket.
+	 */
+	if (cfg.self != NULL && !FCGX_IsCGI())
+		cfg.spawner = proc_spawner_start(cfg.self, cfg.path);
 
 	if (FCGX_Init() != 0)
 		fatalx("FCGX_Init failed");

@@ -13,6 +13,7 @@
 #include "config.h"
 
 #include <sys/types.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -152,18 +153,16 @@ proc_detach(void (*fn)(void *), void *arg, const int *keep, size_t nkeep)
 }
 
 /*
- * Start argv[0] with argv, detached (its own session), as a child that
- * never holds this process's descriptors: posix_spawn's child runs only
- * the file actions before its exec, while this process waits, so the
- * listen socket (close-on-exec) is gone within microseconds, where a
- * forked child keeps it until it is first scheduled.  0 and 1 (and 2
- * when null2) are /dev/null; pass[i] (-1: none) becomes descriptor 3 + i;
- * everything else is closed.  The child's signals are the defaults and
- * its mask empty.  The caller ignores SIGCHLD, so no child becomes a
- * zombie.  Returns 0 once the program runs, or -1 (logged).
+ * Start argv[0] with argv from this process, detached (its own session):
+ * posix_spawn's child runs only the file actions before its exec.  0 and
+ * 1 (and 2 when null2) are /dev/null; pass[i] (-1: none) becomes
+ * descriptor 3 + i; everything else is closed.  The child's signals are
+ * the defaults and its mask empty.  The caller ignores SIGCHLD, so no
+ * child becomes a zombie.  Returns 0 once the program runs, or -1
+ * (logged).
  */
-int
-proc_spawn(char *const argv[], const int *pass, size_t npass, int null2)
+static int
+proc_spawn_here(char *const argv[], const int *pass, size_t npass, int null2)
 {
 	posix_spawn_file_actions_t	 fa;
 	posix_spawnattr_t		 at;
@@ -283,6 +282,203 @@ proc_orphan(void)
 		_exit(0);
 	if (pid == -1)
 		log_warn("fork (staying a child of the spawner)");
+}
+
+/*
+ * The spawner.  A child holds the FastCGI listen socket (fd 0) from its
+ * creation until it closes it, and a web server that finds the socket of
+ * a dead backend still held takes it for another server's and never
+ * starts that backend again (lighttpd).  posix_spawn narrows that window
+ * to the child's first instructions, which on a busy machine may still
+ * wait to be scheduled.  So a FastCGI process creates every child
+ * through one helper, started once at its own start-up with the socket
+ * already gone: "spoolcgi -c CONFIG -- spawner", with the other end of a
+ * socketpair as descriptor 3.  A request is one SOCK_SEQPACKET message:
+ * null2, a byte saying which of three descriptors come with it
+ * (SCM_RIGHTS), and argv as NUL-terminated strings; the answer is one
+ * byte, 0 when the program runs.  The spawner ends when the FastCGI
+ * process closes its end, which the kernel does when it dies.
+ */
+#define PROC_MSG_MAX	4096
+
+/* Start the spawner.  Returns our end of its socket, or -1 (logged). */
+int
+proc_spawner_start(const char *self, const char *config)
+{
+	char	*av[6];
+	int	 sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
+		log_warn("socketpair for the spawner");
+		return -1;
+	}
+	av[0] = (char *)self;
+	av[1] = (char *)"-c";
+	av[2] = (char *)config;
+	av[3] = (char *)"--";
+	av[4] = (char *)"spawner";
+	av[5] = NULL;
+	if (proc_spawn_here(av, &sv[1], 1, 0) == -1) {
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
+	close(sv[1]);
+	return sv[0];
+}
+
+/*
+ * Ask spawner (its socket) to start argv.  Returns 0; -1 (logged) when it
+ * failed or did not answer; -2 (logged) when the request could not be
+ * sent, so nothing was started.
+ */
+static int
+proc_spawn_via(int spawner, char *const argv[], const int *pass,
+    size_t npass, int null2)
+{
+	char		 msg[PROC_MSG_MAX], cbuf[CMSG_SPACE(3 * sizeof(int))];
+	struct msghdr	 mh;
+	struct iovec	 iov;
+	struct cmsghdr	*cm;
+	size_t		 len = 2, i, n, nfd = 0;
+	int		 fds[3];
+	char		 ok;
+	ssize_t		 r;
+
+	msg[0] = (char)null2;
+	msg[1] = 0;
+	for (i = 0; i < npass && i < 3; i++)
+		if (pass[i] != -1) {
+			msg[1] |= (char)(1 << i);
+			fds[nfd++] = pass[i];
+		}
+	for (i = 0; argv[i] != NULL; i++) {
+		n = strlen(argv[i]) + 1;
+		if (len + n >= sizeof(msg)) {
+			log_warnx("spawner: the command is too long");
+			return -1;
+		}
+		memcpy(msg + len, argv[i], n);
+		len += n;
+	}
+	memset(&mh, 0, sizeof(mh));
+	iov.iov_base = msg;
+	iov.iov_len = len;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (nfd > 0) {
+		memset(cbuf, 0, sizeof(cbuf));
+		mh.msg_control = cbuf;
+		mh.msg_controllen = CMSG_SPACE(nfd * sizeof(int));
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(nfd * sizeof(int));
+		memcpy(CMSG_DATA(cm), fds, nfd * sizeof(int));
+	}
+	while ((r = sendmsg(spawner, &mh, MSG_NOSIGNAL)) == -1 &&
+	    errno == EINTR)
+		;
+	if (r == -1) {
+		log_warn("spawner: send");
+		/* Nothing was started: the caller may start it itself. */
+		return -2;
+	}
+	while ((r = read(spawner, &ok, 1)) == -1 && errno == EINTR)
+		;
+	if (r != 1) {
+		log_warnx("spawner: no answer");
+		return -1;
+	}
+	return ok == 0 ? 0 : -1;
+}
+
+/*
+ * The spawner's loop (descriptor fd, our end of the socketpair): start
+ * what the FastCGI process asks, until it goes.  Never returns.
+ */
+void
+proc_spawner_run(int fd)
+{
+	char		 msg[PROC_MSG_MAX + 1], cbuf[CMSG_SPACE(3 * sizeof(int))];
+	char		*av[64];
+	struct msghdr	 mh;
+	struct iovec	 iov;
+	struct cmsghdr	*cm;
+	int		 got[3], pass[3], nfd, rc;
+	size_t		 i, k, n;
+	ssize_t		 r;
+	char		 ok;
+
+	signal(SIGCHLD, SIG_IGN);	/* what it starts is reaped at once */
+	signal(SIGPIPE, SIG_IGN);
+	for (;;) {
+		memset(&mh, 0, sizeof(mh));
+		iov.iov_base = msg;
+		iov.iov_len = PROC_MSG_MAX;
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof(cbuf);
+		if ((r = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC)) == -1) {
+			if (errno == EINTR)
+				continue;
+			_exit(1);
+		}
+		if (r == 0)
+			_exit(0);	/* the FastCGI process is gone */
+		msg[r] = '\0';
+		nfd = 0;
+		for (cm = CMSG_FIRSTHDR(&mh); cm != NULL;
+		    cm = CMSG_NXTHDR(&mh, cm))
+			if (cm->cmsg_level == SOL_SOCKET &&
+			    cm->cmsg_type == SCM_RIGHTS) {
+				nfd = (int)((cm->cmsg_len - CMSG_LEN(0)) /
+				    sizeof(int));
+				if (nfd > 3)
+					nfd = 3;
+				memcpy(got, CMSG_DATA(cm), (size_t)nfd *
+				    sizeof(int));
+			}
+		for (i = 0, k = 0; i < 3; i++)
+			pass[i] = r >= 2 && (msg[1] & (1 << i)) &&
+			    (int)k < nfd ? got[k++] : -1;
+		for (n = 0, i = 2; i < (size_t)r && n < 63; i += strlen(msg +
+		    i) + 1)
+			av[n++] = msg + i;
+		av[n] = NULL;
+		rc = n > 0 && r >= 2 ? proc_spawn_here(av, pass, 3,
+		    msg[0]) : -1;
+		for (i = 0; i < (size_t)nfd; i++)
+			close(got[i]);
+		ok = rc == 0 ? 0 : 1;
+		if (write(fd, &ok, 1) != 1)
+			_exit(1);
+	}
+}
+
+/*
+ * Start argv[0] with argv, detached, its descriptors as proc_spawn_here
+ * says: through spawner (proc_spawner_start) when there is one, so that
+ * no child of a process that holds the listen socket is ever made, or
+ * from this process.  Returns 0 once the program runs, or -1 (logged).
+ */
+int
+proc_spawn(int spawner, char *const argv[], const int *pass, size_t npass,
+    int null2)
+{
+	int	 rc;
+
+	/*
+	 * A spawner that is gone (killed, out of memory) took nothing:
+	 * start the program from here rather than not at all.  One that
+	 * took the request and did not answer may have started it: no
+	 * second try, which could run a job twice.
+	 */
+	if (spawner != -1 &&
+	    (rc = proc_spawn_via(spawner, argv, pass, npass, null2)) != -2)
+		return rc;
+	return proc_spawn_here(argv, pass, npass, null2);
 }
 
 long long
