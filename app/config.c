@@ -149,6 +149,8 @@ struct ctable {
 
 static int	parse_proxies(struct cparse *, struct cobj *,
 		    const struct ckey *, const char *, struct json_object *);
+static int	check_public_url(struct cparse *, struct cobj *,
+		    const struct ckey *, const char *, struct json_object *);
 static int	parse_launcher(struct cparse *, struct cobj *,
 		    const struct ckey *, const char *, struct json_object *);
 static int	parse_tasks(struct cparse *, struct cobj *,
@@ -233,7 +235,17 @@ static const struct ckey top_keys[] = {
 	  .type_doc = "array of strings",
 	  .bounds_doc = "IPv4 or IPv6 addresses or CIDR ranges",
 	  .def_doc = "none: the client is `REMOTE_ADDR`",
-	  .help = "proxies whose `CF-Connecting-IP` header names the client" },
+	  .help = "proxies whose `CF-Connecting-IP` names the client and "
+	  "whose `X-Forwarded-Proto` or `CF-Visitor` the scheme" },
+	{ "public_url", CK_STRING, AT(config, public_url),
+	  .check = check_public_url,
+	  .hint = "give the absolute URL clients reach {base} at, e.g. "
+	  "\"https://jobs.example.org/app\"",
+	  .bounds_doc = "`http://` or `https://`, a host, an optional port "
+	  "and path; no query",
+	  .def_doc = "none: from the request (`Host`, `HTTPS`)",
+	  .help = "the absolute URL of `{base}`, for `Location`, "
+	  "`Operation-Location` and `resourceLocation`" },
 	{ "launcher", CK_CUSTOM, .parse = parse_launcher,
 	  .type_doc = "array of non-empty strings",
 	  .bounds_doc = "the first an absolute path",
@@ -1145,6 +1157,60 @@ bad:
 	return 0;
 }
 
+/*
+ * Is s (len bytes) "scheme://host[:port]" with scheme http or https,
+ * followed by nothing (path 0) or by a path of URL characters (path 1)?
+ */
+static int
+url_valid(const char *s, int path)
+{
+	const char	*h, *end;
+
+	if (strncmp(s, "https://", 8) == 0)
+		h = s + 8;
+	else if (strncmp(s, "http://", 7) == 0)
+		h = s + 7;
+	else
+		return 0;
+	end = h + strcspn(h, "/");
+	if (!host_valid(h, (size_t)(end - h)))
+		return 0;
+	if (*end == '\0')
+		return 1;
+	if (!path)
+		return 0;
+	for (; *end != '\0'; end++)
+		if (!isalnum((unsigned char)*end) &&
+		    strchr("-._~/!$&'()*+,;=:@%", *end) == NULL)
+			return 0;
+	return 1;
+}
+
+/*
+ * "public_url", once stored: an absolute http(s) URL without query or
+ * fragment, at most 512 bytes; a trailing "/" is dropped so that the
+ * routes join onto it.  Returns 0, or -1.
+ */
+static int
+check_public_url(struct cparse *cp, struct cobj *co, const struct ckey *k,
+    const char *key, struct json_object *v)
+{
+	char	*u = co->cfg->public_url;
+	size_t	 n;
+
+	(void)k;
+	(void)v;
+	if (u == NULL)
+		return 0;
+	if ((n = strlen(u)) > 512 || !url_valid(u, 1))
+		return cp_fail(cp, key, "not an absolute URL of this server: "
+		    "give e.g. \"https://jobs.example.org/app\" (http or "
+		    "https, a host, an optional port and path, no query)");
+	while (n > 8 && u[n - 1] == '/')
+		u[--n] = '\0';
+	return 0;
+}
+
 /* "launcher": an argv, or NULL when absent.  Returns 0, or -1. */
 static int
 parse_launcher(struct cparse *cp, struct cobj *co, const struct ckey *k,
@@ -1649,6 +1715,7 @@ config_free(struct config *cfg)
 	free(cfg->templates);
 	free(cfg->document_root);
 	free(cfg->proxies);
+	free(cfg->public_url);
 	if (cfg->launcher != NULL)
 		for (i = 0; cfg->launcher[i] != NULL; i++)
 			free(cfg->launcher[i]);

@@ -47,6 +47,7 @@ void		 refuse(struct refusal *, int, const char *, const char *,
 		    const char *, ...) __attribute__((format(printf, 5, 6)));
 size_t		 utf8_seq(const char *, size_t, unsigned long *);
 int		 utf8_valid(const char *, size_t);
+int		 host_valid(const char *, size_t);
 void		 json_names(const char *, size_t,
 		    void (*)(void *, const char *, size_t, int), void *);
 
@@ -140,8 +141,9 @@ struct config {
 	const char	*self;
 	int		 max_jobs_per_client;	/* 0: no limit */
 	int		 client_starts_per_minute;	/* 0: no limit */
-	struct proxy	*proxies;	/* trusted for CF-Connecting-IP */
+	struct proxy	*proxies;	/* trusted for forwarding headers */
 	size_t		 nproxies;
+	char		*public_url;	/* absolute {base}, or NULL */
 	long long	 min_free_bytes;
 	long long	 max_spool_bytes;	/* 0: no limit */
 	struct task	*tasks;		/* in the order of the file */
@@ -614,6 +616,7 @@ struct req {
 	const char	*path_info;
 	const char	*query;
 	char		 base[512];	/* SCRIPT_NAME, safe for URLs */
+	char		 abs_base[1024];	/* http_abs_base(), once built */
 	struct buf	 head;		/* extra header lines */
 	int		 sent;
 };
@@ -631,6 +634,10 @@ int		 http_send_head(struct req *, int, const char *, long long);
 const char	*http_reason(int);
 int		 http_wants_json(const char *, const char *, const char *);
 const char	*http_media_type(const char *, char *, size_t);
+int		 http_addr_parse(const char *, unsigned char *, char *, size_t);
+int		 http_from_proxy(const struct req *, char *, size_t);
+int		 http_origin(const struct req *, char *, size_t);
+const char	*http_abs_base(struct req *);
 
 /*
  * serve.c: what every request shares, passed explicitly: the
@@ -649,7 +656,7 @@ void		 serve_request(struct req *);
 
 /* reply.c: answers: status objects, refusals, failures, headers */
 int		 reply_status_object(struct buf *, const struct jobstatus *,
-		    const char *);
+		    const char *, const char *);
 void		 reply_status(struct req *, int, const struct jobstatus *);
 void		 reply_job(struct req *, struct jobstatus *, int, int);
 void		 reply_error(struct req *, int, const char *, const char *,
