@@ -149,6 +149,8 @@ struct ctable {
 
 static int	parse_proxies(struct cparse *, struct cobj *,
 		    const struct ckey *, const char *, struct json_object *);
+static int	parse_origins(struct cparse *, struct cobj *,
+		    const struct ckey *, const char *, struct json_object *);
 static int	check_public_url(struct cparse *, struct cobj *,
 		    const struct ckey *, const char *, struct json_object *);
 static int	parse_launcher(struct cparse *, struct cobj *,
@@ -246,6 +248,12 @@ static const struct ckey top_keys[] = {
 	  .def_doc = "none: from the request (`Host`, `HTTPS`)",
 	  .help = "the absolute URL of `{base}`, for `Location`, "
 	  "`Operation-Location` and `resourceLocation`" },
+	{ "allowed_origins", CK_CUSTOM, .parse = parse_origins,
+	  .type_doc = "array of strings",
+	  .bounds_doc = "origins: `https://host[:port]`, no path",
+	  .def_doc = "none: only this site",
+	  .help = "other sites whose pages may post here (`POST`, "
+	  "`DELETE`); other cross-site posts get `403`" },
 	{ "launcher", CK_CUSTOM, .parse = parse_launcher,
 	  .type_doc = "array of non-empty strings",
 	  .bounds_doc = "the first an absolute path",
@@ -1211,6 +1219,44 @@ check_public_url(struct cparse *cp, struct cobj *co, const struct ckey *k,
 	return 0;
 }
 
+/*
+ * "allowed_origins": origins (RFC 6454) whose pages may post here,
+ * e.g. a static front page on another host.  Returns 0, or -1.
+ */
+static int
+parse_origins(struct cparse *cp, struct cobj *co, const struct ckey *k,
+    const char *key, struct json_object *o)
+{
+	struct config	*cfg = co->cfg;
+	char		 ikey[CONFIG_KEY_MAX], safe[CONFIG_SHOW_MAX];
+	size_t		 i, n;
+	char		*s;
+
+	(void)k;
+	if (o == NULL)
+		return 0;
+	if (want_type(cp, key, o, json_type_array, "give an array of "
+	    "origins, e.g. [\"https://www.example.org\"]") == -1)
+		return -1;
+	n = json_object_array_length(o);
+	if ((cfg->allowed_origins = calloc(n + 1,
+	    sizeof(*cfg->allowed_origins))) == NULL)
+		return cp_nomem(cp);
+	for (i = 0; i < n; i++) {
+		key_index(ikey, sizeof(ikey), key, i);
+		if (get_string(cp, ikey, json_object_array_get_idx(o, i),
+		    "give an origin as a string", &s) == -1)
+			return -1;
+		cfg->allowed_origins[cfg->nallowed_origins++] = s;
+		if (!url_valid(s, 0))
+			return cp_fail(cp, ikey, "\"%s\" is not an origin: "
+			    "give a scheme and a host, an optional port and "
+			    "no path, e.g. \"https://www.example.org\"",
+			    show(safe, sizeof(safe), s));
+	}
+	return 0;
+}
+
 /* "launcher": an argv, or NULL when absent.  Returns 0, or -1. */
 static int
 parse_launcher(struct cparse *cp, struct cobj *co, const struct ckey *k,
@@ -1716,6 +1762,9 @@ config_free(struct config *cfg)
 	free(cfg->document_root);
 	free(cfg->proxies);
 	free(cfg->public_url);
+	for (i = 0; i < cfg->nallowed_origins; i++)
+		free(cfg->allowed_origins[i]);
+	free(cfg->allowed_origins);
 	if (cfg->launcher != NULL)
 		for (i = 0; cfg->launcher[i] != NULL; i++)
 			free(cfg->launcher[i]);

@@ -144,6 +144,8 @@ struct config {
 	struct proxy	*proxies;	/* trusted for forwarding headers */
 	size_t		 nproxies;
 	char		*public_url;	/* absolute {base}, or NULL */
+	char		**allowed_origins;	/* may post from another site */
+	size_t		 nallowed_origins;
 	long long	 min_free_bytes;
 	long long	 max_spool_bytes;	/* 0: no limit */
 	struct task	*tasks;		/* in the order of the file */
@@ -638,6 +640,7 @@ int		 http_addr_parse(const char *, unsigned char *, char *, size_t);
 int		 http_from_proxy(const struct req *, char *, size_t);
 int		 http_origin(const struct req *, char *, size_t);
 const char	*http_abs_base(struct req *);
+int		 http_cross_site(const struct req *);
 
 /*
  * serve.c: what every request shares, passed explicitly: the

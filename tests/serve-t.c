@@ -216,6 +216,7 @@ setup(void)
 	    "\"max_running\": 4, \"max_queued\": 50, \"max_body_bytes\": 4096, "
 	    "\"kill_grace_seconds\": 1, "
 	    "\"trusted_proxies\": [\"198.51.100.0/24\"], "
+	    "\"allowed_origins\": [\"https://front.example.net\"], "
 	    "\"tasks\": {\"echo\": {\"title\": \"Echo <it>\", "
 	    "\"command\": [\"%s\"], \"fields\": {\"text\": {\"type\": "
 	    "\"textarea\", \"required\": true, \"max_bytes\": 100}}, "
@@ -454,6 +455,25 @@ test_jobs(void)
 }
 
 
+/* Every path in the spool, sorted, as one string (refusals leave it). */
+static char *
+spool_listing(void)
+{
+	static char	 out[65536];
+	char		 cmd[600];
+	size_t		 n;
+	FILE		*p;
+
+	snprintf(cmd, sizeof(cmd), "cd '%s/spool' && find . | LC_ALL=C sort",
+	    root);
+	if ((p = popen(cmd, "r")) == NULL)
+		exit(1);
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = '\0';
+	pclose(p);
+	return out;
+}
+
 /* Start a job of task (JSON); its id into id.  Returns the status. */
 static int
 start(const char *body, const char *const *vars, char *id)
@@ -681,6 +701,108 @@ test_dialects(void)
 	answer_free(&a);
 }
 
+/*
+ * Issue 13, item 5: POST and DELETE from another site's page are
+ * refused before anything is read or written.
+ */
+static void
+test_cross_site(void)
+{
+	static const char *const xsite[] = {
+		"CONTENT_TYPE=application/x-www-form-urlencoded",
+		"HTTP_ACCEPT=text/html", "HTTP_HOST=jobs.example.org",
+		"HTTP_SEC_FETCH_SITE=cross-site",
+		"HTTP_ORIGIN=https://evil.example", NULL
+	};
+	static const char *const xsitejson[] = {
+		"CONTENT_TYPE=application/x-www-form-urlencoded",
+		"HTTP_ACCEPT=application/json", "HTTP_HOST=jobs.example.org",
+		"HTTP_SEC_FETCH_SITE=cross-site", NULL
+	};
+	static const char *const oldbrowser[] = {
+		"CONTENT_TYPE=application/x-www-form-urlencoded",
+		"HTTP_ACCEPT=application/json", "HTTP_HOST=jobs.example.org",
+		"HTTP_ORIGIN=https://evil.example", NULL
+	};
+	static const char *const nullorigin[] = {
+		"CONTENT_TYPE=application/x-www-form-urlencoded",
+		"HTTP_ACCEPT=application/json", "HTTP_HOST=jobs.example.org",
+		"HTTP_ORIGIN=null", NULL
+	};
+	static const char *const same[] = {
+		"CONTENT_TYPE=application/x-www-form-urlencoded",
+		"HTTP_ACCEPT=application/json", "HTTP_HOST=jobs.example.org",
+		"HTTP_SEC_FETCH_SITE=same-origin",
+		"HTTP_ORIGIN=https://jobs.example.org", NULL
+	};
+	static const char *const sitewide[] = {
+		"CONTENT_TYPE=application/x-www-form-urlencoded",
+		"HTTP_ACCEPT=application/json", "HTTP_HOST=jobs.example.org",
+		"HTTP_SEC_FETCH_SITE=same-site",
+		"HTTP_ORIGIN=https://www.example.org", NULL
+	};
+	static const char *const ownorigin[] = {
+		"CONTENT_TYPE=application/x-www-form-urlencoded",
+		"HTTP_ACCEPT=application/json", "HTTP_HOST=jobs.example.org",
+		"HTTP_ORIGIN=https://jobs.example.org", NULL
+	};
+	static const char *const allowed[] = {
+		"CONTENT_TYPE=application/x-www-form-urlencoded",
+		"HTTP_ACCEPT=application/json", "HTTP_HOST=jobs.example.org",
+		"HTTP_SEC_FETCH_SITE=cross-site",
+		"HTTP_ORIGIN=https://front.example.net", NULL
+	};
+	static const char *const xdelete[] = {
+		"HTTP_ACCEPT=application/json", "HTTP_SEC_FETCH_SITE=cross-site",
+		"HTTP_ORIGIN=https://evil.example", NULL
+	};
+	struct answer	 a;
+	char		*before, id[SPOOLCGI_ID_LEN + 1], path[128];
+
+	before = strdup(spool_listing());
+	request(&a, "POST", "/jobs", NULL, xsite, "task=echo&text=x");
+	is_int(a.status, 403, "cross-site form post: 403");
+	ok(strncmp(header(&a, "Content-Type"), "text/html", 9) == 0 &&
+	    has(&a, "another site"), "cross-site form post: an HTML page "
+	    "that says why");
+	answer_free(&a);
+	request(&a, "POST", "/jobs", NULL, xsitejson, "task=echo&text=x");
+	ok(a.status == 403 && has(&a, "\"code\":\"cross_site\""),
+	    "cross-site, JSON asked: a JSON 403");
+	answer_free(&a);
+	request(&a, "POST", "/jobs", NULL, oldbrowser, "task=echo&text=x");
+	is_int(a.status, 403, "no Sec-Fetch-Site, a foreign Origin: 403");
+	answer_free(&a);
+	request(&a, "POST", "/jobs", NULL, nullorigin, "task=echo&text=x");
+	is_int(a.status, 403, "Origin: null: 403");
+	answer_free(&a);
+	ok(strcmp(before, spool_listing()) == 0, "the refusals left the "
+	    "spool as it was");
+	free(before);
+
+	ok(start("task=echo&text=s", same, id) == 202 &&
+	    wait_final(id, 10) == 0, "Sec-Fetch-Site: same-origin: started");
+	ok(start("task=echo&text=s", sitewide, id) == 202 &&
+	    wait_final(id, 10) == 0, "Sec-Fetch-Site: same-site: started");
+	ok(start("task=echo&text=o", ownorigin, id) == 202 &&
+	    wait_final(id, 10) == 0, "no Sec-Fetch-Site, its own Origin: "
+	    "started");
+	ok(start("task=echo&text=a", allowed, id) == 202 &&
+	    wait_final(id, 10) == 0, "cross-site from allowed_origins: "
+	    "started");
+	ok(start("task=echo&text=c", formjson, id) == 202,
+	    "neither header (curl, scripts): started");
+	ok(wait_final(id, 10) == 0, "and ends");
+
+	snprintf(path, sizeof(path), "/jobs/%s", id);
+	request(&a, "DELETE", path, NULL, xdelete, NULL);
+	is_int(a.status, 403, "cross-site DELETE: 403");
+	answer_free(&a);
+	request(&a, "GET", path, NULL, json, NULL);
+	is_int(a.status, 200, "after the refused DELETE the job is there");
+	answer_free(&a);
+}
+
 int
 main(void)
 {
@@ -693,6 +815,7 @@ main(void)
 	test_jobs();
 	test_negotiation();
 	test_dialects();
+	test_cross_site();
 	store_close(srv.store);
 	config_free(&cfg);
 	/*
