@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -284,4 +285,44 @@ json_names(const char *buf, size_t len,
 		else if (c == '}' || c == ']')
 			depth--;
 	}
+}
+
+/*
+ * Is s (len bytes) a host[:port] (RFC 3986 3.2.2, 3.2.3) and nothing
+ * else: a name or IPv4 address, or an IPv6 literal in brackets, and an
+ * optional port?  Such a value is safe in a URL and in a header.
+ * Returns 1 or 0.
+ */
+int
+host_valid(const char *s, size_t len)
+{
+	size_t	 i = 0, digits;
+
+	if (len == 0 || len > 255)
+		return 0;
+	if (s[0] == '[') {
+		/* An IPv6 literal (RFC 3986 3.2.2), without zone. */
+		for (i = 1; i < len && s[i] != ']'; i++)
+			if (!isxdigit((unsigned char)s[i]) && s[i] != ':' &&
+			    s[i] != '.')
+				return 0;
+		if (i >= len || i == 1)
+			return 0;
+		i++;
+	} else {
+		for (; i < len && s[i] != ':'; i++)
+			if (!isalnum((unsigned char)s[i]) && s[i] != '.' &&
+			    s[i] != '-' && s[i] != '_')
+				return 0;
+		if (i == 0)
+			return 0;
+	}
+	if (i == len)
+		return 1;
+	if (s[i++] != ':')
+		return 0;
+	for (digits = 0; i < len; i++, digits++)
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+	return digits >= 1 && digits <= 5;
 }

@@ -149,6 +149,10 @@ struct ctable {
 
 static int	parse_proxies(struct cparse *, struct cobj *,
 		    const struct ckey *, const char *, struct json_object *);
+static int	parse_origins(struct cparse *, struct cobj *,
+		    const struct ckey *, const char *, struct json_object *);
+static int	check_public_url(struct cparse *, struct cobj *,
+		    const struct ckey *, const char *, struct json_object *);
 static int	parse_launcher(struct cparse *, struct cobj *,
 		    const struct ckey *, const char *, struct json_object *);
 static int	parse_tasks(struct cparse *, struct cobj *,
@@ -233,7 +237,23 @@ static const struct ckey top_keys[] = {
 	  .type_doc = "array of strings",
 	  .bounds_doc = "IPv4 or IPv6 addresses or CIDR ranges",
 	  .def_doc = "none: the client is `REMOTE_ADDR`",
-	  .help = "proxies whose `CF-Connecting-IP` header names the client" },
+	  .help = "proxies whose `CF-Connecting-IP` names the client and "
+	  "whose `X-Forwarded-Proto` or `CF-Visitor` the scheme" },
+	{ "public_url", CK_STRING, AT(config, public_url),
+	  .check = check_public_url,
+	  .hint = "give the absolute URL clients reach {base} at, e.g. "
+	  "\"https://jobs.example.org/app\"",
+	  .bounds_doc = "`http://` or `https://`, a host, an optional port "
+	  "and path; no query",
+	  .def_doc = "none: from the request (`Host`, `HTTPS`)",
+	  .help = "the absolute URL of `{base}`, for `Location`, "
+	  "`Operation-Location` and `resourceLocation`" },
+	{ "allowed_origins", CK_CUSTOM, .parse = parse_origins,
+	  .type_doc = "array of strings",
+	  .bounds_doc = "origins: `https://host[:port]`, no path",
+	  .def_doc = "none: only this site",
+	  .help = "other sites whose pages may post here (`POST`, "
+	  "`DELETE`); other cross-site posts get `403`" },
 	{ "launcher", CK_CUSTOM, .parse = parse_launcher,
 	  .type_doc = "array of non-empty strings",
 	  .bounds_doc = "the first an absolute path",
@@ -1137,6 +1157,98 @@ bad:
 	return 0;
 }
 
+/*
+ * Is s (len bytes) "scheme://host[:port]" with scheme http or https,
+ * followed by nothing (path 0) or by a path of URL characters (path 1)?
+ */
+static int
+url_valid(const char *s, int path)
+{
+	const char	*h, *end;
+
+	if (strncmp(s, "https://", 8) == 0)
+		h = s + 8;
+	else if (strncmp(s, "http://", 7) == 0)
+		h = s + 7;
+	else
+		return 0;
+	end = h + strcspn(h, "/");
+	if (!host_valid(h, (size_t)(end - h)))
+		return 0;
+	if (*end == '\0')
+		return 1;
+	if (!path)
+		return 0;
+	for (; *end != '\0'; end++)
+		if (!isalnum((unsigned char)*end) &&
+		    strchr("-._~/!$&'()*+,;=:@%", *end) == NULL)
+			return 0;
+	return 1;
+}
+
+/*
+ * "public_url", once stored: an absolute http(s) URL without query or
+ * fragment, at most 512 bytes; a trailing "/" is dropped so that the
+ * routes join onto it.  Returns 0, or -1.
+ */
+static int
+check_public_url(struct cparse *cp, struct cobj *co, const struct ckey *k,
+    const char *key, struct json_object *v)
+{
+	char	*u = co->cfg->public_url;
+	size_t	 n;
+
+	(void)k;
+	(void)v;
+	if (u == NULL)
+		return 0;
+	if ((n = strlen(u)) > 512 || !url_valid(u, 1))
+		return cp_fail(cp, key, "not an absolute URL of this server: "
+		    "give e.g. \"https://jobs.example.org/app\" (http or "
+		    "https, a host, an optional port and path, no query)");
+	while (n > 8 && u[n - 1] == '/')
+		u[--n] = '\0';
+	return 0;
+}
+
+/*
+ * "allowed_origins": origins (RFC 6454) whose pages may post here,
+ * e.g. a static front page on another host.  Returns 0, or -1.
+ */
+static int
+parse_origins(struct cparse *cp, struct cobj *co, const struct ckey *k,
+    const char *key, struct json_object *o)
+{
+	struct config	*cfg = co->cfg;
+	char		 ikey[CONFIG_KEY_MAX], safe[CONFIG_SHOW_MAX];
+	size_t		 i, n;
+	char		*s;
+
+	(void)k;
+	if (o == NULL)
+		return 0;
+	if (want_type(cp, key, o, json_type_array, "give an array of "
+	    "origins, e.g. [\"https://www.example.org\"]") == -1)
+		return -1;
+	n = json_object_array_length(o);
+	if ((cfg->allowed_origins = calloc(n + 1,
+	    sizeof(*cfg->allowed_origins))) == NULL)
+		return cp_nomem(cp);
+	for (i = 0; i < n; i++) {
+		key_index(ikey, sizeof(ikey), key, i);
+		if (get_string(cp, ikey, json_object_array_get_idx(o, i),
+		    "give an origin as a string", &s) == -1)
+			return -1;
+		cfg->allowed_origins[cfg->nallowed_origins++] = s;
+		if (!url_valid(s, 0))
+			return cp_fail(cp, ikey, "\"%s\" is not an origin: "
+			    "give a scheme and a host, an optional port and "
+			    "no path, e.g. \"https://www.example.org\"",
+			    show(safe, sizeof(safe), s));
+	}
+	return 0;
+}
+
 /* "launcher": an argv, or NULL when absent.  Returns 0, or -1. */
 static int
 parse_launcher(struct cparse *cp, struct cobj *co, const struct ckey *k,
@@ -1643,6 +1755,10 @@ config_free(struct config *cfg)
 	free(cfg->templates);
 	free(cfg->document_root);
 	free(cfg->proxies);
+	free(cfg->public_url);
+	for (i = 0; i < cfg->nallowed_origins; i++)
+		free(cfg->allowed_origins[i]);
+	free(cfg->allowed_origins);
 	if (cfg->launcher != NULL)
 		for (i = 0; cfg->launcher[i] != NULL; i++)
 			free(cfg->launcher[i]);

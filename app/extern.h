@@ -48,6 +48,7 @@ void		 refuse(struct refusal *, int, const char *, const char *,
 		    const char *, ...) __attribute__((format(printf, 5, 6)));
 size_t		 utf8_seq(const char *, size_t, unsigned long *);
 int		 utf8_valid(const char *, size_t);
+int		 host_valid(const char *, size_t);
 void		 json_names(const char *, size_t,
 		    void (*)(void *, const char *, size_t, int), void *);
 
@@ -142,8 +143,11 @@ struct config {
 	int		 spawner;	/* socket to the spawner, or -1 */
 	int		 max_jobs_per_client;	/* 0: no limit */
 	int		 client_starts_per_minute;	/* 0: no limit */
-	struct proxy	*proxies;	/* trusted for CF-Connecting-IP */
+	struct proxy	*proxies;	/* trusted for forwarding headers */
 	size_t		 nproxies;
+	char		*public_url;	/* absolute {base}, or NULL */
+	char		**allowed_origins;	/* may post from another site */
+	size_t		 nallowed_origins;
 	long long	 min_free_bytes;
 	long long	 max_spool_bytes;	/* 0: no limit */
 	struct task	*tasks;		/* in the order of the file */
@@ -622,6 +626,7 @@ struct req {
 	const char	*path_info;
 	const char	*query;
 	char		 base[512];	/* SCRIPT_NAME, safe for URLs */
+	char		 abs_base[1024];	/* http_abs_base(), once built */
 	struct buf	 head;		/* extra header lines */
 	int		 sent;
 };
@@ -639,6 +644,11 @@ int		 http_send_head(struct req *, int, const char *, long long);
 const char	*http_reason(int);
 int		 http_wants_json(const char *, const char *, const char *);
 const char	*http_media_type(const char *, char *, size_t);
+int		 http_addr_parse(const char *, unsigned char *, char *, size_t);
+int		 http_from_proxy(const struct req *, char *, size_t);
+int		 http_origin(const struct req *, char *, size_t);
+const char	*http_abs_base(struct req *);
+int		 http_cross_site(const struct req *);
 
 /*
  * serve.c: what every request shares, passed explicitly: the
@@ -657,7 +667,7 @@ void		 serve_request(struct req *);
 
 /* reply.c: answers: status objects, refusals, failures, headers */
 int		 reply_status_object(struct buf *, const struct jobstatus *,
-		    const char *);
+		    const char *, const char *);
 void		 reply_status(struct req *, int, const struct jobstatus *);
 void		 reply_job(struct req *, struct jobstatus *, int, int);
 void		 reply_error(struct req *, int, const char *, const char *,

@@ -8,6 +8,10 @@
 #include "config.h"
 
 #include <sys/types.h>
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -65,6 +69,8 @@ void
 http_begin(struct req *r, struct server *srv, FCGX_Stream *in,
     FCGX_Stream *out, char **envp)
 {
+	const char	*ct;
+
 	memset(r, 0, sizeof(*r));
 	r->srv = srv;
 	r->cgi_in = stdin;
@@ -76,8 +82,9 @@ http_begin(struct req *r, struct server *srv, FCGX_Stream *in,
 	r->path_info = http_param(r, "PATH_INFO");
 	r->query = http_param(r, "QUERY_STRING");
 	http_set_base(r, http_param(r, "SCRIPT_NAME"));
+	ct = http_param(r, "CONTENT_TYPE");
 	r->json = http_wants_json(http_param(r, "HTTP_ACCEPT"), r->query,
-	    r->method == METHOD_POST ? http_param(r, "CONTENT_TYPE") : NULL);
+	    r->method == METHOD_POST ? (ct != NULL ? ct : "") : NULL);
 }
 
 void
@@ -191,6 +198,7 @@ http_reason(int status)
 	case 303: return "See Other";
 	case 304: return "Not Modified";
 	case 400: return "Bad Request";
+	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 409: return "Conflict";
@@ -287,7 +295,7 @@ http_media_type(const char *ct, char *out, size_t sz)
  * "application/json"), taking the most specific matching range.
  */
 static double
-http_accept_q(const char *accept, const char *type)
+http_accept_q_spec(const char *accept, const char *type, int minspec)
 {
 	const char	*p = accept, *end, *semi, *slash;
 	double		 q, best = 0.0;
@@ -327,7 +335,7 @@ http_accept_q(const char *accept, const char *type)
 					spec = 1;
 				else if (strcmp(s, "*/*") == 0)
 					spec = 0;
-				if (spec > bestspec) {
+				if (spec >= minspec && spec > bestspec) {
 					bestspec = spec;
 					best = q;
 				}
@@ -338,25 +346,309 @@ http_accept_q(const char *accept, const char *type)
 	return best;
 }
 
+/* The q Accept gives type through any range, the wildcard included. */
+static double
+http_accept_q(const char *accept, const char *type)
+{
+	return http_accept_q_spec(accept, type, 0);
+}
+
+/* The q Accept gives type by its own name: 0 when it does not name it. */
+static double
+http_accept_named_q(const char *accept, const char *type)
+{
+	return http_accept_q_spec(accept, type, 2);
+}
+
 /*
- * Does the client want JSON?  Yes when the query has format=json, or the
- * Accept header prefers application/json over text/html (RFC 9110
- * 12.5.1; README "How a request flows").  A JSON body with no preference in Accept is a script, not a
- * browser: it gets JSON too.
+ * Does the client want JSON?  The query's format= decides when present
+ * (format=json: JSON, any other value: HTML).  A request without a body
+ * (ctype NULL: GET, HEAD, DELETE) gets HTML only when its Accept names
+ * text/html or application/xhtml+xml with a non-zero q (RFC 9110 12.5.1)
+ * and prefers it to application/json: every browser navigation names it,
+ * while generic HTTP clients send the wildcard range or nothing, and a poller
+ * that got the HTML page's 200 would take a running job for a finished
+ * one.  A POST (ctype its Content-Type, "" when none) keeps the rule of
+ * forms: with no preference in Accept, a JSON body gets JSON and a form
+ * post is a browser's, which gets HTML.
  */
 int
 http_wants_json(const char *accept, const char *query, const char *ctype)
 {
 	char	 fmt[16], mt[64];
-	double	 qj, qh;
+	double	 qj, qh, qx;
 
 	if (query != NULL && route_query_param(query, "format", fmt,
 	    sizeof(fmt)) == 0)
 		return strcmp(fmt, "json") == 0;
+	if (ctype == NULL) {
+		if (accept == NULL)
+			return 1;
+		qh = http_accept_named_q(accept, "text/html");
+		qx = http_accept_named_q(accept, "application/xhtml+xml");
+		if (qx > qh)
+			qh = qx;
+		if (qh <= 0.0)
+			return 1;
+		return http_accept_q(accept, "application/json") > qh;
+	}
 	if (accept == NULL || *accept == '\0' || strcmp(accept, "*/*") == 0)
 		return http_media_type(ctype, mt, sizeof(mt)) != NULL &&
 		    strcmp(mt, "application/json") == 0;
 	qj = http_accept_q(accept, "application/json");
 	qh = http_accept_q(accept, "text/html");
 	return qj > qh;
+}
+
+/*
+ * Parse an IP address and write it back normalised into out (so that
+ * it is safe as a file name).  Returns AF_INET or AF_INET6 with bin
+ * filled, or 0 when s is no address.
+ */
+int
+http_addr_parse(const char *s, unsigned char *bin, char *out, size_t sz)
+{
+	int	 fam;
+
+	if (s == NULL)
+		return 0;
+	fam = inet_pton(AF_INET, s, bin) == 1 ? AF_INET :
+	    inet_pton(AF_INET6, s, bin) == 1 ? AF_INET6 : 0;
+	if (fam == 0 || inet_ntop(fam, bin, out, (socklen_t)sz) == NULL)
+		return 0;
+	return fam;
+}
+
+/* Is the address in (family, bytes) form inside proxy range p? */
+static int
+http_in_range(int family, const unsigned char *a, const struct proxy *p)
+{
+	int	 full = p->bits / 8, rest = p->bits % 8;
+
+	if (family != p->family)
+		return 0;
+	if (memcmp(a, p->addr, (size_t)full) != 0)
+		return 0;
+	return rest == 0 || ((a[full] ^ p->addr[full]) &
+	    (0xff << (8 - rest))) == 0;
+}
+
+/*
+ * Does the request come from a proxy of trusted_proxies?  Only then may
+ * its forwarding headers (CF-Connecting-IP, X-Forwarded-Proto,
+ * CF-Visitor) be believed: anyone else could send them.  Returns 1 or 0;
+ * peer, when not NULL, gets REMOTE_ADDR normalised ("" when none).
+ */
+int
+http_from_proxy(const struct req *r, char *peer, size_t sz)
+{
+	const struct config	*cfg = r->srv->cfg;
+	unsigned char		 bin[16];
+	char			 tmp[64];
+	size_t			 i;
+	int			 fam;
+
+	if (peer == NULL) {
+		peer = tmp;
+		sz = sizeof(tmp);
+	}
+	if (sz > 0)
+		peer[0] = '\0';
+	if (cfg->nproxies == 0 && peer == tmp)
+		return 0;
+	if ((fam = http_addr_parse(http_param(r, "REMOTE_ADDR"), bin, peer,
+	    sz)) == 0)
+		return 0;
+	for (i = 0; i < cfg->nproxies; i++)
+		if (http_in_range(fam, bin, &cfg->proxies[i]))
+			return 1;
+	return 0;
+}
+
+/*
+ * The scheme a trusted proxy says the client used: X-Forwarded-Proto
+ * (its first value), else CF-Visitor ({"scheme":"https"}).  Returns
+ * "https", "http", or NULL when neither says.
+ */
+static const char *
+http_forwarded_scheme(const struct req *r)
+{
+	const char	*v;
+
+	if ((v = http_param(r, "HTTP_X_FORWARDED_PROTO")) != NULL) {
+		while (*v == ' ')
+			v++;
+		if (strncasecmp(v, "https", 5) == 0 && strchr(", ",
+		    v[5]) != NULL)
+			return "https";
+		if (strncasecmp(v, "http", 4) == 0 && strchr(", ",
+		    v[4]) != NULL)
+			return "http";
+	}
+	if ((v = http_param(r, "HTTP_CF_VISITOR")) != NULL &&
+	    (v = strstr(v, "\"scheme\"")) != NULL) {
+		v += 8;
+		while (*v == ' ' || *v == ':')
+			v++;
+		if (strncmp(v, "\"https\"", 7) == 0)
+			return "https";
+		if (strncmp(v, "\"http\"", 6) == 0)
+			return "http";
+	}
+	return NULL;
+}
+
+/* Append the n bytes at s to out (size sz) at *o.  Returns 0, or -1. */
+static int
+http_cat(char *out, size_t sz, size_t *o, const char *s, size_t n)
+{
+	if (*o + n >= sz)
+		return -1;
+	memcpy(out + *o, s, n);
+	*o += n;
+	out[*o] = '\0';
+	return 0;
+}
+
+/*
+ * The origin (RFC 6454 4) the client reached this program at, in out:
+ * "scheme://host[:port]", without a path.  The scheme is https when the
+ * server says HTTPS=on, or what a trusted proxy forwards; the host is
+ * the Host header when it is a plain host[:port] (it is the client's
+ * input: anything else is ignored, so it can never split a header),
+ * else SERVER_NAME and SERVER_PORT.  Returns 0, or -1 ("" in out) when
+ * no valid host is known.
+ */
+int
+http_origin(const struct req *r, char *out, size_t sz)
+{
+	const char	*scheme = "http", *fs, *host, *port, *v;
+	size_t		 o = 0;
+	int		 forwarded = 0;
+
+	if (sz == 0)
+		return -1;
+	out[0] = '\0';
+	if ((v = http_param(r, "HTTPS")) != NULL && (strcasecmp(v, "on") ==
+	    0 || strcmp(v, "1") == 0))
+		scheme = "https";
+	if ((http_param(r, "HTTP_X_FORWARDED_PROTO") != NULL ||
+	    http_param(r, "HTTP_CF_VISITOR") != NULL) &&
+	    http_from_proxy(r, NULL, 0) &&
+	    (fs = http_forwarded_scheme(r)) != NULL) {
+		scheme = fs;
+		forwarded = 1;
+	}
+	if (http_cat(out, sz, &o, scheme, strlen(scheme)) == -1 ||
+	    http_cat(out, sz, &o, "://", 3) == -1)
+		goto fail;
+	host = http_param(r, "HTTP_HOST");
+	if (host != NULL && host_valid(host, strlen(host)))
+		return http_cat(out, sz, &o, host, strlen(host)) == -1 ? -1 : 0;
+	host = http_param(r, "SERVER_NAME");
+	if (host == NULL || strchr(host, ':') != NULL ||
+	    !host_valid(host, strlen(host)) ||
+	    http_cat(out, sz, &o, host, strlen(host)) == -1)
+		goto fail;
+	/* Behind a proxy, SERVER_PORT is the back end's, not the client's. */
+	port = http_param(r, "SERVER_PORT");
+	if (!forwarded && port != NULL && *port != '\0' &&
+	    strspn(port, "0123456789") == strlen(port) && strlen(port) <= 5 &&
+	    strcmp(port, strcmp(scheme, "https") == 0 ? "443" : "80") != 0 &&
+	    (http_cat(out, sz, &o, ":", 1) == -1 ||
+	    http_cat(out, sz, &o, port, strlen(port)) == -1))
+		goto fail;
+	return 0;
+fail:
+	out[0] = '\0';
+	return -1;
+}
+
+/*
+ * The absolute URL of {base}: the configured public_url, or the
+ * request's origin followed by SCRIPT_NAME.  Built once per request, and
+ * only by the answers that carry an absolute URL (a start, a finished
+ * job), never by a poll of a pending job.  Returns it, or r->base (a
+ * path: still a valid reference, RFC 9110 10.2.2) when no host is known.
+ */
+const char *
+http_abs_base(struct req *r)
+{
+	const char	*pub = r->srv->cfg->public_url;
+	size_t		 o = 0;
+
+	if (r->abs_base[0] != '\0')
+		return r->abs_base;
+	if (pub != NULL) {
+		if (http_cat(r->abs_base, sizeof(r->abs_base), &o, pub,
+		    strlen(pub)) == 0)
+			return r->abs_base;
+	} else if (http_origin(r, r->abs_base, sizeof(r->abs_base)) == 0) {
+		o = strlen(r->abs_base);
+		if (http_cat(r->abs_base, sizeof(r->abs_base), &o, r->base,
+		    strlen(r->base)) == 0)
+			return r->abs_base;
+	}
+	r->abs_base[0] = '\0';
+	return r->base;
+}
+
+/* Is origin o (len bytes) one of allowed_origins?  Returns 1 or 0. */
+static int
+http_origin_allowed(const struct config *cfg, const char *o, size_t len)
+{
+	size_t	 i;
+
+	for (i = 0; i < cfg->nallowed_origins; i++)
+		if (strlen(cfg->allowed_origins[i]) == len &&
+		    strncasecmp(cfg->allowed_origins[i], o, len) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Is this state-changing request (POST, DELETE) a cross-site one that a
+ * browser sent for another site's page (CSRF)?  Decided by Fetch
+ * Metadata: Sec-Fetch-Site "same-origin", "same-site" and "none" (the
+ * user's own navigation) pass, "cross-site" is refused unless its Origin
+ * is in allowed_origins.  A browser too old to send it is judged by its
+ * Origin (RFC 6454 7): it must name this host, the public_url's, or an
+ * allowed origin; the host alone is compared, since behind a TLS proxy
+ * the scheme the program sees is not the browser's.  A request with
+ * neither header (curl, scripts, SDKs) carries no ambient credentials
+ * of a visitor and passes.  Returns 1 to refuse, 0 to go on.
+ */
+int
+http_cross_site(const struct req *r)
+{
+	const struct config	*cfg = r->srv->cfg;
+	const char		*site, *origin, *host, *h, *pub;
+	size_t			 n, hlen;
+
+	site = http_param(r, "HTTP_SEC_FETCH_SITE");
+	origin = http_param(r, "HTTP_ORIGIN");
+	if (site != NULL && (strcmp(site, "same-origin") == 0 ||
+	    strcmp(site, "same-site") == 0 || strcmp(site, "none") == 0))
+		return 0;
+	if (origin == NULL)
+		return site != NULL && strcmp(site, "cross-site") == 0;
+	n = strlen(origin);
+	if (http_origin_allowed(cfg, origin, n))
+		return 0;
+	if (site != NULL && strcmp(site, "cross-site") == 0)
+		return 1;
+	/* "null" (an opaque origin) and anything unparsable: refused. */
+	if ((h = strstr(origin, "://")) == NULL)
+		return 1;
+	h += 3;
+	hlen = strlen(h);
+	if ((host = http_param(r, "HTTP_HOST")) != NULL &&
+	    strlen(host) == hlen && strncasecmp(host, h, hlen) == 0)
+		return 0;
+	if ((pub = cfg->public_url) != NULL &&
+	    (pub = strstr(pub, "://")) != NULL &&
+	    strncasecmp(pub + 3, h, hlen) == 0 &&
+	    (pub[3 + hlen] == '\0' || pub[3 + hlen] == '/'))
+		return 0;
+	return 1;
 }

@@ -66,16 +66,39 @@ reply_json_time(struct buf *b, const char *key, time_t t)
 }
 
 /*
+ * The state as the Microsoft REST API guidelines' operation "status"
+ * (read by azure-core's OperationResourcePolling): an interrupted job is
+ * simply failed.
+ */
+static const char *
+reply_ms_status(enum job_state s)
+{
+	switch (s) {
+	case JOB_QUEUED:	return "NotStarted";
+	case JOB_RUNNING:	return "Running";
+	case JOB_SUCCEEDED:	return "Succeeded";
+	case JOB_FAILED:	return "Failed";
+	case JOB_CANCELLED:	return "Canceled";
+	}
+	return "Failed";
+}
+
+/*
  * Append the status object of the contract for st to out; links are built
- * from base, the program's SCRIPT_NAME (already safe in a URL).  Written
+ * from base, the program's SCRIPT_NAME (already safe in a URL), and the
+ * result's absolute URL of a succeeded job ("resourceLocation") from
+ * absbase (http_abs_base; base when NULL).  Besides the contract's own
+ * fields it carries "status" (Microsoft REST API guidelines, the
+ * operation resource) and "done" (Google AIP-151), so generic pollers
+ * need no code of their own; "error" serves all three.  Written
  * directly, not through json-c: this is the poll path.  Returns 0, or -1
  * on allocation failure.
  */
 int
 reply_status_object(struct buf *out, const struct jobstatus *st,
-    const char *base)
+    const char *base, const char *absbase)
 {
-	char	 url[640];
+	char	 url[1200];
 	size_t	 start = out->len;
 
 	buf_puts(out, "{\"id\":\"");
@@ -84,7 +107,11 @@ reply_status_object(struct buf *out, const struct jobstatus *st,
 	reply_json_str(out, st->task);
 	buf_puts(out, ",\"state\":\"");
 	buf_puts(out, job_state_name(st->state));
-	buf_puts(out, "\",\"progress\":");
+	buf_puts(out, "\",\"status\":\"");
+	buf_puts(out, reply_ms_status(st->state));
+	buf_puts(out, job_state_final(st->state) ? "\",\"done\":true" :
+	    "\",\"done\":false");
+	buf_puts(out, ",\"progress\":");
 	if (st->progress < 0)
 		buf_puts(out, "null");
 	else
@@ -111,6 +138,13 @@ reply_status_object(struct buf *out, const struct jobstatus *st,
 		buf_puts(out, ",\"message\":");
 		reply_json_str(out, st->error_message);
 		buf_puts(out, "}");
+	}
+	if (st->state == JOB_SUCCEEDED) {
+		/* Absolute: a client joins a path onto its own base. */
+		buf_puts(out, ",\"resourceLocation\":");
+		route_url(url, sizeof(url), absbase != NULL ? absbase : base,
+		    ROUTE_JOB_RESULT, st->id);
+		reply_json_str(out, url);
 	}
 	buf_puts(out, ",\"links\":{\"self\":\"");
 	route_url(url, sizeof(url), base, ROUTE_JOB, st->id);
@@ -208,7 +242,8 @@ reply_status(struct req *r, int status, const struct jobstatus *st)
 {
 	struct buf	 b = { 0 };
 
-	if (reply_status_object(&b, st, r->base) == -1) {
+	if (reply_status_object(&b, st, r->base, st->state == JOB_SUCCEEDED ?
+	    http_abs_base(r) : NULL) == -1) {
 		buf_free(&b);
 		reply_fail(r, "building the status object");
 		return;

@@ -163,6 +163,16 @@ serve_request(struct req *r)
 		    "this method is not allowed here");
 		return;
 	}
+	if ((r->method == METHOD_POST || r->method == METHOD_DELETE) &&
+	    http_cross_site(r)) {
+		/* Before the body is read: nothing reaches the spool. */
+		reply_error(r, 403, "cross_site", NULL, "this request came "
+		    "from a page on another site, which may not start or "
+		    "cancel jobs here (a form of cross-site request forgery); "
+		    "use this site's own pages, or ask its administrator to "
+		    "list that site in allowed_origins");
+		return;
+	}
 	serve_handlers[rt.id](r, &rt);
 	serve_gc_maybe(r->srv);
 }

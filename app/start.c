@@ -9,11 +9,7 @@
 #include "config.h"
 
 #include <sys/types.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -198,12 +194,19 @@ start_max_field(const struct config *cfg)
 static void
 start_answer(struct req *r, struct jobstatus *st, int wait)
 {
-	char	 loc[640];
+	char	 loc[1200];
 	int	 rc;
 
-	route_url(loc, sizeof(loc), r->base, ROUTE_JOB, st->id);
 	if (r->json) {
+		/*
+		 * Absolute, as the Microsoft REST API guidelines want the
+		 * operation's URL: clients that join a relative reference
+		 * onto a base URL of their own would double the base path.
+		 */
+		route_url(loc, sizeof(loc), http_abs_base(r), ROUTE_JOB,
+		    st->id);
 		http_header(r, "Location", "%s", loc);
+		http_header(r, "Operation-Location", "%s", loc);
 		if (wait > 0 && (rc = lifecycle_wait(r->srv->store,
 		    r->srv->cfg, st, wait)) != LC_OK) {
 			reply_lookup(r, rc);
@@ -213,36 +216,8 @@ start_answer(struct req *r, struct jobstatus *st, int wait)
 		return;
 	}
 	/* Post/redirect/get: a reload never starts a second job. */
+	route_url(loc, sizeof(loc), r->base, ROUTE_JOB, st->id);
 	reply_redirect(r, loc);
-}
-
-/* Is the address in a (family, bytes) form inside proxy range p? */
-static int
-start_in_range(int family, const unsigned char *a, const struct proxy *p)
-{
-	int	 full = p->bits / 8, rest = p->bits % 8;
-
-	if (family != p->family)
-		return 0;
-	if (memcmp(a, p->addr, (size_t)full) != 0)
-		return 0;
-	return rest == 0 || ((a[full] ^ p->addr[full]) &
-	    (0xff << (8 - rest))) == 0;
-}
-
-/* Parse and normalise an IP address.  Returns the family, or 0. */
-static int
-start_addr(const char *s, unsigned char *bin, char *out, size_t sz)
-{
-	int	 fam;
-
-	if (s == NULL)
-		return 0;
-	fam = inet_pton(AF_INET, s, bin) == 1 ? AF_INET :
-	    inet_pton(AF_INET6, s, bin) == 1 ? AF_INET6 : 0;
-	if (fam == 0 || inet_ntop(fam, bin, out, (socklen_t)sz) == NULL)
-		return 0;
-	return fam;
 }
 
 /*
@@ -254,24 +229,17 @@ start_addr(const char *s, unsigned char *bin, char *out, size_t sz)
 static void
 start_client(const struct req *r, char *out, size_t sz)
 {
-	const struct config *cfg = r->srv->cfg;
 	unsigned char	 bin[16];
 	char		 cf[64];
-	size_t		 i;
-	int		 fam;
 
-	if ((fam = start_addr(http_param(r, "REMOTE_ADDR"), bin, out,
-	    sz)) == 0) {
-		snprintf(out, sz, "local");
+	if (!http_from_proxy(r, out, sz)) {
+		if (out[0] == '\0')
+			snprintf(out, sz, "local");
 		return;
 	}
-	for (i = 0; i < cfg->nproxies; i++)
-		if (start_in_range(fam, bin, &cfg->proxies[i])) {
-			if (start_addr(http_param(r, "HTTP_CF_CONNECTING_IP"),
-			    bin, cf, sizeof(cf)) != 0)
-				snprintf(out, sz, "%s", cf);
-			return;
-		}
+	if (http_addr_parse(http_param(r, "HTTP_CF_CONNECTING_IP"), bin, cf,
+	    sizeof(cf)) != 0)
+		snprintf(out, sz, "%s", cf);
 }
 
 /*

@@ -134,10 +134,11 @@ test_status_json(void)
 	strcpy(st.message, "page 3 of 7");
 	st.created_at = 1795338000;
 	st.started_at = 1795338001;
-	ok(reply_status_object(&b, &st, "/app") == 0, "status object built");
+	ok(reply_status_object(&b, &st, "/app", NULL) == 0, "status object built");
 	o = json_tokener_parse(b.data);
 	ok(o != NULL, "it is JSON");
-	ok(json_object_object_length(o) == 11, "11 keys, as the spec shows");
+	ok(json_object_object_length(o) == 13, "13 keys: the spec's 11, "
+	    "status and done");
 	json_object_object_get_ex(o, "state", &v);
 	is_str(json_object_get_string(v), "running", "state");
 	json_object_object_get_ex(o, "progress", &v);
@@ -162,7 +163,7 @@ test_status_json(void)
 	st.progress = -1;
 	strcpy(st.error_code, "exit");
 	strcpy(st.error_message, "the task exited with status 3\n\"boom\"");
-	ok(reply_status_object(&b, &st, "") == 0, "failed status built");
+	ok(reply_status_object(&b, &st, "", NULL) == 0, "failed status built");
 	o = json_tokener_parse(b.data);
 	ok(json_object_object_get_ex(o, "progress", &v) && v == NULL,
 	    "unknown progress is null");

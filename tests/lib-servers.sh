@@ -206,8 +206,8 @@ srv_flow() {
 	start_json '{"task": "progress", "seconds": "3"}'
 	_id=$JOB_ID
 	is "$HTTP_STATUS" 202 "$_l: JSON start 202"
-	like "$(header Location)" "^$APP/jobs/[0-9a-f-]{36}\$" \
-	    "$_l: Location is $APP/jobs/{id}"
+	like "$(header Location)" "^https?://[^/]+$APP/jobs/[0-9a-f-]{36}\$" \
+	    "$_l: Location is the absolute URL of $APP/jobs/{id}"
 	is "$(jget .links.self)" "$APP/jobs/$_id" "$_l: links use SCRIPT_NAME"
 	_seen= _last= _bad=0
 	_limit=$(($(now_cs) + 3000))

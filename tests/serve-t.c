@@ -61,7 +61,6 @@ request(struct answer *a, const char *method, const char *path,
 	snprintf(m, sizeof(m), "REQUEST_METHOD=%s", method);
 	env[n++] = m;
 	env[n++] = (char *)"SCRIPT_NAME=/app";
-	env[n++] = (char *)"REMOTE_ADDR=192.0.2.9";
 	env[n++] = (char *)"GATEWAY_INTERFACE=CGI/1.1";
 	if (path != NULL) {
 		snprintf(pi, sizeof(pi), "PATH_INFO=%s", path);
@@ -71,9 +70,10 @@ request(struct answer *a, const char *method, const char *path,
 		snprintf(qs, sizeof(qs), "QUERY_STRING=%s", query);
 		env[n++] = qs;
 	}
-	/* The caller's variables first: a CONTENT_LENGTH there wins. */
-	for (i = 0; vars != NULL && vars[i] != NULL && n < 30; i++)
+	/* The caller's variables first: a CONTENT_LENGTH or REMOTE_ADDR there wins. */
+	for (i = 0; vars != NULL && vars[i] != NULL && n < 29; i++)
 		env[n++] = (char *)vars[i];
+	env[n++] = (char *)"REMOTE_ADDR=192.0.2.9";
 	if (body != NULL) {
 		snprintf(cl, sizeof(cl), "CONTENT_LENGTH=%zu", strlen(body));
 		env[n++] = cl;
@@ -199,6 +199,7 @@ static void
 setup(void)
 {
 	char	 conf[4096], path[512], err[512], spool[300], task[300];
+	char	 fail[300], slow[300];
 	size_t	 n;
 
 	snprintf(root, sizeof(root), "/tmp/serve-t.XXXXXX");
@@ -206,13 +207,22 @@ setup(void)
 		exit(1);
 	snprintf(task, sizeof(task), "%s/echo", root);
 	write_file(task, "#!/bin/sh\ncat\n", 0755);
+	snprintf(fail, sizeof(fail), "%s/fail", root);
+	write_file(fail, "#!/bin/sh\necho 'no input here' >&2\nexit 3\n", 0755);
+	snprintf(slow, sizeof(slow), "%s/slow", root);
+	write_file(slow, "#!/bin/sh\nexec sleep 60\n", 0755);
 	snprintf(spool, sizeof(spool), "%s/spool", root);
 	n = (size_t)snprintf(conf, sizeof(conf), "{\"spool\": \"%s\", "
-	    "\"max_running\": 2, \"max_queued\": 50, \"max_body_bytes\": 4096, "
+	    "\"max_running\": 4, \"max_queued\": 50, \"max_body_bytes\": 4096, "
+	    "\"kill_grace_seconds\": 1, "
+	    "\"trusted_proxies\": [\"198.51.100.0/24\"], "
+	    "\"allowed_origins\": [\"https://front.example.net\"], "
 	    "\"tasks\": {\"echo\": {\"title\": \"Echo <it>\", "
 	    "\"command\": [\"%s\"], \"fields\": {\"text\": {\"type\": "
 	    "\"textarea\", \"required\": true, \"max_bytes\": 100}}, "
-	    "\"result_type\": \"text/plain; charset=utf-8\"}}}", spool, task);
+	    "\"result_type\": \"text/plain; charset=utf-8\"}, "
+	    "\"fail\": {\"command\": [\"%s\"]}, "
+	    "\"slow\": {\"command\": [\"%s\"]}}}", spool, task, fail, slow);
 	snprintf(path, sizeof(path), "%s/spoolcgi.json", root);
 	write_file(path, conf, 0600);
 	if (config_parse(&cfg, conf, n, path, err, sizeof(err)) == -1) {
@@ -444,6 +454,355 @@ test_jobs(void)
 	answer_free(&a);
 }
 
+
+/* Every path in the spool, sorted, as one string (refusals leave it). */
+static char *
+spool_listing(void)
+{
+	static char	 out[65536];
+	char		 cmd[600];
+	size_t		 n;
+	FILE		*p;
+
+	snprintf(cmd, sizeof(cmd), "cd '%s/spool' && find . | LC_ALL=C sort",
+	    root);
+	if ((p = popen(cmd, "r")) == NULL)
+		exit(1);
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = '\0';
+	pclose(p);
+	return out;
+}
+
+/* Start a job of task (JSON); its id into id.  Returns the status. */
+static int
+start(const char *body, const char *const *vars, char *id)
+{
+	struct answer	 a;
+	int		 st;
+
+	request(&a, "POST", "/jobs", NULL, vars, body);
+	st = a.status;
+	snprintf(id, SPOOLCGI_ID_LEN + 1, "%s", location_id(&a));
+	answer_free(&a);
+	return st;
+}
+
+/*
+ * Issue 13, item 1: a request without a body gets JSON unless its Accept
+ * names text/html (or application/xhtml+xml) with a non-zero q.
+ */
+static void
+test_negotiation(void)
+{
+	static const struct {
+		const char	*accept;	/* NULL: no header */
+		const char	*query;
+		int		 json;
+		const char	*what;
+	} cases[] = {
+		{ NULL, NULL, 1, "no Accept" },
+		{ "*/*", NULL, 1, "Accept: */* (requests, azure-core, curl)" },
+		{ "application/json, text/plain, */*", NULL, 1,
+		    "axios's Accept" },
+		{ "text/html,application/xhtml+xml,application/xml;q=0.9,"
+		    "image/avif,image/webp,*/*;q=0.8", NULL, 0,
+		    "a browser navigation" },
+		{ "application/xhtml+xml", NULL, 0, "xhtml alone" },
+		{ "text/html;q=0, */*", NULL, 1, "text/html with q=0" },
+		{ "text/*", NULL, 1, "text/* does not name text/html" },
+		{ "application/json, text/html;q=0.5", NULL, 1,
+		    "JSON preferred to HTML" },
+		{ "text/html, application/json;q=0.5", NULL, 0,
+		    "HTML preferred to JSON" },
+		{ "*/*", "format=html", 0, "?format=html wins over */*" },
+		{ "text/html", "format=json", 1, "?format=json wins" },
+	};
+	struct answer	 a;
+	char		 id[SPOOLCGI_ID_LEN + 1], path[128], acc[512];
+	const char	*vars[3];
+	size_t		 i;
+
+	is_int(start("task=echo&text=neg", formjson, id), 202,
+	    "negotiation: a job to read");
+	snprintf(path, sizeof(path), "/jobs/%s", id);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		vars[0] = NULL;
+		if (cases[i].accept != NULL) {
+			snprintf(acc, sizeof(acc), "HTTP_ACCEPT=%s",
+			    cases[i].accept);
+			vars[0] = acc;
+			vars[1] = NULL;
+		}
+		request(&a, "GET", path, cases[i].query, vars, NULL);
+		ok(strncmp(header(&a, "Content-Type"), cases[i].json ?
+		    "application/json" :
+		    "text/html", cases[i].json ? 16 : 9) == 0,
+		    "GET a job, %s: %s", cases[i].what,
+		    cases[i].json ? "JSON" : "HTML");
+		answer_free(&a);
+	}
+	request(&a, "HEAD", path, NULL, NULL, NULL);
+	ok(strncmp(header(&a, "Content-Type"), "application/json", 16) == 0 &&
+	    a.len == 0, "HEAD a job without Accept: JSON headers, no body");
+	answer_free(&a);
+	request(&a, "GET", "/nothing", NULL, NULL, NULL);
+	ok(a.status == 404 && has(&a, "\"code\":\"not_found\""),
+	    "an unknown path without Accept: a JSON 404");
+	answer_free(&a);
+
+	/* A form post keeps the rule of forms: no preference is a browser. */
+	{
+		static const char *const star[] = {
+			"CONTENT_TYPE=application/x-www-form-urlencoded",
+			"HTTP_ACCEPT=*/*", NULL
+		};
+
+		request(&a, "POST", "/jobs", NULL, star, "task=echo&text=p");
+		is_int(a.status, 303, "a form post with Accept: */*: still 303");
+		ok(wait_final(location_id(&a), 10) == 0, "its job ends");
+		answer_free(&a);
+	}
+	ok(wait_final(id, 10) == 0, "negotiation: the job ends");
+}
+
+/*
+ * Issue 13, item 2: the Microsoft dialect (Operation-Location, an
+ * absolute Location, status, resourceLocation) and item 3, AIP-151's
+ * done; absolute URLs from the request, a trusted proxy or public_url.
+ */
+static void
+test_dialects(void)
+{
+	static const char *const host[] = {
+		"CONTENT_TYPE=application/x-www-form-urlencoded",
+		"HTTP_ACCEPT=application/json", "HTTP_HOST=jobs.example.org:8080",
+		NULL
+	};
+	struct answer	 a;
+	char		 id[SPOOLCGI_ID_LEN + 1], path[128], want[256], *pub;
+
+	request(&a, "POST", "/jobs", NULL, host, "task=echo&text=ms");
+	is_int(a.status, 202, "dialects: start 202");
+	snprintf(id, sizeof(id), "%s", location_id(&a));
+	snprintf(want, sizeof(want), "http://jobs.example.org:8080/app/jobs/%s",
+	    id);
+	is_str(header(&a, "Location"), want, "start: Location is absolute, "
+	    "from Host");
+	is_str(header(&a, "Operation-Location"), want,
+	    "start: Operation-Location is the same absolute URL");
+	ok(has(&a, "\"status\":\"NotStarted\"") ||
+	    has(&a, "\"status\":\"Running\"") ||
+	    has(&a, "\"status\":\"Succeeded\""), "start: a status field");
+	ok(has(&a, "\"done\":"), "start: a done field");
+	ok(has(&a, "\"state\":") && has(&a, "\"links\":{\"self\":\"/app/jobs/"),
+	    "start: state and the relative links stay");
+	answer_free(&a);
+	ok(wait_final(id, 10) == 0, "dialects: the job ends");
+	snprintf(path, sizeof(path), "/jobs/%s", id);
+	request(&a, "GET", path, NULL, host + 1, NULL);
+	ok(has(&a, "\"state\":\"succeeded\",\"status\":\"Succeeded\","
+	    "\"done\":true"), "succeeded: status Succeeded, done true");
+	snprintf(want, sizeof(want), "\"resourceLocation\":\"http://jobs."
+	    "example.org:8080/app/jobs/%s/result\"", id);
+	ok(has(&a, want), "succeeded: resourceLocation, absolute");
+	answer_free(&a);
+
+	/* Where the scheme and host come from. */
+	{
+		static const char *const https[] = { "HTTP_ACCEPT=application/json",
+		    "HTTPS=on", "HTTP_HOST=jobs.example.org", NULL };
+		static const char *const bad[] = { "HTTP_ACCEPT=application/json",
+		    "HTTP_HOST=evil.example/x?y", "SERVER_NAME=real.example",
+		    "SERVER_PORT=8443", NULL };
+		static const char *const nohost[] = {
+		    "HTTP_ACCEPT=application/json", "SERVER_NAME=real.example",
+		    "SERVER_PORT=80", NULL };
+		static const char *const spoof[] = {
+		    "HTTP_ACCEPT=application/json", "HTTP_HOST=a.example",
+		    "HTTP_X_FORWARDED_PROTO=https", NULL };
+		static const char *const proxied[] = {
+		    "HTTP_ACCEPT=application/json", "HTTP_HOST=a.example",
+		    "HTTP_X_FORWARDED_PROTO=https", "REMOTE_ADDR=198.51.100.7",
+		    NULL };
+		static const char *const cf[] = {
+		    "HTTP_ACCEPT=application/json", "HTTP_HOST=a.example",
+		    "HTTP_CF_VISITOR={\"scheme\":\"https\"}",
+		    "REMOTE_ADDR=198.51.100.7", NULL };
+		static const char *const none[] = {
+		    "HTTP_ACCEPT=application/json", NULL };
+
+		snprintf(want, sizeof(want), "https://jobs.example.org/app/"
+		    "jobs/%s/result", id);
+		request(&a, "GET", path, NULL, https, NULL);
+		ok(has(&a, want), "HTTPS=on: an https URL");
+		answer_free(&a);
+		snprintf(want, sizeof(want), "\"http://real.example:8443/app/"
+		    "jobs/%s/result\"", id);
+		request(&a, "GET", path, NULL, bad, NULL);
+		ok(has(&a, want), "a Host that is no host[:port]: ignored, "
+		    "SERVER_NAME and SERVER_PORT used");
+		answer_free(&a);
+		snprintf(want, sizeof(want), "\"http://real.example/app/jobs/"
+		    "%s/result\"", id);
+		request(&a, "GET", path, NULL, nohost, NULL);
+		ok(has(&a, want), "no Host: SERVER_NAME, port 80 left out");
+		answer_free(&a);
+		snprintf(want, sizeof(want), "\"http://a.example/app/jobs/%s/"
+		    "result\"", id);
+		request(&a, "GET", path, NULL, spoof, NULL);
+		ok(has(&a, want), "X-Forwarded-Proto from an untrusted peer: "
+		    "ignored");
+		answer_free(&a);
+		snprintf(want, sizeof(want), "\"https://a.example/app/jobs/%s/"
+		    "result\"", id);
+		request(&a, "GET", path, NULL, proxied, NULL);
+		ok(has(&a, want), "X-Forwarded-Proto from a trusted proxy: "
+		    "https");
+		answer_free(&a);
+		request(&a, "GET", path, NULL, cf, NULL);
+		ok(has(&a, want), "CF-Visitor from a trusted proxy: https");
+		answer_free(&a);
+		snprintf(want, sizeof(want), "\"resourceLocation\":\"/app/jobs/"
+		    "%s/result\"", id);
+		request(&a, "GET", path, NULL, none, NULL);
+		ok(has(&a, want), "no host known at all: a path, still valid");
+		answer_free(&a);
+
+		pub = cfg.public_url;
+		cfg.public_url = (char *)"https://jobs.example.com/x";
+		snprintf(want, sizeof(want), "\"https://jobs.example.com/x/jobs/"
+		    "%s/result\"", id);
+		request(&a, "GET", path, NULL, spoof, NULL);
+		ok(has(&a, want), "public_url: wins over the request");
+		answer_free(&a);
+		cfg.public_url = pub;
+	}
+
+	/* A failure, and a cancel, in the dialects. */
+	is_int(start("task=fail", formjson, id), 202, "a failing job starts");
+	ok(wait_final(id, 10) == 0, "it ends");
+	snprintf(path, sizeof(path), "/jobs/%s", id);
+	request(&a, "GET", path, NULL, json, NULL);
+	ok(has(&a, "\"status\":\"Failed\",\"done\":true") &&
+	    has(&a, "\"error\":{\"code\":\"exit\""), "failed: status Failed, "
+	    "done, the error object");
+	ok(!has(&a, "resourceLocation"), "failed: no resourceLocation");
+	answer_free(&a);
+	is_int(start("task=slow", formjson, id), 202, "a slow job starts");
+	snprintf(path, sizeof(path), "/jobs/%s", id);
+	request(&a, "GET", path, NULL, json, NULL);
+	ok(has(&a, "\"done\":false"), "pending: done false");
+	answer_free(&a);
+	snprintf(path, sizeof(path), "/jobs/%s/cancel", id);
+	request(&a, "POST", path, NULL, formjson, "");
+	ok(a.status == 200 && has(&a, "\"status\":\"Canceled\""),
+	    "cancelled: status Canceled");
+	answer_free(&a);
+}
+
+/*
+ * Issue 13, item 5: POST and DELETE from another site's page are
+ * refused before anything is read or written.
+ */
+static void
+test_cross_site(void)
+{
+	static const char *const xsite[] = {
+		"CONTENT_TYPE=application/x-www-form-urlencoded",
+		"HTTP_ACCEPT=text/html", "HTTP_HOST=jobs.example.org",
+		"HTTP_SEC_FETCH_SITE=cross-site",
+		"HTTP_ORIGIN=https://evil.example", NULL
+	};
+	static const char *const xsitejson[] = {
+		"CONTENT_TYPE=application/x-www-form-urlencoded",
+		"HTTP_ACCEPT=application/json", "HTTP_HOST=jobs.example.org",
+		"HTTP_SEC_FETCH_SITE=cross-site", NULL
+	};
+	static const char *const oldbrowser[] = {
+		"CONTENT_TYPE=application/x-www-form-urlencoded",
+		"HTTP_ACCEPT=application/json", "HTTP_HOST=jobs.example.org",
+		"HTTP_ORIGIN=https://evil.example", NULL
+	};
+	static const char *const nullorigin[] = {
+		"CONTENT_TYPE=application/x-www-form-urlencoded",
+		"HTTP_ACCEPT=application/json", "HTTP_HOST=jobs.example.org",
+		"HTTP_ORIGIN=null", NULL
+	};
+	static const char *const same[] = {
+		"CONTENT_TYPE=application/x-www-form-urlencoded",
+		"HTTP_ACCEPT=application/json", "HTTP_HOST=jobs.example.org",
+		"HTTP_SEC_FETCH_SITE=same-origin",
+		"HTTP_ORIGIN=https://jobs.example.org", NULL
+	};
+	static const char *const sitewide[] = {
+		"CONTENT_TYPE=application/x-www-form-urlencoded",
+		"HTTP_ACCEPT=application/json", "HTTP_HOST=jobs.example.org",
+		"HTTP_SEC_FETCH_SITE=same-site",
+		"HTTP_ORIGIN=https://www.example.org", NULL
+	};
+	static const char *const ownorigin[] = {
+		"CONTENT_TYPE=application/x-www-form-urlencoded",
+		"HTTP_ACCEPT=application/json", "HTTP_HOST=jobs.example.org",
+		"HTTP_ORIGIN=https://jobs.example.org", NULL
+	};
+	static const char *const allowed[] = {
+		"CONTENT_TYPE=application/x-www-form-urlencoded",
+		"HTTP_ACCEPT=application/json", "HTTP_HOST=jobs.example.org",
+		"HTTP_SEC_FETCH_SITE=cross-site",
+		"HTTP_ORIGIN=https://front.example.net", NULL
+	};
+	static const char *const xdelete[] = {
+		"HTTP_ACCEPT=application/json", "HTTP_SEC_FETCH_SITE=cross-site",
+		"HTTP_ORIGIN=https://evil.example", NULL
+	};
+	struct answer	 a;
+	char		*before, id[SPOOLCGI_ID_LEN + 1], path[128];
+
+	before = strdup(spool_listing());
+	request(&a, "POST", "/jobs", NULL, xsite, "task=echo&text=x");
+	is_int(a.status, 403, "cross-site form post: 403");
+	ok(strncmp(header(&a, "Content-Type"), "text/html", 9) == 0 &&
+	    has(&a, "another site"), "cross-site form post: an HTML page "
+	    "that says why");
+	answer_free(&a);
+	request(&a, "POST", "/jobs", NULL, xsitejson, "task=echo&text=x");
+	ok(a.status == 403 && has(&a, "\"code\":\"cross_site\""),
+	    "cross-site, JSON asked: a JSON 403");
+	answer_free(&a);
+	request(&a, "POST", "/jobs", NULL, oldbrowser, "task=echo&text=x");
+	is_int(a.status, 403, "no Sec-Fetch-Site, a foreign Origin: 403");
+	answer_free(&a);
+	request(&a, "POST", "/jobs", NULL, nullorigin, "task=echo&text=x");
+	is_int(a.status, 403, "Origin: null: 403");
+	answer_free(&a);
+	ok(strcmp(before, spool_listing()) == 0, "the refusals left the "
+	    "spool as it was");
+	free(before);
+
+	ok(start("task=echo&text=s", same, id) == 202 &&
+	    wait_final(id, 10) == 0, "Sec-Fetch-Site: same-origin: started");
+	ok(start("task=echo&text=s", sitewide, id) == 202 &&
+	    wait_final(id, 10) == 0, "Sec-Fetch-Site: same-site: started");
+	ok(start("task=echo&text=o", ownorigin, id) == 202 &&
+	    wait_final(id, 10) == 0, "no Sec-Fetch-Site, its own Origin: "
+	    "started");
+	ok(start("task=echo&text=a", allowed, id) == 202 &&
+	    wait_final(id, 10) == 0, "cross-site from allowed_origins: "
+	    "started");
+	ok(start("task=echo&text=c", formjson, id) == 202,
+	    "neither header (curl, scripts): started");
+	ok(wait_final(id, 10) == 0, "and ends");
+
+	snprintf(path, sizeof(path), "/jobs/%s", id);
+	request(&a, "DELETE", path, NULL, xdelete, NULL);
+	is_int(a.status, 403, "cross-site DELETE: 403");
+	answer_free(&a);
+	request(&a, "GET", path, NULL, json, NULL);
+	is_int(a.status, 200, "after the refused DELETE the job is there");
+	answer_free(&a);
+}
+
 int
 main(void)
 {
@@ -454,6 +813,9 @@ main(void)
 	test_info();
 	test_refusals();
 	test_jobs();
+	test_negotiation();
+	test_dialects();
+	test_cross_site();
 	store_close(srv.store);
 	config_free(&cfg);
 	/*
