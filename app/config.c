@@ -1467,7 +1467,6 @@ config_parse(struct config *cfg, const char *buf, size_t len,
 	int			 rc = -1;
 
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->spawner = -1;	/* none until main() starts one */
 	cp.path = path != NULL ? path : "(configuration)";
 	cp.err = err;
 	cp.errsz = errsz;
@@ -1548,6 +1547,7 @@ config_parse(struct config *cfg, const char *buf, size_t len,
 	}
 	if (parse_top(&cp, cfg, root) == -1)
 		goto out;
+	cfg->spawner = -1;	/* none until main() starts one */
 	rc = 0;
 out:
 	json_object_put(root);
@@ -1642,7 +1642,6 @@ config_load(struct config *cfg, const char *path, char *err, size_t errsz)
 	int		 fd, rc;
 
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->spawner = -1;
 	cp.path = path;
 	cp.err = err;
 	cp.errsz = errsz;
