@@ -472,7 +472,6 @@ int		 store_counts(struct store *, int, int *, int *);
 int		 store_job_lock(struct store *, const char *);
 int		 store_claim(struct store *, const char *, int, struct run *);
 int		 store_run_write(struct run *, int);
-int		 store_run_sync(struct run *);
 int		 store_run_files(struct run *, struct taskfds *);
 int		 store_run_input(struct run *, struct buf *);
 int		 store_run_workdir(struct run *, char *, size_t);

@@ -592,19 +592,7 @@ lc_supervise(struct lc_start *a)
 		log_warn("job %s: the task's environment", a->id);
 		_exit(1);
 	}
-	/*
-	 * Running, made durable before the task starts.  A crash before the
-	 * sync leaves "queued" or an unsynced "running" with no task ever
-	 * started: the job runs after the restart, once, or reads
-	 * interrupted if the status survived.
-	 */
-	run.st.state = JOB_RUNNING;
-	run.st.started_at = time(NULL);
-	run.st.attempts++;
-	run.st.message[0] = '\0';
-	if (store_run_write(&run, 0) == -1)
-		_exit(1);
-	/* The entry has done its work; a crash now is for the recovery. */
+	/* The entry has done its work: we hold the job. */
 	{
 		struct qentry q;
 
@@ -612,11 +600,12 @@ lc_supervise(struct lc_start *a)
 		memcpy(q.id, a->id, sizeof(q.id));
 		(void)store_queue_drop(s, &q);
 	}
-	if (store_run_sync(&run) == -1)
-		_exit(1);
 	if (cfg->max_spool_bytes > 0)
 		usage0 = store_usage(s);
 	size0 = store_run_size(&run);
+	run.st.started_at = time(NULL);
+	run.st.attempts++;
+	run.st.message[0] = '\0';
 	if (store_run_cancelled(&run)) {
 		run.st.state = JOB_CANCELLED;
 		run.st.finished_at = time(NULL);
@@ -625,6 +614,16 @@ lc_supervise(struct lc_start *a)
 		hooks.cancelled = lc_cancelled;
 		hooks.cancel_fd = store_run_watch(&run);
 		hooks.arg = &run;
+		/*
+		 * Running, durable before the task starts and as close to its
+		 * start as can be: "running" is what a reader sees once the
+		 * task is about to exist.  A crash before this write leaves
+		 * "queued" (without its entry: the recovery gives it back)
+		 * and no task ever started; after it, "interrupted".
+		 */
+		run.st.state = JOB_RUNNING;
+		if (store_run_write(&run, 1) == -1)
+			_exit(1);
 		(void)supervise_task(cfg, a->task, &fds, env, usage0, &hooks,
 		    &o);
 		if (hooks.cancel_fd != -1)

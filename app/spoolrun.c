@@ -94,29 +94,6 @@ store_run_release(struct run *run)
 }
 
 /*
- * Make run->st, written before without a sync, durable: the status file
- * and the directory.  Returns 0, or -1 (logged).
- */
-int
-store_run_sync(struct run *run)
-{
-	int	 fd, rc;
-
-	if ((fd = openat(run->dirfd, SPOOL_STATUS, O_RDONLY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1) {
-		log_warn("spool: open jobs/%s/%s", run->st.id, SPOOL_STATUS);
-		return -1;
-	}
-	rc = fsync(fd);
-	close(fd);
-	if (rc == -1 || fsync(run->dirfd) == -1) {
-		log_warn("spool: fsync jobs/%s/%s", run->st.id, SPOOL_STATUS);
-		return -1;
-	}
-	return 0;
-}
-
-/*
  * Write run->st, durably or not (progress: a lost update costs nothing,
  * the lock tells the truth about the process).  Returns 0, or -1 (logged).
  */
