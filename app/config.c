@@ -297,6 +297,10 @@ static const struct ckey task_keys[] = {
 	  .hint = "give a media type, e.g. \"text/plain; charset=utf-8\"",
 	  .bounds_doc = "a media type: printable ASCII, at most 255 bytes",
 	  .help = "the result's `Content-Type`" },
+	{ "log", CK_BOOL, AT(task, log), .def = 1,
+	  .help = "show the task's stderr to whoever holds the job's link "
+	  "(`{base}/jobs/{id}/log`, the job page); `false` when it may "
+	  "hold what users should not see" },
 	{ "form_template", CK_STRING, AT(task, form_template),
 	  .check = check_template,
 	  .hint = "give the name of a file in the templates directory, e.g. "

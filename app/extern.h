@@ -42,6 +42,7 @@ int		 is_tchar(int);
 int		 buf_printf(struct buf *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 int		 buf_html_escape(struct buf *, const char *, size_t);
+int		 buf_utf8_clean(struct buf *, const char *, size_t);
 void		 buf_reset(struct buf *);
 void		 buf_free(struct buf *);
 void		 refuse(struct refusal *, int, const char *, const char *,
@@ -110,6 +111,7 @@ struct task {
 	size_t		 max_result_bytes;
 	char		*form_template;		/* in "templates", or NULL */
 	char		*result_template;	/* in "templates", or NULL */
+	int		 log;		/* the log is shown (default 1) */
 };
 
 struct proxy {
@@ -184,6 +186,7 @@ enum route_id {
 	ROUTE_JOB,		/* {base}/jobs/{id} */
 	ROUTE_JOB_RESULT,	/* {base}/jobs/{id}/result */
 	ROUTE_JOB_CANCEL,	/* {base}/jobs/{id}/cancel */
+	ROUTE_JOB_LOG,		/* {base}/jobs/{id}/log */
 	ROUTE_TASKS,		/* {base}/tasks */
 	ROUTE_HEALTH,		/* {base}/health */
 	ROUTE_STATIC		/* {base}/static/{name}: the browser client */
@@ -486,6 +489,8 @@ void		 store_run_release(struct run *);
 int		 store_cancel_request(struct store *, const char *);
 int		 store_result_open(struct store *, const char *, struct stat *);
 int		 store_result_etag(const struct stat *, char *, size_t);
+int		 store_log_read(struct store *, const char *, long long,
+		    struct buf *, long long *);
 int		 store_watch(struct store *, const char *);
 int		 store_draining(struct store *);
 int		 store_recovery_due(struct store *);
@@ -691,6 +696,7 @@ int		 jobs_prefer_wait(const struct req *);
 void		 jobs_get(struct req *, const char *);
 void		 jobs_result(struct req *, const char *);
 void		 jobs_cancel(struct req *, const char *);
+void		 jobs_log(struct req *, const char *);
 int		 jobs_read(struct req *, const char *, struct jobstatus *);
 
 /* start.c: POST {base}/jobs */

@@ -17,6 +17,9 @@
 
 #include "extern.h"
 
+#define JOBS_LOG_TAIL	65536		/* bytes of the log by default */
+#define JOBS_LOG_MAX	(1024 * 1024)	/* and at most, whatever ?tail= says */
+
 /*
  * Read job id for an answer (lifecycle_read).  On failure answers 404,
  * 410 or 500 itself and returns -1.
@@ -176,4 +179,90 @@ jobs_result(struct req *r, const char *id)
 	if (n == -1)
 		log_warn("job %s: read result", id);
 	close(fd);
+}
+
+/*
+ * The bytes ?tail= asks for, in *tail: digits only, so "-1", "1e99",
+ * "0x10" and "" are refused; a larger number than JOBS_LOG_MAX is cut to
+ * it.  Returns 0, or -1 for a malformed value.
+ */
+static int
+jobs_tail_param(const struct req *r, long long *tail)
+{
+	char		 v[32];
+	const char	*p;
+
+	*tail = JOBS_LOG_TAIL;
+	if (r->query == NULL || route_query_param(r->query, "tail", v,
+	    sizeof(v)) == -1) {
+		/* Absent is the default; present but too long is malformed. */
+		return r->query != NULL && strstr(r->query, "tail=") != NULL ?
+		    -1 : 0;
+	}
+	if (v[0] == '\0')
+		return -1;
+	*tail = 0;
+	for (p = v; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		if (*tail < JOBS_LOG_MAX)
+			*tail = *tail * 10 + (*p - '0');
+	}
+	if (*tail > JOBS_LOG_MAX)
+		*tail = JOBS_LOG_MAX;
+	return 0;
+}
+
+/*
+ * GET/HEAD {base}/jobs/{id}/log: the last ?tail= bytes of the task's
+ * stderr as UTF-8 text, invalid bytes replaced; never cached, since it
+ * grows while the job runs.  A task with "log": false answers 404.
+ */
+void
+jobs_log(struct req *r, const char *id)
+{
+	const struct task	*t;
+	struct jobstatus	 st;
+	struct buf		 raw = { 0 }, text = { 0 };
+	long long		 tail, size;
+	size_t			 skip = 0;
+	int			 rc;
+
+	if (jobs_tail_param(r, &tail) == -1) {
+		reply_error(r, 400, "invalid_tail", "tail", "tail must be a "
+		    "number of bytes, written in digits only");
+		return;
+	}
+	if (jobs_read(r, id, &st) == -1)
+		return;
+	t = config_task(r->srv->cfg, st.task);
+	if (t != NULL && !t->log) {
+		reply_error(r, 404, "log_hidden", NULL, "this task's log is "
+		    "not shown");
+		return;
+	}
+	if ((rc = store_log_read(r->srv->store, id, tail, &raw, &size)) !=
+	    STORE_OK) {
+		if (rc == STORE_NOENT)
+			reply_lookup(r, LC_NOENT);
+		else
+			reply_fail(r, "reading the job's log");
+		goto done;
+	}
+	/* A cut log starts after the character it cut, if it cut one. */
+	if (size > tail)
+		while (skip < raw.len && skip < 3 &&
+		    ((unsigned char)raw.data[skip] & 0xc0) == 0x80)
+			skip++;
+	if (buf_utf8_clean(&text, raw.data + skip, raw.len - skip) == -1) {
+		log_warn("job %s: log", id);
+		reply_fail(r, "reading the job's log");
+		goto done;
+	}
+	http_header(r, "Cache-Control", "no-store");
+	(void)http_send(r, 200, "text/plain; charset=utf-8",
+	    text.data != NULL ? text.data : "", text.len);
+done:
+	buf_free(&raw);
+	buf_free(&text);
 }

@@ -199,7 +199,7 @@ static void
 setup(void)
 {
 	char	 conf[4096], path[512], err[512], spool[300], task[300];
-	char	 fail[300], slow[300];
+	char	 fail[300], slow[300], noisy[300];
 	size_t	 n;
 
 	snprintf(root, sizeof(root), "/tmp/serve-t.XXXXXX");
@@ -211,6 +211,9 @@ setup(void)
 	write_file(fail, "#!/bin/sh\necho 'no input here' >&2\nexit 3\n", 0755);
 	snprintf(slow, sizeof(slow), "%s/slow", root);
 	write_file(slow, "#!/bin/sh\nexec sleep 60\n", 0755);
+	snprintf(noisy, sizeof(noisy), "%s/noisy", root);
+	write_file(noisy, "#!/bin/sh\nprintf 'first <b>\\n\\377bad\\nlast\\n' >&2\n"
+	    "exit 1\n", 0755);
 	snprintf(spool, sizeof(spool), "%s/spool", root);
 	n = (size_t)snprintf(conf, sizeof(conf), "{\"spool\": \"%s\", "
 	    "\"max_running\": 4, \"max_queued\": 50, \"max_body_bytes\": 4096, "
@@ -222,7 +225,10 @@ setup(void)
 	    "\"textarea\", \"required\": true, \"max_bytes\": 100}}, "
 	    "\"result_type\": \"text/plain; charset=utf-8\"}, "
 	    "\"fail\": {\"command\": [\"%s\"]}, "
-	    "\"slow\": {\"command\": [\"%s\"]}}}", spool, task, fail, slow);
+	    "\"slow\": {\"command\": [\"%s\"]}, "
+	    "\"noisy\": {\"command\": [\"%s\"]}, "
+	    "\"quiet\": {\"command\": [\"%s\"], \"log\": false}}}",
+	    spool, task, fail, slow, noisy, noisy);
 	snprintf(path, sizeof(path), "%s/spoolcgi.json", root);
 	write_file(path, conf, 0600);
 	if (config_parse(&cfg, conf, n, path, err, sizeof(err)) == -1) {
@@ -803,6 +809,86 @@ test_cross_site(void)
 	answer_free(&a);
 }
 
+/* Issue 11, item 1: the log route and the log on the job page. */
+static void
+test_log(void)
+{
+	static const char *const html[] = { "HTTP_ACCEPT=text/html", NULL };
+	struct answer	 a;
+	char		 id[SPOOLCGI_ID_LEN + 1], qid[SPOOLCGI_ID_LEN + 1];
+	char		 path[128], *before;
+
+	ok(start("task=noisy", formjson, id) == 202 && wait_final(id, 10) == 0,
+	    "log: a failing job that wrote to stderr");
+	snprintf(path, sizeof(path), "/jobs/%s/log", id);
+	request(&a, "GET", path, NULL, NULL, NULL);
+	is_int(a.status, 200, "GET /jobs/ID/log: 200");
+	is_str(header(&a, "Content-Type"), "text/plain; charset=utf-8",
+	    "GET /jobs/ID/log: UTF-8 text");
+	is_str(header(&a, "Cache-Control"), "no-store", "GET /jobs/ID/log: "
+	    "not stored");
+	ok(has(&a, "first <b>") && has(&a, "\xef\xbf\xbd" "bad") &&
+	    has(&a, "last"), "GET /jobs/ID/log: the stderr, invalid UTF-8 "
+	    "replaced");
+	answer_free(&a);
+	request(&a, "GET", path, "tail=5", NULL, NULL);
+	ok(a.status == 200 && a.len <= 5 && has(&a, "last"),
+	    "?tail=5: the last bytes only");
+	answer_free(&a);
+	request(&a, "GET", path, "tail=99999999999999999999999", NULL, NULL);
+	ok(a.status == 200 && has(&a, "first"), "a huge ?tail=: capped, "
+	    "the whole small log");
+	answer_free(&a);
+	before = strdup(spool_listing());
+	request(&a, "GET", path, "tail=-1", json, NULL);
+	ok(a.status == 400 && has(&a, "\"code\":\"invalid_tail\""),
+	    "?tail=-1: 400 invalid_tail");
+	answer_free(&a);
+	request(&a, "GET", path, "tail=1e99", json, NULL);
+	is_int(a.status, 400, "?tail=1e99: 400");
+	answer_free(&a);
+	request(&a, "GET", path, "tail=", json, NULL);
+	is_int(a.status, 400, "?tail= (empty): 400");
+	answer_free(&a);
+	ok(strcmp(before, spool_listing()) == 0, "the refused tails left the "
+	    "spool as it was");
+	free(before);
+	request(&a, "HEAD", path, NULL, NULL, NULL);
+	ok(a.status == 200 && a.len == 0, "HEAD /jobs/ID/log: no body");
+	answer_free(&a);
+	request(&a, "POST", path, NULL, json, NULL);
+	ok(a.status == 405 && strcmp(header(&a, "Allow"), "GET, HEAD") == 0,
+	    "POST /jobs/ID/log: 405, Allow: GET, HEAD");
+	answer_free(&a);
+	request(&a, "GET", "/jobs/00000000-0000-4000-8000-000000000000/log",
+	    NULL, json, NULL);
+	is_int(a.status, 404, "the log of no job: 404");
+	answer_free(&a);
+
+	snprintf(path, sizeof(path), "/jobs/%s", id);
+	request(&a, "GET", path, NULL, html, NULL);
+	ok(a.status == 200 && has(&a, "<pre class=\"log\">") &&
+	    has(&a, "first &lt;b&gt;") && !has(&a, "first <b>"),
+	    "the failed job's page: the log tail, escaped");
+	ok(has(&a, "/jobs/") && has(&a, "/log\">The whole log"),
+	    "the failed job's page: links the log");
+	answer_free(&a);
+
+	ok(start("task=quiet", formjson, qid) == 202 &&
+	    wait_final(qid, 10) == 0, "log: a failing job of a task with "
+	    "\"log\": false");
+	snprintf(path, sizeof(path), "/jobs/%s/log", qid);
+	request(&a, "GET", path, NULL, json, NULL);
+	ok(a.status == 404 && has(&a, "log_hidden"), "\"log\": false: the "
+	    "log route answers 404");
+	answer_free(&a);
+	snprintf(path, sizeof(path), "/jobs/%s", qid);
+	request(&a, "GET", path, NULL, html, NULL);
+	ok(a.status == 200 && !has(&a, "class=\"log\""), "\"log\": false: "
+	    "the page shows no log");
+	answer_free(&a);
+}
+
 int
 main(void)
 {
@@ -816,6 +902,7 @@ main(void)
 	test_negotiation();
 	test_dialects();
 	test_cross_site();
+	test_log();
 	store_close(srv.store);
 	config_free(&cfg);
 	/*
