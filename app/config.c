@@ -159,6 +159,8 @@ static int	parse_tasks(struct cparse *, struct cobj *,
 		    const struct ckey *, const char *, struct json_object *);
 static int	parse_command(struct cparse *, struct cobj *,
 		    const struct ckey *, const char *, struct json_object *);
+static int	check_result_filename(struct cparse *, struct cobj *,
+		    const struct ckey *, const char *, struct json_object *);
 static int	check_result_type(struct cparse *, struct cobj *,
 		    const struct ckey *, const char *, struct json_object *);
 static int	check_template(struct cparse *, struct cobj *,
@@ -301,6 +303,14 @@ static const struct ckey task_keys[] = {
 	  .help = "show the task's stderr to whoever holds the job's link "
 	  "(`{base}/jobs/{id}/log`, the job page); `false` when it may "
 	  "hold what users should not see" },
+	{ "result_filename", CK_STRING, AT(task, result_filename),
+	  .check = check_result_filename,
+	  .hint = "give a file name template, e.g. \"ocr-{{id}}.txt\"",
+	  .bounds_doc = "a template of `{{id}}`, `{{task}}`, `{{date}}` and "
+	  "the task's fields, at most 255 bytes",
+	  .def_doc = "none: no `Content-Disposition`",
+	  .help = "the result's download name (`Content-Disposition: "
+	  "attachment`), made safe" },
 	{ "form_template", CK_STRING, AT(task, form_template),
 	  .check = check_template,
 	  .hint = "give the name of a file in the templates directory, e.g. "
@@ -1302,6 +1312,28 @@ check_template(struct cparse *cp, struct cobj *co, const struct ckey *k,
 	return 0;
 }
 
+/*
+ * "result_filename", once stored: a template (tmpl.c's syntax) of at
+ * most 255 bytes, rendered per download.  Returns 0, or -1.
+ */
+static int
+check_result_filename(struct cparse *cp, struct cobj *co,
+    const struct ckey *k, const char *key, struct json_object *v)
+{
+	const char	*t = *(char **)((char *)co->obj + k->off);
+	char		 err[256];
+
+	(void)v;
+	if (t == NULL)
+		return 0;
+	if (t[0] == '\0' || strlen(t) > 255)
+		return cp_fail(cp, key, "give a file name template of 1 to 255 "
+		    "bytes, e.g. \"ocr-{{id}}.txt\"");
+	if (tmpl_check(t, strlen(t), err, sizeof(err)) == -1)
+		return cp_fail(cp, key, "%s", err);
+	return 0;
+}
+
 /* "result_type", once stored: a media type.  Returns 0, or -1. */
 static int
 check_result_type(struct cparse *cp, struct cobj *co, const struct ckey *k,
@@ -1739,6 +1771,7 @@ task_free(struct task *t)
 	free(t->result_type);
 	free(t->form_template);
 	free(t->result_template);
+	free(t->result_filename);
 }
 
 /*

@@ -111,6 +111,7 @@ struct task {
 	size_t		 max_result_bytes;
 	char		*form_template;		/* in "templates", or NULL */
 	char		*result_template;	/* in "templates", or NULL */
+	char		*result_filename;	/* a template, or NULL */
 	int		 log;		/* the log is shown (default 1) */
 };
 
@@ -489,6 +490,7 @@ void		 store_run_release(struct run *);
 int		 store_cancel_request(struct store *, const char *);
 int		 store_result_open(struct store *, const char *, struct stat *);
 int		 store_result_etag(const struct stat *, char *, size_t);
+int		 store_input_read(struct store *, const char *, struct buf *);
 int		 store_log_read(struct store *, const char *, long long,
 		    struct buf *, long long *);
 int		 store_watch(struct store *, const char *);
@@ -654,6 +656,17 @@ int		 http_from_proxy(const struct req *, char *, size_t);
 int		 http_origin(const struct req *, char *, size_t);
 const char	*http_abs_base(struct req *);
 int		 http_cross_site(const struct req *);
+#define HTTP_RANGES_MAX	16	/* more ranges than this: 416 */
+enum http_range {
+	HTTP_RANGE_NONE,	/* send the whole representation */
+	HTTP_RANGE_ONE,		/* 206 with one range */
+	HTTP_RANGE_BAD		/* 416 */
+};
+int		 http_range_parse(const char *, long long, long long *,
+		    long long *);
+int		 http_etag_match(const char *, const char *, int);
+void		 http_date_format(time_t, char *, size_t);
+int		 http_date_parse(const char *, time_t *);
 
 /*
  * serve.c: what every request shares, passed explicitly: the

@@ -689,6 +689,34 @@ store_result_open(struct store *sp, const char *id, struct stat *sb)
 }
 
 /*
+ * Append job id's input (input.json: its task, fields and uploads) to b.
+ * Returns STORE_OK, STORE_NOENT when there is no such job, or STORE_ERR
+ * (logged).
+ */
+int
+store_input_read(struct store *sp, const char *id, struct buf *b)
+{
+	int	 dfd, saved;
+
+	if ((dfd = openat(sp->jobsfd, id, O_RDONLY | O_DIRECTORY |
+	    O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		if (errno == ENOENT)
+			return STORE_NOENT;
+		log_warn("spool: open jobs/%s", id);
+		return STORE_ERR;
+	}
+	if (spool_input_read(dfd, b) == -1) {
+		saved = errno;
+		log_warn("spool: read jobs/%s/input.json", id);
+		close(dfd);
+		errno = saved;
+		return saved == ENOENT ? STORE_NOENT : STORE_ERR;
+	}
+	close(dfd);
+	return STORE_OK;
+}
+
+/*
  * The last tail bytes of job id's log (the task's stderr) into out, and
  * the log's whole size in *size.  The file is read through one open
  * descriptor (pread from its fstat size), so a log that grows meanwhile

@@ -227,8 +227,10 @@ setup(void)
 	    "\"fail\": {\"command\": [\"%s\"]}, "
 	    "\"slow\": {\"command\": [\"%s\"]}, "
 	    "\"noisy\": {\"command\": [\"%s\"]}, "
-	    "\"quiet\": {\"command\": [\"%s\"], \"log\": false}}}",
-	    spool, task, fail, slow, noisy, noisy);
+	    "\"quiet\": {\"command\": [\"%s\"], \"log\": false}, "
+	    "\"named\": {\"command\": [\"%s\"], \"fields\": {\"text\": "
+	    "{}}, \"result_filename\": \"r-{{text}}-{{id}}.txt\"}}}",
+	    spool, task, fail, slow, noisy, noisy, task);
 	snprintf(path, sizeof(path), "%s/spoolcgi.json", root);
 	write_file(path, conf, 0600);
 	if (config_parse(&cfg, conf, n, path, err, sizeof(err)) == -1) {
@@ -889,6 +891,141 @@ test_log(void)
 	answer_free(&a);
 }
 
+/* GET path with one extra request variable (NULL: none). */
+static void
+get1(struct answer *a, const char *method, const char *path, const char *var)
+{
+	const char	*v[2] = { var, NULL };
+
+	request(a, method, path, NULL, var != NULL ? v : NULL, NULL);
+}
+
+/*
+ * Issue 11, item 2: ranges (RFC 9110 14), validators (13.1) and the
+ * download name (RFC 6266).
+ */
+static void
+test_ranges(void)
+{
+	struct answer	 a, whole;
+	char		 id[SPOOLCGI_ID_LEN + 1], path[128], var[256];
+	char		 etag[128], lm[64], cr[64];
+	size_t		 size;
+	int		 i;
+
+	ok(start("task=named&text=%C3%9Cber%22x%2F..", formjson, id) == 202 &&
+	    wait_final(id, 10) == 0, "ranges: a job with a result");
+	snprintf(path, sizeof(path), "/jobs/%s/result", id);
+	get1(&whole, "GET", path, NULL);
+	size = whole.len;
+	is_int(whole.status, 200, "result: 200");
+	is_str(header(&whole, "Accept-Ranges"), "bytes", "result: "
+	    "Accept-Ranges: bytes");
+	snprintf(etag, sizeof(etag), "%s", header(&whole, "ETag"));
+	snprintf(lm, sizeof(lm), "%s", header(&whole, "Last-Modified"));
+	ok(strstr(lm, " GMT") != NULL, "result: Last-Modified, an HTTP date");
+	snprintf(var, sizeof(var), "attachment; filename=\"r-_ber_x_..-%s.txt"
+	    "\"; filename*=UTF-8''r-%%C3%%9Cber_x_..-%s.txt", id, id);
+	is_str(header(&whole, "Content-Disposition"), var, "result: the "
+	    "download name from result_filename, made safe, ASCII and UTF-8");
+	ok(size > 20, "result: some bytes to cut");
+
+	get1(&a, "GET", path, "HTTP_RANGE=bytes=0-9");
+	snprintf(cr, sizeof(cr), "bytes 0-9/%zu", size);
+	ok(a.status == 206 && a.len == 10 && memcmp(a.body, whole.body, 10) ==
+	    0 && strcmp(header(&a, "Content-Range"), cr) == 0,
+	    "Range: bytes=0-9: 206, ten bytes, Content-Range");
+	answer_free(&a);
+	get1(&a, "GET", path, "HTTP_RANGE=bytes=10-");
+	ok(a.status == 206 && a.len == size - 10 && memcmp(a.body,
+	    whole.body + 10, size - 10) == 0, "Range: bytes=10-: the rest (a "
+	    "resumed download)");
+	answer_free(&a);
+	get1(&a, "GET", path, "HTTP_RANGE=bytes=-5");
+	ok(a.status == 206 && a.len == 5 && memcmp(a.body,
+	    whole.body + size - 5, 5) == 0, "Range: bytes=-5: the last five");
+	answer_free(&a);
+	get1(&a, "GET", path, "HTTP_RANGE=bytes=5-99999999999");
+	ok(a.status == 206 && a.len == size - 5, "a last byte past the end: "
+	    "to the end");
+	answer_free(&a);
+	snprintf(var, sizeof(var), "HTTP_RANGE=bytes=%zu-", size);
+	get1(&a, "GET", path, var);
+	snprintf(cr, sizeof(cr), "bytes */%zu", size);
+	ok(a.status == 416 && strcmp(header(&a, "Content-Range"), cr) == 0,
+	    "Range past the end: 416, Content-Range: bytes */SIZE");
+	answer_free(&a);
+	get1(&a, "GET", path, "HTTP_RANGE=bytes=99999999999999999999999-");
+	is_int(a.status, 416, "Range: a first byte of 10^23: 416");
+	answer_free(&a);
+	get1(&a, "GET", path, "HTTP_RANGE=bytes=-0");
+	is_int(a.status, 416, "Range: bytes=-0: 416");
+	answer_free(&a);
+	get1(&a, "GET", path, "HTTP_RANGE=bytes=0-1,4-5");
+	ok(a.status == 200 && a.len == size, "two ranges: the whole result, "
+	    "200");
+	answer_free(&a);
+	snprintf(var, sizeof(var), "HTTP_RANGE=bytes=0-0");
+	for (i = 0; i < 20; i++)
+		strcat(var, ",0-0");
+	get1(&a, "GET", path, var);
+	is_int(a.status, 416, "21 ranges: 416");
+	answer_free(&a);
+	get1(&a, "GET", path, "HTTP_RANGE=bytes=1e99-");
+	ok(a.status == 200 && a.len == size, "a malformed range (1e99): "
+	    "ignored, 200");
+	answer_free(&a);
+	get1(&a, "GET", path, "HTTP_RANGE=items=0-1");
+	is_int(a.status, 200, "another unit: ignored, 200");
+	answer_free(&a);
+	get1(&a, "HEAD", path, "HTTP_RANGE=bytes=0-9");
+	ok(a.status == 200 && a.len == 0, "HEAD ignores Range: 200, no body");
+	answer_free(&a);
+
+	{
+		const char *v[3] = { "HTTP_RANGE=bytes=0-9", var, NULL };
+
+		snprintf(var, sizeof(var), "HTTP_IF_RANGE=%s", etag);
+		request(&a, "GET", path, NULL, v, NULL);
+		is_int(a.status, 206, "If-Range with the ETag: 206");
+		answer_free(&a);
+		snprintf(var, sizeof(var), "HTTP_IF_RANGE=\"other\"");
+		request(&a, "GET", path, NULL, v, NULL);
+		ok(a.status == 200 && a.len == size, "If-Range with another "
+		    "ETag: the whole result");
+		answer_free(&a);
+		snprintf(var, sizeof(var), "HTTP_IF_RANGE=W/%s", etag);
+		request(&a, "GET", path, NULL, v, NULL);
+		is_int(a.status, 200, "If-Range with a weak tag: 200 (strong "
+		    "comparison)");
+		answer_free(&a);
+		snprintf(var, sizeof(var), "HTTP_IF_RANGE=%s", lm);
+		request(&a, "GET", path, NULL, v, NULL);
+		is_int(a.status, 206, "If-Range with Last-Modified: 206");
+		answer_free(&a);
+	}
+	snprintf(var, sizeof(var), "HTTP_IF_NONE_MATCH=\"x\", %s", etag);
+	get1(&a, "GET", path, var);
+	ok(a.status == 304 && a.len == 0 && strcmp(header(&a, "ETag"), etag)
+	    == 0, "If-None-Match naming it: 304 with the ETag, no body");
+	answer_free(&a);
+	get1(&a, "GET", path, "HTTP_IF_NONE_MATCH=*");
+	is_int(a.status, 304, "If-None-Match: *: 304");
+	answer_free(&a);
+	get1(&a, "GET", path, "HTTP_IF_NONE_MATCH=\"other\"");
+	is_int(a.status, 200, "If-None-Match, another tag: 200");
+	answer_free(&a);
+	snprintf(var, sizeof(var), "HTTP_IF_MODIFIED_SINCE=%s", lm);
+	get1(&a, "GET", path, var);
+	is_int(a.status, 304, "If-Modified-Since: Last-Modified: 304");
+	answer_free(&a);
+	get1(&a, "GET", path, "HTTP_IF_MODIFIED_SINCE=Thu, 01 Jan 1998 "
+	    "00:00:00 GMT");
+	is_int(a.status, 200, "If-Modified-Since long ago: 200");
+	answer_free(&a);
+	answer_free(&whole);
+}
+
 int
 main(void)
 {
@@ -903,6 +1040,7 @@ main(void)
 	test_dialects();
 	test_cross_site();
 	test_log();
+	test_ranges();
 	store_close(srv.store);
 	config_free(&cfg);
 	/*
