@@ -153,6 +153,8 @@ struct config {
 	size_t		 nallowed_origins;
 	long long	 min_free_bytes;
 	long long	 max_spool_bytes;	/* 0: no limit */
+	char		*send_result;	/* "spoolcgi", "x-sendfile", ... */
+	char		*send_result_prefix;	/* x-accel-redirect's location */
 	struct task	*tasks;		/* in the order of the file */
 	size_t		 ntasks;
 };
@@ -490,6 +492,8 @@ void		 store_run_release(struct run *);
 int		 store_cancel_request(struct store *, const char *);
 int		 store_result_open(struct store *, const char *, struct stat *);
 int		 store_result_etag(const struct stat *, char *, size_t);
+int		 store_result_name(struct store *, const char *, int, char *,
+		    size_t);
 int		 store_input_read(struct store *, const char *, struct buf *);
 int		 store_log_read(struct store *, const char *, long long,
 		    struct buf *, long long *);

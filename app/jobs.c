@@ -252,6 +252,44 @@ jobs_if_range(const struct req *r, const char *etag, const struct stat *sb)
 }
 
 /*
+ * Hand the result of job st to the web server when send_result says so:
+ * a header naming the file (lighttpd's and Apache mod_xsendfile's
+ * X-Sendfile, nginx's X-Accel-Redirect) and no body; the server sends the
+ * file, with ranges and validators of its own, while this process takes
+ * the next request.  Returns 0 when answered, -1 when spoolcgi is to send
+ * it (the default).
+ */
+static int
+jobs_result_offload(struct req *r, const struct task *t,
+    const struct jobstatus *st)
+{
+	const struct config	*cfg = r->srv->cfg;
+	char			 name[1024];
+	int			 accel;
+
+	if (cfg->send_result == NULL || strcmp(cfg->send_result,
+	    "spoolcgi") == 0)
+		return -1;
+	accel = strcmp(cfg->send_result, "x-accel-redirect") == 0;
+	if (store_result_name(r->srv->store, st->id, !accel, name,
+	    sizeof(name)) == -1) {
+		log_warnx("job %s: result path too long", st->id);
+		reply_fail(r, "naming the job's result");
+		return 0;
+	}
+	http_header(r, "Cache-Control", "private");
+	jobs_disposition(r, t, st);
+	if (accel)
+		http_header(r, "X-Accel-Redirect", "%s%s",
+		    cfg->send_result_prefix, name);
+	else
+		http_header(r, "X-Sendfile", "%s", name);
+	(void)http_send_head(r, 200, t ? t->result_type :
+	    "application/octet-stream", -1);
+	return 0;
+}
+
+/*
  * GET/HEAD {base}/jobs/{id}/result, sent by spoolcgi itself: validators
  * (ETag, Last-Modified, 304), one byte range (206, 416), and the
  * download name.
@@ -281,11 +319,13 @@ jobs_result(struct req *r, const char *id)
 		    "shows how far it got");
 		return;
 	}
+	t = config_task(r->srv->cfg, st.task);
+	if (jobs_result_offload(r, t, &st) == 0)
+		return;
 	if ((fd = store_result_open(r->srv->store, id, &sb)) == -1) {
 		reply_fail(r, "opening the job's result");
 		return;
 	}
-	t = config_task(r->srv->cfg, st.task);
 	if (store_result_etag(&sb, etag, sizeof(etag)) == -1)
 		etag[0] = '\0';
 	http_date_format(sb.st_mtime, lm, sizeof(lm));

@@ -689,6 +689,23 @@ store_result_open(struct store *sp, const char *id, struct stat *sb)
 }
 
 /*
+ * The name of job id's result for a web server that sends it itself:
+ * the absolute path (absolute: X-Sendfile), or the path under the spool
+ * ("jobs/ID/result", for X-Accel-Redirect after nginx's prefix).
+ * Returns 0, or -1 when out is too small.
+ */
+int
+store_result_name(struct store *sp, const char *id, int absolute, char *out,
+    size_t sz)
+{
+	int	 n;
+
+	n = snprintf(out, sz, "%s%sjobs/%s/result", absolute ? sp->path : "",
+	    absolute ? "/" : "", id);
+	return n < 0 || (size_t)n >= sz ? -1 : 0;
+}
+
+/*
  * Append job id's input (input.json: its task, fields and uploads) to b.
  * Returns STORE_OK, STORE_NOENT when there is no such job, or STORE_ERR
  * (logged).

@@ -1024,6 +1024,29 @@ test_ranges(void)
 	is_int(a.status, 200, "If-Modified-Since long ago: 200");
 	answer_free(&a);
 	answer_free(&whole);
+
+	/* send_result: the web server sends the file from a header. */
+	cfg.send_result = strdup("x-sendfile");
+	get1(&a, "GET", path, "HTTP_RANGE=bytes=0-9");
+	snprintf(var, sizeof(var), "%s/jobs/%s/result", cfg.spool, id);
+	ok(a.status == 200 && a.len == 0 && strcmp(header(&a, "X-Sendfile"),
+	    var) == 0 && header(&a, "Content-Disposition")[0] != '\0',
+	    "x-sendfile: 200, X-Sendfile names the file, no body, the name "
+	    "kept; the server does the range");
+	answer_free(&a);
+	free(cfg.send_result);
+	cfg.send_result = strdup("x-accel-redirect");
+	cfg.send_result_prefix = strdup("/internal/");
+	get1(&a, "GET", path, NULL);
+	snprintf(var, sizeof(var), "/internal/jobs/%s/result", id);
+	ok(a.status == 200 && a.len == 0 && strcmp(header(&a,
+	    "X-Accel-Redirect"), var) == 0, "x-accel-redirect: the prefix "
+	    "and jobs/ID/result");
+	answer_free(&a);
+	free(cfg.send_result);
+	free(cfg.send_result_prefix);
+	cfg.send_result = NULL;
+	cfg.send_result_prefix = NULL;
 }
 
 int
