@@ -154,6 +154,30 @@ buf_html_escape(struct buf *b, const char *s, size_t len)
 	return buf_append(b, s + run, len - run);
 }
 
+/*
+ * Append the len bytes at s to b as valid UTF-8: each byte that starts no
+ * valid sequence (RFC 3629 4), and each NUL, becomes U+FFFD, as the
+ * WHATWG decoder does, so a log cut in mid-character still reads.
+ * Returns 0, or -1 with errno set.
+ */
+int
+buf_utf8_clean(struct buf *b, const char *s, size_t len)
+{
+	unsigned long	 cp;
+	size_t		 i, run, k;
+
+	for (i = run = 0; i < len; i += k) {
+		if ((k = utf8_seq(s + i, len - i, &cp)) > 0 && cp != 0)
+			continue;
+		if (buf_append(b, s + run, i - run) == -1 ||
+		    buf_puts(b, "\xef\xbf\xbd") == -1)
+			return -1;
+		k = 1;
+		run = i + 1;
+	}
+	return buf_append(b, s + run, len - run);
+}
+
 void
 buf_reset(struct buf *b)
 {

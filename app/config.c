@@ -159,6 +159,12 @@ static int	parse_tasks(struct cparse *, struct cobj *,
 		    const struct ckey *, const char *, struct json_object *);
 static int	parse_command(struct cparse *, struct cobj *,
 		    const struct ckey *, const char *, struct json_object *);
+static int	check_send_result(struct cparse *, struct cobj *,
+		    const struct ckey *, const char *, struct json_object *);
+static int	check_send_prefix(struct cparse *, struct cobj *,
+		    const struct ckey *, const char *, struct json_object *);
+static int	check_result_filename(struct cparse *, struct cobj *,
+		    const struct ckey *, const char *, struct json_object *);
 static int	check_result_type(struct cparse *, struct cobj *,
 		    const struct ckey *, const char *, struct json_object *);
 static int	check_template(struct cparse *, struct cobj *,
@@ -233,6 +239,24 @@ static const struct ckey top_keys[] = {
 	  INT_AT(config, max_spool_bytes), .def_doc = "no limit",
 	  .help = "the spool's size limit: starts get `503`, running jobs "
 	  "stop (`spool_full`)" },
+	{ "send_result", CK_STRING, AT(config, send_result),
+	  .def_str = "spoolcgi", .check = check_send_result,
+	  .hint = "give \"spoolcgi\", \"x-sendfile\" or \"x-accel-redirect\"",
+	  .bounds_doc = "`spoolcgi`, `x-sendfile` or `x-accel-redirect`",
+	  .help = "who sends a result: spoolcgi itself (ranges, validators), "
+	  "or the web server from an `X-Sendfile` (lighttpd, Apache "
+	  "mod_xsendfile) or `X-Accel-Redirect` (nginx) header, which "
+	  "frees the FastCGI process at once" },
+	{ "send_result_prefix", CK_STRING, AT(config, send_result_prefix),
+	  .check = check_send_prefix,
+	  .hint = "give the URI prefix of nginx's internal location for the "
+	  "spool, e.g. \"/spoolcgi-spool/\"",
+	  .bounds_doc = "starts and ends with `/`; required for "
+	  "`x-accel-redirect`",
+	  .def_doc = "none",
+	  .help = "`X-Accel-Redirect` is this prefix and `jobs/ID/result`; "
+	  "nginx maps it to the spool with an `internal` location's "
+	  "`alias`" },
 	{ "trusted_proxies", CK_CUSTOM, .parse = parse_proxies,
 	  .type_doc = "array of strings",
 	  .bounds_doc = "IPv4 or IPv6 addresses or CIDR ranges",
@@ -297,6 +321,18 @@ static const struct ckey task_keys[] = {
 	  .hint = "give a media type, e.g. \"text/plain; charset=utf-8\"",
 	  .bounds_doc = "a media type: printable ASCII, at most 255 bytes",
 	  .help = "the result's `Content-Type`" },
+	{ "log", CK_BOOL, AT(task, log), .def = 1,
+	  .help = "show the task's stderr to whoever holds the job's link "
+	  "(`{base}/jobs/{id}/log`, the job page); `false` when it may "
+	  "hold what users should not see" },
+	{ "result_filename", CK_STRING, AT(task, result_filename),
+	  .check = check_result_filename,
+	  .hint = "give a file name template, e.g. \"ocr-{{id}}.txt\"",
+	  .bounds_doc = "a template of `{{id}}`, `{{task}}`, `{{date}}` and "
+	  "the task's fields, at most 255 bytes",
+	  .def_doc = "none: no `Content-Disposition`",
+	  .help = "the result's download name (`Content-Disposition: "
+	  "attachment`), made safe" },
 	{ "form_template", CK_STRING, AT(task, form_template),
 	  .check = check_template,
 	  .hint = "give the name of a file in the templates directory, e.g. "
@@ -1298,6 +1334,73 @@ check_template(struct cparse *cp, struct cobj *co, const struct ckey *k,
 	return 0;
 }
 
+/* "send_result", once stored: one of the three ways.  Returns 0, or -1. */
+static int
+check_send_result(struct cparse *cp, struct cobj *co, const struct ckey *k,
+    const char *key, struct json_object *v)
+{
+	const char	*m = *(char **)((char *)co->obj + k->off);
+
+	(void)v;
+	if (m == NULL || strcmp(m, "spoolcgi") == 0 ||
+	    strcmp(m, "x-sendfile") == 0 || strcmp(m, "x-accel-redirect") == 0)
+		return 0;
+	return cp_fail(cp, key, "give \"spoolcgi\", \"x-sendfile\" or "
+	    "\"x-accel-redirect\"");
+}
+
+/*
+ * "send_result_prefix", once stored: an absolute URI path ending in '/',
+ * of printable ASCII without spaces, quotes or '?', since it goes into a
+ * header; required for x-accel-redirect.  Returns 0, or -1.
+ */
+static int
+check_send_prefix(struct cparse *cp, struct cobj *co, const struct ckey *k,
+    const char *key, struct json_object *v)
+{
+	const char	*p = *(char **)((char *)co->obj + k->off), *s;
+	const char	*m = co->cfg->send_result;
+
+	(void)v;
+	if (p == NULL) {
+		if (m != NULL && strcmp(m, "x-accel-redirect") == 0)
+			return cp_fail(cp, key, "missing: \"send_result\": "
+			    "\"x-accel-redirect\" needs the prefix of nginx's "
+			    "internal location, e.g. \"/spoolcgi-spool/\"");
+		return 0;
+	}
+	for (s = p; *s != '\0'; s++)
+		if (*s <= ' ' || *s >= 0x7f || strchr("\"?#%\\", *s) != NULL)
+			break;
+	if (p[0] != '/' || *s != '\0' || s == p || s[-1] != '/' ||
+	    s - p > 200)
+		return cp_fail(cp, key, "give a URI path that starts and ends "
+		    "with '/', e.g. \"/spoolcgi-spool/\"");
+	return 0;
+}
+
+/*
+ * "result_filename", once stored: a template (tmpl.c's syntax) of at
+ * most 255 bytes, rendered per download.  Returns 0, or -1.
+ */
+static int
+check_result_filename(struct cparse *cp, struct cobj *co,
+    const struct ckey *k, const char *key, struct json_object *v)
+{
+	const char	*t = *(char **)((char *)co->obj + k->off);
+	char		 err[256];
+
+	(void)v;
+	if (t == NULL)
+		return 0;
+	if (t[0] == '\0' || strlen(t) > 255)
+		return cp_fail(cp, key, "give a file name template of 1 to 255 "
+		    "bytes, e.g. \"ocr-{{id}}.txt\"");
+	if (tmpl_check(t, strlen(t), err, sizeof(err)) == -1)
+		return cp_fail(cp, key, "%s", err);
+	return 0;
+}
+
 /* "result_type", once stored: a media type.  Returns 0, or -1. */
 static int
 check_result_type(struct cparse *cp, struct cobj *co, const struct ckey *k,
@@ -1735,6 +1838,7 @@ task_free(struct task *t)
 	free(t->result_type);
 	free(t->form_template);
 	free(t->result_template);
+	free(t->result_filename);
 }
 
 /*
@@ -1755,6 +1859,8 @@ config_free(struct config *cfg)
 	free(cfg->document_root);
 	free(cfg->proxies);
 	free(cfg->public_url);
+	free(cfg->send_result);
+	free(cfg->send_result_prefix);
 	for (i = 0; i < cfg->nallowed_origins; i++)
 		free(cfg->allowed_origins[i]);
 	free(cfg->allowed_origins);

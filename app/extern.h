@@ -42,6 +42,7 @@ int		 is_tchar(int);
 int		 buf_printf(struct buf *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 int		 buf_html_escape(struct buf *, const char *, size_t);
+int		 buf_utf8_clean(struct buf *, const char *, size_t);
 void		 buf_reset(struct buf *);
 void		 buf_free(struct buf *);
 void		 refuse(struct refusal *, int, const char *, const char *,
@@ -110,6 +111,8 @@ struct task {
 	size_t		 max_result_bytes;
 	char		*form_template;		/* in "templates", or NULL */
 	char		*result_template;	/* in "templates", or NULL */
+	char		*result_filename;	/* a template, or NULL */
+	int		 log;		/* the log is shown (default 1) */
 };
 
 struct proxy {
@@ -150,6 +153,8 @@ struct config {
 	size_t		 nallowed_origins;
 	long long	 min_free_bytes;
 	long long	 max_spool_bytes;	/* 0: no limit */
+	char		*send_result;	/* "spoolcgi", "x-sendfile", ... */
+	char		*send_result_prefix;	/* x-accel-redirect's location */
 	struct task	*tasks;		/* in the order of the file */
 	size_t		 ntasks;
 };
@@ -184,6 +189,7 @@ enum route_id {
 	ROUTE_JOB,		/* {base}/jobs/{id} */
 	ROUTE_JOB_RESULT,	/* {base}/jobs/{id}/result */
 	ROUTE_JOB_CANCEL,	/* {base}/jobs/{id}/cancel */
+	ROUTE_JOB_LOG,		/* {base}/jobs/{id}/log */
 	ROUTE_TASKS,		/* {base}/tasks */
 	ROUTE_HEALTH,		/* {base}/health */
 	ROUTE_STATIC		/* {base}/static/{name}: the browser client */
@@ -485,6 +491,11 @@ void		 store_run_release(struct run *);
 int		 store_cancel_request(struct store *, const char *);
 int		 store_result_open(struct store *, const char *, struct stat *);
 int		 store_result_etag(const struct stat *, char *, size_t);
+int		 store_result_name(struct store *, const char *, int, char *,
+		    size_t);
+int		 store_input_read(struct store *, const char *, struct buf *);
+int		 store_log_read(struct store *, const char *, long long,
+		    struct buf *, long long *);
 int		 store_watch(struct store *, const char *);
 int		 store_draining(struct store *);
 int		 store_recovery_due(struct store *);
@@ -648,6 +659,17 @@ int		 http_from_proxy(const struct req *, char *, size_t);
 int		 http_origin(const struct req *, char *, size_t);
 const char	*http_abs_base(struct req *);
 int		 http_cross_site(const struct req *);
+#define HTTP_RANGES_MAX	16	/* more ranges than this: 416 */
+enum http_range {
+	HTTP_RANGE_NONE,	/* send the whole representation */
+	HTTP_RANGE_ONE,		/* 206 with one range */
+	HTTP_RANGE_BAD		/* 416 */
+};
+int		 http_range_parse(const char *, long long, long long *,
+		    long long *);
+int		 http_etag_match(const char *, const char *, int);
+void		 http_date_format(time_t, char *, size_t);
+int		 http_date_parse(const char *, time_t *);
 
 /*
  * serve.c: what every request shares, passed explicitly: the
@@ -690,6 +712,7 @@ int		 jobs_prefer_wait(const struct req *);
 void		 jobs_get(struct req *, const char *);
 void		 jobs_result(struct req *, const char *);
 void		 jobs_cancel(struct req *, const char *);
+void		 jobs_log(struct req *, const char *);
 int		 jobs_read(struct req *, const char *, struct jobstatus *);
 
 /* start.c: POST {base}/jobs */

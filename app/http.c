@@ -195,6 +195,7 @@ http_reason(int status)
 	case 200: return "OK";
 	case 202: return "Accepted";
 	case 204: return "No Content";
+	case 206: return "Partial Content";
 	case 303: return "See Other";
 	case 304: return "Not Modified";
 	case 400: return "Bad Request";
@@ -206,6 +207,7 @@ http_reason(int status)
 	case 411: return "Length Required";
 	case 413: return "Content Too Large";
 	case 415: return "Unsupported Media Type";
+	case 416: return "Range Not Satisfiable";
 	case 429: return "Too Many Requests";
 	case 500: return "Internal Server Error";
 	case 501: return "Not Implemented";
@@ -651,4 +653,126 @@ http_cross_site(const struct req *r)
 	    (pub[3 + hlen] == '\0' || pub[3 + hlen] == '/'))
 		return 0;
 	return 1;
+}
+
+/*
+ * A Range header (RFC 9110 14.1.2, 14.2) against a representation of
+ * size bytes.  Only one range is served: several are answered with the
+ * whole representation, as 14.2 allows ("a server MAY ignore the Range
+ * header field"), except more than HTTP_RANGES_MAX, which 14.2 lets a
+ * server reject as a likely attack.  Returns HTTP_RANGE_NONE (send it
+ * all: no header, another unit, a malformed or multiple ranges),
+ * HTTP_RANGE_ONE with *first and *last set (inclusive), or
+ * HTTP_RANGE_BAD (416: not satisfiable, or too many ranges).  Pure.
+ */
+int
+http_range_parse(const char *h, long long size, long long *first,
+    long long *last)
+{
+	const char	*p;
+	long long	 a, b, n;
+	int		 nranges = 1, havea, haveb;
+
+	if (h == NULL || strncmp(h, "bytes=", 6) != 0)
+		return HTTP_RANGE_NONE;
+	for (p = h + 6; *p != '\0'; p++)
+		if (*p == ',' && ++nranges > HTTP_RANGES_MAX)
+			return HTTP_RANGE_BAD;
+	if (nranges > 1)
+		return HTTP_RANGE_NONE;
+	p = h + 6;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	/* Digits only, saturating: "1e99" stops at 'e' and is malformed. */
+	for (a = 0, havea = 0; *p >= '0' && *p <= '9'; p++, havea = 1)
+		a = a > LLONG_MAX / 10 - 1 ? LLONG_MAX : a * 10 + (*p - '0');
+	if (*p++ != '-')
+		return HTTP_RANGE_NONE;
+	for (b = 0, haveb = 0; *p >= '0' && *p <= '9'; p++, haveb = 1)
+		b = b > LLONG_MAX / 10 - 1 ? LLONG_MAX : b * 10 + (*p - '0');
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p != '\0' || (!havea && !haveb))
+		return HTTP_RANGE_NONE;
+	if (!havea) {
+		/* A suffix: the last b bytes (14.1.3); "-0" is none. */
+		if (b == 0 || size == 0)
+			return HTTP_RANGE_BAD;
+		n = b > size ? size : b;
+		*first = size - n;
+		*last = size - 1;
+		return HTTP_RANGE_ONE;
+	}
+	if (haveb && b < a)
+		return HTTP_RANGE_NONE;	/* invalid: ignored (14.1.1) */
+	if (a >= size)
+		return HTTP_RANGE_BAD;
+	*first = a;
+	*last = !haveb || b >= size ? size - 1 : b;
+	return HTTP_RANGE_ONE;
+}
+
+/*
+ * Does the entity-tag list h (If-None-Match, If-Match) name etag?  "*"
+ * matches any; weak compares ignore "W/" (RFC 9110 8.8.3.2: If-None-Match
+ * uses the weak comparison, If-Range the strong one).  Pure.
+ */
+int
+http_etag_match(const char *h, const char *etag, int weak)
+{
+	const char	*p = h, *q;
+	size_t		 elen = strlen(etag);
+
+	if (h == NULL || etag[0] == '\0')
+		return 0;
+	while (*p != '\0') {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (*p == '*')
+			return 1;
+		if (strncmp(p, "W/", 2) == 0) {
+			if (!weak)
+				return 0;
+			p += 2;
+		}
+		if (*p != '"')
+			return 0;
+		if ((q = strchr(p + 1, '"')) == NULL)
+			return 0;
+		if ((size_t)(q + 1 - p) == elen && memcmp(p, etag, elen) == 0)
+			return 1;
+		p = q + 1;
+	}
+	return 0;
+}
+
+/* An IMF-fixdate (RFC 9110 5.6.7) of t into out (at least 30 bytes). */
+void
+http_date_format(time_t t, char *out, size_t sz)
+{
+	struct tm	 tm;
+
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(out, sz, "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
+		out[0] = '\0';
+}
+
+/*
+ * An IMF-fixdate into *t; the obsolete formats 5.6.7 also names are not
+ * accepted (a validator in one is simply not used).  Returns 0, or -1.
+ */
+int
+http_date_parse(const char *s, time_t *t)
+{
+	struct tm	 tm;
+	const char	*end;
+
+	if (s == NULL)
+		return -1;
+	memset(&tm, 0, sizeof(tm));
+	if ((end = strptime(s, "%a, %d %b %Y %H:%M:%S GMT", &tm)) == NULL ||
+	    *end != '\0')
+		return -1;
+	*t = timegm(&tm);
+	return *t == (time_t)-1 ? -1 : 0;
 }

@@ -18,6 +18,7 @@
 #include "extern.h"
 
 #define PAGE_TEXT_INLINE	(256 * 1024)	/* results shown in the page */
+#define PAGE_LOG_TAIL		4096	/* bytes of the log shown in the page */
 
 /*
  * Every HTML answer: scripts and styles only from here (the client and
@@ -121,6 +122,40 @@ page_result_text(struct store *s, const struct task *t, const char *id, struct b
 }
 
 /*
+ * The last whole lines of job st's log, as UTF-8, into out, for the page
+ * of a running or failed job whose task shows its log.  Returns 1 when
+ * there is something to show, else 0 (a log that cannot be read is
+ * logged by the store and left out of the page).
+ */
+static int
+page_log_tail(struct req *r, const struct task *t, const struct jobstatus *st,
+    struct buf *out)
+{
+	struct buf	 raw = { 0 };
+	long long	 size;
+	const char	*p;
+	size_t		 skip = 0;
+	int		 shown = 0;
+
+	if ((t != NULL && !t->log) ||
+	    (st->state != JOB_RUNNING && st->state != JOB_FAILED))
+		return 0;
+	if (store_log_read(r->srv->store, st->id, PAGE_LOG_TAIL, &raw,
+	    &size) == STORE_OK && raw.len > 0) {
+		/* Cut: start at the first whole line. */
+		if (size > PAGE_LOG_TAIL &&
+		    (p = memchr(raw.data, '\n', raw.len)) != NULL)
+			skip = (size_t)(p - raw.data) + 1;
+		while (raw.len > skip && raw.data[raw.len - 1] == '\n')
+			raw.len--;
+		shown = raw.len > skip && buf_utf8_clean(out, raw.data + skip,
+		    raw.len - skip) == 0 && out->len > 0;
+	}
+	buf_free(&raw);
+	return shown;
+}
+
+/*
  * The HTML page of a job: progress while pending, the outcome when final,
  * in the task's own result template when it has one.  Returns 0, or -1
  * (logged) when it could not be rendered and nothing was sent.
@@ -130,16 +165,18 @@ page_job(struct req *r, const struct jobstatus *st)
 {
 	const struct task	*t = config_task(r->srv->cfg, st->task);
 	const char		*title = t ? t->title : st->task;
-	char			 self[640], cancel[640], result[640];
+	char			 self[640], cancel[640], result[640], logu[640];
 	char			 created[32], started[32], finished[32];
 	char			 pct[8], qpos[16], refresh[16], size[32];
-	struct buf		 text = { 0 };
+	struct buf		 text = { 0 }, log = { 0 };
 	off_t			 rsize;
-	int			 retry, shown = 0, rc;
+	int			 retry, shown = 0, logged, rc;
 
 	route_url(self, sizeof(self), r->base, ROUTE_JOB, st->id);
 	route_url(cancel, sizeof(cancel), r->base, ROUTE_JOB_CANCEL, st->id);
 	route_url(result, sizeof(result), r->base, ROUTE_JOB_RESULT, st->id);
+	route_url(logu, sizeof(logu), r->base, ROUTE_JOB_LOG, st->id);
+	logged = page_log_tail(r, t, st, &log);
 	job_time_format(st->created_at, created, sizeof(created));
 	job_time_format(st->started_at, started, sizeof(started));
 	job_time_format(st->finished_at, finished, sizeof(finished));
@@ -164,9 +201,13 @@ page_job(struct req *r, const struct jobstatus *st)
 			{ "self_url", self },
 			{ "cancel_url", cancel },
 			{ "refresh", refresh },
+			{ "log_tail", logged ? log.data : NULL },
+			{ "log_url", logu },
 		};
-		return page_render(r, 200, title, "job-progress.html", v,
+		rc = page_render(r, 200, title, "job-progress.html", v,
 		    sizeof(v) / sizeof(v[0]), retry);
+		buf_free(&log);
+		return rc;
 	}
 	if (st->state == JOB_SUCCEEDED)
 		shown = page_result_text(r->srv->store, t, st->id, &text,
@@ -196,6 +237,8 @@ page_job(struct req *r, const struct jobstatus *st)
 			{ "finished_at", finished[0] ? finished : NULL },
 			{ "self_url", self },
 			{ "base", r->base },
+			{ "log_tail", logged ? log.data : NULL },
+			{ "log_url", logu },
 		};
 		/* An empty text result still counts as shown. */
 		if (shown && text.data == NULL)
@@ -205,6 +248,7 @@ page_job(struct req *r, const struct jobstatus *st)
 		    "job-result.html", v, sizeof(v) / sizeof(v[0]), 0);
 	}
 	buf_free(&text);
+	buf_free(&log);
 	return rc;
 }
 

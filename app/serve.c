@@ -93,6 +93,12 @@ serve_cancel(struct req *r, const struct route *rt)
 }
 
 static void
+serve_log(struct req *r, const struct route *rt)
+{
+	jobs_log(r, rt->job);
+}
+
+static void
 serve_tasks(struct req *r, const struct route *rt)
 {
 	(void)rt;
@@ -119,6 +125,7 @@ static void (*const serve_handlers[])(struct req *, const struct route *) = {
 	[ROUTE_JOB] = serve_job,
 	[ROUTE_JOB_RESULT] = serve_result,
 	[ROUTE_JOB_CANCEL] = serve_cancel,
+	[ROUTE_JOB_LOG] = serve_log,
 	[ROUTE_TASKS] = serve_tasks,
 	[ROUTE_HEALTH] = serve_health,
 	[ROUTE_STATIC] = serve_static,

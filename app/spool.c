@@ -689,6 +689,117 @@ store_result_open(struct store *sp, const char *id, struct stat *sb)
 }
 
 /*
+ * The name of job id's result for a web server that sends it itself:
+ * the absolute path (absolute: X-Sendfile), or the path under the spool
+ * ("jobs/ID/result", for X-Accel-Redirect after nginx's prefix).
+ * Returns 0, or -1 when out is too small.
+ */
+int
+store_result_name(struct store *sp, const char *id, int absolute, char *out,
+    size_t sz)
+{
+	int	 n;
+
+	n = snprintf(out, sz, "%s%sjobs/%s/result", absolute ? sp->path : "",
+	    absolute ? "/" : "", id);
+	return n < 0 || (size_t)n >= sz ? -1 : 0;
+}
+
+/*
+ * Append job id's input (input.json: its task, fields and uploads) to b.
+ * Returns STORE_OK, STORE_NOENT when there is no such job, or STORE_ERR
+ * (logged).
+ */
+int
+store_input_read(struct store *sp, const char *id, struct buf *b)
+{
+	int	 dfd, saved;
+
+	if ((dfd = openat(sp->jobsfd, id, O_RDONLY | O_DIRECTORY |
+	    O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		if (errno == ENOENT)
+			return STORE_NOENT;
+		log_warn("spool: open jobs/%s", id);
+		return STORE_ERR;
+	}
+	if (spool_input_read(dfd, b) == -1) {
+		saved = errno;
+		log_warn("spool: read jobs/%s/input.json", id);
+		close(dfd);
+		errno = saved;
+		return saved == ENOENT ? STORE_NOENT : STORE_ERR;
+	}
+	close(dfd);
+	return STORE_OK;
+}
+
+/*
+ * The last tail bytes of job id's log (the task's stderr) into out, and
+ * the log's whole size in *size.  The file is read through one open
+ * descriptor (pread from its fstat size), so a log that grows meanwhile
+ * gives a consistent piece.  Returns STORE_OK (an empty out when the task
+ * has written nothing yet), STORE_NOENT when there is no such job, or
+ * STORE_ERR (logged).
+ */
+int
+store_log_read(struct store *sp, const char *id, long long tail,
+    struct buf *out, long long *size)
+{
+	char		 path[SPOOLCGI_ID_LEN + 16], chunk[65536];
+	struct stat	 sb;
+	off_t		 off;
+	ssize_t		 n;
+	int		 fd, saved;
+
+	*size = 0;
+	snprintf(path, sizeof(path), "%s/log", id);
+	if ((fd = openat(sp->jobsfd, path, O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1) {
+		if (errno != ENOENT) {
+			log_warn("spool: open jobs/%s", path);
+			return STORE_ERR;
+		}
+		/* No log yet, or no job: which, its directory says. */
+		if (faccessat(sp->jobsfd, id, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+			return STORE_OK;
+		return STORE_NOENT;
+	}
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+		saved = S_ISREG(sb.st_mode) ? errno : EINVAL;
+		log_warn("spool: fstat jobs/%s", path);
+		close(fd);
+		errno = saved;
+		return STORE_ERR;
+	}
+	*size = (long long)sb.st_size;
+	off = tail < (long long)sb.st_size ? sb.st_size - (off_t)tail : 0;
+	while (off < sb.st_size) {
+		size_t want = (size_t)(sb.st_size - off) < sizeof(chunk) ?
+		    (size_t)(sb.st_size - off) : sizeof(chunk);
+
+		if ((n = pread(fd, chunk, want, off)) == -1) {
+			saved = errno;
+			log_warn("spool: read jobs/%s", path);
+			close(fd);
+			errno = saved;
+			return STORE_ERR;
+		}
+		if (n == 0)
+			break;
+		if (buf_append(out, chunk, (size_t)n) == -1) {
+			saved = errno;
+			log_warn("spool: jobs/%s: reading the log", path);
+			close(fd);
+			errno = saved;
+			return STORE_ERR;
+		}
+		off += n;
+	}
+	close(fd);
+	return STORE_OK;
+}
+
+/*
  * A descriptor that becomes readable when job id's status is replaced or
  * the job removed (inotify), for waiting without spinning.  Returns it,
  * or -1 (logged).

@@ -297,6 +297,22 @@ test_refusals(void)
 	struct config	 cfg;
 	char		 big[600], name[SPOOLCGI_NAME_MAX + 2], json[1024];
 
+	refused("send_result: an unknown way",
+	    "{'spool': '/s', 'send_result': 'sendfile', 'tasks': {" TASK_T
+	    "}}", ": send_result: give \"spoolcgi\"");
+	refused("x-accel-redirect without its prefix",
+	    "{'spool': '/s', 'send_result': 'x-accel-redirect', 'tasks': {"
+	    TASK_T "}}", ": send_result_prefix: missing");
+	refused("send_result_prefix without a final slash",
+	    "{'spool': '/s', 'send_result': 'x-accel-redirect', "
+	    "'send_result_prefix': '/in', 'tasks': {" TASK_T "}}",
+	    ": send_result_prefix: give a URI path");
+	refused("send_result_prefix with a CR",
+	    "{'spool': '/s', 'send_result_prefix': '/in\\r/', 'tasks': {"
+	    TASK_T "}}", ": send_result_prefix: give a URI path");
+	refused("result_filename: a broken template",
+	    "{'spool': '/s', 'tasks': {'t': {'command': ['/x'], "
+	    "'result_filename': 'a-{{id'}}}", ": tasks.t.result_filename: ");
 	refused("unknown top-level key",
 	    "{'spool': '/s', 'spoool': 1, 'tasks': {" TASK_T "}}",
 	    ": spoool: unknown key");

@@ -199,7 +199,7 @@ static void
 setup(void)
 {
 	char	 conf[4096], path[512], err[512], spool[300], task[300];
-	char	 fail[300], slow[300];
+	char	 fail[300], slow[300], noisy[300];
 	size_t	 n;
 
 	snprintf(root, sizeof(root), "/tmp/serve-t.XXXXXX");
@@ -211,6 +211,9 @@ setup(void)
 	write_file(fail, "#!/bin/sh\necho 'no input here' >&2\nexit 3\n", 0755);
 	snprintf(slow, sizeof(slow), "%s/slow", root);
 	write_file(slow, "#!/bin/sh\nexec sleep 60\n", 0755);
+	snprintf(noisy, sizeof(noisy), "%s/noisy", root);
+	write_file(noisy, "#!/bin/sh\nprintf 'first <b>\\n\\377bad\\nlast\\n' >&2\n"
+	    "exit 1\n", 0755);
 	snprintf(spool, sizeof(spool), "%s/spool", root);
 	n = (size_t)snprintf(conf, sizeof(conf), "{\"spool\": \"%s\", "
 	    "\"max_running\": 4, \"max_queued\": 50, \"max_body_bytes\": 4096, "
@@ -222,7 +225,12 @@ setup(void)
 	    "\"textarea\", \"required\": true, \"max_bytes\": 100}}, "
 	    "\"result_type\": \"text/plain; charset=utf-8\"}, "
 	    "\"fail\": {\"command\": [\"%s\"]}, "
-	    "\"slow\": {\"command\": [\"%s\"]}}}", spool, task, fail, slow);
+	    "\"slow\": {\"command\": [\"%s\"]}, "
+	    "\"noisy\": {\"command\": [\"%s\"]}, "
+	    "\"quiet\": {\"command\": [\"%s\"], \"log\": false}, "
+	    "\"named\": {\"command\": [\"%s\"], \"fields\": {\"text\": "
+	    "{}}, \"result_filename\": \"r-{{text}}-{{id}}.txt\"}}}",
+	    spool, task, fail, slow, noisy, noisy, task);
 	snprintf(path, sizeof(path), "%s/spoolcgi.json", root);
 	write_file(path, conf, 0600);
 	if (config_parse(&cfg, conf, n, path, err, sizeof(err)) == -1) {
@@ -803,6 +811,244 @@ test_cross_site(void)
 	answer_free(&a);
 }
 
+/* Issue 11, item 1: the log route and the log on the job page. */
+static void
+test_log(void)
+{
+	static const char *const html[] = { "HTTP_ACCEPT=text/html", NULL };
+	struct answer	 a;
+	char		 id[SPOOLCGI_ID_LEN + 1], qid[SPOOLCGI_ID_LEN + 1];
+	char		 path[128], *before;
+
+	ok(start("task=noisy", formjson, id) == 202 && wait_final(id, 10) == 0,
+	    "log: a failing job that wrote to stderr");
+	snprintf(path, sizeof(path), "/jobs/%s/log", id);
+	request(&a, "GET", path, NULL, NULL, NULL);
+	is_int(a.status, 200, "GET /jobs/ID/log: 200");
+	is_str(header(&a, "Content-Type"), "text/plain; charset=utf-8",
+	    "GET /jobs/ID/log: UTF-8 text");
+	is_str(header(&a, "Cache-Control"), "no-store", "GET /jobs/ID/log: "
+	    "not stored");
+	ok(has(&a, "first <b>") && has(&a, "\xef\xbf\xbd" "bad") &&
+	    has(&a, "last"), "GET /jobs/ID/log: the stderr, invalid UTF-8 "
+	    "replaced");
+	answer_free(&a);
+	request(&a, "GET", path, "tail=5", NULL, NULL);
+	ok(a.status == 200 && a.len <= 5 && has(&a, "last"),
+	    "?tail=5: the last bytes only");
+	answer_free(&a);
+	request(&a, "GET", path, "tail=99999999999999999999999", NULL, NULL);
+	ok(a.status == 200 && has(&a, "first"), "a huge ?tail=: capped, "
+	    "the whole small log");
+	answer_free(&a);
+	before = strdup(spool_listing());
+	request(&a, "GET", path, "tail=-1", json, NULL);
+	ok(a.status == 400 && has(&a, "\"code\":\"invalid_tail\""),
+	    "?tail=-1: 400 invalid_tail");
+	answer_free(&a);
+	request(&a, "GET", path, "tail=1e99", json, NULL);
+	is_int(a.status, 400, "?tail=1e99: 400");
+	answer_free(&a);
+	request(&a, "GET", path, "tail=", json, NULL);
+	is_int(a.status, 400, "?tail= (empty): 400");
+	answer_free(&a);
+	ok(strcmp(before, spool_listing()) == 0, "the refused tails left the "
+	    "spool as it was");
+	free(before);
+	request(&a, "HEAD", path, NULL, NULL, NULL);
+	ok(a.status == 200 && a.len == 0, "HEAD /jobs/ID/log: no body");
+	answer_free(&a);
+	request(&a, "POST", path, NULL, json, NULL);
+	ok(a.status == 405 && strcmp(header(&a, "Allow"), "GET, HEAD") == 0,
+	    "POST /jobs/ID/log: 405, Allow: GET, HEAD");
+	answer_free(&a);
+	request(&a, "GET", "/jobs/00000000-0000-4000-8000-000000000000/log",
+	    NULL, json, NULL);
+	is_int(a.status, 404, "the log of no job: 404");
+	answer_free(&a);
+
+	snprintf(path, sizeof(path), "/jobs/%s", id);
+	request(&a, "GET", path, NULL, html, NULL);
+	ok(a.status == 200 && has(&a, "<pre class=\"log\">") &&
+	    has(&a, "first &lt;b&gt;") && !has(&a, "first <b>"),
+	    "the failed job's page: the log tail, escaped");
+	ok(has(&a, "/jobs/") && has(&a, "/log\">The whole log"),
+	    "the failed job's page: links the log");
+	answer_free(&a);
+
+	ok(start("task=quiet", formjson, qid) == 202 &&
+	    wait_final(qid, 10) == 0, "log: a failing job of a task with "
+	    "\"log\": false");
+	snprintf(path, sizeof(path), "/jobs/%s/log", qid);
+	request(&a, "GET", path, NULL, json, NULL);
+	ok(a.status == 404 && has(&a, "log_hidden"), "\"log\": false: the "
+	    "log route answers 404");
+	answer_free(&a);
+	snprintf(path, sizeof(path), "/jobs/%s", qid);
+	request(&a, "GET", path, NULL, html, NULL);
+	ok(a.status == 200 && !has(&a, "class=\"log\""), "\"log\": false: "
+	    "the page shows no log");
+	answer_free(&a);
+}
+
+/* GET path with one extra request variable (NULL: none). */
+static void
+get1(struct answer *a, const char *method, const char *path, const char *var)
+{
+	const char	*v[2] = { var, NULL };
+
+	request(a, method, path, NULL, var != NULL ? v : NULL, NULL);
+}
+
+/*
+ * Issue 11, item 2: ranges (RFC 9110 14), validators (13.1) and the
+ * download name (RFC 6266).
+ */
+static void
+test_ranges(void)
+{
+	struct answer	 a, whole;
+	char		 id[SPOOLCGI_ID_LEN + 1], path[128], var[256];
+	char		 etag[128], lm[64], cr[64];
+	size_t		 size;
+	int		 i;
+
+	ok(start("task=named&text=%C3%9Cber%22x%2F..", formjson, id) == 202 &&
+	    wait_final(id, 10) == 0, "ranges: a job with a result");
+	snprintf(path, sizeof(path), "/jobs/%s/result", id);
+	get1(&whole, "GET", path, NULL);
+	size = whole.len;
+	is_int(whole.status, 200, "result: 200");
+	is_str(header(&whole, "Accept-Ranges"), "bytes", "result: "
+	    "Accept-Ranges: bytes");
+	snprintf(etag, sizeof(etag), "%s", header(&whole, "ETag"));
+	snprintf(lm, sizeof(lm), "%s", header(&whole, "Last-Modified"));
+	ok(strstr(lm, " GMT") != NULL, "result: Last-Modified, an HTTP date");
+	snprintf(var, sizeof(var), "attachment; filename=\"r-_ber_x_..-%s.txt"
+	    "\"; filename*=UTF-8''r-%%C3%%9Cber_x_..-%s.txt", id, id);
+	is_str(header(&whole, "Content-Disposition"), var, "result: the "
+	    "download name from result_filename, made safe, ASCII and UTF-8");
+	ok(size > 20, "result: some bytes to cut");
+
+	get1(&a, "GET", path, "HTTP_RANGE=bytes=0-9");
+	snprintf(cr, sizeof(cr), "bytes 0-9/%zu", size);
+	ok(a.status == 206 && a.len == 10 && memcmp(a.body, whole.body, 10) ==
+	    0 && strcmp(header(&a, "Content-Range"), cr) == 0,
+	    "Range: bytes=0-9: 206, ten bytes, Content-Range");
+	answer_free(&a);
+	get1(&a, "GET", path, "HTTP_RANGE=bytes=10-");
+	ok(a.status == 206 && a.len == size - 10 && memcmp(a.body,
+	    whole.body + 10, size - 10) == 0, "Range: bytes=10-: the rest (a "
+	    "resumed download)");
+	answer_free(&a);
+	get1(&a, "GET", path, "HTTP_RANGE=bytes=-5");
+	ok(a.status == 206 && a.len == 5 && memcmp(a.body,
+	    whole.body + size - 5, 5) == 0, "Range: bytes=-5: the last five");
+	answer_free(&a);
+	get1(&a, "GET", path, "HTTP_RANGE=bytes=5-99999999999");
+	ok(a.status == 206 && a.len == size - 5, "a last byte past the end: "
+	    "to the end");
+	answer_free(&a);
+	snprintf(var, sizeof(var), "HTTP_RANGE=bytes=%zu-", size);
+	get1(&a, "GET", path, var);
+	snprintf(cr, sizeof(cr), "bytes */%zu", size);
+	ok(a.status == 416 && strcmp(header(&a, "Content-Range"), cr) == 0,
+	    "Range past the end: 416, Content-Range: bytes */SIZE");
+	answer_free(&a);
+	get1(&a, "GET", path, "HTTP_RANGE=bytes=99999999999999999999999-");
+	is_int(a.status, 416, "Range: a first byte of 10^23: 416");
+	answer_free(&a);
+	get1(&a, "GET", path, "HTTP_RANGE=bytes=-0");
+	is_int(a.status, 416, "Range: bytes=-0: 416");
+	answer_free(&a);
+	get1(&a, "GET", path, "HTTP_RANGE=bytes=0-1,4-5");
+	ok(a.status == 200 && a.len == size, "two ranges: the whole result, "
+	    "200");
+	answer_free(&a);
+	snprintf(var, sizeof(var), "HTTP_RANGE=bytes=0-0");
+	for (i = 0; i < 20; i++)
+		strcat(var, ",0-0");
+	get1(&a, "GET", path, var);
+	is_int(a.status, 416, "21 ranges: 416");
+	answer_free(&a);
+	get1(&a, "GET", path, "HTTP_RANGE=bytes=1e99-");
+	ok(a.status == 200 && a.len == size, "a malformed range (1e99): "
+	    "ignored, 200");
+	answer_free(&a);
+	get1(&a, "GET", path, "HTTP_RANGE=items=0-1");
+	is_int(a.status, 200, "another unit: ignored, 200");
+	answer_free(&a);
+	get1(&a, "HEAD", path, "HTTP_RANGE=bytes=0-9");
+	ok(a.status == 200 && a.len == 0, "HEAD ignores Range: 200, no body");
+	answer_free(&a);
+
+	{
+		const char *v[3] = { "HTTP_RANGE=bytes=0-9", var, NULL };
+
+		snprintf(var, sizeof(var), "HTTP_IF_RANGE=%s", etag);
+		request(&a, "GET", path, NULL, v, NULL);
+		is_int(a.status, 206, "If-Range with the ETag: 206");
+		answer_free(&a);
+		snprintf(var, sizeof(var), "HTTP_IF_RANGE=\"other\"");
+		request(&a, "GET", path, NULL, v, NULL);
+		ok(a.status == 200 && a.len == size, "If-Range with another "
+		    "ETag: the whole result");
+		answer_free(&a);
+		snprintf(var, sizeof(var), "HTTP_IF_RANGE=W/%s", etag);
+		request(&a, "GET", path, NULL, v, NULL);
+		is_int(a.status, 200, "If-Range with a weak tag: 200 (strong "
+		    "comparison)");
+		answer_free(&a);
+		snprintf(var, sizeof(var), "HTTP_IF_RANGE=%s", lm);
+		request(&a, "GET", path, NULL, v, NULL);
+		is_int(a.status, 206, "If-Range with Last-Modified: 206");
+		answer_free(&a);
+	}
+	snprintf(var, sizeof(var), "HTTP_IF_NONE_MATCH=\"x\", %s", etag);
+	get1(&a, "GET", path, var);
+	ok(a.status == 304 && a.len == 0 && strcmp(header(&a, "ETag"), etag)
+	    == 0, "If-None-Match naming it: 304 with the ETag, no body");
+	answer_free(&a);
+	get1(&a, "GET", path, "HTTP_IF_NONE_MATCH=*");
+	is_int(a.status, 304, "If-None-Match: *: 304");
+	answer_free(&a);
+	get1(&a, "GET", path, "HTTP_IF_NONE_MATCH=\"other\"");
+	is_int(a.status, 200, "If-None-Match, another tag: 200");
+	answer_free(&a);
+	snprintf(var, sizeof(var), "HTTP_IF_MODIFIED_SINCE=%s", lm);
+	get1(&a, "GET", path, var);
+	is_int(a.status, 304, "If-Modified-Since: Last-Modified: 304");
+	answer_free(&a);
+	get1(&a, "GET", path, "HTTP_IF_MODIFIED_SINCE=Thu, 01 Jan 1998 "
+	    "00:00:00 GMT");
+	is_int(a.status, 200, "If-Modified-Since long ago: 200");
+	answer_free(&a);
+	answer_free(&whole);
+
+	/* send_result: the web server sends the file from a header. */
+	cfg.send_result = strdup("x-sendfile");
+	get1(&a, "GET", path, "HTTP_RANGE=bytes=0-9");
+	snprintf(var, sizeof(var), "%s/jobs/%s/result", cfg.spool, id);
+	ok(a.status == 200 && a.len == 0 && strcmp(header(&a, "X-Sendfile"),
+	    var) == 0 && header(&a, "Content-Disposition")[0] != '\0',
+	    "x-sendfile: 200, X-Sendfile names the file, no body, the name "
+	    "kept; the server does the range");
+	answer_free(&a);
+	free(cfg.send_result);
+	cfg.send_result = strdup("x-accel-redirect");
+	cfg.send_result_prefix = strdup("/internal/");
+	get1(&a, "GET", path, NULL);
+	snprintf(var, sizeof(var), "/internal/jobs/%s/result", id);
+	ok(a.status == 200 && a.len == 0 && strcmp(header(&a,
+	    "X-Accel-Redirect"), var) == 0, "x-accel-redirect: the prefix "
+	    "and jobs/ID/result");
+	answer_free(&a);
+	free(cfg.send_result);
+	free(cfg.send_result_prefix);
+	cfg.send_result = NULL;
+	cfg.send_result_prefix = NULL;
+}
+
 int
 main(void)
 {
@@ -816,6 +1062,8 @@ main(void)
 	test_negotiation();
 	test_dialects();
 	test_cross_site();
+	test_log();
+	test_ranges();
 	store_close(srv.store);
 	config_free(&cfg);
 	/*

@@ -814,6 +814,41 @@ test_usage(void)
 	store_close(sp);
 }
 
+/* Issue 11, item 1: store_log_read. */
+static void
+test_log_read(void)
+{
+	struct store		*sp;
+	struct jobstatus	 st;
+	struct buf		 b = { 0 };
+	long long		 size = -1;
+	FILE			*f;
+
+	sp = fresh("log");
+	job_init(&st);
+	submit(sp, &st, 100);
+	ok(store_log_read(sp, st.id, 100, &b, &size) == STORE_OK &&
+	    b.len == 0 && size == 0, "no log yet: OK, empty");
+	if ((f = fopen(at("jobs/%s/log", st.id), "w")) == NULL)
+		exit(1);
+	fputs("one\ntwo\nthree\n", f);
+	fclose(f);
+	ok(store_log_read(sp, st.id, 1000, &b, &size) == STORE_OK &&
+	    b.len == 14 && size == 14 && memcmp(b.data, "one\n", 4) == 0,
+	    "a tail larger than the log: all of it");
+	buf_reset(&b);
+	ok(store_log_read(sp, st.id, 6, &b, &size) == STORE_OK &&
+	    b.len == 6 && memcmp(b.data, "three\n", 6) == 0 && size == 14,
+	    "tail 6: the last 6 bytes, and the whole size");
+	buf_reset(&b);
+	ok(store_log_read(sp, st.id, 0, &b, &size) == STORE_OK && b.len == 0,
+	    "tail 0: nothing");
+	ok(store_log_read(sp, "2f1c0b9e-8d4e-4c53-9a61-0b7f3c9d2e11", 10, &b,
+	    &size) == STORE_NOENT, "no such job: STORE_NOENT");
+	buf_free(&b);
+	store_close(sp);
+}
+
 int
 main(void)
 {
@@ -838,6 +873,7 @@ main(void)
 	test_gc();
 	test_clients();
 	test_usage();
+	test_log_read();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
 	if (system(cmd) != 0)
 		return 1;
