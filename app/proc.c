@@ -21,6 +21,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -32,6 +33,8 @@
 #include "extern.h"
 
 extern char **environ;
+
+#define PROC_KILL_WAIT	64	/* killed processes waited for, at most */
 
 /*
  * The signals whose disposition this program, or a web server before it,
@@ -490,6 +493,28 @@ proc_now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Is pid a process that has not exited (neither gone nor a zombie)? */
+static int
+proc_running(pid_t pid)
+{
+	char	 path[64], buf[256], *p;
+	ssize_t	 n;
+	int	 fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* "pid (comm) S ...": the state follows the last ')'. */
+	if ((p = strrchr(buf, ')')) == NULL || p[1] == '\0')
+		return 0;
+	return p[2] != 'Z' && p[2] != 'X';
+}
+
 /* Does the environment block of pid (via its pidfd's /proc) hold mark? */
 static int
 proc_has_mark(const char *pid, const char *mark, size_t mlen)
@@ -540,10 +565,13 @@ proc_kill_marked(const char *name, const char *value)
 	char		 mark[256];
 	struct dirent	*de;
 	struct stat	 sb;
+	struct pollfd	 dead[PROC_KILL_WAIT];
+	pid_t		 killed[PROC_KILL_WAIT];
 	DIR		*d;
 	uid_t		 uid = geteuid();
 	pid_t		 self = getpid();
-	size_t		 mlen;
+	size_t		 mlen, nd = 0, nk = 0, i;
+	long long	 deadline;
 	int		 n = 0, pfd, round;
 
 	if ((size_t)snprintf(mark, sizeof(mark), "%s=%s", name, value) >=
@@ -561,25 +589,55 @@ proc_kill_marked(const char *name, const char *value)
 			    fstatat(dirfd(d), de->d_name, &sb, 0) == -1 ||
 			    sb.st_uid != uid)
 				continue;
+			pfd = -1;
 #ifdef SYS_pidfd_open
 			pfd = (int)syscall(SYS_pidfd_open, atoi(de->d_name), 0);
-			if (pfd == -1)
-				continue;
-			if (proc_has_mark(de->d_name, mark, mlen) &&
-			    syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL,
-			    0) == 0)
-				n++;
-			close(pfd);
-#else
-			(void)pfd;
-			if (proc_has_mark(de->d_name, mark, mlen) &&
-			    kill(atoi(de->d_name), SIGKILL) == 0)
-				n++;
+			if (pfd == -1 && errno != ENOSYS)
+				continue;	/* gone meanwhile */
 #endif
+			if (pfd != -1) {
+				if (proc_has_mark(de->d_name, mark, mlen) &&
+				    syscall(SYS_pidfd_send_signal, pfd, SIGKILL,
+				    NULL, 0) == 0) {
+					n++;
+					/* Kept, to wait for it to be gone. */
+					if (nd < PROC_KILL_WAIT) {
+						dead[nd].fd = pfd;
+						dead[nd++].events = POLLIN;
+						continue;
+					}
+				}
+				close(pfd);
+			} else if (proc_has_mark(de->d_name, mark, mlen) &&
+			    kill(atoi(de->d_name), SIGKILL) == 0) {
+				/*
+				 * No pidfds here (a kernel before 5.3): the
+				 * pid was the mark's an instant ago.
+				 */
+				n++;
+				if (nk < PROC_KILL_WAIT)
+					killed[nk++] = atoi(de->d_name);
+			}
 		}
 		closedir(d);
 		if (n == 0)
 			break;
 	}
+	/*
+	 * SIGKILL takes effect a moment later: wait (boundedly) until each
+	 * is gone, so that the caller's next step (a job read interrupted, a
+	 * retry) never sees one alive.  A pidfd is readable once its
+	 * process has exited.
+	 */
+	deadline = proc_now_ms() + 2000;
+	for (i = 0; i < nd; i++) {
+		while (poll(&dead[i], 1, (int)(deadline - proc_now_ms() > 0 ?
+		    deadline - proc_now_ms() : 0)) == -1 && errno == EINTR)
+			;
+		close(dead[i].fd);
+	}
+	for (i = 0; i < nk; i++)
+		while (proc_running(killed[i]) && proc_now_ms() < deadline)
+			(void)poll(NULL, 0, 5);
 	return n;
 }
