@@ -1026,6 +1026,7 @@ test_ranges(void)
 	answer_free(&whole);
 
 	/* send_result: the web server sends the file from a header. */
+	free(cfg.send_result);
 	cfg.send_result = strdup("x-sendfile");
 	get1(&a, "GET", path, "HTTP_RANGE=bytes=0-9");
 	snprintf(var, sizeof(var), "%s/jobs/%s/result", cfg.spool, id);
