@@ -289,9 +289,13 @@ spool_status_fd(int fd, struct jobstatus *st)
 			errno = saved;
 			return -1;
 		}
-		if (n == 0)
-			break;
 		len += (size_t)n;
+		/*
+		 * A regular file reads whole up to its end: a short read is
+		 * the end, and the poll path saves the read that says so.
+		 */
+		if (n == 0 || len < sizeof(buf))
+			break;
 	}
 	close(fd);
 	return spool_status_decode(buf, len, st);

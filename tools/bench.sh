@@ -143,6 +143,9 @@ site_pids() {
 	    2>/dev/null | sed 's,^/proc/\([0-9]*\)/.*,\1,' | sort -u |
 	    while read -r _p; do
 		[ "$(proc_ppid "$_p")" = "$LIGHTTPD_PID" ] && continue
+		# A backend's spawner lives exactly as long as its backend.
+		tr '\0' ' ' 2>/dev/null <"/proc/$_p/cmdline" |
+		    grep -q ' spawner $' && continue
 		proc_alive "$_p" && echo "$_p"
 	done
 	return 0
@@ -672,19 +675,34 @@ traced() {
 	done
 }
 
+# children_of PID: its live children.
+children_of() {
+	local _d _p
+	for _d in /proc/[0-9]*; do
+		_p=${_d#/proc/}
+		[ "$(proc_ppid "$_p")" = "$1" ] && proc_alive "$_p" && echo "$_p"
+	done
+	return 0
+}
+
 # count_syncs NAME BINARY PATH: strace -f on the BINARY backends during
 # SYNC_JOBS sequential starts on PATH, until every process those starts
 # made has exited.  Sets SYNC_REQ and SYNC_ALL: the calls per job of the
 # backends themselves and of every traced process.
 count_syncs() {
-	local _pids _i=0 _out _id
+	local _pids _sp _i=0 _out _id
 	_pids=$(backend_pids "$DIR/bin/$2")
 	[ -n "$_pids" ] || die "no $2 backend to trace"
+	# The backends' spawners start the supervisors: trace them too
+	# (they count in "all", not in the request).
+	_sp=$(for _i in $_pids; do children_of "$_i"; done)
+	_i=0
 	wait_starts_idle
 	strace -f -q -e trace=fsync,fdatasync -o "$DIR/strace.$1" \
-	    $(printf -- '-p %s ' $_pids) 2>"$DIR/strace.$1.err" &
+	    $(printf -- '-p %s ' $_pids $_sp) 2>"$DIR/strace.$1.err" &
 	STRACE_PID=$!
-	wait_for 10 traced $_pids || die "strace did not attach to $_pids"
+	wait_for 10 traced $_pids $_sp ||
+	    die "strace did not attach to $_pids $_sp"
 	: >"$DIR/sync.$1.ids"
 	while [ "$_i" -lt "$SYNC_JOBS" ]; do
 		_i=$((_i + 1))
