@@ -163,7 +163,7 @@ joblist_get(struct req *r)
 	case OWNER_FORGED:
 		/* Cleared, so that the browser's next start gets a new one. */
 		owner_cookie_set(r, &o, 1);
-		reply_error(r, 400, "invalid_owner", OWNER_COOKIE, "the "
+		reply_error(r, 400, "invalid_owner", NULL, "the "
 		    "owner cookie of this request is not one this server "
 		    "gave out, so it lists nothing; it has been cleared, and "
 		    "the next job you start sets a new one");

@@ -413,7 +413,8 @@ page_jobs(struct req *r, const struct jobstatus *st, size_t n,
 	const struct task	*t;
 	struct buf		 rows = { 0 };
 	char			 self[640], result[640], created[32];
-	char			 finished[32], pct[8];
+	char			 finished[32], pct[8], cday[16], ctime_[16];
+	char			 fday[16], ftime_[16];
 	size_t			 i;
 	int			 rc = -1;
 
@@ -425,6 +426,13 @@ page_jobs(struct req *r, const struct jobstatus *st, size_t n,
 		job_time_format(st[i].created_at, created, sizeof(created));
 		job_time_format(st[i].finished_at, finished, sizeof(finished));
 		snprintf(pct, sizeof(pct), "%d", st[i].progress);
+		/* Shown as "2026-11-22 09:00:00": RFC 3339 in datetime. */
+		snprintf(cday, sizeof(cday), "%.10s", created);
+		snprintf(ctime_, sizeof(ctime_), "%.8s", created[0] ?
+		    created + 11 : "");
+		snprintf(fday, sizeof(fday), "%.10s", finished);
+		snprintf(ftime_, sizeof(ftime_), "%.8s", finished[0] ?
+		    finished + 11 : "");
 		{
 			struct tmpl_var v[] = {
 				{ "id", st[i].id },
@@ -437,8 +445,12 @@ page_jobs(struct req *r, const struct jobstatus *st, size_t n,
 				{ "message", st[i].message[0] ?
 				    st[i].message : NULL },
 				{ "created_at", created[0] ? created : NULL },
+				{ "created_date", cday },
+				{ "created_time", ctime_ },
 				{ "finished_at", finished[0] ? finished :
 				    NULL },
+				{ "finished_date", fday },
+				{ "finished_time", ftime_ },
 				{ "self_url", self },
 				{ "result_url", st[i].state == JOB_SUCCEEDED ?
 				    result : NULL },
