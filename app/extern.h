@@ -526,7 +526,8 @@ const char	*store_path(const struct store *);
 int		 store_inside(const char *, const char *);
 /* spoolown.c: "my jobs": each owner's jobs, and the secret of its tokens */
 #define STORE_SECRET_LEN	32
-int		 store_secret(struct store *, unsigned char [STORE_SECRET_LEN]);
+int		 store_secret(struct store *, unsigned char [STORE_SECRET_LEN],
+		    int);
 int		 store_owner_list(struct store *, const char *, const char *,
 		    size_t, struct jobstatus *, size_t *, char *, size_t);
 

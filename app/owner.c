@@ -185,8 +185,9 @@ owner_identify(struct req *r, struct owner *o)
 		return o->kind = OWNER_NONE;
 	if (rc == -1)
 		return o->kind = OWNER_FORGED;
-	if (store_secret(r->srv->store, secret) == -1)
-		return o->kind = OWNER_ERR;
+	/* No secret yet: no token was ever given out. */
+	if (store_secret(r->srv->store, secret, 0) == -1)
+		return o->kind = errno == ENOENT ? OWNER_FORGED : OWNER_ERR;
 	if (!owner_token_check(secret, val, strlen(val)))
 		return o->kind = OWNER_FORGED;
 	owner_hash("token", val, 2 * OWNER_RANDOM, o->hash);
@@ -213,7 +214,7 @@ owner_for_start(struct req *r, struct owner *o)
 		break;
 	}
 	memset(o, 0, sizeof(*o));
-	if (store_secret(r->srv->store, secret) == -1)
+	if (store_secret(r->srv->store, secret, 1) == -1)
 		return o->kind = OWNER_ERR;
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
 		log_warn("owner: getrandom");

@@ -145,8 +145,11 @@ spool_owner_drop(struct store *sp, const char *owner, const char *name)
 	if ((ofd = spool_owners_fd(sp)) == -1 ||
 	    (unlinkat(ofd, path, 0) == -1 && errno != ENOENT))
 		log_warn("spool: unlink owners/%s", path);
-	if (ofd != -1)
+	/* A directory made for this entry goes too: a refusal leaves none. */
+	if (ofd != -1) {
+		(void)unlinkat(ofd, owner, AT_REMOVEDIR);
 		close(ofd);
+	}
 	errno = saved;
 }
 
@@ -307,13 +310,17 @@ spool_gc_owners(struct store *sp)
 }
 
 /*
- * The spool's secret (STORE_SECRET_LEN random bytes) into out, made on
- * first use: written whole under a name of its own, synced, and linked
- * into place, so that of two first uses one wins and both read its
- * bytes.  Returns 0, or -1 (logged).
+ * The spool's secret (STORE_SECRET_LEN random bytes) into out; with
+ * create, made on first use: written whole under a name of its own,
+ * synced, and linked into place, so that of two first uses one wins and
+ * both read its bytes.  Without create, a spool that has none yet is
+ * left as it is (a request that only checks a token leaves nothing
+ * behind).  Returns 0, or -1 (logged; without create, errno ENOENT and
+ * not logged when there is none).
  */
 int
-store_secret(struct store *sp, unsigned char out[STORE_SECRET_LEN])
+store_secret(struct store *sp, unsigned char out[STORE_SECRET_LEN],
+    int create)
 {
 	unsigned char	 fresh[STORE_SECRET_LEN];
 	char		 tmp[64];
@@ -337,6 +344,8 @@ store_secret(struct store *sp, unsigned char out[STORE_SECRET_LEN])
 			log_warn("spool: open %s/secret", sp->path);
 			return -1;
 		}
+		if (!create)
+			return -1;
 		if (getrandom(fresh, sizeof(fresh), 0) != (ssize_t)sizeof(fresh)) {
 			log_warn("spool: getrandom");
 			return -1;

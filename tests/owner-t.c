@@ -189,7 +189,11 @@ test_index(void)
 	snprintf(path, sizeof(path), "%s/spool", root);
 	if ((s = store_open(path)) == NULL)
 		exit(1);
-	ok(store_secret(s, k1) == 0 && store_secret(s, k2) == 0 &&
+	ok(store_secret(s, k1, 0) == -1, "no secret until one is asked to "
+	    "be made");
+	snprintf(path, sizeof(path), "%s/spool/secret", root);
+	ok(stat(path, &sb) == -1, "and none was made");
+	ok(store_secret(s, k1, 1) == 0 && store_secret(s, k2, 0) == 0 &&
 	    memcmp(k1, k2, sizeof(k1)) == 0, "the secret is made once, kept");
 	snprintf(path, sizeof(path), "%s/spool/secret", root);
 	ok(stat(path, &sb) == 0 && (sb.st_mode & 077) == 0 &&
@@ -231,6 +235,27 @@ test_index(void)
 	is_int(n, 0, "has an empty list");
 	snprintf(path, sizeof(path), "%s/spool/owners/%s", root, b);
 	ok(stat(path, &sb) == -1, "and nothing was made for it");
+
+	/* A start refused (the queue full) leaves no entry, no directory. */
+	{
+		struct jobstatus	 st;
+		char			 c[SPOOLCGI_OWNER_LEN + 1];
+		int			 fd;
+
+		memset(&st, 0, sizeof(st));
+		job_id_new(st.id);
+		snprintf(st.task, sizeof(st.task), "t");
+		owner_hash("user", "refused", 7, c);
+		memcpy(st.owner, c, sizeof(st.owner));
+		st.progress = -1;
+		if ((fd = store_stage(s, st.id)) == -1)
+			exit(1);
+		close(fd);
+		is_int(store_submit(s, &st, "{}\n", 3, 0, "", 0, NULL, NULL),
+		    STORE_FULL, "a start into a full queue: STORE_FULL");
+		snprintf(path, sizeof(path), "%s/spool/owners/%s", root, c);
+		ok(stat(path, &sb) == -1, "its owner's directory is not left");
+	}
 
 	/* A removed job leaves the list at once, its entry at the clean-up. */
 	is_int(store_remove(s, ids[2], 0), 0, "remove one of a's jobs");
