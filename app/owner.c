@@ -195,10 +195,25 @@ owner_identify(struct req *r, struct owner *o)
 }
 
 /*
+ * Is request r a browser's?  A form post answered with a page, or any
+ * request with Fetch Metadata (every current browser sends Sec-Fetch-Site,
+ * also with the client's fetch); scripts send neither.
+ */
+static int
+owner_browser(const struct req *r)
+{
+	return !r->json || http_param(r, "HTTP_SEC_FETCH_SITE") != NULL ||
+	    http_param(r, "HTTP_SEC_FETCH_MODE") != NULL;
+}
+
+/*
  * The owner of a job request r starts: as owner_identify, but a browser
  * with no valid cookie is given a new token (in o->token, for
- * owner_cookie_set once the job exists).  Returns o->kind; on OWNER_ERR
- * the job is started without an owner (o->hash "").
+ * owner_cookie_set once the job exists).  A script with neither
+ * REMOTE_USER nor the cookie starts a job of no owner (OWNER_NONE): a
+ * token it would throw away would only cost its start an owner's entry.
+ * Returns o->kind; on OWNER_ERR the job is started without an owner
+ * (o->hash "").
  */
 int
 owner_for_start(struct req *r, struct owner *o)
@@ -214,6 +229,8 @@ owner_for_start(struct req *r, struct owner *o)
 		break;
 	}
 	memset(o, 0, sizeof(*o));
+	if (!owner_browser(r))
+		return o->kind = OWNER_NONE;
 	if (store_secret(r->srv->store, secret, 1) == -1)
 		return o->kind = OWNER_ERR;
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {

@@ -926,7 +926,7 @@ test_myjobs(void)
 	char		 id2[SPOOLCGI_ID_LEN + 1], id3[SPOOLCGI_ID_LEN + 1];
 	char		 ida[SPOOLCGI_ID_LEN + 1], next[600], path[700];
 	char		 forged[160], *before, *p;
-	char		 extra[4][SPOOLCGI_ID_LEN + 1];
+	char		 extra[6][SPOOLCGI_ID_LEN + 1];
 	int		 nextra = 0;
 	const char	*sc;
 	int		 i;
@@ -949,6 +949,25 @@ test_myjobs(void)
 	answer_free(&a);
 	snprintf(v1, sizeof(v1), "HTTP_COOKIE=other=1; %s", c1);
 	snprintf(h1, sizeof(h1), "HTTP_COOKIE=%s", c1);
+
+	/* A script (JSON, no Fetch Metadata) is given no cookie; fetch is. */
+	request(&a, "POST", "/jobs", NULL, formjson, "task=echo&text=script");
+	ok(a.status == 202 && header(&a, "Set-Cookie")[0] == '\0',
+	    "a script's start (JSON, no Sec-Fetch-Site): no cookie");
+	snprintf(extra[nextra++], sizeof(extra[0]), "%s", location_id(&a));
+	answer_free(&a);
+	{
+		const char *v[] = { formjson[0], formjson[1],
+		    "HTTP_SEC_FETCH_SITE=same-origin", NULL };
+
+		request(&a, "POST", "/jobs", NULL, v, "task=echo&text=fetch");
+		ok(a.status == 202 && strncmp(header(&a, "Set-Cookie"),
+		    "spoolcgi_owner=", 15) == 0, "a browser's fetch (JSON, "
+		    "Sec-Fetch-Site): the cookie");
+		snprintf(extra[nextra++], sizeof(extra[0]), "%s",
+		    location_id(&a));
+		answer_free(&a);
+	}
 
 	/* Its second start keeps it. */
 	{
