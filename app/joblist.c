@@ -118,7 +118,8 @@ joblist_json(struct req *r, const struct owner *o, const char *user,
 	for (i = 0; i < n; i++) {
 		if (i > 0)
 			buf_puts(&b, ",");
-		if (reply_status_object(&b, &st[i], r->base, NULL) == -1)
+		if (reply_status_object(&b, &st[i], r->base,
+		    http_abs_base(r)) == -1)
 			break;
 	}
 	buf_puts(&b, "],\"next\":");

@@ -247,8 +247,13 @@ store_owner_list(struct store *sp, const char *owner, const char *before,
 			log_warn("spool: read jobs/%s", path);
 			continue;
 		}
-		/* The index names the owner; the status must agree. */
-		if (strcmp(out[*n].owner, owner) != 0)
+		/*
+		 * The index names the owner; a status that names another
+		 * is not listed.  One that names none (rebuilt after a crash
+		 * took it) is the index's word.
+		 */
+		if (out[*n].owner[0] != '\0' &&
+		    strcmp(out[*n].owner, owner) != 0)
 			continue;
 		(*n)++;
 	}

@@ -139,6 +139,41 @@ await check('once the jobs are done, the list links their results', async () => 
 	    'no result links';
 });
 
+/* Start a job of task (no fields but those given) from its form. */
+async function startTask(page, task, fields) {
+	await page.goto(`${origin}/app/tasks`);
+	const form = page.locator('form').filter({
+	    has: page.locator(`input[name="task"][value="${task}"]`) });
+	for (const [k, v] of Object.entries(fields))
+		await form.locator(`[name="${k}"]`).fill(v);
+	await Promise.all([page.waitForURL(ID_URL),
+	    form.locator('button[type="submit"]').click()]);
+	return new URL(page.url()).pathname;
+}
+
+await check('every state in the list: running with its progress, failed, succeeded', async () => {
+	const failedJob = await startTask(pa, 'fail', {});
+	const running = await startTask(pa, 'progress', { seconds: '40' });
+	let ok = false;
+	for (let i = 0; i < 80 && !ok; i++) {
+		await pa.goto(`${origin}/app/jobs`);
+		ok = await pa.locator('tr[data-state="running"]').filter({
+		    hasText: '%' }).count() === 1 &&
+		    await pa.locator('tr[data-state="failed"]').count() === 1;
+		if (!ok)
+			await pa.waitForTimeout(250);	// a poll's pause, bounded
+	}
+	if (ok)
+		await shot(pa, 'list-states');
+	const r = await rows(pa);
+	/* Stop the running job: the page's own Cancel button. */
+	await pa.goto(`${origin}${running}`);
+	await Promise.all([pa.waitForURL(`${origin}${running}`),
+	    pa.click('button:text("Cancel")')]);
+	return (ok && r[0] === running && r[1] === failedJob) ||
+	    `running and failed rows seen: ${ok}; rows ${r.join(' ')}`;
+});
+
 const b = await browser.newContext({ javaScriptEnabled: false,
     viewport: { width: 900, height: 500 } });
 const pb = await b.newPage();
