@@ -113,6 +113,7 @@ struct task {
 	char		*result_template;	/* in "templates", or NULL */
 	char		*result_filename;	/* a template, or NULL */
 	int		 log;		/* the log is shown (default 1) */
+	char		**notify;	/* argv run after the end, or NULL */
 };
 
 struct proxy {
@@ -155,6 +156,8 @@ struct config {
 	long long	 max_spool_bytes;	/* 0: no limit */
 	char		*send_result;	/* "spoolcgi", "x-sendfile", ... */
 	char		*send_result_prefix;	/* x-accel-redirect's location */
+	char		**notify;	/* the tasks' default notifier, or NULL */
+	long		 notify_timeout_seconds;
 	struct task	*tasks;		/* in the order of the file */
 	size_t		 ntasks;
 };
