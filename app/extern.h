@@ -486,6 +486,7 @@ int		 store_run_input(struct run *, struct buf *);
 int		 store_run_workdir(struct run *, char *, size_t);
 int		 store_run_commit(struct run *, int);
 int		 store_run_log_tail(struct run *, char *, size_t, int);
+int		 store_run_notify_log(struct run *);
 int		 store_run_cancelled(struct run *);
 int		 store_run_watch(struct run *);
 long long	 store_run_size(struct run *);
@@ -586,6 +587,12 @@ int		 supervise_task(const struct config *, const struct task *,
 		    const struct supervise_hooks *, struct taskend *);
 char		**supervise_env(const char *, const char *, const char *,
 		    struct json_object *);
+int		 supervise_env_add(char ***, size_t *, const char *,
+		    const char *);
+
+/* notify.c: a job's notifier, run once after its end */
+int		 notify_job(const struct config *, const struct task *,
+		    const struct jobstatus *, char **, int, int);
 
 /* lifecycle.c: the one owner of a job's state */
 enum lc_rc {
