@@ -72,11 +72,11 @@ notify_stdin(const char *id, const char *data, size_t len)
  * SPOOLCGI_JOB_STATE, SPOOLCGI_JOB_ERROR (error.message, when there is
  * one) and SPOOLCGI_JOB_URL (the job's page, only when public_url says
  * where that is: a supervisor has no request to learn it from).  Returns
- * a new array (the strings of env are shared), or NULL.
+ * a new array whose first *shared strings are env's, or NULL.
  */
 static char **
 notify_env(const struct config *cfg, const struct jobstatus *st,
-    char **env)
+    char **env, size_t *shared)
 {
 	char	**ne;
 	char	  url[1200];
@@ -88,6 +88,7 @@ notify_env(const struct config *cfg, const struct jobstatus *st,
 		return NULL;
 	for (i = 0; i < n; i++)
 		ne[i] = env[i];
+	*shared = n;
 	if (supervise_env_add(&ne, &n, "SPOOLCGI_JOB_STATE",
 	    job_state_name(st->state)) == -1)
 		return NULL;
@@ -120,6 +121,7 @@ notify_job(const struct config *cfg, const struct task *t,
 	struct buf	 b = { 0 };
 	const char	*pub = cfg->public_url;
 	char		**ne;
+	size_t		 shared, i;
 	int		 ws;
 
 	if (t->notify == NULL)
@@ -146,7 +148,7 @@ notify_job(const struct config *cfg, const struct task *t,
 	buf_free(&b);
 	if (fds.in == -1)
 		return -1;
-	if ((ne = notify_env(cfg, st, env)) == NULL) {
+	if ((ne = notify_env(cfg, st, env, &shared)) == NULL) {
 		log_warn("job %s: notify: the environment", st->id);
 		close(fds.in);
 		return -1;
@@ -163,6 +165,8 @@ notify_job(const struct config *cfg, const struct task *t,
 	nt.timeout_seconds = cfg->notify_timeout_seconds;
 	nt.max_result_bytes = SIZE_MAX;
 	(void)supervise_task(cfg, &nt, &fds, ne, -1, NULL, &o);
+	for (i = shared; ne[i] != NULL; i++)
+		free(ne[i]);
 	free(ne);
 	if (fds.in != -1)
 		close(fds.in);

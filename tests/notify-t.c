@@ -373,7 +373,19 @@ main(void)
 	    "logged: it could not be started");
 
 	store_close(sp);
-	snprintf(path, sizeof(path), "rm -rf %s", root);
-	(void)system(path);
+	{
+		size_t i;
+
+		for (i = 0; i < sizeof(tasks) / sizeof(tasks[0]); i++) {
+			free(tasks[i].command[0]);
+			free(tasks[i].command);
+			if (tasks[i].notify != NULL)
+				free(tasks[i].notify[0]);
+			free(tasks[i].notify);
+		}
+	}
+	snprintf(path, sizeof(path), "rm -rf '%s'", root);
+	if (system(path) != 0)
+		return 1;
 	return tap_done();
 }
