@@ -1154,8 +1154,13 @@ pg_main(const struct config *cfg, int argc, char *argv[])
  * Built without libpq (configure found no libpq-dev, was given
  * --without-postgresql, or this is the static binary: pgnone.c).
  */
+#ifdef SPOOLCGI_WITHOUT_LIBPQ
+#define PG_NONE	"the PostgreSQL store is not compiled in (never in the " \
+	"static binary); use the dynamic build, with libpq-dev"
+#else
 #define PG_NONE	"the PostgreSQL store is not compiled in; rebuild with " \
 	"libpq-dev"
+#endif
 
 const char *
 pg_unavailable(void)
