@@ -433,6 +433,38 @@ pg_open(const char *conninfo)
 	return pg;
 }
 
+/*
+ * Make pg usable again after its connection broke (the server restarted,
+ * the network failed): reconnect with the same parameters.  A supervisor
+ * then takes its job's lock again (pg_run_lock), which the fence lets it
+ * do only while its attempt still runs.  Returns 0 (it is, or is again,
+ * connected), or -1 (logged).
+ */
+int
+pg_reconnect(struct pg *pg)
+{
+	PGresult	*res;
+
+	if (PQstatus(pg->conn) == CONNECTION_OK &&
+	    PQtransactionStatus(pg->conn) == PQTRANS_IDLE) {
+		/* A server that went away is found only by talking to it. */
+		res = PQexec(pg->conn, "SELECT 1");
+		if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+			PQclear(res);
+			return 0;
+		}
+		PQclear(res);
+	}
+	PQreset(pg->conn);
+	if (PQstatus(pg->conn) != CONNECTION_OK) {
+		pg_oneline(pg->err, sizeof(pg->err), PQerrorMessage(pg->conn));
+		log_warnx("database: reconnect: %s", pg->err);
+		errno = ECONNREFUSED;
+		return -1;
+	}
+	return 0;
+}
+
 /* Close the connection: its session advisory locks go with it. */
 void
 pg_close(struct pg *pg)
@@ -780,6 +812,10 @@ pg_claim(struct pg *pg, const struct config *cfg, const char *const *tasks,
 			goto nomem;
 	if (tasks != NULL && pg_join(&served, tasks, ntasks) == -1)
 		goto nomem;
+	/*
+	 * Read committed: each statement after the lock's sees every claim
+	 * committed before the lock was granted, so the counts are exact.
+	 */
 	if (pg_begin(pg, "claim", PG_LOCK_CLAIM) == -1)
 		goto done;
 	a.n = 0;

@@ -25,9 +25,10 @@
 #include <unistd.h>
 
 #include "extern.h"
-#include "tap.h"
 
 #if defined(HAVE_LIBPQ)
+
+#include "tap.h"
 
 #include <libpq-fe.h>
 
@@ -498,46 +499,65 @@ test_fence(struct pg *pg)
 }
 
 static void
-test_restart(struct pg **pgp)
+test_restart(struct pg *pg)
 {
-	struct jobstatus	 j, k, r;
-	struct pgrun		 run;
+	struct jobstatus	 a, b, k, r, fin;
+	struct pgrun		 ra, rb;
 	struct buf		 in = { NULL, 0, 0 };
-	struct pg		*sup;
+	struct pg		*supa, *supb;
 	int			 n = -1;
 	double			 end;
 
 	cfg.max_running = 10;
-	submit(*pgp, &j, "alpha", "c1", "{}", 2, NULL);
-	sup = pg_open(conninfo);
-	ok(pg_claim(sup, &cfg, NULL, 0, 0, "w1", &run) == STORE_OK &&
-	    pg_run_lock(sup, &run) == STORE_OK, "a job runs");
-	ok(submit(*pgp, &k, "alpha", "c1", "{\"keep\":1}", 10, NULL) ==
-	    STORE_OK, "another is submitted and committed");
+	submit(pg, &a, "alpha", "c1", "{}", 2, NULL);
+	submit(pg, &b, "alpha", "c1", "{}", 2, NULL);
+	supa = pg_open(conninfo);
+	supb = pg_open(conninfo);
+	ok(pg_claim(supa, &cfg, NULL, 0, 0, "w1", &ra) == STORE_OK &&
+	    pg_run_lock(supa, &ra) == STORE_OK &&
+	    pg_claim(supb, &cfg, NULL, 0, 0, "w2", &rb) == STORE_OK &&
+	    pg_run_lock(supb, &rb) == STORE_OK, "two jobs run");
+	ok(submit(pg, &k, "alpha", "c1", "{\"keep\":1}", 10, NULL) ==
+	    STORE_OK, "a third is submitted and committed");
 	/*
-	 * Its heartbeat older than the grace when the server dies.  A
-	 * longer grace here: the restart and the reconnection must fit
+	 * Their heartbeats older than the grace when the server dies.  A
+	 * longer grace here: the restart and the reconnections must fit
 	 * in it on a loaded machine.
 	 */
 	end = now_s() + RGRACE + 1;
 	while (now_s() < end)
 		pause_ms(100);
 	restart();
-	pg_close(*pgp);
-	pg_close(sup);
-	*pgp = pg_open(conninfo);
-	ok(*pgp != NULL, "the store reconnects after the restart");
-	ok(pg_settle(*pgp, RGRACE, &n) == 0 && n == 0 &&
-	    pg_read(*pgp, j.id, &r, NULL) == STORE_OK &&
-	    r.state == JOB_RUNNING, "right after the restart: every lock is "
-	    "gone, every heartbeat old, and the job still reads running");
-	ok(pg_read(*pgp, k.id, &r, NULL) == STORE_OK &&
+	ok(pg_read(pg, a.id, &r, NULL) == STORE_ERR,
+	    "the restart broke the store's connection");
+	ok(pg_reconnect(pg) == 0 && pg_read(pg, a.id, &r, NULL) == STORE_OK,
+	    "pg_reconnect makes it usable again");
+	ok(pg_settle(pg, RGRACE, &n) == 0 && n == 0 &&
+	    pg_read(pg, a.id, &r, NULL) == STORE_OK && r.state == JOB_RUNNING &&
+	    pg_read(pg, b.id, &r, NULL) == STORE_OK && r.state == JOB_RUNNING,
+	    "right after the restart every lock is gone and every heartbeat "
+	    "old, yet no job reads interrupted");
+	ok(pg_reconnect(supa) == 0 && pg_run_lock(supa, &ra) == STORE_OK,
+	    "one supervisor reconnects and takes its job's lock again");
+	ok(pg_read(pg, k.id, &r, NULL) == STORE_OK &&
 	    r.state == JOB_QUEUED &&
-	    pg_blob_read(*pgp, k.id, 0, &in) == STORE_OK && in.len == 10 &&
+	    pg_blob_read(pg, k.id, 0, &in) == STORE_OK && in.len == 10 &&
 	    memcmp(in.data, "{\"keep\":1}", 10) == 0,
 	    "the committed submit survived pg_ctl -m immediate, input intact");
-	ok(settle_within(*pgp, RGRACE, 20) == 1, "nobody took its lock again: "
-	    "interrupted once the grace since the restart has passed");
+	ok(settle_within(pg, RGRACE, 20) == 1, "past the grace since the "
+	    "restart, one job is settled");
+	ok(pg_read(pg, b.id, &r, NULL) == STORE_OK && r.state == JOB_FAILED &&
+	    strcmp(r.error_code, "interrupted") == 0,
+	    "the one whose supervisor never came back: interrupted");
+	fin = ra.st;
+	fin.state = JOB_SUCCEEDED;
+	ok(pg_read(pg, a.id, &r, NULL) == STORE_OK && r.state == JOB_RUNNING &&
+	    pg_run_finish(&ra, &fin, "ok", 2) == STORE_OK &&
+	    pg_read(pg, a.id, &r, NULL) == STORE_OK &&
+	    r.state == JOB_SUCCEEDED,
+	    "the other ran on through the restart and finished");
+	pg_close(supa);
+	pg_close(supb);
 	buf_free(&in);
 	sql1("DELETE FROM spoolcgi_job");
 }
@@ -643,7 +663,7 @@ main(void)
 	test_claim(pg);
 	test_race(pg);
 	test_fence(pg);
-	test_restart(&pg);
+	test_restart(pg);
 	test_cancel(pg);
 	test_expire(pg);
 	pg_close(pg);
