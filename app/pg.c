@@ -327,12 +327,14 @@ pg_row_status(struct pg *pg, const PGresult *res, int row,
 	return 0;
 }
 
+/* Why the store cannot be used: NULL, it is compiled in. */
 const char *
 pg_unavailable(void)
 {
 	return NULL;
 }
 
+/* The last error on pg, one line ("" when none), for a caller's message. */
 const char *
 pg_error(const struct pg *pg)
 {
@@ -403,6 +405,10 @@ pg_open(const char *conninfo)
 		kw[n] = o->keyword;
 		val[n++] = o->val;
 	}
+	/* Passing "options" hides libpq's own default from PGOPTIONS. */
+	if (useropt == NULL && (useropt = getenv("PGOPTIONS")) != NULL &&
+	    *useropt == '\0')
+		useropt = NULL;
 	len = snprintf(options, sizeof(options), "%s%s%s", PG_SERVER_OPTIONS,
 	    useropt != NULL ? " " : "", useropt != NULL ? useropt : "");
 	if (len < 0 || (size_t)len >= sizeof(options)) {
