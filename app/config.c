@@ -167,6 +167,8 @@ static int	check_send_result(struct cparse *, struct cobj *,
 		    const struct ckey *, const char *, struct json_object *);
 static int	check_send_prefix(struct cparse *, struct cobj *,
 		    const struct ckey *, const char *, struct json_object *);
+static int	check_database(struct cparse *, struct cobj *,
+		    const struct ckey *, const char *, struct json_object *);
 static int	check_result_filename(struct cparse *, struct cobj *,
 		    const struct ckey *, const char *, struct json_object *);
 static int	check_result_type(struct cparse *, struct cobj *,
@@ -297,6 +299,16 @@ static const struct ckey top_keys[] = {
 	{ "notify_timeout_seconds", INT(1, 86400, 60),
 	  INT_AT(config, notify_timeout_seconds),
 	  .help = "stop a notifier after this long (its process group)" },
+	{ "database", CK_STRING, AT(config, database),
+	  .check = check_database,
+	  .hint = "give a libpq connection string, e.g. "
+	  "\"postgresql://spoolcgi@db.example.org/spoolcgi\" or "
+	  "\"dbname=spoolcgi\"",
+	  .bounds_doc = "a libpq connection string (URI or `key=value`); "
+	  "passwords in libpq's `passfile`",
+	  .def_doc = "none: the jobs are in the spool",
+	  .help = "the PostgreSQL store (README \"PostgreSQL\"); in this "
+	  "version only the `db` commands use it" },
 	/* Last: a task reads max_body_bytes and templates. */
 	{ "tasks", CK_CUSTOM, .parse = parse_tasks,
 	  .missing = "define at least one task, e.g. \"tasks\": "
@@ -1399,6 +1411,31 @@ check_send_prefix(struct cparse *cp, struct cobj *co, const struct ckey *k,
 }
 
 /*
+ * "database", once stored: a libpq connection string.  libpq itself
+ * judges its keywords when it connects (pg.c); here only what no
+ * connection string holds: an empty one, control characters.
+ * Returns 0, or -1.
+ */
+static int
+check_database(struct cparse *cp, struct cobj *co, const struct ckey *k,
+    const char *key, struct json_object *v)
+{
+	const char	*p = *(char **)((char *)co->obj + k->off), *s;
+
+	(void)v;
+	if (p == NULL)
+		return 0;
+	for (s = p; *s != '\0'; s++)
+		if ((unsigned char)*s < ' ' || *s == 0x7f)
+			break;
+	if (*p == '\0' || *s != '\0' || s - p > 4096)
+		return cp_fail(cp, key, "give a libpq connection string of at "
+		    "most 4096 characters without control characters, e.g. "
+		    "\"dbname=spoolcgi\", or leave the key out");
+	return 0;
+}
+
+/*
  * "result_filename", once stored: a template (tmpl.c's syntax) of at
  * most 255 bytes, rendered per download.  Returns 0, or -1.
  */
@@ -1954,6 +1991,7 @@ config_free(struct config *cfg)
 	free(cfg->public_url);
 	free(cfg->send_result);
 	free(cfg->send_result_prefix);
+	free(cfg->database);
 	for (i = 0; i < cfg->nallowed_origins; i++)
 		free(cfg->allowed_origins[i]);
 	free(cfg->allowed_origins);
