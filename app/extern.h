@@ -112,6 +112,7 @@ struct task {
 	char		*form_template;		/* in "templates", or NULL */
 	char		*result_template;	/* in "templates", or NULL */
 	char		*result_filename;	/* a template, or NULL */
+	char		*send_result;	/* NULL: the configuration's */
 	int		 log;		/* the log is shown (default 1) */
 };
 

@@ -1009,6 +1009,7 @@ test_ranges(void)
 	struct answer	 a, whole;
 	char		 id[SPOOLCGI_ID_LEN + 1], path[128], var[256];
 	char		 etag[128], lm[64], cr[64];
+	struct task	*t;
 	size_t		 size;
 	int		 i;
 
@@ -1143,9 +1144,26 @@ test_ranges(void)
 	    "X-Accel-Redirect"), var) == 0, "x-accel-redirect: the prefix "
 	    "and jobs/ID/result");
 	answer_free(&a);
+	/* The task's own send_result wins over the global one. */
+	t = (struct task *)config_task(&cfg, "named");
+	t->send_result = strdup("spoolcgi");
+	get1(&a, "GET", path, NULL);
+	ok(a.status == 200 && a.len == size && header(&a,
+	    "X-Accel-Redirect")[0] == '\0', "a task's send_result "
+	    "\"spoolcgi\" over the global x-accel-redirect: spoolcgi sends it");
+	answer_free(&a);
+	free(t->send_result);
+	t->send_result = strdup("x-sendfile");
 	free(cfg.send_result);
-	free(cfg.send_result_prefix);
 	cfg.send_result = NULL;
+	get1(&a, "GET", path, NULL);
+	ok(a.status == 200 && a.len == 0 && strstr(header(&a, "X-Sendfile"),
+	    "/result") != NULL, "a task's send_result \"x-sendfile\" over the "
+	    "default: the header, no body");
+	answer_free(&a);
+	free(t->send_result);
+	t->send_result = NULL;
+	free(cfg.send_result_prefix);
 	cfg.send_result_prefix = NULL;
 }
 
