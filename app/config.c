@@ -364,6 +364,13 @@ static const struct ckey task_keys[] = {
 	  .def_doc = "none: no `Content-Disposition`",
 	  .help = "the result's download name (`Content-Disposition: "
 	  "attachment`), made safe" },
+	{ "send_result", CK_STRING, AT(task, send_result),
+	  .check = check_send_result,
+	  .hint = "give \"spoolcgi\", \"x-sendfile\" or \"x-accel-redirect\"",
+	  .bounds_doc = "as `send_result`",
+	  .def_doc = "the global `send_result`",
+	  .help = "who sends this task's results: the web server for a task "
+	  "of big exports, spoolcgi for the rest" },
 	{ "form_template", CK_STRING, AT(task, form_template),
 	  .check = check_template,
 	  .hint = "give the name of a file in the templates directory, e.g. "
@@ -1373,6 +1380,13 @@ check_send_result(struct cparse *cp, struct cobj *co, const struct ckey *k,
 	const char	*m = *(char **)((char *)co->obj + k->off);
 
 	(void)v;
+	/* A task's is read after the global keys: the prefix is known. */
+	if (m != NULL && co->task != NULL &&
+	    strcmp(m, "x-accel-redirect") == 0 &&
+	    co->cfg->send_result_prefix == NULL)
+		return cp_fail(cp, key, "\"x-accel-redirect\" needs the "
+		    "global \"send_result_prefix\", the prefix of nginx's "
+		    "internal location, e.g. \"/spoolcgi-spool/\"");
 	if (m == NULL || strcmp(m, "spoolcgi") == 0 ||
 	    strcmp(m, "x-sendfile") == 0 || strcmp(m, "x-accel-redirect") == 0)
 		return 0;
@@ -1969,6 +1983,7 @@ task_free(struct task *t)
 	free(t->form_template);
 	free(t->result_template);
 	free(t->result_filename);
+	free(t->send_result);
 }
 
 /*

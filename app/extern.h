@@ -112,6 +112,7 @@ struct task {
 	char		*form_template;		/* in "templates", or NULL */
 	char		*result_template;	/* in "templates", or NULL */
 	char		*result_filename;	/* a template, or NULL */
+	char		*send_result;	/* NULL: the configuration's */
 	int		 log;		/* the log is shown (default 1) */
 	char		**notify;	/* argv run after the end, or NULL */
 };
@@ -370,6 +371,9 @@ int		 job_progress_parse(const char *, size_t, int *, char *,
 		    size_t);
 void		 job_set_message(char *, size_t, const char *, size_t);
 int		 job_retry_after(const struct jobstatus *, time_t);
+long long	 job_elapsed(const struct jobstatus *, time_t);
+long long	 job_remaining(const struct jobstatus *, time_t);
+#define JOB_ESTIMATE_AFTER	5	/* s run before a time left is told */
 unsigned long long job_hash(unsigned long long, const char *, size_t);
 #define JOB_HASH_INIT	0xcbf29ce484222325ULL	/* FNV-1a offset basis */
 
