@@ -159,9 +159,15 @@ static int	parse_tasks(struct cparse *, struct cobj *,
 		    const struct ckey *, const char *, struct json_object *);
 static int	parse_command(struct cparse *, struct cobj *,
 		    const struct ckey *, const char *, struct json_object *);
+static int	parse_notify(struct cparse *, struct cobj *,
+		    const struct ckey *, const char *, struct json_object *);
+static int	parse_task_notify(struct cparse *, struct cobj *,
+		    const struct ckey *, const char *, struct json_object *);
 static int	check_send_result(struct cparse *, struct cobj *,
 		    const struct ckey *, const char *, struct json_object *);
 static int	check_send_prefix(struct cparse *, struct cobj *,
+		    const struct ckey *, const char *, struct json_object *);
+static int	check_database(struct cparse *, struct cobj *,
 		    const struct ckey *, const char *, struct json_object *);
 static int	check_result_filename(struct cparse *, struct cobj *,
 		    const struct ckey *, const char *, struct json_object *);
@@ -284,6 +290,25 @@ static const struct ckey top_keys[] = {
 	  .def_doc = "none: the supervisor is forked directly",
 	  .help = "argv put before each supervisor, e.g. "
 	  "`[\"/usr/bin/systemd-run\", \"--user\", \"--scope\", \"--\"]`" },
+	{ "notify", CK_CUSTOM, .parse = parse_notify,
+	  .type_doc = "array of non-empty strings",
+	  .bounds_doc = "the first an absolute path of an executable",
+	  .def_doc = "none",
+	  .help = "the program run once after each job ends, with its "
+	  "status on stdin (README \"Notifications\"); tasks may override" },
+	{ "notify_timeout_seconds", INT(1, 86400, 60),
+	  INT_AT(config, notify_timeout_seconds),
+	  .help = "stop a notifier after this long (its process group)" },
+	{ "database", CK_STRING, AT(config, database),
+	  .check = check_database,
+	  .hint = "give a libpq connection string, e.g. "
+	  "\"postgresql://spoolcgi@db.example.org/spoolcgi\" or "
+	  "\"dbname=spoolcgi\"",
+	  .bounds_doc = "a libpq connection string (URI or `key=value`); "
+	  "passwords in libpq's `passfile`",
+	  .def_doc = "none: the jobs are in the spool",
+	  .help = "the PostgreSQL store (README \"PostgreSQL\"); in this "
+	  "version only the `db` commands use it" },
 	/* Last: a task reads max_body_bytes and templates. */
 	{ "tasks", CK_CUSTOM, .parse = parse_tasks,
 	  .missing = "define at least one task, e.g. \"tasks\": "
@@ -305,6 +330,12 @@ static const struct ckey task_keys[] = {
 	  .bounds_doc = "the first an absolute path of an executable",
 	  .def_doc = "required",
 	  .help = "the program and its arguments, run without a shell" },
+	{ "notify", CK_CUSTOM, .parse = parse_task_notify,
+	  .type_doc = "array of non-empty strings, or `false`",
+	  .bounds_doc = "like `command`; `[]` or `false`: none",
+	  .def_doc = "the top-level `notify`",
+	  .help = "this task's notifier, run once after each of its jobs "
+	  "ends" },
 	{ "timeout_seconds", INT(0, CONFIG_SECONDS_MAX, 0),
 	  INT_AT(task, timeout_seconds), .def_doc = "never",
 	  .help = "stop the task after this long (`error.code` `timeout`)" },
@@ -333,6 +364,13 @@ static const struct ckey task_keys[] = {
 	  .def_doc = "none: no `Content-Disposition`",
 	  .help = "the result's download name (`Content-Disposition: "
 	  "attachment`), made safe" },
+	{ "send_result", CK_STRING, AT(task, send_result),
+	  .check = check_send_result,
+	  .hint = "give \"spoolcgi\", \"x-sendfile\" or \"x-accel-redirect\"",
+	  .bounds_doc = "as `send_result`",
+	  .def_doc = "the global `send_result`",
+	  .help = "who sends this task's results: the web server for a task "
+	  "of big exports, spoolcgi for the rest" },
 	{ "form_template", CK_STRING, AT(task, form_template),
 	  .check = check_template,
 	  .hint = "give the name of a file in the templates directory, e.g. "
@@ -1342,6 +1380,13 @@ check_send_result(struct cparse *cp, struct cobj *co, const struct ckey *k,
 	const char	*m = *(char **)((char *)co->obj + k->off);
 
 	(void)v;
+	/* A task's is read after the global keys: the prefix is known. */
+	if (m != NULL && co->task != NULL &&
+	    strcmp(m, "x-accel-redirect") == 0 &&
+	    co->cfg->send_result_prefix == NULL)
+		return cp_fail(cp, key, "\"x-accel-redirect\" needs the "
+		    "global \"send_result_prefix\", the prefix of nginx's "
+		    "internal location, e.g. \"/spoolcgi-spool/\"");
 	if (m == NULL || strcmp(m, "spoolcgi") == 0 ||
 	    strcmp(m, "x-sendfile") == 0 || strcmp(m, "x-accel-redirect") == 0)
 		return 0;
@@ -1376,6 +1421,31 @@ check_send_prefix(struct cparse *cp, struct cobj *co, const struct ckey *k,
 	    s - p > 200)
 		return cp_fail(cp, key, "give a URI path that starts and ends "
 		    "with '/', e.g. \"/spoolcgi-spool/\"");
+	return 0;
+}
+
+/*
+ * "database", once stored: a libpq connection string.  libpq itself
+ * judges its keywords when it connects (pg.c); here only what no
+ * connection string holds: an empty one, control characters.
+ * Returns 0, or -1.
+ */
+static int
+check_database(struct cparse *cp, struct cobj *co, const struct ckey *k,
+    const char *key, struct json_object *v)
+{
+	const char	*p = *(char **)((char *)co->obj + k->off), *s;
+
+	(void)v;
+	if (p == NULL)
+		return 0;
+	for (s = p; *s != '\0'; s++)
+		if ((unsigned char)*s < ' ' || *s == 0x7f)
+			break;
+	if (*p == '\0' || *s != '\0' || s - p > 4096)
+		return cp_fail(cp, key, "give a libpq connection string of at "
+		    "most 4096 characters without control characters, e.g. "
+		    "\"dbname=spoolcgi\", or leave the key out");
 	return 0;
 }
 
@@ -1425,6 +1495,50 @@ parse_command(struct cparse *cp, struct cobj *co, const struct ckey *k,
 {
 	(void)k;
 	return parse_argv(cp, key, v, co->task->name, &co->task->command);
+}
+
+/* "notify" at the top: an argv, or NULL when absent.  Returns 0, or -1. */
+static int
+parse_notify(struct cparse *cp, struct cobj *co, const struct ckey *k,
+    const char *key, struct json_object *v)
+{
+	(void)k;
+	if (v == NULL)
+		return 0;
+	return parse_argv(cp, key, v, "notify-email", &co->cfg->notify);
+}
+
+/*
+ * "notify" of a task: its own argv; absent, a copy of the top-level one
+ * (parsed before "tasks"), so that the supervisor reads one member; [] or
+ * false, none.  Returns 0, or -1 with a message.
+ */
+static int
+parse_task_notify(struct cparse *cp, struct cobj *co, const struct ckey *k,
+    const char *key, struct json_object *v)
+{
+	char	**def = co->cfg->notify, **av;
+	size_t	  n, i;
+
+	(void)k;
+	if (v != NULL && (json_object_is_type(v, json_type_boolean) ?
+	    !json_object_get_boolean(v) : json_object_is_type(v,
+	    json_type_array) && json_object_array_length(v) == 0))
+		return 0;
+	if (v != NULL)
+		return parse_argv(cp, key, v, "notify-email",
+		    &co->task->notify);
+	if (def == NULL)
+		return 0;
+	for (n = 0; def[n] != NULL; n++)
+		;
+	if ((av = calloc(n + 1, sizeof(*av))) == NULL)
+		return cp_nomem(cp);
+	co->task->notify = av;
+	for (i = 0; i < n; i++)
+		if ((av[i] = strdup(def[i])) == NULL)
+			return cp_nomem(cp);
+	return 0;
 }
 
 /* Task name from object o.  Returns 0, or -1 with a message. */
@@ -1696,34 +1810,55 @@ read_all(struct cparse *cp, int fd, size_t size, char **out, size_t *len)
 }
 
 /*
- * Check what config_parse cannot: that each task's program exists and is
- * executable by this user.  Returns 0, or -1 with a message.
+ * The program prog, named by key, exists and is executable by this user.
+ * Returns 0, or -1 with a message.
+ */
+static int
+check_program(struct cparse *cp, const char *key, const char *prog)
+{
+	struct stat	 st;
+	char		 safe[CONFIG_SHOW_MAX];
+
+	show(safe, sizeof(safe), prog);
+	if (stat(prog, &st) == -1)
+		return cp_fail(cp, key, "\"%s\": %s: give the full path of "
+		    "the program", safe, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return cp_fail(cp, key, "\"%s\" is not a regular file: give "
+		    "the full path of the program", safe);
+	/* The real uid, which is the user the web server runs us as:
+	 * spoolcgi is never set-uid. */
+	if (access(prog, X_OK) == -1)
+		return cp_fail(cp, key, "\"%s\": %s: make it executable "
+		    "(chmod +x) by the user spoolcgi runs as", safe,
+		    strerror(errno));
+	return 0;
+}
+
+/*
+ * Check what config_parse cannot: that each task's program, and each
+ * notifier, exists and is executable by this user.  Returns 0, or -1
+ * with a message.
  */
 static int
 check_commands(struct cparse *cp, const struct config *cfg)
 {
-	struct stat	 st;
-	char		 key[CONFIG_KEY_MAX], safe[CONFIG_SHOW_MAX];
-	const char	*prog;
+	char		 key[CONFIG_KEY_MAX];
 	size_t		 i;
 
+	if (cfg->notify != NULL &&
+	    check_program(cp, "notify[0]", cfg->notify[0]) == -1)
+		return -1;
 	for (i = 0; i < cfg->ntasks; i++) {
-		prog = cfg->tasks[i].command[0];
 		snprintf(key, sizeof(key), "tasks.%s.command[0]",
 		    cfg->tasks[i].name);
-		show(safe, sizeof(safe), prog);
-		if (stat(prog, &st) == -1)
-			return cp_fail(cp, key, "\"%s\": %s: give the full "
-			    "path of the program", safe, strerror(errno));
-		if (!S_ISREG(st.st_mode))
-			return cp_fail(cp, key, "\"%s\" is not a regular "
-			    "file: give the full path of the program", safe);
-		/* The real uid, which is the user the web server runs
-		 * us as: spoolcgi is never set-uid. */
-		if (access(prog, X_OK) == -1)
-			return cp_fail(cp, key, "\"%s\": %s: make it "
-			    "executable (chmod +x) by the user spoolcgi runs "
-			    "as", safe, strerror(errno));
+		if (check_program(cp, key, cfg->tasks[i].command[0]) == -1)
+			return -1;
+		snprintf(key, sizeof(key), "tasks.%s.notify[0]",
+		    cfg->tasks[i].name);
+		if (cfg->tasks[i].notify != NULL &&
+		    check_program(cp, key, cfg->tasks[i].notify[0]) == -1)
+			return -1;
 	}
 	return 0;
 }
@@ -1803,6 +1938,17 @@ config_load(struct config *cfg, const char *path, char *err, size_t errsz)
 	return 0;
 }
 
+/* Free a NULL-terminated argv, and the array; NULL is fine. */
+static void
+argv_free(char **av)
+{
+	size_t	 i;
+
+	for (i = 0; av != NULL && av[i] != NULL; i++)
+		free(av[i]);
+	free(av);
+}
+
 static void
 field_free(struct field *f)
 {
@@ -1823,10 +1969,8 @@ task_free(struct task *t)
 	free(t->name);
 	free(t->title);
 	free(t->description);
-	if (t->command != NULL)
-		for (i = 0; t->command[i] != NULL; i++)
-			free(t->command[i]);
-	free(t->command);
+	argv_free(t->command);
+	argv_free(t->notify);
 	for (i = 0; i < t->nfields; i++)
 		field_free(&t->fields[i]);
 	free(t->fields);
@@ -1839,6 +1983,7 @@ task_free(struct task *t)
 	free(t->form_template);
 	free(t->result_template);
 	free(t->result_filename);
+	free(t->send_result);
 }
 
 /*
@@ -1861,13 +2006,12 @@ config_free(struct config *cfg)
 	free(cfg->public_url);
 	free(cfg->send_result);
 	free(cfg->send_result_prefix);
+	free(cfg->database);
 	for (i = 0; i < cfg->nallowed_origins; i++)
 		free(cfg->allowed_origins[i]);
 	free(cfg->allowed_origins);
-	if (cfg->launcher != NULL)
-		for (i = 0; cfg->launcher[i] != NULL; i++)
-			free(cfg->launcher[i]);
-	free(cfg->launcher);
+	argv_free(cfg->launcher);
+	argv_free(cfg->notify);
 	memset(cfg, 0, sizeof(*cfg));
 }
 

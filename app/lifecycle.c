@@ -548,7 +548,7 @@ lc_supervise(struct lc_start *a)
 	json_object		*input = NULL, *fields = NULL;
 	char			 workdir[PATH_MAX], **env;
 	long long		 usage0 = -1, size0;
-	int			 devnull;
+	int			 devnull, nfd = -1;
 
 	signal(SIGHUP, SIG_IGN);	/* the session we left may hang up */
 	signal(SIGPIPE, SIG_IGN);
@@ -638,9 +638,12 @@ lc_supervise(struct lc_start *a)
 		lc_finish(&run, cfg, a->task, usage0, fds.out, &o);
 	}
 	store_run_settle(&run);
-	if (store_run_write(&run, 1) == -1)
+	if (store_run_write(&run, 1) == -1) {
 		log_warnx("job %s: its final status could not be written",
 		    a->id);
+		nfd = -2;	/* no notice of an end nobody can read */
+	} else if (a->task->notify != NULL)
+		nfd = store_run_notify_log(&run);
 	/* The final status is on disk: free the slots, start the next. */
 	store_run_release(&run);
 	if (a->gslot != -1)
@@ -650,6 +653,9 @@ lc_supervise(struct lc_start *a)
 	if (cfg->max_spool_bytes > 0)
 		store_usage_add(s, store_job_size(s, a->id) - size0);
 	(void)lifecycle_dispatch(s, cfg);
+	/* Last, so that it delays no job (notify.c: at most once). */
+	if (nfd != -2)
+		(void)notify_job(cfg, a->task, &run.st, env, fds.work, nfd);
 	store_close(s);
 	_exit(0);
 }

@@ -19,6 +19,8 @@
  *                       holding it (store_update)
  *     log               the task's stderr (all but "progress:" lines) and
  *                       the supervisor's own messages, appended
+ *     notify.log        the notifier's stdout and stderr, and what the
+ *                       supervisor says about it, appended; never served
  *     result.tmp        the task's stdout while it runs; removed when the
  *                       job's run ends any other way than success
  *     result            renamed from result.tmp when the task succeeded

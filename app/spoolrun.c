@@ -129,6 +129,26 @@ store_run_files(struct run *run, struct taskfds *t)
 	return 0;
 }
 
+/*
+ * Open the job's notify.log (appended) for its notifier's output and the
+ * supervisor's word on it: apart from the log, which whoever holds the
+ * job's link may read.  Close-on-exec and above 2.  Returns the
+ * descriptor, or -1 (logged).
+ */
+int
+store_run_notify_log(struct run *run)
+{
+	int	 fd;
+
+	if ((fd = openat(run->dirfd, "notify.log", O_WRONLY | O_CREAT |
+	    O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600)) == -1 ||
+	    (fd = proc_fd_high(fd)) == -1) {
+		log_warn("spool: open jobs/%s/notify.log", run->st.id);
+		return -1;
+	}
+	return fd;
+}
+
 /* Read input.json whole into b.  Returns 0, or -1 (logged). */
 int
 store_run_input(struct run *run, struct buf *b)

@@ -77,8 +77,11 @@ supervise_env_dropped(const char *kv)
 	return 0;
 }
 
-/* Append "name=value" to the NULL-terminated env.  Returns 0, or -1. */
-static int
+/*
+ * Append "name=value" to the NULL-terminated env of n entries (a malloc'd
+ * array, which may move).  Returns 0, or -1.
+ */
+int
 supervise_env_add(char ***env, size_t *n, const char *name, const char *val)
 {
 	char	**p, *s;

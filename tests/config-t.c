@@ -310,6 +310,30 @@ test_refusals(void)
 	refused("send_result_prefix with a CR",
 	    "{'spool': '/s', 'send_result_prefix': '/in\\r/', 'tasks': {"
 	    TASK_T "}}", ": send_result_prefix: give a URI path");
+	refused("a task's send_result: an unknown way",
+	    "{'spool': '/s', 'tasks': {'t': {'command': ['/x'], "
+	    "'send_result': 'nginx'}}}", ": tasks.t.send_result: give "
+	    "\"spoolcgi\"");
+	refused("a task's x-accel-redirect without the global prefix",
+	    "{'spool': '/s', 'tasks': {'t': {'command': ['/x'], "
+	    "'send_result': 'x-accel-redirect'}}}",
+	    ": tasks.t.send_result: \"x-accel-redirect\" needs the global "
+	    "\"send_result_prefix\"");
+	{
+		struct config	 c;
+		char		 e[1024];
+
+		ok(parse(&c, j("{'spool': '/s', 'send_result': 'x-sendfile', "
+		    "'send_result_prefix': '/in/', 'tasks': {'a': {'command': "
+		    "['/x'], 'send_result': 'x-accel-redirect'}, 'b': "
+		    "{'command': ['/x']}}}"), e, sizeof(e)) == 0 &&
+		    strcmp(c.tasks[0].send_result, "x-accel-redirect") == 0 &&
+		    c.tasks[1].send_result == NULL &&
+		    strcmp(c.send_result, "x-sendfile") == 0,
+		    "a task's send_result overrides the global one; NULL: "
+		    "the global one");
+		config_free(&c);
+	}
 	refused("result_filename: a broken template",
 	    "{'spool': '/s', 'tasks': {'t': {'command': ['/x'], "
 	    "'result_filename': 'a-{{id'}}}", ": tasks.t.result_filename: ");
@@ -692,6 +716,25 @@ test_load(void)
 	    "load: message names file, key, program and the error");
 	ok(cfg.tasks == NULL && cfg.path == NULL, "load: cfg left zeroed");
 
+	/* A notifier that cannot be run is found at start, too. */
+	snprintf(json, sizeof(json), "{\"spool\": \"/s\", \"tasks\": "
+	    "{\"wc\": {\"command\": [\"/bin/sh\"], \"notify\": [\"%s\"]}}}",
+	    prog);
+	put(conf, sizeof(conf), dir, "notifyexec.json", json, 0600);
+	ok(config_load(&cfg, conf, err, sizeof(err)) == -1 &&
+	    strstr(err, ": tasks.wc.notify[0]: ") != NULL &&
+	    strstr(err, strerror(EACCES)) != NULL,
+	    "load: a notifier not executable refused");
+	printf("#   %s\n", err);
+	snprintf(json, sizeof(json), "{\"spool\": \"/s\", \"notify\": "
+	    "[\"%s/nope\"], \"tasks\": {\"wc\": {\"command\": "
+	    "[\"/bin/sh\"], \"notify\": false}}}", dir);
+	put(conf, sizeof(conf), dir, "notifymissing.json", json, 0600);
+	ok(config_load(&cfg, conf, err, sizeof(err)) == -1 &&
+	    strstr(err, ": notify[0]: ") != NULL,
+	    "load: a missing global notifier refused");
+	printf("#   %s\n", err);
+
 	/* A task program that does not exist. */
 	snprintf(json, sizeof(json), "{\"spool\": \"/s\", \"tasks\": "
 	    "{\"wc\": {\"command\": [\"%s/nope\"]}}}", dir);
@@ -758,6 +801,10 @@ test_load(void)
 	snprintf(path, sizeof(path), "%s/dirprog.json", dir);
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/bad.json", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/notifyexec.json", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/notifymissing.json", dir);
 	unlink(path);
 	unlink(conf);
 	ok(rmdir(dir) == 0, "temporary directory cleaned up");
@@ -911,6 +958,68 @@ test_default_path(void)
 	    "default path: truncation is failure");
 }
 
+/*
+ * "notify": the top level's argv is every task's unless a task has its
+ * own, or none ([] or false); the timeout has a default and bounds.
+ */
+static void
+test_notify(void)
+{
+	struct config	 cfg;
+	char		 err[1024] = "";
+
+	ok(parse(&cfg, j("{'spool': '/s', 'tasks': {" TASK_T "}}"), err,
+	    sizeof(err)) == 0, "notify: absent");
+	ok(cfg.notify == NULL && cfg.tasks[0].notify == NULL,
+	    "notify: none by default");
+	is_int(cfg.notify_timeout_seconds, 60, "notify_timeout_seconds 60");
+	config_free(&cfg);
+
+	ok(parse(&cfg, j("{'spool': '/s', 'notify': ['/n', '-a'], "
+	    "'notify_timeout_seconds': 5, 'tasks': {"
+	    "'dflt': {'command': ['/x']}, "
+	    "'own': {'command': ['/x'], 'notify': ['/own']}, "
+	    "'off': {'command': ['/x'], 'notify': false}, "
+	    "'none': {'command': ['/x'], 'notify': []}}}"), err,
+	    sizeof(err)) == 0, "notify: global and per task");
+	printf("#   %s\n", err);
+	is_str(cfg.notify[0], "/n", "notify[0]");
+	is_int(cfg.notify_timeout_seconds, 5, "notify_timeout_seconds 5");
+	ok(cfg.tasks[0].notify != NULL && cfg.tasks[0].notify != cfg.notify &&
+	    strcmp(cfg.tasks[0].notify[0], "/n") == 0 &&
+	    strcmp(cfg.tasks[0].notify[1], "-a") == 0 &&
+	    cfg.tasks[0].notify[2] == NULL,
+	    "notify: a task without its own takes a copy of the global one");
+	ok(cfg.tasks[1].notify != NULL &&
+	    strcmp(cfg.tasks[1].notify[0], "/own") == 0 &&
+	    cfg.tasks[1].notify[1] == NULL, "notify: a task's own wins");
+	ok(cfg.tasks[2].notify == NULL, "notify: false turns it off");
+	ok(cfg.tasks[3].notify == NULL, "notify: [] turns it off");
+	config_free(&cfg);
+
+	refused("notify: relative",
+	    "{'spool': '/s', 'notify': ['mail'], 'tasks': {" TASK_T "}}",
+	    ": notify[0]: \"mail\" is not an absolute path");
+	refused("notify: empty at the top",
+	    "{'spool': '/s', 'notify': [], 'tasks': {" TASK_T "}}",
+	    ": notify: empty");
+	refused("notify: a string",
+	    "{'spool': '/s', 'tasks': {'t': {'command': ['/x'], "
+	    "'notify': '/bin/mail'}}}",
+	    "tasks.t.notify: expected an array");
+	refused("notify: true",
+	    "{'spool': '/s', 'tasks': {'t': {'command': ['/x'], "
+	    "'notify': true}}}",
+	    "tasks.t.notify: expected an array");
+	refused("notify: an empty argument",
+	    "{'spool': '/s', 'tasks': {'t': {'command': ['/x'], "
+	    "'notify': ['/n', '']}}}",
+	    "tasks.t.notify[1]: empty string");
+	refused("notify_timeout_seconds: 0",
+	    "{'spool': '/s', 'notify_timeout_seconds': 0, 'tasks': {"
+	    TASK_T "}}", "notify_timeout_seconds");
+}
+
 int
 main(void)
 {
@@ -923,6 +1032,7 @@ main(void)
 	test_full();
 	test_defaults();
 	test_kinds();
+	test_notify();
 	test_refusals();
 	test_load();
 	test_example();

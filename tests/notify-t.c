@@ -1,0 +1,391 @@
+/*
+ * notify.c: a job's notifier, run by a real detached supervisor (started
+ * through lifecycle.c, as a request would): once, after the final status
+ * is on disk and the run slot is free, with the status object on stdin,
+ * the task's environment and its own process group; a failing, hanging
+ * or missing notifier is logged in the notify log and leaves the job as
+ * it was.
+ */
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "extern.h"
+#include "tap.h"
+
+static char		 root[256];
+static struct store	*sp;
+static struct config	 cfg;
+static struct task	 tasks[5];
+
+static char *
+script(const char *name, const char *body)
+{
+	char	 path[512];
+	FILE	*f;
+
+	snprintf(path, sizeof(path), "%s/%s", root, name);
+	if ((f = fopen(path, "w")) == NULL)
+		exit(1);
+	fprintf(f, "#!/bin/sh\n%s", body);
+	fclose(f);
+	chmod(path, 0755);
+	return strdup(path);
+}
+
+static struct field	 text_field = { .name = (char *)"text",
+    .label = (char *)"text", .max_bytes = 100 };
+
+static void
+task_init(struct task *t, const char *name, char *cmd, char *notify)
+{
+	memset(t, 0, sizeof(*t));
+	t->name = (char *)name;
+	t->title = (char *)name;
+	t->command = calloc(2, sizeof(char *));
+	t->command[0] = cmd;
+	if (notify != NULL) {
+		t->notify = calloc(2, sizeof(char *));
+		t->notify[0] = notify;
+	}
+	t->result_type = (char *)"text/plain";
+	t->max_result_bytes = 1 << 20;
+}
+
+/* Create a job and dispatch it.  Returns 0, or -1. */
+static int
+start(const struct task *t, const char *input, struct jobstatus *st)
+{
+	struct submit	 sub;
+	int		 fd;
+
+	memset(st, 0, sizeof(*st));
+	memset(&sub, 0, sizeof(sub));
+	job_id_new(st->id);
+	snprintf(st->task, sizeof(st->task), "%s", t->name);
+	st->state = JOB_QUEUED;
+	st->progress = -1;
+	st->created_at = time(NULL);
+	if ((fd = store_stage(sp, st->id)) == -1)
+		return -1;
+	close(fd);
+	sub.key = "";
+	return lifecycle_submit(sp, &cfg, st, input, strlen(input), &sub) ==
+	    LC_OK ? 0 : -1;
+}
+
+/* Poll the status until it is final, for at most secs seconds. */
+static int
+wait_final(const char *id, struct jobstatus *st, int secs)
+{
+	time_t	 deadline = time(NULL) + secs;
+
+	while (time(NULL) <= deadline) {
+		if (lifecycle_read(sp, &cfg, id, st) == LC_OK &&
+		    job_state_final(st->state))
+			return 0;
+		poll(NULL, 0, 20);
+	}
+	return -1;
+}
+
+/* Poll until path exists, for at most secs seconds. */
+static int
+wait_file(const char *path, int secs)
+{
+	time_t	 deadline = time(NULL) + secs;
+
+	while (time(NULL) <= deadline) {
+		if (access(path, F_OK) == 0)
+			return 0;
+		poll(NULL, 0, 20);
+	}
+	return -1;
+}
+
+/* A process is gone (or a zombie, which PID 1 reaps late). */
+static int
+gone(long pid)
+{
+	char	 path[64], buf[512], *p;
+	FILE	*f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 1;
+	p = fgets(buf, sizeof(buf), f);
+	fclose(f);
+	return p != NULL && (p = strrchr(buf, ')')) != NULL &&
+	    (p[2] == 'Z' || p[2] == 'X');
+}
+
+static int
+wait_gone(long pid, int secs)
+{
+	time_t	 deadline = time(NULL) + secs;
+
+	while (time(NULL) <= deadline) {
+		if (gone(pid))
+			return 0;
+		poll(NULL, 0, 20);
+	}
+	return -1;
+}
+
+static char *
+slurp(const char *path)
+{
+	static char	 buf[8192];
+	ssize_t		 n;
+	int		 fd;
+
+	buf[0] = '\0';
+	if ((fd = open(path, O_RDONLY)) == -1)
+		return buf;
+	n = read(fd, buf, sizeof(buf) - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	close(fd);
+	return buf;
+}
+
+static char *
+job_file(const char *id, const char *name)
+{
+	char	 path[512];
+
+	snprintf(path, sizeof(path), "%s/spool/jobs/%s/%s", root, id, name);
+	return slurp(path);
+}
+
+static int
+count(const char *hay, const char *needle)
+{
+	int	 n = 0;
+
+	while ((hay = strstr(hay, needle)) != NULL) {
+		n++;
+		hay += strlen(needle);
+	}
+	return n;
+}
+
+int
+main(void)
+{
+	struct task		*t_ok = &tasks[0], *t_bad = &tasks[1];
+	struct task		*t_hang = &tasks[2], *t_none = &tasks[3];
+	struct task		*t_miss = &tasks[4];
+	struct jobstatus	 st, st2;
+	char			 path[1024], out[512], gate[512], *s;
+	long			 sup, kid;
+
+	snprintf(root, sizeof(root), "/tmp/notify-t.XXXXXX");
+	if (mkdtemp(root) == NULL)
+		return 1;
+	snprintf(path, sizeof(path), "%s/spool", root);
+	if ((sp = store_open(path)) == NULL)
+		return 1;
+	snprintf(out, sizeof(out), "%s/ok.out", root);
+	snprintf(gate, sizeof(gate), "%s/gate", root);
+	cfg.spool = path;
+	cfg.max_running = 1;	/* the next job needs the slot back */
+	cfg.max_queued = 100;
+	cfg.tasks = tasks;
+	cfg.ntasks = sizeof(tasks) / sizeof(tasks[0]);
+	cfg.kill_grace_seconds = 1;
+	cfg.notify_timeout_seconds = 30;
+	cfg.public_url = (char *)"https://jobs.example.org/app";
+	setenv("QUERY_STRING", "secret=1", 1);
+	setenv("NOTIFY_T_OUT", out, 1);
+	setenv("NOTIFY_T_GATE", gate, 1);
+
+	/*
+	 * It records what it was given, says it started, then waits for the
+	 * test's gate: meanwhile the next job runs in the slot.
+	 */
+	task_init(t_ok, "ok", script("ok", "printf result\n"),
+	    script("notify-ok",
+	    "{ echo \"stdin=$(cat)\"\n"
+	    "  echo \"state=$SPOOLCGI_JOB_STATE field=$SPOOLCGI_FIELD_text\"\n"
+	    "  echo \"url=$SPOOLCGI_JOB_URL id=$SPOOLCGI_JOB_ID\"\n"
+	    "  echo \"error=${SPOOLCGI_JOB_ERROR-unset}\"\n"
+	    "  echo \"query=${QUERY_STRING-unset}\"\n"
+	    "  echo \"pgid=$(ps -o pgid= -p $$ | tr -d ' ') pid=$$\"\n"
+	    "  echo \"ppid=$PPID\"\n"
+	    "  echo \"fds=$(ls /proc/self/fd | sort -n | tr '\\n' ' ')\"\n"
+	    "} >\"$NOTIFY_T_OUT.tmp\"\n"
+	    "echo ran >>\"$NOTIFY_T_OUT.count\"\n"
+	    "mv \"$NOTIFY_T_OUT.tmp\" \"$NOTIFY_T_OUT\"\n"
+	    "echo notifier-said-this >&2\n"
+	    "while [ ! -e \"$NOTIFY_T_GATE\" ]; do sleep 0.05; done\n"));
+	t_ok->fields = &text_field;
+	t_ok->nfields = 1;
+	task_init(t_bad, "bad", script("bad", "echo task-log >&2; exit 4\n"),
+	    script("notify-bad", "echo notifier-failed >&2\nexit 3\n"));
+	task_init(t_hang, "hang", script("hang", "printf x\n"),
+	    script("notify-hang", "trap '' TERM\n"
+	    "sleep 60 & echo $! >\"$NOTIFY_T_OUT.kid\"\nwait\n"));
+	task_init(t_none, "none", script("none", "printf x\n"), NULL);
+	task_init(t_miss, "miss", script("miss", "printf x\n"),
+	    strdup("/nonexistent/notifier"));
+
+	/* ------------------------------------------------------ once */
+	ok(start(t_ok, "{\"id\":\"x\",\"fields\":{\"text\":\"hi there\"}}",
+	    &st) == 0, "a job with a notifier starts");
+	ok(wait_final(st.id, &st, 20) == 0 &&
+	    st.state == JOB_SUCCEEDED, "it succeeds");
+	ok(wait_file(out, 20) == 0, "its notifier runs");
+	s = slurp(out);
+	printf("# %s", s);
+	ok(strstr(s, "stdin={\"id\":\"") != NULL &&
+	    strstr(s, st.id) != NULL &&
+	    strstr(s, "\"state\":\"succeeded\"") != NULL &&
+	    strstr(s, "\"done\":true") != NULL &&
+	    strstr(s, "\"progress\":100") != NULL,
+	    "stdin: the final status object");
+	snprintf(path, sizeof(path), "\"resourceLocation\":"
+	    "\"https://jobs.example.org/app/jobs/%s/result\"", st.id);
+	ok(strstr(s, path) != NULL, "stdin: links under public_url");
+	ok(strstr(s, "state=succeeded field=hi there\n") != NULL,
+	    "env: SPOOLCGI_JOB_STATE and the fields, as a task has them");
+	snprintf(path, sizeof(path), "url=https://jobs.example.org/app/jobs/%s"
+	    " id=%s\n", st.id, st.id);
+	ok(strstr(s, path) != NULL, "env: SPOOLCGI_JOB_URL, SPOOLCGI_JOB_ID");
+	ok(strstr(s, "error=unset\n") != NULL,
+	    "env: no SPOOLCGI_JOB_ERROR without an error");
+	ok(strstr(s, "query=unset\n") != NULL,
+	    "env: no request variable, as for a task");
+	{
+		long pgid = -1, pid = -2;
+		const char *p = strstr(s, "pgid=");
+
+		if (p != NULL)
+			sscanf(p, "pgid=%ld pid=%ld", &pgid, &pid);
+		ok(pgid == pid, "it leads its own process group");
+		p = strstr(s, "ppid=");
+		sup = p != NULL ? strtol(p + 5, NULL, 10) : -1;
+	}
+	ok(strstr(s, "fds=0 1 2 3 \n") != NULL,
+	    "stdin, stdout, stderr and nothing else (3: ls's own)");
+
+	/* While it runs, the slot is free: the next job runs to its end. */
+	ok(start(t_none, "{\"id\":\"y\"}", &st2) == 0 &&
+	    wait_final(st2.id, &st2, 20) == 0 && st2.state == JOB_SUCCEEDED,
+	    "a queued job runs while the notifier still runs (max_running 1)");
+	ok(!gone(sup), "the first job's supervisor is still notifying");
+	snprintf(path, sizeof(path), "%s/spool/jobs/%s/notify.log", root,
+	    st2.id);
+	ok(access(path, F_OK) == -1 && errno == ENOENT,
+	    "a task without a notifier leaves no notify log");
+	close(open(gate, O_CREAT | O_WRONLY, 0600));
+	ok(wait_gone(sup, 20) == 0, "the supervisor ends after its notifier");
+	snprintf(path, sizeof(path), "%s.count", out);
+	is_str(slurp(path), "ran\n", "the notifier ran once");
+	ok(lifecycle_read(sp, &cfg, st.id, &st) == LC_OK &&
+	    st.state == JOB_SUCCEEDED, "the job is as it was");
+	s = job_file(st.id, "notify.log");
+	ok(strstr(s, "notifier-said-this\n") != NULL,
+	    "its stderr is in the notify log");
+	ok(strstr(job_file(st.id, "log"), "notifier") == NULL,
+	    "and not in the job's log, which the job's link shows");
+	ok(strstr(s, "warning") == NULL, "a notifier that exits 0: no warning");
+
+	/* ------------------------------------------------------ failure */
+	ok(start(t_bad, "{\"id\":\"x\"}", &st) == 0 &&
+	    wait_final(st.id, &st, 20) == 0 && st.state == JOB_FAILED,
+	    "a failing job with a failing notifier");
+	snprintf(path, sizeof(path), "%s/spool/jobs/%s/notify.log", root,
+	    st.id);
+	ok(wait_file(path, 20) == 0, "it has a notify log");
+	{
+		time_t deadline = time(NULL) + 20;
+
+		while (strstr(slurp(path), "exited with status 3") == NULL &&
+		    time(NULL) <= deadline)
+			poll(NULL, 0, 20);
+	}
+	s = slurp(path);
+	printf("# %s", s);
+	is_int(count(s, "exited with status 3"), 1,
+	    "the failure is logged once");
+	ok(strstr(s, st.id) != NULL, "with the job's id");
+	ok(strstr(s, "notifier-failed\n") != NULL, "after the notifier's own");
+	ok(lifecycle_read(sp, &cfg, st.id, &st2) == LC_OK &&
+	    st2.state == JOB_FAILED && strcmp(st2.error_code, "exit") == 0 &&
+	    st2.finished_at == st.finished_at,
+	    "the job's end is unchanged");
+	ok(strstr(job_file(st.id, "log"), "task-log") != NULL &&
+	    strstr(job_file(st.id, "log"), "notif") == NULL,
+	    "the job's log holds the task's lines only");
+
+	/* ------------------------------------------------------ timeout */
+	cfg.notify_timeout_seconds = 1;
+	ok(start(t_hang, "{\"id\":\"x\"}", &st) == 0 &&
+	    wait_final(st.id, &st, 20) == 0 && st.state == JOB_SUCCEEDED,
+	    "a job whose notifier hangs, ignoring SIGTERM");
+	snprintf(path, sizeof(path), "%s.kid", out);
+	ok(wait_file(path, 20) == 0, "the notifier started its child");
+	kid = strtol(slurp(path), NULL, 10);
+	snprintf(path, sizeof(path), "%s/spool/jobs/%s/notify.log", root,
+	    st.id);
+	{
+		time_t deadline = time(NULL) + 30;
+
+		while (strstr(slurp(path), "notify_timeout_seconds") == NULL &&
+		    time(NULL) <= deadline)
+			poll(NULL, 0, 20);
+	}
+	s = slurp(path);
+	printf("# %s", s);
+	ok(strstr(s, "ran longer than notify_timeout_seconds (1) and was "
+	    "stopped") != NULL, "stopped at its timeout, and logged");
+	ok(kid > 0 && wait_gone(kid, 10) == 0,
+	    "its whole process group is stopped");
+	ok(lifecycle_read(sp, &cfg, st.id, &st2) == LC_OK &&
+	    st2.state == JOB_SUCCEEDED, "the job still reads succeeded");
+
+	/* ------------------------------------------------------ missing */
+	ok(start(t_miss, "{\"id\":\"x\"}", &st) == 0 &&
+	    wait_final(st.id, &st, 20) == 0 && st.state == JOB_SUCCEEDED,
+	    "a job whose notifier cannot be started");
+	snprintf(path, sizeof(path), "%s/spool/jobs/%s/notify.log", root,
+	    st.id);
+	{
+		time_t deadline = time(NULL) + 20;
+
+		while (strstr(slurp(path), "could not be started") == NULL &&
+		    time(NULL) <= deadline)
+			poll(NULL, 0, 20);
+	}
+	s = slurp(path);
+	ok(strstr(s, "/nonexistent/notifier could not be started") != NULL,
+	    "logged: it could not be started");
+
+	store_close(sp);
+	{
+		size_t i;
+
+		for (i = 0; i < sizeof(tasks) / sizeof(tasks[0]); i++) {
+			free(tasks[i].command[0]);
+			free(tasks[i].command);
+			if (tasks[i].notify != NULL)
+				free(tasks[i].notify[0]);
+			free(tasks[i].notify);
+		}
+	}
+	snprintf(path, sizeof(path), "rm -rf '%s'", root);
+	if (system(path) != 0)
+		return 1;
+	return tap_done();
+}
