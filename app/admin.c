@@ -58,7 +58,7 @@ admin_usage(void)
 {
 	fprintf(stderr, "usage: spoolcgi [-c file] jobs [--state state[,...]] "
 	    "[--task task] [--json]\n"
-	    "       spoolcgi [-c file] show id\n"
+	    "       spoolcgi [-c file] show id [--json]\n"
 	    "       spoolcgi [-c file] log id [--tail bytes]\n"
 	    "       spoolcgi [-c file] cancel id [--json]\n"
 	    "       spoolcgi [-c file] retry id [--json]\n"
@@ -365,6 +365,17 @@ admin_jobs(const struct config *cfg, struct store *s, int argc, char *argv[])
 
 /* ------------------------------------------------------------- one job */
 
+/* "--json" as the only option after the id.  Returns 1, 0, or -1. */
+static int
+admin_json_opt(int argc, char *argv[])
+{
+	if (argc == 2)
+		return 0;
+	if (argc == 3 && strcmp(argv[2], "--json") == 0)
+		return 1;
+	return -1;
+}
+
 /* "show ID": the job's status object. */
 static int
 admin_show(const struct config *cfg, struct store *s, int argc, char *argv[])
@@ -372,7 +383,8 @@ admin_show(const struct config *cfg, struct store *s, int argc, char *argv[])
 	struct jobstatus	 st;
 	int			 rc;
 
-	if (argc != 2)
+	/* JSON either way: --json is taken, as the other commands take it. */
+	if (admin_json_opt(argc, argv) == -1)
 		return admin_usage();
 	if ((rc = admin_id("show", argv[1])) != 0)
 		return rc;
@@ -424,17 +436,6 @@ admin_log(const struct config *cfg, struct store *s, int argc, char *argv[])
 		rc = ADMIN_ERR;
 	buf_free(&b);
 	return rc;
-}
-
-/* "--json" as the only option after the id.  Returns 1, 0, or -1. */
-static int
-admin_json_opt(int argc, char *argv[])
-{
-	if (argc == 2)
-		return 0;
-	if (argc == 3 && strcmp(argv[2], "--json") == 0)
-		return 1;
-	return -1;
 }
 
 /*

@@ -58,14 +58,18 @@
  *   gc.stamp, gc.lock   when the last clean-up started; who runs one now
  *   boot                the boot id under which the spool was last
  *                       recovered (store_recovery_due)
- *   drain               if it exists, new jobs are refused (503)
+ *   drain               if it exists, new jobs are refused (503); made and
+ *                       removed by "spoolcgi drain on|off" (store_drain_set)
  *
  * Creating a job (store_submit).  tmp/ID is built completely (input.json,
  * lock, reserve, status.json, uploads in work/; every file fsynced).  Then,
  * under dispatch.lock: the queue entry is created and queue/ fsynced, tmp/ID
  * is renamed to jobs/ID and jobs/ fsynced, the idempotency key is claimed.
  * Only then is the client answered, so a job answered with an id survives
- * any crash.  A crash before the rename leaves an entry without a job (a
+ * any crash.  A job run again (lifecycle_retry) is created the same way;
+ * its uploads are copied from the old job's work/ into tmp/ID/work/ and
+ * synced first (store_upload_copy), never linked: either job's task may
+ * change its own working files.  A crash before the rename leaves an entry without a job (a
  * dispatcher drops it) and a staging directory (the clean-up removes it
  * after an hour); after it, a queued job with its entry.  Nobody sees the
  * steps in between: every reader of the queue takes dispatch.lock.

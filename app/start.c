@@ -4,7 +4,9 @@
  * limits of the server, the disk and the client, the idempotency key,
  * then the job stored and queued in one step (lifecycle_submit), and the
  * answer: 202 with the status object, or 303 to the job page.  No refusal
- * leaves anything in the spool.
+ * leaves anything in the spool.  A failed or cancelled job run again
+ * (POST {base}/jobs/{id}/retry) is a start too: the same limits, keys and
+ * answers, its input the old job's (lifecycle_retry).
  */
 #include "config.h"
 
