@@ -312,9 +312,9 @@ admin_jobs(const struct config *cfg, struct store *s, int argc, char *argv[])
 		else
 			return admin_usage();
 	}
-	if (store_gc_jobs(s, admin_list_job, &l) == -1 || l.failed) {
-		fprintf(stderr, "spoolcgi jobs: the jobs of %s could not all be "
-		    "read (see above)\n", cfg->spool);
+	if (store_gc_jobs(s, admin_list_job, &l) == -1) {
+		fprintf(stderr, "spoolcgi jobs: the jobs of %s could not be "
+		    "listed (see above)\n", cfg->spool);
 		free(l.rows);
 		return ADMIN_ERR;
 	}
@@ -360,6 +360,12 @@ admin_jobs(const struct config *cfg, struct store *s, int argc, char *argv[])
 	buf_free(&b);
 	free(q);
 	free(l.rows);
+	/* What could be read is listed; what could not is said, and fails. */
+	if (l.failed && rc == ADMIN_OK) {
+		fprintf(stderr, "spoolcgi jobs: some jobs of %s could not be "
+		    "read (see above)\n", cfg->spool);
+		rc = ADMIN_ERR;
+	}
 	return rc;
 }
 
