@@ -371,6 +371,9 @@ lc_retry_input(struct store *s, const char *oldid, const struct jobstatus *st,
 			rc = LC_INPUT;
 			goto done;
 		default:
+			/* A name the store never gives: the input was changed. */
+			if (errno == EINVAL)
+				rc = LC_INPUT;
 			goto done;
 		}
 		/* A task that wrote into its upload changed the input. */
