@@ -76,6 +76,15 @@ run(const char *word, ...)
 	return rc;
 }
 
+/* A change: created a minute earlier (ordering without a clock wait). */
+static int
+older(struct jobstatus *st, void *arg)
+{
+	(void)arg;
+	st->created_at -= 60;
+	return 1;
+}
+
 /* Submit a job of task with an empty input; wait until it is final. */
 static void
 job(const char *task, struct jobstatus *st)
@@ -141,6 +150,8 @@ main(void)
 	job("fail", &f);
 	ok(s.state == JOB_SUCCEEDED && f.state == JOB_FAILED,
 	    "a succeeded and a failed job");
+	ok(store_update(sp, s.id, older, NULL, &st) == STORE_OK,
+	    "the succeeded one made a minute older");
 
 	is_int(run("jobs", NULL), 0, "jobs: 0");
 	ok(strncmp(out, "ID ", 3) == 0 && strstr(out, s.id) != NULL &&
