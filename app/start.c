@@ -473,8 +473,8 @@ done:
 static void
 start_not_retryable(struct req *r, const struct jobstatus *old)
 {
-	http_header(r, "Cache-Control", "no-store");
 	if (r->json) {
+		http_header(r, "Cache-Control", "no-store");
 		reply_status(r, 409, old);
 		return;
 	}

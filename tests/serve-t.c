@@ -959,6 +959,7 @@ test_retry(void)
 	char		 sid[SPOOLCGI_ID_LEN + 1], eid[SPOOLCGI_ID_LEN + 1];
 	char		 hid[SPOOLCGI_ID_LEN + 1], tok[64], path[128];
 	char		 want[160], body[128], *before;
+	const char	*cc;
 	int		 fd;
 
 	ok(start("task=fail", formjson, fid) == 202 && wait_final(fid, 10) ==
@@ -1043,6 +1044,9 @@ test_retry(void)
 	request(&a, "POST", path, NULL, form, "");
 	ok(a.status == 409 && has(&a, "only a failed or cancelled job"),
 	    "a pending job (HTML): 409, a page that says why");
+	cc = a.head != NULL ? strstr(a.head, "Cache-Control: no-store") : NULL;
+	ok(cc != NULL && strstr(cc + 1, "Cache-Control") == NULL,
+	    "one Cache-Control: no-store");
 	answer_free(&a);
 	snprintf(path, sizeof(path), "/jobs/%s/retry", eid);
 	request(&a, "POST", path, NULL, formjson, "");
