@@ -323,13 +323,13 @@ admin_jobs(const struct config *cfg, struct store *s, int argc, char *argv[])
 		nq = 0;
 	if (json)
 		buf_puts(&b, "[");
-	else
+	else {
 		for (i = 0; i < cfg->ntasks; i++)
 			if ((k = (int)strlen(cfg->tasks[i].name)) > taskw)
 				taskw = k;
-	if (!json)
 		printf("%-36s  %-9s  %-*s  %-20s  %s\n", "ID", "STATE", taskw,
 		    "TASK", "CREATED", "NOTE");
+	}
 	for (i = 0; i < l.n; i++) {
 		/* Read again: it may have moved on since the walk. */
 		if (store_read(s, l.rows[i].id, &st) != STORE_OK ||
