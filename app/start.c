@@ -546,8 +546,10 @@ start_retry(struct req *r, const char *id)
 
 	/*
 	 * The new job.  Where jobs have owners (issue 11, "my jobs"), the
-	 * retry belongs to the caller, not to the old job's owner: set it
-	 * in st here, as start_job does, and lifecycle_retry keeps it.
+	 * retry belongs to the caller, not to the old job's owner: set the
+	 * caller's owner here exactly as start_job does (in st, which
+	 * lifecycle_retry keeps but for its id, task, state and times, or
+	 * in sub, which it passes to lifecycle_submit as it is).
 	 */
 	memset(&st, 0, sizeof(st));
 	sub.key = key;
