@@ -487,8 +487,9 @@ admin_cancel(const struct config *cfg, struct store *s, int argc,
 /*
  * "retry ID": a failed or cancelled job run again as a new job, with the
  * same task, fields and uploads (lifecycle_retry, as POST .../retry).
- * The operator is not held to drain or to the per-client limits; the
- * queue's limit holds.  Prints the new job's id (or its status object).
+ * The operator is not held to drain, the per-client limits or the disk
+ * limits of a start (min_free_bytes, max_spool_bytes); the queue's limit
+ * holds, and a disk that is really full refuses it.  Prints the new job's id (or its status object).
  */
 static int
 admin_retry(const struct config *cfg, struct store *s, int argc, char *argv[])
