@@ -167,6 +167,8 @@ static int	check_send_result(struct cparse *, struct cobj *,
 		    const struct ckey *, const char *, struct json_object *);
 static int	check_send_prefix(struct cparse *, struct cobj *,
 		    const struct ckey *, const char *, struct json_object *);
+static int	check_database(struct cparse *, struct cobj *,
+		    const struct ckey *, const char *, struct json_object *);
 static int	check_result_filename(struct cparse *, struct cobj *,
 		    const struct ckey *, const char *, struct json_object *);
 static int	check_result_type(struct cparse *, struct cobj *,
@@ -297,6 +299,16 @@ static const struct ckey top_keys[] = {
 	{ "notify_timeout_seconds", INT(1, 86400, 60),
 	  INT_AT(config, notify_timeout_seconds),
 	  .help = "stop a notifier after this long (its process group)" },
+	{ "database", CK_STRING, AT(config, database),
+	  .check = check_database,
+	  .hint = "give a libpq connection string, e.g. "
+	  "\"postgresql://spoolcgi@db.example.org/spoolcgi\" or "
+	  "\"dbname=spoolcgi\"",
+	  .bounds_doc = "a libpq connection string (URI or `key=value`); "
+	  "passwords in libpq's `passfile`",
+	  .def_doc = "none: the jobs are in the spool",
+	  .help = "the PostgreSQL store (README \"PostgreSQL\"); in this "
+	  "version only the `db` commands use it" },
 	/* Last: a task reads max_body_bytes and templates. */
 	{ "tasks", CK_CUSTOM, .parse = parse_tasks,
 	  .missing = "define at least one task, e.g. \"tasks\": "
@@ -352,6 +364,13 @@ static const struct ckey task_keys[] = {
 	  .def_doc = "none: no `Content-Disposition`",
 	  .help = "the result's download name (`Content-Disposition: "
 	  "attachment`), made safe" },
+	{ "send_result", CK_STRING, AT(task, send_result),
+	  .check = check_send_result,
+	  .hint = "give \"spoolcgi\", \"x-sendfile\" or \"x-accel-redirect\"",
+	  .bounds_doc = "as `send_result`",
+	  .def_doc = "the global `send_result`",
+	  .help = "who sends this task's results: the web server for a task "
+	  "of big exports, spoolcgi for the rest" },
 	{ "form_template", CK_STRING, AT(task, form_template),
 	  .check = check_template,
 	  .hint = "give the name of a file in the templates directory, e.g. "
@@ -1361,6 +1380,13 @@ check_send_result(struct cparse *cp, struct cobj *co, const struct ckey *k,
 	const char	*m = *(char **)((char *)co->obj + k->off);
 
 	(void)v;
+	/* A task's is read after the global keys: the prefix is known. */
+	if (m != NULL && co->task != NULL &&
+	    strcmp(m, "x-accel-redirect") == 0 &&
+	    co->cfg->send_result_prefix == NULL)
+		return cp_fail(cp, key, "\"x-accel-redirect\" needs the "
+		    "global \"send_result_prefix\", the prefix of nginx's "
+		    "internal location, e.g. \"/spoolcgi-spool/\"");
 	if (m == NULL || strcmp(m, "spoolcgi") == 0 ||
 	    strcmp(m, "x-sendfile") == 0 || strcmp(m, "x-accel-redirect") == 0)
 		return 0;
@@ -1395,6 +1421,31 @@ check_send_prefix(struct cparse *cp, struct cobj *co, const struct ckey *k,
 	    s - p > 200)
 		return cp_fail(cp, key, "give a URI path that starts and ends "
 		    "with '/', e.g. \"/spoolcgi-spool/\"");
+	return 0;
+}
+
+/*
+ * "database", once stored: a libpq connection string.  libpq itself
+ * judges its keywords when it connects (pg.c); here only what no
+ * connection string holds: an empty one, control characters.
+ * Returns 0, or -1.
+ */
+static int
+check_database(struct cparse *cp, struct cobj *co, const struct ckey *k,
+    const char *key, struct json_object *v)
+{
+	const char	*p = *(char **)((char *)co->obj + k->off), *s;
+
+	(void)v;
+	if (p == NULL)
+		return 0;
+	for (s = p; *s != '\0'; s++)
+		if ((unsigned char)*s < ' ' || *s == 0x7f)
+			break;
+	if (*p == '\0' || *s != '\0' || s - p > 4096)
+		return cp_fail(cp, key, "give a libpq connection string of at "
+		    "most 4096 characters without control characters, e.g. "
+		    "\"dbname=spoolcgi\", or leave the key out");
 	return 0;
 }
 
@@ -1932,6 +1983,7 @@ task_free(struct task *t)
 	free(t->form_template);
 	free(t->result_template);
 	free(t->result_filename);
+	free(t->send_result);
 }
 
 /*
@@ -1954,6 +2006,7 @@ config_free(struct config *cfg)
 	free(cfg->public_url);
 	free(cfg->send_result);
 	free(cfg->send_result_prefix);
+	free(cfg->database);
 	for (i = 0; i < cfg->nallowed_origins; i++)
 		free(cfg->allowed_origins[i]);
 	free(cfg->allowed_origins);

@@ -112,6 +112,7 @@ struct task {
 	char		*form_template;		/* in "templates", or NULL */
 	char		*result_template;	/* in "templates", or NULL */
 	char		*result_filename;	/* a template, or NULL */
+	char		*send_result;	/* NULL: the configuration's */
 	int		 log;		/* the log is shown (default 1) */
 	char		**notify;	/* argv run after the end, or NULL */
 };
@@ -158,6 +159,7 @@ struct config {
 	char		*send_result_prefix;	/* x-accel-redirect's location */
 	char		**notify;	/* the tasks' default notifier, or NULL */
 	long		 notify_timeout_seconds;
+	char		*database;	/* libpq connection string, or NULL */
 	struct task	*tasks;		/* in the order of the file */
 	size_t		 ntasks;
 };
@@ -370,6 +372,9 @@ int		 job_progress_parse(const char *, size_t, int *, char *,
 		    size_t);
 void		 job_set_message(char *, size_t, const char *, size_t);
 int		 job_retry_after(const struct jobstatus *, time_t);
+long long	 job_elapsed(const struct jobstatus *, time_t);
+long long	 job_remaining(const struct jobstatus *, time_t);
+#define JOB_ESTIMATE_AFTER	5	/* s run before a time left is told */
 unsigned long long job_hash(unsigned long long, const char *, size_t);
 #define JOB_HASH_INIT	0xcbf29ce484222325ULL	/* FNV-1a offset basis */
 
@@ -569,6 +574,52 @@ int		 spool_queue_create(struct store *, unsigned long long,
 		    const char *);
 int		 spool_queue_add(struct store *, const char *);
 int		 spool_queue_remove_id(struct store *, const char *);
+
+/*
+ * pg.c: the PostgreSQL store (configure finds libpq; else every call
+ * below but pg_unavailable and pg_main is absent, and those two say
+ * so).  The same vocabulary as the file store above (enum store_rc,
+ * struct jobstatus), to be put behind its seam; only pg.c knows SQL.
+ */
+#define PG_SCHEMA_VERSION	1
+#define PG_GRACE_SECONDS	20	/* lock free this long: interrupted */
+
+struct pg;
+
+/* A claimed job, and the supervisor's connection once it holds its lock. */
+struct pgrun {
+	struct pg	*pg;		/* NULL until pg_run_lock */
+	long long	 seq;		/* FIFO order; the lock's key */
+	int		 attempt;	/* the fencing token */
+	struct jobstatus st;
+};
+
+const char	*pg_unavailable(void);
+int		 pg_main(const struct config *, int, char *[]);
+struct pg	*pg_open(const char *);
+int		 pg_reconnect(struct pg *);
+void		 pg_close(struct pg *);
+const char	*pg_error(const struct pg *);
+int		 pg_schema_version(struct pg *, int *);
+int		 pg_schema_check(struct pg *);
+int		 pg_migrate(struct pg *, int *, int *);
+int		 pg_submit(struct pg *, const struct jobstatus *, const char *,
+		    const char *, size_t, int, const char *,
+		    unsigned long long, char *, unsigned long long *);
+int		 pg_read(struct pg *, const char *, struct jobstatus *, int *);
+int		 pg_blob_read(struct pg *, const char *, int, struct buf *);
+int		 pg_cancel(struct pg *, const char *, struct jobstatus *);
+int		 pg_claim(struct pg *, const struct config *,
+		    const char *const *, size_t, int, const char *,
+		    struct pgrun *);
+int		 pg_run_lock(struct pg *, struct pgrun *);
+int		 pg_run_beat(struct pgrun *, int, const char *, const char *,
+		    size_t, int *);
+int		 pg_run_finish(struct pgrun *, const struct jobstatus *,
+		    const char *, size_t);
+void		 pg_run_release(struct pgrun *);
+int		 pg_settle(struct pg *, int, int *);
+int		 pg_expire(struct pg *, long, long, int, int *, int *);
 
 /* supervise.c: run one task process to its end */
 struct taskend {

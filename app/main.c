@@ -39,6 +39,7 @@ usage(void)
 	    "       spoolcgi [-c file] show | log | cancel | retry id\n"
 	    "       spoolcgi [-c file] drain [on | off]\n"
 	    "       spoolcgi init [dir]\n"
+	    "       spoolcgi [-c file] db init|upgrade|status\n"
 	    "       spoolcgi [-c file] supervise id fd fd fd key  (internal)\n"
 	    "       spoolcgi [-c file] cleanup  (internal)\n"
 	    "       spoolcgi [-c file] spawner  (internal)\n"
@@ -98,19 +99,6 @@ main_config_path(const char *opt, char *buf, size_t sz)
 	return config_default_path(buf, sz);
 }
 
-/* Start-up checks that need the loaded configuration. */
-static void
-main_check(const struct config *cfg)
-{
-	/* DOCUMENT_ROOT comes with each request: serve.c checks it. */
-	if (cfg->document_root != NULL &&
-	    store_inside(cfg->spool, cfg->document_root) == 1)
-		fatalx("%s: spool: %s is inside document_root %s, where the "
-		    "web server would publish every job's files; move the "
-		    "spool outside it", cfg->path, cfg->spool,
-		    cfg->document_root);
-}
-
 /*
  * Under plain CGI a start-up failure would leave the web server with no
  * answer at all ("premature end of script headers"): give it a 500 that
@@ -126,6 +114,36 @@ main_cgi_fatal(void)
 	    "why.\n";
 
 	(void)write(STDOUT_FILENO, msg, sizeof(msg) - 1);
+}
+
+/* Start-up checks that need the loaded configuration. */
+static void
+main_check(const struct config *cfg)
+{
+	const char	*why;
+
+	/*
+	 * Honest, not silently the file spool: the front and the
+	 * supervisors keep jobs in the spool in this version.
+	 */
+	if (cfg->database != NULL && (why = pg_unavailable()) != NULL) {
+		log_warnx("%s: database: %s", cfg->path, why);
+		if (getenv("GATEWAY_INTERFACE") != NULL)
+			main_cgi_fatal();
+		exit(2);
+	}
+	if (cfg->database != NULL)
+		fatalx("%s: database: in this version only the \"spoolcgi "
+		    "db\" commands use the PostgreSQL store; the front and the "
+		    "supervisors keep their jobs in the spool: remove the key "
+		    "to serve", cfg->path);
+	/* DOCUMENT_ROOT comes with each request: serve.c checks it. */
+	if (cfg->document_root != NULL &&
+	    store_inside(cfg->spool, cfg->document_root) == 1)
+		fatalx("%s: spool: %s is inside document_root %s, where the "
+		    "web server would publish every job's files; move the "
+		    "spool outside it", cfg->path, cfg->spool,
+		    cfg->document_root);
 }
 
 /*
@@ -172,7 +190,7 @@ main(int argc, char *argv[])
 	struct sockaddr_storage	 ss;
 	socklen_t		 sslen = sizeof(ss);
 	size_t			 i;
-	int			 ch, test = 0, gc = 0, cleanup = 0;
+	int			 ch, test = 0, gc = 0, cleanup = 0, db = 0;
 	char			**admin = NULL;
 	int			 nadmin = 0;
 	char			 self[PATH_MAX];
@@ -209,6 +227,8 @@ main(int argc, char *argv[])
 		else if (strcmp(argv[optind], "supervise") == 0 &&
 		    optind + 6 == argc)
 			sup = argv + optind + 1;
+		else if (strcmp(argv[optind], "db") == 0)
+			db = optind + 1;
 		else if (admin_command(argv[optind])) {
 			/* The operator's commands (admin.c) check their own. */
 			admin = argv + optind;
@@ -229,7 +249,7 @@ main(int argc, char *argv[])
 	}
 
 	/* A CGI request: variables in the environment, no socket on 0. */
-	if (!test && !gc && !cleanup && sup == NULL && admin == NULL &&
+	if (!test && !gc && !cleanup && !db && sup == NULL && admin == NULL &&
 	    getenv("REQUEST_METHOD") != NULL &&
 	    getsockname(0, (struct sockaddr *)&ss, &sslen) == -1 &&
 	    errno == ENOTSOCK)
@@ -239,6 +259,9 @@ main(int argc, char *argv[])
 		    CONFIG_ENV);
 	if (config_load(&cfg, path, err, sizeof(err)) == -1)
 		fatalx("%s", err);
+	/* The schema of the PostgreSQL store: no templates, no spool. */
+	if (db)
+		return pg_main(&cfg, argc - db, argv + db);
 	/* A supervisor, a clean-up and a command render no page. */
 	if (sup == NULL && !cleanup && admin == NULL &&
 	    tmpl_load(cfg.templates, err, sizeof(err)) == -1)

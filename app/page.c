@@ -156,6 +156,40 @@ page_log_tail(struct req *r, const struct task *t, const struct jobstatus *st,
 }
 
 /*
+ * Seconds s in words into out: "45 seconds", "2 minutes 5 seconds",
+ * "1 hour 2 minutes"; rough, an estimate's words as the browser client
+ * says them (htdocs/spoolcgi.js, duration()): "a few seconds",
+ * "about 40 seconds", "about 3 minutes", "about 2 hours".
+ */
+static void
+page_duration(char *out, size_t sz, long long s, int rough)
+{
+	long long	 h = s / 3600, m = s % 3600 / 60, sec = s % 60, r;
+
+	if (rough) {
+		if (s < 10)
+			snprintf(out, sz, "a few seconds");
+		else if (s < 60)
+			snprintf(out, sz, "about %lld seconds", (s + 2) / 5 * 5);
+		else if (s < 90 * 60) {
+			r = (s + 30) / 60;
+			snprintf(out, sz, "about %lld minute%s", r,
+			    r == 1 ? "" : "s");
+		} else
+			snprintf(out, sz, "about %lld hours", (s + 1800) / 3600);
+		return;
+	}
+	if (h > 0)
+		snprintf(out, sz, "%lld hour%s %lld minute%s", h,
+		    h == 1 ? "" : "s", m, m == 1 ? "" : "s");
+	else if (m > 0)
+		snprintf(out, sz, "%lld minute%s %lld second%s", m,
+		    m == 1 ? "" : "s", sec, sec == 1 ? "" : "s");
+	else
+		snprintf(out, sz, "%lld second%s", sec, sec == 1 ? "" : "s");
+}
+
+/*
  * The HTML page of a job: progress while pending, the outcome when final,
  * in the task's own result template when it has one.  Returns 0, or -1
  * (logged) when it could not be rendered and nothing was sent.
@@ -169,8 +203,11 @@ page_job(struct req *r, const struct jobstatus *st)
 	char			 retryu[640], token[SPOOLCGI_ID_LEN + 1];
 	char			 created[32], started[32], finished[32];
 	char			 pct[8], qpos[16], refresh[16], size[32];
+	char			 el[64], els[24], left[64], lefts[24];
 	struct buf		 text = { 0 }, log = { 0 };
 	off_t			 rsize;
+	long long		 elapsed, remaining;
+	time_t			 now = time(NULL);
 	int			 retry, shown = 0, logged, rc;
 
 	route_url(self, sizeof(self), r->base, ROUTE_JOB, st->id);
@@ -191,9 +228,18 @@ page_job(struct req *r, const struct jobstatus *st)
 	job_time_format(st->started_at, started, sizeof(started));
 	job_time_format(st->finished_at, finished, sizeof(finished));
 	http_header(r, "Cache-Control", "no-store");
+	/* As the status object says them; in words, and for <time>. */
+	if ((elapsed = job_elapsed(st, now)) >= 0) {
+		page_duration(el, sizeof(el), elapsed, 0);
+		snprintf(els, sizeof(els), "%lld", elapsed);
+	}
+	if ((remaining = job_remaining(st, now)) >= 0) {
+		page_duration(left, sizeof(left), remaining, 1);
+		snprintf(lefts, sizeof(lefts), "%lld", remaining);
+	}
 
 	if (!job_state_final(st->state)) {
-		retry = job_retry_after(st, time(NULL));
+		retry = job_retry_after(st, now);
 		snprintf(pct, sizeof(pct), "%d", st->progress);
 		snprintf(qpos, sizeof(qpos), "%d", st->queue_position);
 		snprintf(refresh, sizeof(refresh), "%d", retry);
@@ -213,6 +259,11 @@ page_job(struct req *r, const struct jobstatus *st)
 			{ "refresh", refresh },
 			{ "log_tail", logged ? log.data : NULL },
 			{ "log_url", logu },
+			{ "log_live", t == NULL || t->log ? "1" : NULL },
+			{ "elapsed", elapsed >= 0 ? el : NULL },
+			{ "elapsed_seconds", elapsed >= 0 ? els : NULL },
+			{ "remaining", remaining >= 0 ? left : NULL },
+			{ "remaining_seconds", remaining >= 0 ? lefts : NULL },
 		};
 		rc = page_render(r, 200, title, "job-progress.html", v,
 		    sizeof(v) / sizeof(v[0]), retry);
@@ -249,6 +300,8 @@ page_job(struct req *r, const struct jobstatus *st)
 			{ "base", r->base },
 			{ "log_tail", logged ? log.data : NULL },
 			{ "log_url", logu },
+			{ "elapsed", elapsed >= 0 ? el : NULL },
+			{ "elapsed_seconds", elapsed >= 0 ? els : NULL },
 			{ "retry_url", retryu[0] ? retryu : NULL },
 			{ "retry_token", retryu[0] ? token : NULL },
 		};

@@ -310,6 +310,30 @@ test_refusals(void)
 	refused("send_result_prefix with a CR",
 	    "{'spool': '/s', 'send_result_prefix': '/in\\r/', 'tasks': {"
 	    TASK_T "}}", ": send_result_prefix: give a URI path");
+	refused("a task's send_result: an unknown way",
+	    "{'spool': '/s', 'tasks': {'t': {'command': ['/x'], "
+	    "'send_result': 'nginx'}}}", ": tasks.t.send_result: give "
+	    "\"spoolcgi\"");
+	refused("a task's x-accel-redirect without the global prefix",
+	    "{'spool': '/s', 'tasks': {'t': {'command': ['/x'], "
+	    "'send_result': 'x-accel-redirect'}}}",
+	    ": tasks.t.send_result: \"x-accel-redirect\" needs the global "
+	    "\"send_result_prefix\"");
+	{
+		struct config	 c;
+		char		 e[1024];
+
+		ok(parse(&c, j("{'spool': '/s', 'send_result': 'x-sendfile', "
+		    "'send_result_prefix': '/in/', 'tasks': {'a': {'command': "
+		    "['/x'], 'send_result': 'x-accel-redirect'}, 'b': "
+		    "{'command': ['/x']}}}"), e, sizeof(e)) == 0 &&
+		    strcmp(c.tasks[0].send_result, "x-accel-redirect") == 0 &&
+		    c.tasks[1].send_result == NULL &&
+		    strcmp(c.send_result, "x-sendfile") == 0,
+		    "a task's send_result overrides the global one; NULL: "
+		    "the global one");
+		config_free(&c);
+	}
 	refused("result_filename: a broken template",
 	    "{'spool': '/s', 'tasks': {'t': {'command': ['/x'], "
 	    "'result_filename': 'a-{{id'}}}", ": tasks.t.result_filename: ");

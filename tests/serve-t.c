@@ -220,7 +220,7 @@ static void
 setup(void)
 {
 	char	 conf[4096], path[512], err[512], spool[300], task[300];
-	char	 fail[300], slow[300], noisy[300];
+	char	 fail[300], slow[300], noisy[300], half[300];
 	size_t	 n;
 
 	snprintf(root, sizeof(root), "/tmp/serve-t.XXXXXX");
@@ -235,6 +235,9 @@ setup(void)
 	snprintf(noisy, sizeof(noisy), "%s/noisy", root);
 	write_file(noisy, "#!/bin/sh\nprintf 'first <b>\\n\\377bad\\nlast\\n' >&2\n"
 	    "exit 1\n", 0755);
+	snprintf(half, sizeof(half), "%s/half", root);
+	write_file(half, "#!/bin/sh\necho 'progress: 50 half way' >&2\n"
+	    "exec sleep 60\n", 0755);
 	snprintf(spool, sizeof(spool), "%s/spool", root);
 	n = (size_t)snprintf(conf, sizeof(conf), "{\"spool\": \"%s\", "
 	    "\"max_running\": 4, \"max_queued\": 50, \"max_body_bytes\": 4096, "
@@ -249,9 +252,10 @@ setup(void)
 	    "\"slow\": {\"command\": [\"%s\"]}, "
 	    "\"noisy\": {\"command\": [\"%s\"]}, "
 	    "\"quiet\": {\"command\": [\"%s\"], \"log\": false}, "
+	    "\"half\": {\"command\": [\"%s\"]}, "
 	    "\"named\": {\"command\": [\"%s\"], \"fields\": {\"text\": "
 	    "{}}, \"result_filename\": \"r-{{text}}-{{id}}.txt\"}}}",
-	    spool, task, fail, slow, noisy, noisy, task);
+	    spool, task, fail, slow, noisy, noisy, half, task);
 	snprintf(path, sizeof(path), "%s/spoolcgi.json", root);
 	write_file(path, conf, 0600);
 	if (config_parse(&cfg, conf, n, path, err, sizeof(err)) == -1) {
@@ -1107,6 +1111,101 @@ test_retry(void)
 	answer_free(&a);
 }
 
+/* Is job id's JSON status carrying s?  For wait_for(). */
+static int
+status_has(const char *id, const char *s)
+{
+	struct answer	 a;
+	char		 path[128];
+	int		 found;
+
+	snprintf(path, sizeof(path), "/jobs/%s", id);
+	request(&a, "GET", path, NULL, json, NULL);
+	found = has(&a, s);
+	answer_free(&a);
+	return found;
+}
+
+/*
+ * Issue 11, item 7: the job page and the status object tell the time a
+ * job has run, the time its progress says is left, and a queued job's
+ * place in the queue.
+ */
+static void
+test_timing(void)
+{
+	static const char *const html[] = { "HTTP_ACCEPT=text/html", NULL };
+	struct answer	 a;
+	char		 id[SPOOLCGI_ID_LEN + 1], qid[SPOOLCGI_ID_LEN + 1];
+	char		 path[128], *p;
+	time_t		 deadline;
+	int		 was = cfg.max_running, found;
+
+	ok(start("task=half", formjson, id) == 202, "timing: a job that "
+	    "reports 50 percent and runs on");
+	ok(status_has(id, "\"remaining_seconds\":null"), "no estimate at "
+	    "first (too early, or no progress yet)");
+	/* The estimate comes after JOB_ESTIMATE_AFTER seconds of running. */
+	deadline = time(NULL) + 30;
+	while (!(found = !status_has(id, "\"remaining_seconds\":null")) &&
+	    time(NULL) <= deadline)
+		poll(NULL, 0, 200);
+	ok(found, "an estimate within 30 s");
+	snprintf(path, sizeof(path), "/jobs/%s", id);
+	request(&a, "GET", path, NULL, json, NULL);
+	ok(a.status == 202 && has(&a, "\"progress\":50") &&
+	    (p = strstr(a.body, "\"elapsed_seconds\":")) != NULL &&
+	    atoi(p + 18) >= JOB_ESTIMATE_AFTER,
+	    "the status object: elapsed_seconds since the start");
+	ok((p = strstr(a.body, "\"remaining_seconds\":")) != NULL &&
+	    atoi(p + 20) >= JOB_ESTIMATE_AFTER - 1 &&
+	    atoi(p + 20) <= JOB_ESTIMATE_AFTER + 60,
+	    "remaining_seconds: about as long again as it ran (50 percent)");
+	answer_free(&a);
+	request(&a, "GET", path, NULL, html, NULL);
+	ok(a.status == 200 && has(&a, "Running for <time datetime=\"PT") &&
+	    has(&a, "second"), "the page: how long it has run, in words "
+	    "and as a <time>");
+	ok(has(&a, "<time class=\"eta\" datetime=\"PT") &&
+	    has(&a, "</time> left."), "the page: the estimate of the time "
+	    "left");
+	ok(has(&a, "data-spoolcgi-log=\"/app/jobs/") &&
+	    has(&a, "<pre class=\"log\">"),
+	    "the page: the log section the client updates");
+	answer_free(&a);
+
+	/* Every slot taken: the next job waits, and says where. */
+	cfg.max_running = 1;
+	ok(start("task=half", formjson, qid) == 202 &&
+	    status_has(qid, "\"state\":\"queued\""), "timing: with every "
+	    "slot taken, a job is queued");
+	ok(status_has(qid, "\"queue_position\":1,\"elapsed_seconds\":null,"
+	    "\"remaining_seconds\":null"), "queued: queue_position 1, no "
+	    "elapsed time, no estimate");
+	snprintf(path, sizeof(path), "/jobs/%s", qid);
+	request(&a, "GET", path, NULL, html, NULL);
+	ok(a.status == 200 && has(&a, "Waiting to start</strong>: number 1 "
+	    "in the queue") && !has(&a, "Running for"), "the queued job's "
+	    "page: its place in the queue");
+	answer_free(&a);
+	snprintf(path, sizeof(path), "/jobs/%s/cancel", qid);
+	request(&a, "POST", path, NULL, formjson, "");
+	answer_free(&a);
+	snprintf(path, sizeof(path), "/jobs/%s/cancel", id);
+	request(&a, "POST", path, NULL, formjson, "");
+	answer_free(&a);
+	cfg.max_running = was;
+	ok(wait_final(id, 20) == 0 && wait_final(qid, 20) == 0,
+	    "timing: both jobs cancelled");
+	snprintf(path, sizeof(path), "/jobs/%s", id);
+	request(&a, "GET", path, NULL, html, NULL);
+	ok(a.status == 200 && has(&a, "<dt>Ran for</dt>"), "the final page: "
+	    "how long it ran");
+	answer_free(&a);
+	ok(status_has(id, "\"remaining_seconds\":null"), "final: no "
+	    "estimate");
+}
+
 /* GET path with one extra request variable (NULL: none). */
 static void
 get1(struct answer *a, const char *method, const char *path, const char *var)
@@ -1126,6 +1225,7 @@ test_ranges(void)
 	struct answer	 a, whole;
 	char		 id[SPOOLCGI_ID_LEN + 1], path[128], var[256];
 	char		 etag[128], lm[64], cr[64];
+	struct task	*t;
 	size_t		 size;
 	int		 i;
 
@@ -1260,9 +1360,26 @@ test_ranges(void)
 	    "X-Accel-Redirect"), var) == 0, "x-accel-redirect: the prefix "
 	    "and jobs/ID/result");
 	answer_free(&a);
+	/* The task's own send_result wins over the global one. */
+	t = (struct task *)config_task(&cfg, "named");
+	t->send_result = strdup("spoolcgi");
+	get1(&a, "GET", path, NULL);
+	ok(a.status == 200 && a.len == size && header(&a,
+	    "X-Accel-Redirect")[0] == '\0', "a task's send_result "
+	    "\"spoolcgi\" over the global x-accel-redirect: spoolcgi sends it");
+	answer_free(&a);
+	free(t->send_result);
+	t->send_result = strdup("x-sendfile");
 	free(cfg.send_result);
-	free(cfg.send_result_prefix);
 	cfg.send_result = NULL;
+	get1(&a, "GET", path, NULL);
+	ok(a.status == 200 && a.len == 0 && strstr(header(&a, "X-Sendfile"),
+	    "/result") != NULL, "a task's send_result \"x-sendfile\" over the "
+	    "default: the header, no body");
+	answer_free(&a);
+	free(t->send_result);
+	t->send_result = NULL;
+	free(cfg.send_result_prefix);
 	cfg.send_result_prefix = NULL;
 }
 
@@ -1281,6 +1398,7 @@ main(void)
 	test_cross_site();
 	test_log();
 	test_retry();
+	test_timing();
 	test_ranges();
 	store_close(srv.store);
 	config_free(&cfg);

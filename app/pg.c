@@ -1,0 +1,1222 @@
+/*
+ * The PostgreSQL store (README "PostgreSQL (in progress)"): the only file
+ * that knows SQL.  It is a store implementation, so it knows its schema.
+ *
+ * The schema (version PG_SCHEMA_VERSION, made and upgraded by "spoolcgi
+ * db init" and "db upgrade", one transaction per migration):
+ *
+ *   spoolcgi_schema     one row: the version of the tables below
+ *   spoolcgi_job        one row per job: its id (the same UUIDv4 as on
+ *                       one host), seq (FIFO order, and the key of the
+ *                       job's advisory lock), task, owner (the client
+ *                       key), state, attempt (the fencing token), the
+ *                       worker, progress, message, log tail, times,
+ *                       cancel_requested_at, error, the idempotency key
+ *                       (unique per owner) with its request hash, input
+ *                       and result
+ *   spoolcgi_tombstone  expired ids, answered "gone" until gone_until
+ *
+ * What a reader may conclude:
+ *
+ *   - A job is queued, running or final by its row's state; a row is
+ *     committed (fsync'ed by the server) before any call here returns.
+ *   - "Running" is three things together: state = 'running', a session
+ *     advisory lock on seq held by the supervisor's connection, and a
+ *     heartbeat.  The lock ends with the connection, so a dead
+ *     supervisor or a cut-off host lets go of it by itself (with the
+ *     short keepalives set in pg_open, ~10 s after a silent cut).
+ *   - A running row is interrupted when its lock can be taken AND its
+ *     last heartbeat AND the server's start are both older than the
+ *     grace: a database restart drops every lock, and must not read as
+ *     every worker dead (pg_settle).
+ *   - Every write of the running attempt (heartbeat, final write) is
+ *     guarded by "attempt = N AND state = 'running'": zero rows means
+ *     the job was declared interrupted or cancelled meanwhile, and the
+ *     late writer is fenced out (STORE_NOENT).
+ *   - Claims take a transaction-scoped advisory lock (PG_LOCK_CLAIM), so
+ *     the counts of running jobs they read are exact across any number
+ *     of claimers; submits take PG_LOCK_SUBMIT, so max_queued is.
+ *
+ * Every value travels as a bind parameter (PQexecParams): no text of a
+ * client or of the configuration is ever part of a statement.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "extern.h"
+
+#if defined(HAVE_LIBPQ) && !defined(SPOOLCGI_WITHOUT_LIBPQ)
+
+#include <libpq-fe.h>
+
+/* The first key of the program's two-key advisory locks: "spoo". */
+#define PG_LOCK_NS	0x73706f6f
+#define PG_LOCK_SCHEMA	1
+#define PG_LOCK_CLAIM	2
+#define PG_LOCK_SUBMIT	3
+
+#define PG_ARGS_MAX	12
+
+/*
+ * What the server itself does about a silently vanished client: the same
+ * short keepalives as the client's, so that a cut-off supervisor's
+ * advisory lock is free ~10 s later instead of after the OS's two hours
+ * (scale-out.md, measured).  Ignored on Unix sockets, where they read 0.
+ */
+#define PG_SERVER_OPTIONS	"-c tcp_keepalives_idle=5 " \
+	"-c tcp_keepalives_interval=2 -c tcp_keepalives_count=3 " \
+	"-c tcp_user_timeout=5000"
+
+struct pg {
+	PGconn		*conn;
+	char		 err[512];	/* the last error, one line */
+};
+
+struct pgargs {
+	const char	*v[PG_ARGS_MAX];
+	int		 len[PG_ARGS_MAX];
+	int		 fmt[PG_ARGS_MAX];
+	char		 num[PG_ARGS_MAX][24];
+	int		 n;
+};
+
+/*
+ * The migrations, in order: migration i takes the schema from version i
+ * to i + 1.  Never change one that has shipped; append another.
+ */
+static const char *const pg_migrations[] = {
+	/* 1: jobs and tombstones. */
+	"CREATE TABLE spoolcgi_schema (version integer NOT NULL);"
+	"INSERT INTO spoolcgi_schema (version) VALUES (0);"
+	"CREATE TABLE spoolcgi_job ("
+	" id uuid PRIMARY KEY,"
+	" seq bigint GENERATED ALWAYS AS IDENTITY UNIQUE,"
+	" task text NOT NULL,"
+	" owner text NOT NULL DEFAULT '',"
+	" state text NOT NULL CHECK (state IN ('queued', 'running',"
+	"  'succeeded', 'failed', 'cancelled')),"
+	" attempt integer NOT NULL DEFAULT 0,"
+	" worker text,"
+	" progress integer NOT NULL DEFAULT -1,"
+	" message text NOT NULL DEFAULT '',"
+	" log_tail bytea,"
+	" created_at timestamptz NOT NULL DEFAULT now(),"
+	" started_at timestamptz,"
+	" heartbeat_at timestamptz,"
+	" finished_at timestamptz,"
+	" cancel_requested_at timestamptz,"
+	" error_code text,"
+	" error_message text,"
+	" idem_key text,"
+	" idem_hash bigint,"
+	" input bytea NOT NULL,"
+	" result bytea,"
+	" UNIQUE (owner, idem_key));"
+	"CREATE INDEX spoolcgi_job_queued ON spoolcgi_job (seq)"
+	" WHERE state = 'queued';"
+	"CREATE INDEX spoolcgi_job_running ON spoolcgi_job (task, owner)"
+	" WHERE state = 'running';"
+	"CREATE INDEX spoolcgi_job_finished ON spoolcgi_job (finished_at)"
+	" WHERE finished_at IS NOT NULL;"
+	"CREATE TABLE spoolcgi_tombstone ("
+	" id uuid PRIMARY KEY,"
+	" gone_until timestamptz NOT NULL);"
+	"CREATE INDEX spoolcgi_tombstone_until ON spoolcgi_tombstone"
+	" (gone_until);",
+};
+
+_Static_assert(sizeof(pg_migrations) / sizeof(pg_migrations[0]) ==
+    PG_SCHEMA_VERSION, "PG_SCHEMA_VERSION is the number of migrations");
+
+/* The columns pg_row_status reads, in its order; j is spoolcgi_job. */
+#define PG_STATUS_COLS "j.id::text, j.task, j.state, j.attempt, " \
+	"j.progress, j.message, " \
+	"coalesce(extract(epoch FROM j.created_at)::bigint, 0), " \
+	"coalesce(extract(epoch FROM j.started_at)::bigint, 0), " \
+	"coalesce(extract(epoch FROM j.finished_at)::bigint, 0), " \
+	"coalesce(j.error_code, ''), coalesce(j.error_message, ''), " \
+	"CASE WHEN j.state = 'queued' THEN (SELECT count(*) FROM " \
+	"spoolcgi_job q WHERE q.state = 'queued' AND q.seq <= j.seq) " \
+	"ELSE 0 END, j.cancel_requested_at IS NOT NULL, j.seq"
+
+static const char *
+pg_oneline(char *dst, size_t sz, const char *msg)
+{
+	size_t	 i, o;
+
+	snprintf(dst, sz, "%s", msg != NULL && *msg != '\0' ? msg :
+	    "unknown error");
+	/* libpq's messages end in a newline, continue with one and a tab. */
+	for (i = o = 0; dst[i] != '\0'; i++) {
+		if (dst[i] == '\n' || dst[i] == '\r' || dst[i] == '\t')
+			dst[i] = ' ';
+		if (dst[i] != ' ' || (o > 0 && dst[o - 1] != ' '))
+			dst[o++] = dst[i];
+	}
+	while (o > 0 && dst[o - 1] == ' ')
+		o--;
+	dst[o] = '\0';
+	return dst;
+}
+
+static void
+arg_text(struct pgargs *a, const char *s)
+{
+	a->v[a->n] = s;
+	a->len[a->n] = 0;
+	a->fmt[a->n] = 0;
+	a->n++;
+}
+
+static void
+arg_int(struct pgargs *a, long long v)
+{
+	snprintf(a->num[a->n], sizeof(a->num[a->n]), "%lld", v);
+	arg_text(a, a->num[a->n]);
+}
+
+static void
+arg_bin(struct pgargs *a, const void *p, size_t len)
+{
+	/* A non-NULL pointer: an empty bytea is not SQL NULL. */
+	a->v[a->n] = len > 0 ? p : "";
+	a->len[a->n] = (int)len;
+	a->fmt[a->n] = 1;
+	a->n++;
+}
+
+/*
+ * Run sql with the arguments in a (NULL: none), its result in text or,
+ * with binary, in binary form.  Returns the result, or NULL (logged as
+ * "database: what: why"; errno EIO).
+ */
+static PGresult *
+pg_q(struct pg *pg, const char *what, const char *sql,
+    const struct pgargs *a, int binary)
+{
+	PGresult	*res;
+	ExecStatusType	 s;
+
+	res = PQexecParams(pg->conn, sql, a != NULL ? a->n : 0, NULL,
+	    a != NULL ? a->v : NULL, a != NULL ? a->len : NULL,
+	    a != NULL ? a->fmt : NULL, binary);
+	s = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK)
+		return res;
+	pg_oneline(pg->err, sizeof(pg->err), res != NULL ?
+	    PQresultErrorMessage(res) : PQerrorMessage(pg->conn));
+	log_warnx("database: %s: %s", what, pg->err);
+	PQclear(res);
+	errno = EIO;
+	return NULL;
+}
+
+/* Run a statement whose result is not needed.  Returns 0 or -1. */
+static int
+pg_do(struct pg *pg, const char *what, const char *sql,
+    const struct pgargs *a)
+{
+	PGresult	*res;
+
+	if ((res = pg_q(pg, what, sql, a, 0)) == NULL)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+/*
+ * Run script, several constant statements (a migration): PQexec, as
+ * PQexecParams takes one statement only.  Returns 0 or -1 (logged).
+ */
+static int
+pg_do_script(struct pg *pg, const char *script)
+{
+	PGresult	*res;
+
+	res = PQexec(pg->conn, script);
+	if (res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK) {
+		PQclear(res);
+		return 0;
+	}
+	pg_oneline(pg->err, sizeof(pg->err), res != NULL ?
+	    PQresultErrorMessage(res) : PQerrorMessage(pg->conn));
+	log_warnx("database: migrate: %s", pg->err);
+	PQclear(res);
+	errno = EIO;
+	return -1;
+}
+
+/* Leave a failed transaction; the error is already logged. */
+static void
+pg_rollback(struct pg *pg)
+{
+	PQclear(PQexec(pg->conn, "ROLLBACK"));
+}
+
+static int
+pg_commit(struct pg *pg, const char *what)
+{
+	if (pg_do(pg, what, "COMMIT", NULL) == -1) {
+		pg_rollback(pg);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+pg_begin(struct pg *pg, const char *what, int lock)
+{
+	struct pgargs	 a = { .n = 0 };
+
+	if (pg_do(pg, what, "BEGIN", NULL) == -1)
+		return -1;
+	if (lock == 0)
+		return 0;
+	arg_int(&a, PG_LOCK_NS);
+	arg_int(&a, lock);
+	if (pg_do(pg, what, "SELECT pg_advisory_xact_lock($1::integer, "
+	    "$2::integer)", &a) == -1) {
+		pg_rollback(pg);
+		return -1;
+	}
+	return 0;
+}
+
+static long long
+pg_ll(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? 0 :
+	    strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+/* Fill st from row of res (PG_STATUS_COLS).  Returns 0, or -1 (EIO). */
+static int
+pg_row_status(struct pg *pg, const PGresult *res, int row,
+    struct jobstatus *st, int *cancel)
+{
+	memset(st, 0, sizeof(*st));
+	snprintf(st->id, sizeof(st->id), "%s", PQgetvalue(res, row, 0));
+	snprintf(st->task, sizeof(st->task), "%s", PQgetvalue(res, row, 1));
+	if (job_state_parse(PQgetvalue(res, row, 2), &st->state) == -1) {
+		snprintf(pg->err, sizeof(pg->err), "job %s: unknown state",
+		    st->id);
+		log_warnx("database: %s", pg->err);
+		errno = EIO;
+		return -1;
+	}
+	st->attempts = (int)pg_ll(res, row, 3);
+	st->progress = (int)pg_ll(res, row, 4);
+	snprintf(st->message, sizeof(st->message), "%s",
+	    PQgetvalue(res, row, 5));
+	st->created_at = (time_t)pg_ll(res, row, 6);
+	st->started_at = (time_t)pg_ll(res, row, 7);
+	st->finished_at = (time_t)pg_ll(res, row, 8);
+	snprintf(st->error_code, sizeof(st->error_code), "%s",
+	    PQgetvalue(res, row, 9));
+	snprintf(st->error_message, sizeof(st->error_message), "%s",
+	    PQgetvalue(res, row, 10));
+	st->queue_position = (int)pg_ll(res, row, 11);
+	if (cancel != NULL)
+		*cancel = strcmp(PQgetvalue(res, row, 12), "t") == 0;
+	return 0;
+}
+
+/* Why the store cannot be used: NULL, it is compiled in. */
+const char *
+pg_unavailable(void)
+{
+	return NULL;
+}
+
+/* The last error on pg, one line ("" when none), for a caller's message. */
+const char *
+pg_error(const struct pg *pg)
+{
+	return pg->err;
+}
+
+/* The server's notices and warnings: one log line each, not libpq's. */
+static void
+pg_notice(void *arg, const char *msg)
+{
+	char	 line[512];
+
+	(void)arg;
+	log_warnx("database: %s", pg_oneline(line, sizeof(line), msg));
+}
+
+/*
+ * Connect with conninfo, a libpq connection string (URI or key=value),
+ * adding what liveness needs: short client keepalives and the server's
+ * own (PG_SERVER_OPTIONS, before the user's "options" so that theirs
+ * win).  The string is parsed by libpq and passed back keyword by
+ * keyword: nothing is pasted into a string.  A keyword the user set
+ * overrides the program's.  Returns the connection, or NULL (logged).
+ */
+struct pg *
+pg_open(const char *conninfo)
+{
+	static const char *const ours[][2] = {
+		{ "application_name", "spoolcgi" },
+		{ "connect_timeout", "10" },
+		{ "keepalives", "1" },
+		{ "keepalives_idle", "5" },
+		{ "keepalives_interval", "2" },
+		{ "keepalives_count", "3" },
+		{ "tcp_user_timeout", "5000" },
+	};
+	const char		*kw[128], *val[128], *useropt = NULL;
+	char			 options[4096], *perr = NULL;
+	PQconninfoOption	*opts, *o;
+	struct pg		*pg;
+	size_t			 i, n = 0;
+	int			 len;
+
+	if ((pg = calloc(1, sizeof(*pg))) == NULL) {
+		log_warn("database: calloc");
+		return NULL;
+	}
+	if ((opts = PQconninfoParse(conninfo, &perr)) == NULL) {
+		pg_oneline(pg->err, sizeof(pg->err), perr != NULL ? perr :
+		    "out of memory");
+		log_warnx("database: the connection string: %s", pg->err);
+		PQfreemem(perr);
+		free(pg);
+		errno = EINVAL;
+		return NULL;
+	}
+	for (i = 0; i < sizeof(ours) / sizeof(ours[0]); i++) {
+		kw[n] = ours[i][0];
+		val[n++] = ours[i][1];
+	}
+	for (o = opts; o->keyword != NULL && n + 2 < 128; o++) {
+		if (o->val == NULL)
+			continue;
+		if (strcmp(o->keyword, "options") == 0) {
+			useropt = o->val;
+			continue;
+		}
+		kw[n] = o->keyword;
+		val[n++] = o->val;
+	}
+	/* Passing "options" hides libpq's own default from PGOPTIONS. */
+	if (useropt == NULL && (useropt = getenv("PGOPTIONS")) != NULL &&
+	    *useropt == '\0')
+		useropt = NULL;
+	len = snprintf(options, sizeof(options), "%s%s%s", PG_SERVER_OPTIONS,
+	    useropt != NULL ? " " : "", useropt != NULL ? useropt : "");
+	if (len < 0 || (size_t)len >= sizeof(options)) {
+		snprintf(pg->err, sizeof(pg->err), "its \"options\" are too "
+		    "long");
+		log_warnx("database: the connection string: %s", pg->err);
+		PQconninfoFree(opts);
+		free(pg);
+		errno = EINVAL;
+		return NULL;
+	}
+	kw[n] = "options";
+	val[n++] = options;
+	kw[n] = NULL;
+	val[n] = NULL;
+	pg->conn = PQconnectdbParams(kw, val, 0);
+	PQconninfoFree(opts);
+	if (pg->conn == NULL || PQstatus(pg->conn) != CONNECTION_OK) {
+		pg_oneline(pg->err, sizeof(pg->err), pg->conn != NULL ?
+		    PQerrorMessage(pg->conn) : "out of memory");
+		log_warnx("database: connect: %s", pg->err);
+		PQfinish(pg->conn);
+		free(pg);
+		errno = ECONNREFUSED;
+		return NULL;
+	}
+	PQsetNoticeProcessor(pg->conn, pg_notice, NULL);
+	return pg;
+}
+
+/*
+ * Make pg usable again after its connection broke (the server restarted,
+ * the network failed): reconnect with the same parameters.  A supervisor
+ * then takes its job's lock again (pg_run_lock), which the fence lets it
+ * do only while its attempt still runs.  Returns 0 (it is, or is again,
+ * connected), or -1 (logged).
+ */
+int
+pg_reconnect(struct pg *pg)
+{
+	PGresult	*res;
+
+	if (PQstatus(pg->conn) == CONNECTION_OK &&
+	    PQtransactionStatus(pg->conn) == PQTRANS_IDLE) {
+		/* A server that went away is found only by talking to it. */
+		res = PQexec(pg->conn, "SELECT 1");
+		if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+			PQclear(res);
+			return 0;
+		}
+		PQclear(res);
+	}
+	PQreset(pg->conn);
+	if (PQstatus(pg->conn) != CONNECTION_OK) {
+		pg_oneline(pg->err, sizeof(pg->err), PQerrorMessage(pg->conn));
+		log_warnx("database: reconnect: %s", pg->err);
+		errno = ECONNREFUSED;
+		return -1;
+	}
+	return 0;
+}
+
+/* Close the connection: its session advisory locks go with it. */
+void
+pg_close(struct pg *pg)
+{
+	if (pg == NULL)
+		return;
+	PQfinish(pg->conn);
+	free(pg);
+}
+
+/* The schema's version in *v, 0 when there is none.  Returns 0 or -1. */
+int
+pg_schema_version(struct pg *pg, int *v)
+{
+	PGresult	*res;
+	int		 exists;
+
+	if ((res = pg_q(pg, "schema version", "SELECT "
+	    "to_regclass('spoolcgi_schema') IS NOT NULL", NULL, 0)) == NULL)
+		return -1;
+	exists = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	*v = 0;
+	if (!exists)
+		return 0;
+	if ((res = pg_q(pg, "schema version", "SELECT "
+	    "coalesce(max(version), 0) FROM spoolcgi_schema", NULL, 0)) == NULL)
+		return -1;
+	*v = (int)pg_ll(res, 0, 0);
+	PQclear(res);
+	return 0;
+}
+
+/*
+ * Refuse a schema this program was not built for.  Returns 0 when the
+ * schema is PG_SCHEMA_VERSION, or -1 with the reason logged and in
+ * pg_error().
+ */
+int
+pg_schema_check(struct pg *pg)
+{
+	int	 v;
+
+	if (pg_schema_version(pg, &v) == -1)
+		return -1;
+	if (v == PG_SCHEMA_VERSION)
+		return 0;
+	if (v == 0)
+		snprintf(pg->err, sizeof(pg->err), "the database has no "
+		    "spoolcgi schema: run \"spoolcgi db init\"");
+	else if (v < PG_SCHEMA_VERSION)
+		snprintf(pg->err, sizeof(pg->err), "the database's schema is "
+		    "version %d, older than this spoolcgi's %d: run "
+		    "\"spoolcgi db upgrade\"", v, PG_SCHEMA_VERSION);
+	else
+		snprintf(pg->err, sizeof(pg->err), "the database's schema is "
+		    "version %d, newer than this spoolcgi's %d: run a "
+		    "spoolcgi as new as the one that upgraded it", v,
+		    PG_SCHEMA_VERSION);
+	log_warnx("database: %s", pg->err);
+	errno = EPROTO;
+	return -1;
+}
+
+/*
+ * Apply the migrations after the schema's version up to PG_SCHEMA_VERSION,
+ * each in its own transaction under PG_LOCK_SCHEMA, so that two upgrades
+ * at once apply each migration once.  *from and *to: the versions before
+ * and after.  Refuses a newer schema.  Returns 0, or -1 (logged).
+ */
+int
+pg_migrate(struct pg *pg, int *from, int *to)
+{
+	struct pgargs	 a;
+	int		 v, cur;
+
+	if (pg_schema_version(pg, from) == -1)
+		return -1;
+	*to = *from;
+	if (*from > PG_SCHEMA_VERSION)
+		return pg_schema_check(pg);
+	for (v = *from + 1; v <= PG_SCHEMA_VERSION; v++) {
+		if (pg_begin(pg, "migrate", PG_LOCK_SCHEMA) == -1)
+			return -1;
+		/* Again, under the lock: another may have been first. */
+		if (pg_schema_version(pg, &cur) == -1) {
+			pg_rollback(pg);
+			return -1;
+		}
+		if (cur >= v) {
+			pg_rollback(pg);
+			*to = cur;
+			continue;
+		}
+		a.n = 0;
+		arg_int(&a, v);
+		if (pg_do_script(pg, pg_migrations[v - 1]) == -1 ||
+		    pg_do(pg, "migrate", "UPDATE spoolcgi_schema SET "
+		    "version = $1::integer", &a) == -1) {
+			pg_rollback(pg);
+			return -1;
+		}
+		if (pg_commit(pg, "migrate") == -1)
+			return -1;
+		*to = v;
+	}
+	return 0;
+}
+
+/*
+ * Submit job st (its id, task, created_at) for owner with the task's
+ * stdin in input, as one transaction that also notifies "spoolcgi_queued"
+ * with the id: nobody sees the job before it is committed.  Unless the
+ * queue holds maxq jobs (STORE_FULL); with a key, unless the owner's key
+ * belongs to a job already (STORE_TAKEN: its id in oid, its request's
+ * hash in *ohash).  Returns STORE_OK, STORE_FULL, STORE_TAKEN or
+ * STORE_ERR (logged).
+ */
+int
+pg_submit(struct pg *pg, const struct jobstatus *st, const char *owner,
+    const char *input, size_t len, int maxq, const char *key,
+    unsigned long long hash, char *oid, unsigned long long *ohash)
+{
+	struct pgargs	 a;
+	PGresult	*res;
+	int		 n;
+
+	if (len > INT_MAX) {
+		errno = EFBIG;
+		log_warn("database: submit %s", st->id);
+		return STORE_ERR;
+	}
+	if (pg_begin(pg, "submit", PG_LOCK_SUBMIT) == -1)
+		return STORE_ERR;
+	if (key != NULL && *key != '\0') {
+		a.n = 0;
+		arg_text(&a, owner);
+		arg_text(&a, key);
+		if ((res = pg_q(pg, "submit", "SELECT id::text, idem_hash "
+		    "FROM spoolcgi_job WHERE owner = $1 AND idem_key = $2",
+		    &a, 0)) == NULL)
+			goto fail;
+		if ((n = PQntuples(res)) > 0) {
+			snprintf(oid, SPOOLCGI_ID_LEN + 1, "%s",
+			    PQgetvalue(res, 0, 0));
+			*ohash = (unsigned long long)pg_ll(res, 0, 1);
+		}
+		PQclear(res);
+		if (n > 0) {
+			pg_rollback(pg);
+			return STORE_TAKEN;
+		}
+	}
+	if ((res = pg_q(pg, "submit", "SELECT count(*) FROM spoolcgi_job "
+	    "WHERE state = 'queued'", NULL, 0)) == NULL)
+		goto fail;
+	n = (int)pg_ll(res, 0, 0);
+	PQclear(res);
+	if (n >= maxq) {
+		pg_rollback(pg);
+		return STORE_FULL;
+	}
+	a.n = 0;
+	arg_text(&a, st->id);
+	arg_text(&a, st->task);
+	arg_text(&a, owner);
+	arg_int(&a, st->created_at != 0 ? (long long)st->created_at :
+	    (long long)time(NULL));
+	arg_text(&a, key != NULL && *key != '\0' ? key : NULL);
+	arg_int(&a, (long long)hash);
+	arg_bin(&a, input, len);
+	if (pg_do(pg, "submit", "INSERT INTO spoolcgi_job (id, task, owner, "
+	    "state, created_at, idem_key, idem_hash, input) VALUES "
+	    "($1::uuid, $2, $3, 'queued', to_timestamp($4::bigint), $5, "
+	    "$6::bigint, $7::bytea)", &a) == -1)
+		goto fail;
+	a.n = 0;
+	arg_text(&a, st->id);
+	if (pg_do(pg, "submit", "SELECT pg_notify('spoolcgi_queued', $1)",
+	    &a) == -1)
+		goto fail;
+	if (pg_commit(pg, "submit") == -1)
+		return STORE_ERR;
+	return STORE_OK;
+fail:
+	pg_rollback(pg);
+	return STORE_ERR;
+}
+
+/*
+ * The status of job id (checked by job_id_check first) in st: one read
+ * by primary key.  *cancel, when not NULL: a cancel was asked.  Returns
+ * STORE_OK, STORE_NOENT, STORE_GONE (its tombstone stands) or STORE_ERR.
+ */
+int
+pg_read(struct pg *pg, const char *id, struct jobstatus *st, int *cancel)
+{
+	struct pgargs	 a = { .n = 0 };
+	PGresult	*res;
+	int		 rc;
+
+	if (!job_id_check(id, strlen(id)))
+		return STORE_NOENT;
+	arg_text(&a, id);
+	if ((res = pg_q(pg, "read", "SELECT " PG_STATUS_COLS " FROM "
+	    "spoolcgi_job j WHERE j.id = $1::uuid", &a, 0)) == NULL)
+		return STORE_ERR;
+	if (PQntuples(res) == 1) {
+		rc = pg_row_status(pg, res, 0, st, cancel) == -1 ?
+		    STORE_ERR : STORE_OK;
+		PQclear(res);
+		return rc;
+	}
+	PQclear(res);
+	if ((res = pg_q(pg, "read", "SELECT 1 FROM spoolcgi_tombstone WHERE "
+	    "id = $1::uuid AND gone_until > now()", &a, 0)) == NULL)
+		return STORE_ERR;
+	rc = PQntuples(res) > 0 ? STORE_GONE : STORE_NOENT;
+	PQclear(res);
+	return rc;
+}
+
+/*
+ * Job id's input (or, with result, its result) in b, replacing what b
+ * held.  Returns STORE_OK, STORE_NOENT (no such job, or no result yet)
+ * or STORE_ERR.
+ */
+int
+pg_blob_read(struct pg *pg, const char *id, int result, struct buf *b)
+{
+	struct pgargs	 a = { .n = 0 };
+	PGresult	*res;
+	int		 rc = STORE_NOENT;
+
+	if (!job_id_check(id, strlen(id)))
+		return STORE_NOENT;
+	arg_text(&a, id);
+	if ((res = pg_q(pg, "read", result ?
+	    "SELECT result FROM spoolcgi_job WHERE id = $1::uuid" :
+	    "SELECT input FROM spoolcgi_job WHERE id = $1::uuid", &a,
+	    1)) == NULL)
+		return STORE_ERR;
+	buf_reset(b);
+	if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
+		rc = STORE_OK;
+		if (buf_append(b, PQgetvalue(res, 0, 0),
+		    (size_t)PQgetlength(res, 0, 0)) == -1) {
+			log_warn("database: read %s", id);
+			rc = STORE_ERR;
+		}
+	}
+	PQclear(res);
+	return rc;
+}
+
+/*
+ * Cancel job id: a queued job is cancelled at once; a running one gets
+ * its cancel flag and a notification on "spoolcgi_cancel" (its
+ * supervisor stops it and writes the final state).  st: the status
+ * after.  A final job is left as it is.  Returns STORE_OK, STORE_NOENT,
+ * STORE_GONE or STORE_ERR.
+ */
+int
+pg_cancel(struct pg *pg, const char *id, struct jobstatus *st)
+{
+	struct pgargs	 a = { .n = 0 };
+	PGresult	*res;
+	int		 running;
+
+	if (!job_id_check(id, strlen(id)))
+		return STORE_NOENT;
+	arg_text(&a, id);
+	if (pg_begin(pg, "cancel", 0) == -1)
+		return STORE_ERR;
+	if ((res = pg_q(pg, "cancel", "UPDATE spoolcgi_job SET "
+	    "state = CASE WHEN state = 'queued' THEN 'cancelled' "
+	    "ELSE state END, "
+	    "finished_at = CASE WHEN state = 'queued' THEN now() "
+	    "ELSE finished_at END, "
+	    "cancel_requested_at = coalesce(cancel_requested_at, now()) "
+	    "WHERE id = $1::uuid AND state IN ('queued', 'running') "
+	    "RETURNING state", &a, 0)) == NULL)
+		goto fail;
+	running = PQntuples(res) == 1 &&
+	    strcmp(PQgetvalue(res, 0, 0), "running") == 0;
+	PQclear(res);
+	if (running && pg_do(pg, "cancel", "SELECT "
+	    "pg_notify('spoolcgi_cancel', $1)", &a) == -1)
+		goto fail;
+	if (pg_commit(pg, "cancel") == -1)
+		return STORE_ERR;
+	return pg_read(pg, id, st, NULL);
+fail:
+	pg_rollback(pg);
+	return STORE_ERR;
+}
+
+/* Names joined by '\n' (task names hold none: config.c). */
+static int
+pg_join(struct buf *b, const char *const *v, size_t n)
+{
+	size_t	 i;
+
+	buf_reset(b);
+	for (i = 0; i < n; i++)
+		if ((i > 0 && buf_puts(b, "\n") == -1) ||
+		    buf_puts(b, v[i]) == -1)
+			return -1;
+	return 0;
+}
+
+/*
+ * Claim the first queued job in FIFO order that the caps allow, for
+ * worker: at most cfg->max_running running in all, a task's max_running,
+ * and client_cap running per owner (0: no cap); only tasks[0..ntasks-1]
+ * when tasks is not NULL.  The claim bumps the attempt (the fencing
+ * token) and makes the job running with a fresh heartbeat; the caller
+ * then takes its lock with pg_run_lock on the supervisor's connection.
+ * Claims are serialised by PG_LOCK_CLAIM, so the caps are exact across
+ * any number of claimers.  Returns STORE_OK (run filled), STORE_NOENT
+ * (nothing may start now) or STORE_ERR.
+ */
+int
+pg_claim(struct pg *pg, const struct config *cfg, const char *const *tasks,
+    size_t ntasks, int client_cap, const char *worker, struct pgrun *run)
+{
+	struct buf	 names = { NULL, 0, 0 }, caps = { NULL, 0, 0 };
+	struct buf	 served = { NULL, 0, 0 };
+	struct pgargs	 a;
+	PGresult	*res = NULL;
+	size_t		 i;
+	int		 rc = STORE_ERR;
+	char		 id[SPOOLCGI_ID_LEN + 1];
+
+	/* Served tasks, but none of them: nothing to claim. */
+	if (tasks != NULL && ntasks == 0)
+		return STORE_NOENT;
+	if (buf_puts(&names, "") == -1 || buf_puts(&caps, "") == -1)
+		goto nomem;
+	for (i = 0; i < cfg->ntasks; i++)
+		if ((i > 0 && (buf_puts(&names, "\n") == -1 ||
+		    buf_puts(&caps, ",") == -1)) ||
+		    buf_puts(&names, cfg->tasks[i].name) == -1 ||
+		    buf_putint(&caps, cfg->tasks[i].max_running) == -1)
+			goto nomem;
+	if (tasks != NULL && pg_join(&served, tasks, ntasks) == -1)
+		goto nomem;
+	/*
+	 * Read committed: each statement after the lock's sees every claim
+	 * committed before the lock was granted, so the counts are exact.
+	 */
+	if (pg_begin(pg, "claim", PG_LOCK_CLAIM) == -1)
+		goto done;
+	a.n = 0;
+	arg_int(&a, cfg->max_running);
+	arg_text(&a, names.data);
+	arg_text(&a, caps.data);
+	arg_text(&a, tasks != NULL ? served.data : NULL);
+	arg_int(&a, client_cap);
+	if ((res = pg_q(pg, "claim", "WITH run AS MATERIALIZED ("
+	    " SELECT task, owner FROM spoolcgi_job WHERE state = 'running'),"
+	    " caps AS (SELECT * FROM unnest(string_to_array($2, E'\\n'),"
+	    "  string_to_array($3, ',')::integer[]) AS c(task, cap))"
+	    " SELECT j.id::text FROM spoolcgi_job j"
+	    " WHERE j.state = 'queued'"
+	    " AND (SELECT count(*) FROM run) < $1::integer"
+	    " AND ($4::text IS NULL OR"
+	    "  j.task = ANY (string_to_array($4, E'\\n')))"
+	    " AND ($5::integer = 0 OR (SELECT count(*) FROM run r"
+	    "  WHERE r.owner = j.owner) < $5::integer)"
+	    " AND NOT EXISTS (SELECT 1 FROM caps c WHERE c.task = j.task"
+	    "  AND c.cap > 0 AND c.cap <= (SELECT count(*) FROM run r"
+	    "  WHERE r.task = j.task))"
+	    " ORDER BY j.seq LIMIT 1 FOR UPDATE OF j SKIP LOCKED",
+	    &a, 0)) == NULL)
+		goto fail;
+	if (PQntuples(res) == 0) {
+		pg_rollback(pg);
+		rc = STORE_NOENT;
+		goto done;
+	}
+	snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	a.n = 0;
+	arg_text(&a, id);
+	arg_text(&a, worker);
+	if ((res = pg_q(pg, "claim", "UPDATE spoolcgi_job j SET "
+	    "state = 'running', attempt = attempt + 1, worker = $2, "
+	    "started_at = clock_timestamp(), "
+	    "heartbeat_at = clock_timestamp() WHERE j.id = $1::uuid "
+	    "RETURNING " PG_STATUS_COLS, &a, 0)) == NULL)
+		goto fail;
+	memset(run, 0, sizeof(*run));
+	if (PQntuples(res) != 1 ||
+	    pg_row_status(pg, res, 0, &run->st, NULL) == -1)
+		goto fail;
+	run->seq = pg_ll(res, 0, 13);
+	run->attempt = run->st.attempts;
+	PQclear(res);
+	res = NULL;
+	if (pg_commit(pg, "claim") == -1)
+		goto done;
+	rc = STORE_OK;
+	goto done;
+nomem:
+	log_warn("database: claim");
+	goto done;
+fail:
+	PQclear(res);
+	res = NULL;
+	pg_rollback(pg);
+done:
+	PQclear(res);
+	buf_free(&names);
+	buf_free(&caps);
+	buf_free(&served);
+	return rc;
+}
+
+/*
+ * Take the lock of claimed job run on pg, the supervisor's own
+ * connection, for as long as it lives, and check that the claim still
+ * holds.  Returns STORE_OK; STORE_BUSY (another session holds the lock);
+ * STORE_NOENT (fenced out: the attempt is no longer running); STORE_ERR.
+ */
+int
+pg_run_lock(struct pg *pg, struct pgrun *run)
+{
+	struct pgargs	 a = { .n = 0 };
+	PGresult	*res;
+	int		 got, rc;
+
+	arg_int(&a, run->seq);
+	if ((res = pg_q(pg, "lock", "SELECT pg_try_advisory_lock($1::bigint)",
+	    &a, 0)) == NULL)
+		return STORE_ERR;
+	got = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	if (!got)
+		return STORE_BUSY;
+	run->pg = pg;
+	if ((rc = pg_run_beat(run, run->st.progress, run->st.message, NULL,
+	    0, NULL)) != STORE_OK)
+		pg_run_release(run);
+	return rc;
+}
+
+/*
+ * The heartbeat of running attempt run: progress, message and the tail
+ * of its log; *cancel (when not NULL) set when a cancel was asked.
+ * Guarded by the attempt: returns STORE_OK, STORE_NOENT (fenced out:
+ * kill the task, write nothing more) or STORE_ERR (the database is
+ * unreachable: after ~10 s of these, the caller kills its task).
+ */
+int
+pg_run_beat(struct pgrun *run, int progress, const char *message,
+    const char *tail, size_t len, int *cancel)
+{
+	struct pgargs	 a = { .n = 0 };
+	PGresult	*res;
+	int		 rc = STORE_NOENT;
+
+	if (run->pg == NULL) {
+		errno = EINVAL;
+		log_warn("database: heartbeat %s without its lock", run->st.id);
+		return STORE_ERR;
+	}
+	arg_text(&a, run->st.id);
+	arg_int(&a, run->attempt);
+	arg_int(&a, progress);
+	arg_text(&a, message != NULL ? message : "");
+	if (tail != NULL)
+		arg_bin(&a, tail, len);
+	else
+		arg_text(&a, NULL);
+	if ((res = pg_q(run->pg, "heartbeat", "UPDATE spoolcgi_job SET "
+	    "heartbeat_at = clock_timestamp(), progress = $3::integer, "
+	    "message = $4, log_tail = coalesce($5::bytea, log_tail) "
+	    "WHERE id = $1::uuid AND attempt = $2::integer "
+	    "AND state = 'running' "
+	    "RETURNING cancel_requested_at IS NOT NULL", &a, 0)) == NULL)
+		return STORE_ERR;
+	if (PQntuples(res) == 1) {
+		rc = STORE_OK;
+		if (cancel != NULL)
+			*cancel = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	}
+	PQclear(res);
+	return rc;
+}
+
+/*
+ * The final write of running attempt run: st's state, progress, message
+ * and error, and the result (NULL: none), guarded by the attempt; then
+ * the lock is let go.  Returns STORE_OK, STORE_NOENT (fenced out:
+ * nothing was written) or STORE_ERR.
+ */
+int
+pg_run_finish(struct pgrun *run, const struct jobstatus *st,
+    const char *result, size_t len)
+{
+	struct pgargs	 a = { .n = 0 };
+	PGresult	*res;
+	int		 rc;
+
+	if (run->pg == NULL || len > INT_MAX) {
+		errno = run->pg == NULL ? EINVAL : EFBIG;
+		log_warn("database: finish %s", run->st.id);
+		return STORE_ERR;
+	}
+	arg_text(&a, run->st.id);
+	arg_int(&a, run->attempt);
+	arg_text(&a, job_state_name(st->state));
+	arg_int(&a, st->progress);
+	arg_text(&a, st->message);
+	arg_text(&a, st->error_code);
+	arg_text(&a, st->error_message);
+	if (result != NULL)
+		arg_bin(&a, result, len);
+	else
+		arg_text(&a, NULL);
+	if ((res = pg_q(run->pg, "finish", "UPDATE spoolcgi_job SET "
+	    "state = $3, finished_at = clock_timestamp(), "
+	    "heartbeat_at = clock_timestamp(), progress = $4::integer, "
+	    "message = $5, error_code = nullif($6, ''), "
+	    "error_message = nullif($7, ''), result = $8::bytea "
+	    "WHERE id = $1::uuid AND attempt = $2::integer "
+	    "AND state = 'running' AND $3 <> 'queued' AND $3 <> 'running' "
+	    "RETURNING 1", &a, 0)) == NULL)
+		return STORE_ERR;
+	rc = PQntuples(res) == 1 ? STORE_OK : STORE_NOENT;
+	PQclear(res);
+	pg_run_release(run);
+	return rc;
+}
+
+/* Let go of run's lock (its connection may also just close). */
+void
+pg_run_release(struct pgrun *run)
+{
+	struct pgargs	 a = { .n = 0 };
+
+	if (run->pg == NULL)
+		return;
+	arg_int(&a, run->seq);
+	(void)pg_do(run->pg, "unlock", "SELECT "
+	    "pg_advisory_unlock($1::bigint)", &a);
+	run->pg = NULL;
+}
+
+/*
+ * Settle interrupted jobs: running rows whose lock can be taken, whose
+ * last heartbeat is older than grace seconds, and which have been
+ * running longer than grace since the server started (a restart drops
+ * every lock and must not read as dead workers).  They fail with
+ * "interrupted"; their late writes are then fenced out.  Call it on a
+ * connection that holds no job's lock (advisory locks are re-entrant
+ * within a session).  *n: how many.  Returns 0, or -1 (logged).
+ */
+int
+pg_settle(struct pg *pg, int grace, int *n)
+{
+	struct pgargs	 a = { .n = 0 };
+	PGresult	*res;
+
+	*n = 0;
+	if (pg_begin(pg, "settle", 0) == -1)
+		return -1;
+	arg_int(&a, grace);
+	if ((res = pg_q(pg, "settle", "WITH cand AS MATERIALIZED ("
+	    " SELECT id, seq FROM spoolcgi_job WHERE state = 'running'"
+	    " AND greatest(heartbeat_at, pg_postmaster_start_time()) <"
+	    "  now() - make_interval(secs => $1::integer)"
+	    " FOR UPDATE SKIP LOCKED),"
+	    " dead AS MATERIALIZED (SELECT id FROM cand"
+	    "  WHERE pg_try_advisory_xact_lock(seq))"
+	    " UPDATE spoolcgi_job j SET state = 'failed',"
+	    " finished_at = now(), error_code = 'interrupted',"
+	    " error_message = 'the job was interrupted: its supervisor or "
+	    "its worker is gone' FROM dead WHERE j.id = dead.id"
+	    " RETURNING j.id::text", &a, 0)) == NULL) {
+		pg_rollback(pg);
+		return -1;
+	}
+	*n = PQntuples(res);
+	PQclear(res);
+	return pg_commit(pg, "settle");
+}
+
+/*
+ * Expire at most batch finished jobs older than keep seconds into
+ * tombstones that answer "gone" for tomb seconds, and remove at most
+ * batch tombstones past their time; small batches keep each transaction
+ * short.  *jobs and *tombs: how many of each.  Returns 0, or -1.
+ */
+int
+pg_expire(struct pg *pg, long keep, long tomb, int batch, int *jobs,
+    int *tombs)
+{
+	struct pgargs	 a = { .n = 0 };
+	PGresult	*res;
+
+	*jobs = *tombs = 0;
+	arg_int(&a, keep);
+	arg_int(&a, tomb);
+	arg_int(&a, batch);
+	if ((res = pg_q(pg, "expire", "WITH gone AS (DELETE FROM spoolcgi_job "
+	    "WHERE id IN (SELECT id FROM spoolcgi_job WHERE "
+	    "finished_at IS NOT NULL AND state IN ('succeeded', 'failed', "
+	    "'cancelled') AND finished_at < now() - "
+	    "make_interval(secs => $1::bigint) ORDER BY finished_at "
+	    "LIMIT $3::integer FOR UPDATE SKIP LOCKED) RETURNING id) "
+	    "INSERT INTO spoolcgi_tombstone (id, gone_until) SELECT id, "
+	    "now() + make_interval(secs => $2::bigint) FROM gone "
+	    "ON CONFLICT (id) DO NOTHING RETURNING 1", &a, 0)) == NULL)
+		return -1;
+	*jobs = PQntuples(res);
+	PQclear(res);
+	a.n = 0;
+	arg_int(&a, batch);
+	if ((res = pg_q(pg, "expire", "DELETE FROM spoolcgi_tombstone WHERE "
+	    "id IN (SELECT id FROM spoolcgi_tombstone WHERE gone_until <= "
+	    "now() ORDER BY gone_until LIMIT $1::integer "
+	    "FOR UPDATE SKIP LOCKED) RETURNING 1", &a, 0)) == NULL)
+		return -1;
+	*tombs = PQntuples(res);
+	PQclear(res);
+	return 0;
+}
+
+/* "db status": the schema and the jobs by state.  Returns 0 or 1. */
+static int
+pg_status(struct pg *pg)
+{
+	PGresult	*res;
+	int		 v;
+
+	if (pg_schema_version(pg, &v) == -1)
+		return 1;
+	printf("schema: version %d (this spoolcgi: %d)\n", v,
+	    PG_SCHEMA_VERSION);
+	if (v != PG_SCHEMA_VERSION)
+		return pg_schema_check(pg) == -1 ? 1 : 0;
+	if ((res = pg_q(pg, "status", "SELECT "
+	    "count(*) FILTER (WHERE state = 'queued'), "
+	    "count(*) FILTER (WHERE state = 'running'), "
+	    "count(*) FILTER (WHERE finished_at IS NOT NULL), "
+	    "(SELECT count(*) FROM spoolcgi_tombstone) "
+	    "FROM spoolcgi_job", NULL, 0)) == NULL)
+		return 1;
+	printf("jobs: %lld queued, %lld running, %lld finished; "
+	    "%lld tombstones\n", pg_ll(res, 0, 0), pg_ll(res, 0, 1),
+	    pg_ll(res, 0, 2), pg_ll(res, 0, 3));
+	PQclear(res);
+	/* What the server does about a vanished client (pg_open). */
+	if ((res = pg_q(pg, "status", "SELECT inet_server_addr() IS NULL, "
+	    "current_setting('tcp_keepalives_idle'), "
+	    "current_setting('tcp_keepalives_interval'), "
+	    "current_setting('tcp_keepalives_count'), "
+	    "current_setting('tcp_user_timeout')", NULL, 0)) == NULL)
+		return 1;
+	if (strcmp(PQgetvalue(res, 0, 0), "t") == 0)
+		printf("connection: a Unix socket (keepalives do not apply)\n");
+	else
+		printf("connection: TCP; the server's keepalives: idle %s, "
+		    "interval %s, count %s, user timeout %s\n",
+		    PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2),
+		    PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 4));
+	PQclear(res);
+	return 0;
+}
+
+/*
+ * "spoolcgi -c FILE db init|upgrade|status": the schema of the database
+ * of cfg.  Returns the exit status: 0, 1 (a failure, logged) or 2 (usage).
+ */
+int
+pg_main(const struct config *cfg, int argc, char *argv[])
+{
+	struct pg	*pg;
+	int		 rc = 1, from, to, init;
+
+	if (argc != 1 || (strcmp(argv[0], "init") != 0 &&
+	    strcmp(argv[0], "upgrade") != 0 &&
+	    strcmp(argv[0], "status") != 0)) {
+		fprintf(stderr, "usage: spoolcgi [-c file] db "
+		    "init|upgrade|status\n");
+		return 2;
+	}
+	if (cfg->database == NULL) {
+		log_warnx("%s: database: the key is missing: give the libpq "
+		    "connection string of the PostgreSQL database, e.g. "
+		    "\"database\": \"dbname=spoolcgi\"", cfg->path);
+		return 2;
+	}
+	if ((pg = pg_open(cfg->database)) == NULL)
+		return 1;
+	init = strcmp(argv[0], "init") == 0;
+	if (strcmp(argv[0], "status") == 0)
+		rc = pg_status(pg);
+	else if (pg_schema_version(pg, &from) == -1)
+		rc = 1;
+	else if (from > PG_SCHEMA_VERSION)
+		rc = pg_schema_check(pg) == -1 ? 1 : 0;
+	else if (init && from != 0 && from < PG_SCHEMA_VERSION)
+		rc = pg_schema_check(pg) == -1 ? 1 : 0;
+	else if (!init && from == 0)
+		rc = pg_schema_check(pg) == -1 ? 1 : 0;
+	else if (from == PG_SCHEMA_VERSION) {
+		printf("schema: already at version %d\n", from);
+		rc = 0;
+	} else if (pg_migrate(pg, &from, &to) == 0) {
+		printf("schema: version %d (was %d)\n", to, from);
+		rc = 0;
+	}
+	pg_close(pg);
+	return rc;
+}
+
+#else /* !HAVE_LIBPQ */
+
+/*
+ * Built without libpq (configure found no libpq-dev, was given
+ * --without-postgresql, or this is the static binary: pgnone.c).
+ */
+#ifdef SPOOLCGI_WITHOUT_LIBPQ
+#define PG_NONE	"the PostgreSQL store is not compiled in (never in the " \
+	"static binary); use the dynamic build, with libpq-dev"
+#else
+#define PG_NONE	"the PostgreSQL store is not compiled in; rebuild with " \
+	"libpq-dev"
+#endif
+
+const char *
+pg_unavailable(void)
+{
+	return PG_NONE;
+}
+
+int
+pg_main(const struct config *cfg, int argc, char *argv[])
+{
+	(void)argc;
+	(void)argv;
+	log_warnx("%s: database: %s", cfg->path, PG_NONE);
+	return 2;
+}
+
+#endif /* HAVE_LIBPQ */

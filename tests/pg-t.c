@@ -1,0 +1,684 @@
+/*
+ * pg.c, the PostgreSQL store, against a real server: run by
+ * tests/e2e/pg.test, which starts one and sets
+ *
+ *   PGT_CONNINFO  a libpq connection string to an empty database
+ *   PGT_RESTART   a command that restarts the server with
+ *                 "pg_ctl -m immediate" (a crash, as far as the
+ *                 clients and the WAL are concerned)
+ *
+ * Raw libpq (the "admin" connection) only looks and arranges; every
+ * operation under test goes through pg.c.
+ */
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "extern.h"
+
+#if defined(HAVE_LIBPQ)
+
+#include "tap.h"
+
+#include <libpq-fe.h>
+
+#define GRACE		2	/* the tests' grace, seconds */
+#define RGRACE		5	/* the grace across a restart */
+#define NJOBS		50	/* the race of the claimers */
+
+static const char	*conninfo;
+static PGconn		*admin;
+
+/* One value of sql on the admin connection, or "" (and a diagnostic). */
+static const char *
+sql1(const char *sql)
+{
+	static char	 v[256];
+	PGresult	*res;
+
+	v[0] = '\0';
+	res = PQexec(admin, sql);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0)
+		snprintf(v, sizeof(v), "%s", PQgetvalue(res, 0, 0));
+	else if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+	    PQresultStatus(res) != PGRES_TUPLES_OK)
+		printf("# admin: %s: %s", sql, PQerrorMessage(admin));
+	PQclear(res);
+	return v;
+}
+
+static void
+admin_open(void)
+{
+	PQfinish(admin);
+	admin = PQconnectdb(conninfo);
+	if (PQstatus(admin) != CONNECTION_OK) {
+		printf("Bail out! admin connection: %s", PQerrorMessage(admin));
+		exit(1);
+	}
+}
+
+static int
+count_state(const char *state)
+{
+	char	 sql[256];
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM spoolcgi_job WHERE "
+	    "state = '%s'", state);
+	return atoi(sql1(sql));
+}
+
+static void
+restart(void)
+{
+	const char	*cmd = getenv("PGT_RESTART");
+
+	fflush(stdout);
+	if (cmd == NULL || system(cmd) != 0) {
+		printf("Bail out! the restart failed\n");
+		exit(1);
+	}
+	admin_open();
+}
+
+static double
+now_s(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void
+pause_ms(int ms)
+{
+	poll(NULL, 0, ms);
+}
+
+/* A new job of task for owner with input, submitted; its id in st. */
+static int
+submit(struct pg *pg, struct jobstatus *st, const char *task,
+    const char *owner, const char *input, size_t len, const char *key)
+{
+	char			 oid[SPOOLCGI_ID_LEN + 1];
+	unsigned long long	 oh;
+
+	memset(st, 0, sizeof(*st));
+	if (job_id_new(st->id) == -1)
+		return STORE_ERR;
+	snprintf(st->task, sizeof(st->task), "%s", task);
+	st->created_at = time(NULL);
+	return pg_submit(pg, st, owner, input, len, 1000, key, 42, oid, &oh);
+}
+
+static struct task	 tasks[2];
+static struct config	 cfg;
+
+static void
+test_schema(struct pg *pg)
+{
+	char	 sql[128];
+	int	 v, from, to;
+
+	ok(pg_schema_version(pg, &v) == 0 && v == 0,
+	    "an empty database has no schema (version 0)");
+	ok(pg_schema_check(pg) == -1 && strstr(pg_error(pg), "db init"),
+	    "the store refuses a database without the schema: %s",
+	    pg_error(pg));
+	ok(pg_migrate(pg, &from, &to) == 0 && from == 0 &&
+	    to == PG_SCHEMA_VERSION, "the migrations make version %d",
+	    PG_SCHEMA_VERSION);
+	ok(pg_schema_check(pg) == 0, "the store accepts its schema");
+	ok(pg_migrate(pg, &from, &to) == 0 && from == to &&
+	    to == PG_SCHEMA_VERSION, "migrating again changes nothing");
+	is_str(sql1("SELECT count(*) FROM spoolcgi_schema"), "1",
+	    "the version is one row");
+	snprintf(sql, sizeof(sql), "UPDATE spoolcgi_schema SET version = %d",
+	    PG_SCHEMA_VERSION + 1);
+	sql1(sql);
+	ok(pg_schema_check(pg) == -1 && strstr(pg_error(pg), "newer") &&
+	    strstr(pg_error(pg), "version 2") && strstr(pg_error(pg), "'s 1"),
+	    "a newer schema is refused, naming both versions: %s",
+	    pg_error(pg));
+	ok(pg_migrate(pg, &from, &to) == -1 && from == PG_SCHEMA_VERSION + 1,
+	    "and is not migrated");
+	snprintf(sql, sizeof(sql), "UPDATE spoolcgi_schema SET version = %d",
+	    PG_SCHEMA_VERSION);
+	sql1(sql);
+}
+
+static int
+notified(PGconn *c, const char *channel, const char *payload)
+{
+	PGnotify	*n;
+	double		 end = now_s() + 10;
+	int		 found = 0;
+
+	while (!found && now_s() < end) {
+		PQconsumeInput(c);
+		while ((n = PQnotifies(c)) != NULL) {
+			if (strcmp(n->relname, channel) == 0 &&
+			    strcmp(n->extra, payload) == 0)
+				found = 1;
+			PQfreemem(n);
+		}
+		if (!found)
+			pause_ms(20);
+	}
+	return found;
+}
+
+static void
+test_submit(struct pg *pg)
+{
+	struct jobstatus	 a, b, r;
+	struct buf		 in = { NULL, 0, 0 };
+	static const char	 input[] = "{\"x\":\"\0binary\377\"}";
+	char			 oid[SPOOLCGI_ID_LEN + 1] = "";
+	unsigned long long	 oh = 0;
+	PGconn			*l;
+	int			 cancel = -1;
+
+	l = PQconnectdb(conninfo);
+	PQclear(PQexec(l, "LISTEN spoolcgi_queued"));
+	ok(submit(pg, &a, "alpha", "client1", input, sizeof(input),
+	    NULL) == STORE_OK, "a job is submitted");
+	ok(notified(l, "spoolcgi_queued", a.id),
+	    "the submit notifies spoolcgi_queued with its id");
+	PQfinish(l);
+	ok(pg_read(pg, a.id, &r, &cancel) == STORE_OK, "it reads back");
+	is_str(r.id, a.id, "its id");
+	is_str(r.task, "alpha", "its task");
+	ok(r.state == JOB_QUEUED && r.queue_position == 1 && r.progress == -1
+	    && r.attempts == 0 && cancel == 0 && r.created_at == a.created_at,
+	    "queued, first in the queue, no progress, no attempt yet");
+	ok(pg_blob_read(pg, a.id, 0, &in) == STORE_OK &&
+	    in.len == sizeof(input) && memcmp(in.data, input, in.len) == 0,
+	    "its input is byte-exact, NUL and all");
+	ok(pg_blob_read(pg, a.id, 1, &in) == STORE_NOENT,
+	    "it has no result yet");
+	ok(submit(pg, &b, "alpha", "client1", "{}", 2, NULL) == STORE_OK &&
+	    pg_read(pg, b.id, &r, NULL) == STORE_OK && r.queue_position == 2,
+	    "a second job is second in the queue");
+	ok(pg_read(pg, "00000000-0000-4000-8000-000000000000", &r, NULL) ==
+	    STORE_NOENT, "an unknown id is STORE_NOENT");
+	ok(pg_read(pg, "'; DROP TABLE spoolcgi_job; --", &r, NULL) ==
+	    STORE_NOENT, "a malformed id is STORE_NOENT, never a query");
+
+	/* Idempotency keys: unique per owner. */
+	ok(submit(pg, &a, "alpha", "client1", "{}", 2, "k1") == STORE_OK,
+	    "a job with a key");
+	memset(&b, 0, sizeof(b));
+	job_id_new(b.id);
+	snprintf(b.task, sizeof(b.task), "alpha");
+	ok(pg_submit(pg, &b, "client1", "{}", 2, 1000, "k1", 7, oid, &oh) ==
+	    STORE_TAKEN, "the same key again is STORE_TAKEN");
+	is_str(oid, a.id, "naming the key's job");
+	is_int(oh, 42, "and its request's hash");
+	ok(pg_read(pg, b.id, &r, NULL) == STORE_NOENT,
+	    "and leaves nothing behind");
+	ok(submit(pg, &b, "alpha", "client2", "{}", 2, "k1") == STORE_OK,
+	    "another client's same key is another job");
+	is_int(count_state("queued"), 4, "four queued");
+	memset(&b, 0, sizeof(b));
+	job_id_new(b.id);
+	snprintf(b.task, sizeof(b.task), "alpha");
+	ok(pg_submit(pg, &b, "client3", "{}", 2, 4, NULL, 0, oid, &oh) ==
+	    STORE_FULL, "max_queued 4 with four queued: STORE_FULL");
+	ok(pg_read(pg, b.id, &r, NULL) == STORE_NOENT,
+	    "and leaves nothing behind");
+	buf_free(&in);
+	sql1("DELETE FROM spoolcgi_job");
+}
+
+/* Claim one job on pg and lock it there; its id in run, "" when none. */
+static int
+claim(struct pg *pg, int client_cap, struct pgrun *run)
+{
+	int	 rc;
+
+	rc = pg_claim(pg, &cfg, NULL, 0, client_cap, "w1", run);
+	if (rc == STORE_OK)
+		rc = pg_run_lock(pg, run);
+	if (rc != STORE_OK)
+		run->st.id[0] = '\0';
+	return rc;
+}
+
+static void
+finish(struct pgrun *run)
+{
+	struct jobstatus	 st = run->st;
+
+	st.state = JOB_SUCCEEDED;
+	st.progress = 100;
+	(void)pg_run_finish(run, &st, "done", 4);
+}
+
+static void
+test_claim(struct pg *pg)
+{
+	struct jobstatus	 j[6], r;
+	struct pgrun		 run[6];
+	struct buf		 out = { NULL, 0, 0 };
+	const char		*only[] = { "beta" };
+	int			 i, order = 1;
+
+	/* FIFO: alpha (max_running 1) x3, beta x2, all of client1. */
+	for (i = 0; i < 5; i++)
+		submit(pg, &j[i], i < 3 ? "alpha" : "beta", "client1", "{}",
+		    2, NULL);
+	cfg.max_running = 10;
+	tasks[0].max_running = 0;
+	for (i = 0; i < 5; i++)
+		if (pg_claim(pg, &cfg, NULL, 0, 0, "w1", &run[i]) != STORE_OK ||
+		    strcmp(run[i].st.id, j[i].id) != 0 ||
+		    run[i].attempt != 1 || run[i].st.state != JOB_RUNNING)
+			order = 0;
+	ok(order, "claims come in FIFO order, each attempt 1, running");
+	ok(claim(pg, 0, &run[5]) == STORE_NOENT,
+	    "nothing more to claim: STORE_NOENT");
+	ok(pg_read(pg, j[0].id, &r, NULL) == STORE_OK &&
+	    r.state == JOB_RUNNING && r.started_at != 0 && r.attempts == 1,
+	    "a claimed job reads running, with its start and attempt");
+	for (i = 0; i < 5; i++)
+		if (pg_run_lock(pg, &run[i]) != STORE_OK)
+			order = 0;
+	ok(order, "each takes its lock");
+	for (i = 0; i < 5; i++)
+		finish(&run[i]);
+	ok(pg_read(pg, j[4].id, &r, NULL) == STORE_OK &&
+	    r.state == JOB_SUCCEEDED && r.progress == 100 &&
+	    r.finished_at != 0, "the final write makes it succeeded");
+	ok(pg_blob_read(pg, j[4].id, 1, &out) == STORE_OK && out.len == 4 &&
+	    memcmp(out.data, "done", 4) == 0, "with its result");
+	buf_free(&out);
+	sql1("DELETE FROM spoolcgi_job");
+
+	/* The caps: alpha's max_running 1, 3 in all, 1 per client. */
+	tasks[0].max_running = 1;
+	cfg.max_running = 3;
+	submit(pg, &j[0], "alpha", "c1", "{}", 2, NULL);
+	submit(pg, &j[1], "alpha", "c2", "{}", 2, NULL);
+	submit(pg, &j[2], "beta", "c1", "{}", 2, NULL);
+	submit(pg, &j[3], "beta", "c3", "{}", 2, NULL);
+	submit(pg, &j[4], "beta", "c4", "{}", 2, NULL);
+	submit(pg, &j[5], "beta", "c5", "{}", 2, NULL);
+	claim(pg, 1, &run[0]);
+	is_str(run[0].st.id, j[0].id, "the first alpha job starts");
+	claim(pg, 1, &run[1]);
+	is_str(run[1].st.id, j[3].id, "then not the second alpha (task cap) "
+	    "nor c1's beta (client cap), but c3's beta");
+	claim(pg, 1, &run[2]);
+	is_str(run[2].st.id, j[4].id, "then c4's beta");
+	ok(claim(pg, 1, &run[3]) == STORE_NOENT, "three running: the global "
+	    "cap holds the rest");
+	ok(pg_claim(pg, &cfg, only, 0, 1, "w1", &run[3]) == STORE_NOENT,
+	    "a worker serving no task claims nothing");
+	finish(&run[0]);
+	claim(pg, 1, &run[3]);
+	is_str(run[3].st.id, j[1].id, "alpha finished: the second alpha "
+	    "starts, first in FIFO order");
+	finish(&run[1]);
+	ok(pg_claim(pg, &cfg, only, 1, 1, "w1", &run[4]) == STORE_OK &&
+	    pg_run_lock(pg, &run[4]) == STORE_OK &&
+	    strcmp(run[4].st.id, j[2].id) == 0, "c1's alpha done: a "
+	    "beta-only worker takes c1's beta, first in FIFO order");
+	ok(claim(pg, 1, &run[5]) == STORE_NOENT,
+	    "three running again: c5's beta waits");
+	for (i = 2; i < 5; i++)
+		finish(&run[i]);
+	sql1("DELETE FROM spoolcgi_job");
+}
+
+/* A claimer of the race: claim, hold ~30 ms, finish, until none left. */
+static void __attribute__((noreturn))
+claimer(int n)
+{
+	struct pg	*pg;
+	struct pgrun	 run;
+	char		 w[16];
+	int		 rc, bad = 0;
+
+	snprintf(w, sizeof(w), "w%d", n);
+	if ((pg = pg_open(conninfo)) == NULL)
+		_exit(2);
+	admin = PQconnectdb(conninfo);
+	for (;;) {
+		rc = pg_claim(pg, &cfg, NULL, 0, 0, w, &run);
+		if (rc == STORE_ERR)
+			_exit(3);
+		if (rc == STORE_NOENT) {
+			if (count_state("queued") == 0)
+				break;
+			pause_ms(5);
+			continue;
+		}
+		if (pg_run_lock(pg, &run) != STORE_OK)
+			bad++;
+		pause_ms(30);
+		if (pg_run_beat(&run, 50, "half", NULL, 0, NULL) != STORE_OK)
+			bad++;
+		finish(&run);
+	}
+	pg_close(pg);
+	_exit(bad ? 4 : 0);
+}
+
+static void
+test_race(struct pg *pg)
+{
+	struct jobstatus	 st;
+	pid_t			 pid[3];
+	int			 i, n, max = 0, ws, good = 1, busy;
+	double			 end;
+
+	cfg.max_running = 2;
+	tasks[0].max_running = 0;
+	for (i = 0; i < NJOBS; i++)
+		submit(pg, &st, "alpha", "c1", "{}", 2, NULL);
+	fflush(stdout);
+	for (i = 0; i < 3; i++)
+		if ((pid[i] = fork()) == 0)
+			claimer(i);
+	end = now_s() + 60;
+	for (busy = 3; busy > 0 && now_s() < end;) {
+		if ((n = count_state("running")) > max)
+			max = n;
+		for (i = 0, busy = 0; i < 3; i++)
+			if (pid[i] > 0 && waitpid(pid[i], &ws, WNOHANG) ==
+			    pid[i]) {
+				if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
+					good = 0;
+					printf("# claimer %d: status %d\n", i,
+					    ws);
+				}
+				pid[i] = 0;
+			} else if (pid[i] > 0)
+				busy++;
+	}
+	for (i = 0; i < 3; i++)
+		if (pid[i] > 0) {
+			kill(pid[i], SIGKILL);
+			waitpid(pid[i], &ws, 0);
+			good = 0;
+		}
+	ok(good, "three claimers raced over %d jobs and ended well", NJOBS);
+	is_int(count_state("succeeded"), NJOBS, "every job ran");
+	is_str(sql1("SELECT max(attempt) FROM spoolcgi_job"), "1",
+	    "each exactly once");
+	is_str(sql1("SELECT count(DISTINCT worker) FROM spoolcgi_job"), "3",
+	    "on all three claimers");
+	ok(max <= 2, "never more than max_running 2 running (at most %d "
+	    "seen)", max);
+	ok(max == 2, "and the cap was reached (the sample can see it)");
+	sql1("DELETE FROM spoolcgi_job");
+}
+
+/* Poll pg_settle for up to secs until it settles one.  Returns n. */
+static int
+settle_within(struct pg *pg, int grace, int secs)
+{
+	double	 end = now_s() + secs;
+	int	 n = 0;
+
+	while (n == 0 && now_s() < end) {
+		if (pg_settle(pg, grace, &n) == -1)
+			return -1;
+		if (n == 0)
+			pause_ms(200);
+	}
+	return n;
+}
+
+static void
+test_fence(struct pg *pg)
+{
+	struct jobstatus	 j, r, fin;
+	struct pgrun		 run, stale, live;
+	struct pg		*sup, *sup2;
+	int			 n = -1;
+
+	cfg.max_running = 10;
+	submit(pg, &j, "alpha", "c1", "{}", 2, NULL);
+	sup = pg_open(conninfo);
+	ok(sup != NULL && pg_claim(sup, &cfg, NULL, 0, 0, "w1", &run) ==
+	    STORE_OK && pg_run_lock(sup, &run) == STORE_OK,
+	    "a supervisor claims a job and holds its lock");
+	ok(pg_run_lock(pg, &run) == STORE_BUSY,
+	    "another session cannot take the lock: STORE_BUSY");
+	ok(pg_settle(pg, GRACE, &n) == 0 && n == 0,
+	    "a fresh heartbeat with the lock held: not interrupted");
+	stale = run;
+	pg_close(sup);
+	ok(pg_settle(pg, GRACE, &n) == 0 && n == 0,
+	    "its connection closed, within the grace: not yet interrupted");
+	ok(settle_within(pg, GRACE, 15) == 1,
+	    "its connection closed, past the grace: interrupted");
+	ok(pg_read(pg, j.id, &r, NULL) == STORE_OK && r.state == JOB_FAILED
+	    && strcmp(r.error_code, "interrupted") == 0,
+	    "it reads failed, \"interrupted\"");
+	/* The late supervisor comes back on a new connection. */
+	sup = pg_open(conninfo);
+	stale.pg = sup;
+	ok(pg_run_beat(&stale, 90, "late", NULL, 0, NULL) == STORE_NOENT,
+	    "the old attempt's heartbeat is fenced out (zero rows)");
+	fin = stale.st;
+	fin.state = JOB_SUCCEEDED;
+	ok(pg_run_finish(&stale, &fin, "late", 4) == STORE_NOENT,
+	    "so is its final write");
+	ok(pg_read(pg, j.id, &r, NULL) == STORE_OK && r.state == JOB_FAILED
+	    && r.progress != 90, "and the row is unchanged");
+	stale.pg = NULL;
+	ok(pg_run_lock(sup, &stale) == STORE_NOENT,
+	    "nor can it take the job's lock again as running");
+
+	/* A live supervisor, silent past the grace: its lock says alive. */
+	submit(pg, &j, "alpha", "c1", "{}", 2, NULL);
+	sup2 = pg_open(conninfo);
+	ok(pg_claim(sup2, &cfg, NULL, 0, 0, "w2", &live) == STORE_OK &&
+	    pg_run_lock(sup2, &live) == STORE_OK, "another job runs");
+	sql1("UPDATE spoolcgi_job SET heartbeat_at = now() - interval "
+	    "'1 hour' WHERE state = 'running'");
+	ok(pg_settle(pg, GRACE, &n) == 0 && n == 0,
+	    "an old heartbeat while the lock is held: not interrupted");
+	pg_close(sup2);
+	pg_close(sup);
+	sql1("DELETE FROM spoolcgi_job");
+}
+
+static void
+test_restart(struct pg *pg)
+{
+	struct jobstatus	 a, b, k, r, fin;
+	struct pgrun		 ra, rb;
+	struct buf		 in = { NULL, 0, 0 };
+	struct pg		*supa, *supb;
+	int			 n = -1;
+	double			 end;
+
+	cfg.max_running = 10;
+	submit(pg, &a, "alpha", "c1", "{}", 2, NULL);
+	submit(pg, &b, "alpha", "c1", "{}", 2, NULL);
+	supa = pg_open(conninfo);
+	supb = pg_open(conninfo);
+	ok(pg_claim(supa, &cfg, NULL, 0, 0, "w1", &ra) == STORE_OK &&
+	    pg_run_lock(supa, &ra) == STORE_OK &&
+	    pg_claim(supb, &cfg, NULL, 0, 0, "w2", &rb) == STORE_OK &&
+	    pg_run_lock(supb, &rb) == STORE_OK, "two jobs run");
+	ok(submit(pg, &k, "alpha", "c1", "{\"keep\":1}", 10, NULL) ==
+	    STORE_OK, "a third is submitted and committed");
+	/*
+	 * Their heartbeats older than the grace when the server dies.  A
+	 * longer grace here: the restart and the reconnections must fit
+	 * in it on a loaded machine.
+	 */
+	end = now_s() + RGRACE + 1;
+	while (now_s() < end)
+		pause_ms(100);
+	restart();
+	ok(pg_read(pg, a.id, &r, NULL) == STORE_ERR,
+	    "the restart broke the store's connection");
+	ok(pg_reconnect(pg) == 0 && pg_read(pg, a.id, &r, NULL) == STORE_OK,
+	    "pg_reconnect makes it usable again");
+	ok(pg_settle(pg, RGRACE, &n) == 0 && n == 0 &&
+	    pg_read(pg, a.id, &r, NULL) == STORE_OK && r.state == JOB_RUNNING &&
+	    pg_read(pg, b.id, &r, NULL) == STORE_OK && r.state == JOB_RUNNING,
+	    "right after the restart every lock is gone and every heartbeat "
+	    "old, yet no job reads interrupted");
+	ok(pg_reconnect(supa) == 0 && pg_run_lock(supa, &ra) == STORE_OK,
+	    "one supervisor reconnects and takes its job's lock again");
+	ok(pg_read(pg, k.id, &r, NULL) == STORE_OK &&
+	    r.state == JOB_QUEUED &&
+	    pg_blob_read(pg, k.id, 0, &in) == STORE_OK && in.len == 10 &&
+	    memcmp(in.data, "{\"keep\":1}", 10) == 0,
+	    "the committed submit survived pg_ctl -m immediate, input intact");
+	ok(settle_within(pg, RGRACE, 20) == 1, "past the grace since the "
+	    "restart, one job is settled");
+	ok(pg_read(pg, b.id, &r, NULL) == STORE_OK && r.state == JOB_FAILED &&
+	    strcmp(r.error_code, "interrupted") == 0,
+	    "the one whose supervisor never came back: interrupted");
+	fin = ra.st;
+	fin.state = JOB_SUCCEEDED;
+	ok(pg_read(pg, a.id, &r, NULL) == STORE_OK && r.state == JOB_RUNNING &&
+	    pg_run_finish(&ra, &fin, "ok", 2) == STORE_OK &&
+	    pg_read(pg, a.id, &r, NULL) == STORE_OK &&
+	    r.state == JOB_SUCCEEDED,
+	    "the other ran on through the restart and finished");
+	pg_close(supa);
+	pg_close(supb);
+	buf_free(&in);
+	sql1("DELETE FROM spoolcgi_job");
+}
+
+static void
+test_cancel(struct pg *pg)
+{
+	struct jobstatus	 q, j, r;
+	struct pgrun		 run;
+	PGconn			*l;
+	int			 cancel = -1;
+
+	cfg.max_running = 10;
+	submit(pg, &q, "alpha", "c1", "{}", 2, NULL);
+	ok(pg_cancel(pg, q.id, &r) == STORE_OK && r.state == JOB_CANCELLED &&
+	    r.finished_at != 0, "a queued job is cancelled at once");
+	ok(pg_claim(pg, &cfg, NULL, 0, 0, "w1", &run) == STORE_NOENT,
+	    "and is never claimed");
+	submit(pg, &j, "alpha", "c1", "{}", 2, NULL);
+	pg_claim(pg, &cfg, NULL, 0, 0, "w1", &run);
+	pg_run_lock(pg, &run);
+	l = PQconnectdb(conninfo);
+	PQclear(PQexec(l, "LISTEN spoolcgi_cancel"));
+	ok(pg_cancel(pg, j.id, &r) == STORE_OK && r.state == JOB_RUNNING,
+	    "a running job stays running when a cancel is asked");
+	ok(notified(l, "spoolcgi_cancel", j.id),
+	    "the cancel notifies spoolcgi_cancel with its id");
+	PQfinish(l);
+	ok(pg_read(pg, j.id, &r, &cancel) == STORE_OK && cancel == 1,
+	    "its cancel flag reads set");
+	cancel = 0;
+	ok(pg_run_beat(&run, 10, "", NULL, 0, &cancel) == STORE_OK &&
+	    cancel == 1, "its supervisor's heartbeat returns the flag");
+	r = run.st;
+	r.state = JOB_CANCELLED;
+	ok(pg_run_finish(&run, &r, NULL, 0) == STORE_OK &&
+	    pg_read(pg, j.id, &r, NULL) == STORE_OK &&
+	    r.state == JOB_CANCELLED, "the supervisor writes it cancelled");
+	ok(pg_cancel(pg, j.id, &r) == STORE_OK && r.state == JOB_CANCELLED,
+	    "cancelling a final job changes nothing");
+	ok(pg_cancel(pg, "00000000-0000-4000-8000-000000000000", &r) ==
+	    STORE_NOENT, "cancelling an unknown id: STORE_NOENT");
+}
+
+static void
+test_expire(struct pg *pg)
+{
+	int	 jobs = -1, tombs = -1;
+	char	 id[SPOOLCGI_ID_LEN + 1];
+	struct jobstatus r;
+
+	/* From test_cancel: two cancelled jobs. */
+	snprintf(id, sizeof(id), "%s", sql1("SELECT id FROM spoolcgi_job "
+	    "ORDER BY seq LIMIT 1"));
+	ok(pg_expire(pg, 3600, 60, 10, &jobs, &tombs) == 0 && jobs == 0,
+	    "nothing older than an hour to expire");
+	sql1("UPDATE spoolcgi_job SET finished_at = now() - interval "
+	    "'2 hours'");
+	ok(pg_expire(pg, 3600, 60, 1, &jobs, &tombs) == 0 && jobs == 1,
+	    "expiry goes in batches (one of two)");
+	ok(pg_expire(pg, 3600, 60, 10, &jobs, &tombs) == 0 && jobs == 1 &&
+	    tombs == 0, "then the other");
+	ok(pg_read(pg, id, &r, NULL) == STORE_GONE,
+	    "an expired job reads STORE_GONE (its tombstone)");
+	sql1("UPDATE spoolcgi_tombstone SET gone_until = now() - interval "
+	    "'1 second'");
+	ok(pg_expire(pg, 3600, 60, 10, &jobs, &tombs) == 0 && tombs == 2,
+	    "old tombstones are removed");
+	ok(pg_read(pg, id, &r, NULL) == STORE_NOENT, "then it reads NOENT");
+}
+
+int
+main(void)
+{
+	struct pg	*pg, *bad;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	log_init("pg-t");
+	if ((conninfo = getenv("PGT_CONNINFO")) == NULL) {
+		printf("1..0 # SKIP PGT_CONNINFO is not set: run "
+		    "tests/e2e/pg.test\n");
+		return 0;
+	}
+	admin_open();
+	memset(tasks, 0, sizeof(tasks));
+	tasks[0].name = "alpha";
+	tasks[1].name = "beta";
+	cfg.tasks = tasks;
+	cfg.ntasks = 2;
+	cfg.max_running = 4;
+
+	ok(pg_unavailable() == NULL, "the store is compiled in");
+	ok((bad = pg_open("host=/nonexistent-spoolcgi port=1")) == NULL,
+	    "no server: pg_open fails (and logs)");
+	ok((bad = pg_open("nonsense_keyword=1")) == NULL,
+	    "a bad connection string: pg_open fails");
+	if ((pg = pg_open(conninfo)) == NULL) {
+		printf("Bail out! pg_open %s\n", conninfo);
+		return 1;
+	}
+	test_schema(pg);
+	test_submit(pg);
+	test_claim(pg);
+	test_race(pg);
+	test_fence(pg);
+	test_restart(pg);
+	test_cancel(pg);
+	test_expire(pg);
+	pg_close(pg);
+	PQfinish(admin);
+	return tap_done();
+}
+
+#else /* !HAVE_LIBPQ */
+
+int
+main(void)
+{
+	printf("1..0 # SKIP the PostgreSQL store is not compiled in "
+	    "(libpq-dev)\n");
+	return 0;
+}
+
+#endif
