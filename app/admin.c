@@ -489,7 +489,8 @@ admin_cancel(const struct config *cfg, struct store *s, int argc,
  * same task, fields and uploads (lifecycle_retry, as POST .../retry).
  * The operator is not held to drain, the per-client limits or the disk
  * limits of a start (min_free_bytes, max_spool_bytes); the queue's limit
- * holds, and a disk that is really full refuses it.  Prints the new job's id (or its status object).
+ * holds, and a disk that is really full refuses it.  The new job keeps
+ * the old one's owner.  Prints the new job's id (or its status object).
  */
 static int
 admin_retry(const struct config *cfg, struct store *s, int argc, char *argv[])
@@ -505,6 +506,12 @@ admin_retry(const struct config *cfg, struct store *s, int argc, char *argv[])
 	memset(&sub, 0, sizeof(sub));
 	memset(&st, 0, sizeof(st));
 	sub.key = "";
+	/*
+	 * The operator runs it again for whoever started it: the new job
+	 * has the old one's owner, and is in that owner's list of jobs.
+	 */
+	if (lifecycle_read(s, cfg, argv[1], &old) == LC_OK)
+		memcpy(st.owner, old.owner, sizeof(st.owner));
 	switch ((rc = lifecycle_retry(s, cfg, argv[1], &old, &st, &sub))) {
 	case LC_OK:
 		break;

@@ -410,8 +410,8 @@ done:
  * fields and uploads (copied), submitted exactly as a start is
  * (lifecycle_submit: the queue's limit, the same syncs, then dispatch).
  * The old job keeps its record.  old receives the old job's status.  What
- * the caller set in st is kept (an owner, where jobs have one); its id,
- * task, state and times are set here.  With sub->key, a repeat of the
+ * the caller set in st is kept (its owner: the caller's, not the old
+ * job's); its id, task, state and times are set here.  With sub->key, a repeat of the
  * same retry answers LC_DUPLICATE with the first one's id in
  * sub->existing.  Returns LC_OK; LC_NOENT or LC_GONE; LC_STATE when the
  * old job is not failed or cancelled; LC_NOTASK when its task is no

@@ -336,6 +336,7 @@ start_job(struct req *r)
 	struct uploads		 up;
 	struct submit		 sub;
 	struct client		 cl = { -1, -1 };
+	struct owner		 own;
 	size_t			 len;
 	int			 rc, multipart, staged = 0, workfd = -1;
 
@@ -398,6 +399,9 @@ start_job(struct req *r)
 		goto refused;
 
 	snprintf(st.task, sizeof(st.task), "%s", t->name);
+	/* "My jobs": whose it is; a new browser's token is set below. */
+	(void)owner_for_start(r, &own);
+	memcpy(st.owner, own.hash, sizeof(st.owner));
 	st.state = JOB_QUEUED;
 	st.progress = -1;
 	st.created_at = time(NULL);
@@ -449,6 +453,7 @@ start_job(struct req *r)
 	if (cfg->max_spool_bytes > 0)
 		store_usage_add(srv->store, store_job_size(srv->store, st.id));
 	store_client_done(&cl, st.id);
+	owner_cookie_set(r, &own, 0);
 	start_answer(r, &st, jobs_prefer_wait(r));
 	goto done;
 disk_full:
@@ -504,6 +509,7 @@ start_retry(struct req *r, const char *id)
 	struct jobstatus	 old, st;
 	struct submit		 sub;
 	struct client		 cl = { -1, -1 };
+	struct owner		 own;
 	char			 mt[128], key[160];
 	const char		*ct;
 	size_t			 len;
@@ -545,13 +551,13 @@ start_retry(struct req *r, const char *id)
 		goto refused;
 
 	/*
-	 * The new job.  Where jobs have owners (issue 11, "my jobs"), the
-	 * retry belongs to the caller, not to the old job's owner: set the
-	 * caller's owner here exactly as start_job does (in st, which
-	 * lifecycle_retry keeps but for its id, task, state and times, or
-	 * in sub, which it passes to lifecycle_submit as it is).
+	 * The new job belongs to the caller ("my jobs"), not to the old
+	 * job's owner, whom a holder of the old job's link need not be;
+	 * lifecycle_retry keeps the owner set here.
 	 */
 	memset(&st, 0, sizeof(st));
+	(void)owner_for_start(r, &own);
+	memcpy(st.owner, own.hash, sizeof(st.owner));
 	sub.key = key;
 	rc = lifecycle_retry(srv->store, cfg, id, &old, &st, &sub);
 	switch (rc) {
@@ -602,6 +608,7 @@ start_retry(struct req *r, const char *id)
 		goto done;
 	}
 	store_client_done(&cl, st.id);
+	owner_cookie_set(r, &own, 0);
 	start_answer(r, &st, jobs_prefer_wait(r));
 	goto done;
 refused:
