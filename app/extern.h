@@ -196,6 +196,7 @@ enum route_id {
 	ROUTE_JOB_RESULT,	/* {base}/jobs/{id}/result */
 	ROUTE_JOB_CANCEL,	/* {base}/jobs/{id}/cancel */
 	ROUTE_JOB_LOG,		/* {base}/jobs/{id}/log */
+	ROUTE_JOB_RETRY,	/* {base}/jobs/{id}/retry */
 	ROUTE_TASKS,		/* {base}/tasks */
 	ROUTE_HEALTH,		/* {base}/health */
 	ROUTE_STATIC		/* {base}/static/{name}: the browser client */
@@ -477,6 +478,8 @@ int		 store_stage(struct store *, const char *);
 int		 store_upload_open(int, size_t);
 int		 store_upload_place(int, size_t, const char *);
 int		 store_upload_sync(int);
+int		 store_upload_copy(struct store *, int, const char *,
+		    const char *, long long *);
 void		 store_abort(struct store *, const char *);
 int		 store_submit(struct store *, const struct jobstatus *,
 		    const char *, size_t, int, const char *,
@@ -516,6 +519,7 @@ int		 store_log_read(struct store *, const char *, long long,
 		    struct buf *, long long *);
 int		 store_watch(struct store *, const char *);
 int		 store_draining(struct store *);
+int		 store_drain_set(struct store *, int);
 int		 store_recovery_due(struct store *);
 void		 store_recovery_done(struct store *);
 int		 store_client_admit(struct store *, const char *, int, int,
@@ -673,7 +677,10 @@ enum lc_rc {
 	LC_FULL,		/* the queue is full */
 	LC_DUPLICATE,		/* the key's job is another: see the id */
 	LC_CONFLICT,		/* the key was used for another request */
-	LC_FINAL		/* already final: nothing to cancel */
+	LC_FINAL,		/* already final: nothing to cancel */
+	LC_STATE,		/* not failed or cancelled: no retry */
+	LC_NOTASK,		/* its task is no longer configured */
+	LC_INPUT		/* its input or an upload is gone or changed */
 };
 
 struct submit {
@@ -689,6 +696,9 @@ int		 lifecycle_read(struct store *, const struct config *,
 int		 lifecycle_cancel(struct store *, const struct config *,
 		    const char *, struct jobstatus *);
 int		 lifecycle_remove(struct store *, const char *);
+int		 lifecycle_retry(struct store *, const struct config *,
+		    const char *, struct jobstatus *, struct jobstatus *,
+		    struct submit *);
 int		 lifecycle_dispatch(struct store *, const struct config *);
 int		 lifecycle_wait(struct store *, const struct config *,
 		    struct jobstatus *, int);
@@ -829,13 +839,19 @@ void		 owner_cookie_set(struct req *, const struct owner *, int);
 #define JOBLIST_LIMIT_MAX	200
 void		 joblist_get(struct req *);
 
-/* start.c: POST {base}/jobs */
+/* start.c: POST {base}/jobs, and POST {base}/jobs/{id}/retry */
 void		 start_job(struct req *);
+void		 start_retry(struct req *, const char *);
 
 /* info.c: the task list, /health, the built-in client */
 void		 info_tasks(struct req *);
 void		 info_health(struct req *);
 void		 info_static(struct req *, const char *);
+
+/* admin.c: the operator's commands: jobs, show, log, cancel, retry, drain */
+int		 admin_command(const char *);
+int		 admin_main(const struct config *, struct store *, int,
+		    char *[]);
 
 /* init.c: "spoolcgi init": set a web folder up */
 int		 init_main(int, char *[]);

@@ -200,6 +200,7 @@ page_job(struct req *r, const struct jobstatus *st)
 	const struct task	*t = config_task(r->srv->cfg, st->task);
 	const char		*title = t ? t->title : st->task;
 	char			 self[640], cancel[640], result[640], logu[640];
+	char			 retryu[640], token[SPOOLCGI_ID_LEN + 1];
 	char			 created[32], started[32], finished[32];
 	char			 pct[8], qpos[16], refresh[16], size[32];
 	char			 el[64], els[24], left[64], lefts[24];
@@ -213,6 +214,15 @@ page_job(struct req *r, const struct jobstatus *st)
 	route_url(cancel, sizeof(cancel), r->base, ROUTE_JOB_CANCEL, st->id);
 	route_url(result, sizeof(result), r->base, ROUTE_JOB_RESULT, st->id);
 	route_url(logu, sizeof(logu), r->base, ROUTE_JOB_LOG, st->id);
+	/*
+	 * "Run again" for a failed or cancelled job whose task is still
+	 * offered, with a one-time token: a double click makes one job.
+	 */
+	retryu[0] = '\0';
+	if ((st->state == JOB_FAILED || st->state == JOB_CANCELLED) &&
+	    t != NULL && job_id_new(token) == 0)
+		route_url(retryu, sizeof(retryu), r->base, ROUTE_JOB_RETRY,
+		    st->id);
 	logged = page_log_tail(r, t, st, &log);
 	job_time_format(st->created_at, created, sizeof(created));
 	job_time_format(st->started_at, started, sizeof(started));
@@ -292,6 +302,8 @@ page_job(struct req *r, const struct jobstatus *st)
 			{ "log_url", logu },
 			{ "elapsed", elapsed >= 0 ? el : NULL },
 			{ "elapsed_seconds", elapsed >= 0 ? els : NULL },
+			{ "retry_url", retryu[0] ? retryu : NULL },
+			{ "retry_token", retryu[0] ? token : NULL },
 		};
 		/* An empty text result still counts as shown. */
 		if (shown && text.data == NULL)

@@ -171,6 +171,12 @@ reply_status_object(struct buf *out, const struct jobstatus *st,
 	buf_puts(out, "\",\"cancel\":\"");
 	route_url(url, sizeof(url), base, ROUTE_JOB_CANCEL, st->id);
 	buf_puts(out, url);
+	if (st->state == JOB_FAILED || st->state == JOB_CANCELLED) {
+		/* POST it to run the job again (start_retry). */
+		buf_puts(out, "\",\"retry\":\"");
+		route_url(url, sizeof(url), base, ROUTE_JOB_RETRY, st->id);
+		buf_puts(out, url);
+	}
 	buf_puts(out, "\"}}");
 	/* buf_* fail only on allocation; the data ends short then. */
 	return out->data != NULL && out->len > start &&

@@ -103,6 +103,12 @@ serve_log(struct req *r, const struct route *rt)
 }
 
 static void
+serve_retry(struct req *r, const struct route *rt)
+{
+	start_retry(r, rt->job);
+}
+
+static void
 serve_tasks(struct req *r, const struct route *rt)
 {
 	(void)rt;
@@ -130,6 +136,7 @@ static void (*const serve_handlers[])(struct req *, const struct route *) = {
 	[ROUTE_JOB_RESULT] = serve_result,
 	[ROUTE_JOB_CANCEL] = serve_cancel,
 	[ROUTE_JOB_LOG] = serve_log,
+	[ROUTE_JOB_RETRY] = serve_retry,
 	[ROUTE_TASKS] = serve_tasks,
 	[ROUTE_HEALTH] = serve_health,
 	[ROUTE_STATIC] = serve_static,

@@ -58,7 +58,8 @@
  *   gc.stamp, gc.lock   when the last clean-up started; who runs one now
  *   boot                the boot id under which the spool was last
  *                       recovered (store_recovery_due)
- *   drain               if it exists, new jobs are refused (503)
+ *   drain               if it exists, new jobs are refused (503); made and
+ *                       removed by "spoolcgi drain on|off" (store_drain_set)
  *   owners/HASH/KEY-ID  one empty file per job of each owner, for "my
  *   secret              jobs", and the key of their tokens (spoolown.c)
  *
@@ -68,7 +69,10 @@
  * under dispatch.lock: the queue entry is created and queue/ fsynced, tmp/ID
  * is renamed to jobs/ID and jobs/ fsynced, the idempotency key is claimed.
  * Only then is the client answered, so a job answered with an id survives
- * any crash.  A crash before the rename leaves an entry without a job (a
+ * any crash.  A job run again (lifecycle_retry) is created the same way;
+ * its uploads are copied from the old job's work/ into tmp/ID/work/ and
+ * synced first (store_upload_copy), never linked: either job's task may
+ * change its own working files.  A crash before the rename leaves an entry without a job (a
  * dispatcher drops it) and a staging directory (the clean-up removes it
  * after an hour); after it, a queued job with its entry.  Nobody sees the
  * steps in between: every reader of the queue takes dispatch.lock.
@@ -462,6 +466,85 @@ store_upload_sync(int workfd)
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * Copy upload name of job from (in its work/) into the staging work
+ * directory workfd (store_stage) under the same name, synced, for a job
+ * run again (lifecycle_retry).  A copy, not a link: the task of either
+ * job may change its working files, and must not change the other's.
+ * *size receives the bytes copied.  Returns STORE_OK, STORE_NOENT when
+ * the job or the file is gone (a task may remove its uploads), or
+ * STORE_ERR (logged; a name that is not one the store gives, too).
+ */
+int
+store_upload_copy(struct store *sp, int workfd, const char *from,
+    const char *name, long long *size)
+{
+	char		 path[SPOOLCGI_ID_LEN + SPOOLCGI_NAME_MAX + 32];
+	char		 chunk[65536];
+	struct stat	 sb;
+	size_t		 i, len = strlen(name);
+	ssize_t		 n = 0;
+	int		 in, out, saved;
+
+	*size = 0;
+	/* Names are the configured upload's plus a tame extension. */
+	for (i = 0; i < len; i++)
+		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' &&
+		    name[i] <= 'Z') || (name[i] >= '0' && name[i] <= '9') ||
+		    name[i] == '.' || name[i] == '_' || name[i] == '-'))
+			break;
+	if (len == 0 || i < len || name[0] == '.' ||
+	    len > SPOOLCGI_NAME_MAX + 15) {
+		log_warnx("spool: jobs/%s/input.json names an upload the "
+		    "store did not name", from);
+		errno = EINVAL;
+		return STORE_ERR;
+	}
+	snprintf(path, sizeof(path), "%s/work/%s", from, name);
+	if ((in = openat(sp->jobsfd, path, O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1) {
+		if (errno == ENOENT || errno == ELOOP)
+			return STORE_NOENT;
+		log_warn("spool: open jobs/%s", path);
+		return STORE_ERR;
+	}
+	if (fstat(in, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+		close(in);
+		return STORE_NOENT;
+	}
+	if ((out = openat(workfd, name, O_WRONLY | O_CREAT | O_EXCL |
+	    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1) {
+		saved = errno;
+		log_warn("spool: create work/%s", name);
+		close(in);
+		errno = saved;
+		return STORE_ERR;
+	}
+	while ((n = read(in, chunk, sizeof(chunk))) > 0) {
+		if (spool_write_all(out, chunk, (size_t)n) == -1)
+			break;
+		*size += n;
+	}
+	if (n != 0 || fsync(out) == -1) {
+		saved = errno;
+		log_warn("spool: copy jobs/%s", path);
+		close(in);
+		close(out);
+		unlinkat(workfd, name, 0);
+		errno = saved;
+		return STORE_ERR;
+	}
+	close(in);
+	if (close(out) == -1) {
+		saved = errno;
+		log_warn("spool: close work/%s", name);
+		unlinkat(workfd, name, 0);
+		errno = saved;
+		return STORE_ERR;
+	}
+	return STORE_OK;
 }
 
 /* Give up a staged job: nothing of it stays. */
@@ -916,6 +999,34 @@ int
 store_draining(struct store *sp)
 {
 	return faccessat(sp->dirfd, "drain", F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/*
+ * Drain the spool (on) or stop draining it: the file "drain" made or
+ * removed, and the spool directory synced, so the change survives a
+ * crash.  Returns 0, or -1 (logged).
+ */
+int
+store_drain_set(struct store *sp, int on)
+{
+	int	 fd;
+
+	if (on) {
+		if ((fd = openat(sp->dirfd, "drain", O_WRONLY | O_CREAT |
+		    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1) {
+			log_warn("spool: create %s/drain", sp->path);
+			return -1;
+		}
+		close(fd);
+	} else if (unlinkat(sp->dirfd, "drain", 0) == -1 && errno != ENOENT) {
+		log_warn("spool: unlink %s/drain", sp->path);
+		return -1;
+	}
+	if (fsync(sp->dirfd) == -1) {
+		log_warn("spool: fsync %s", sp->path);
+		return -1;
+	}
+	return 0;
 }
 
 /* Bytes job id takes on disk (0 when it is gone). */

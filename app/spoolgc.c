@@ -175,8 +175,9 @@ store_gc_begin(struct store *sp, time_t now)
 }
 
 /*
- * Call fn(arg, id) for every job in the store (the clean-up's walk; the
- * only one).  Returns 0, or -1 (logged).
+ * Call fn(arg, id) for every job in the store: the clean-up's walk, and
+ * the operator's listing ("spoolcgi jobs"); no request walks the jobs.
+ * Returns 0, or -1 (logged).
  */
 int
 store_gc_jobs(struct store *sp, int (*fn)(void *, const char *), void *arg)

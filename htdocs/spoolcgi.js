@@ -11,7 +11,9 @@
  * then shows a <progress> bar, the task's message, its place in the queue,
  * how long it has run and an estimate of the time left, the last lines of
  * its log, a Cancel button and, at the end, the result, the error or
- * "Cancelled".  It polls as the server's Retry-After says, backs off on
+ * "Cancelled"; a failed or cancelled job gets a "Run again" button, which
+ * starts the same job anew (POST links.retry) and follows it in the panel.
+ * It polls as the server's Retry-After says, backs off on
  * network errors, 429 and 503, and shows a refused field beside the field.
  *
  * On a job page of the program (an element with data-spoolcgi-job) it
@@ -203,10 +205,21 @@
 			this.logBusy = false;
 			this.cancel = el('button', { type: 'button',
 			    className: 'spoolcgi-cancel', textContent: 'Cancel', hidden: true });
+			this.again = el('button', { type: 'button',
+			    className: 'spoolcgi-again', textContent: 'Run again' });
+			this.againBox = el('div', { className: 'actions', hidden: true },
+			    this.again);
 			this.link = el('a', { className: 'spoolcgi-link', hidden: true,
 			    textContent: 'Link to this job' });
+			this.run = null;	/* the job shown now (runJob) */
+			this.cancel.addEventListener('click', () => cancel(this, this.run));
+			this.again.addEventListener('click', () => {
+				const url = this.again.dataset.url;
+				if (url && !this.againBox.hidden)
+					runJob(this, url, null, null);
+			});
 			this.root = live || el('section', { className: 'spoolcgi-job' },
-			    this.live, this.outcome, this.logBox,
+			    this.live, this.outcome, this.logBox, this.againBox,
 			    el('div', { className: 'actions danger' },
 			    this.cancel, this.link));
 			if (live)
@@ -239,6 +252,11 @@
 					this.logUrl = `${url}/log`;
 			}
 			this.cancel.hidden = FINAL.includes(st.state);
+			/* links.retry: only a failed or cancelled job has one. */
+			const again = FINAL.includes(st.state) && st.links && st.links.retry;
+			this.againBox.hidden = !again;
+			if (again)
+				this.again.dataset.url = st.links.retry;
 			if (st.state === 'queued')
 				this.say('queued', 'Waiting to start' + (st.queue_position ?
 				    `: number ${st.queue_position} in the queue` : ''));
@@ -412,18 +430,19 @@
 	}
 
 	/*
-	 * POST the form.  Returns {st, res} once a job exists, or null after
-	 * showing why not.  Retries on network errors, 429 and 503 with the
-	 * same Idempotency-Key, so that a retry never starts a second job.
+	 * POST body to url: a form's action, or a job's links.retry (form
+	 * null).  Returns {st, res} once a job exists, or null after showing
+	 * why not.  Retries on network errors, 429 and 503 with the same
+	 * Idempotency-Key, so that a retry never starts a second job.
 	 */
-	async function start(form, body, view, run) {
+	async function start(url, body, view, run, form) {
 		const headers = Object.assign({ 'Idempotency-Key': newKey() }, ACCEPT);
 		let backoff = BACKOFF_FIRST;
 		view.say('starting', 'Starting…');
 		for (;;) {
 			let res, wait;
 			try {
-				res = await fetch(form.action, { method: 'POST', body, headers,
+				res = await fetch(url, { method: 'POST', body, headers,
 				    credentials: 'same-origin' });
 			} catch (e) {
 				res = null;
@@ -439,7 +458,7 @@
 				return { st: data, res };
 			if (res && !transient(res.status)) {
 				const err = (data && data.error) || {};
-				if (err.field && fieldError(form, err.field, errorText(data, res))) {
+				if (form && err.field && fieldError(form, err.field, errorText(data, res))) {
 					view.say('refused', `Please correct “${labelOf(form, err.field)}”.`, 'bad');
 				} else {
 					view.say('refused', 'The job was not started.', 'bad');
@@ -529,6 +548,37 @@
 			run.wake();
 	}
 
+	/*
+	 * Start a job (start) and follow it to its end in view: the form's
+	 * job, or (form null) a failed or cancelled job's run again.
+	 */
+	async function runJob(view, url, body, form) {
+		const run = { st: null, stopped: false, wake: null };
+		view.run = run;
+		view.againBox.hidden = true;
+		view.outcome.replaceChildren();
+		view.seen = [];
+		/* A new job: its own log, from its own link once known. */
+		view.logUrl = null;
+		view.logBox.hidden = true;
+		view.logPre.textContent = '';
+		try {
+			const got = await start(url, body, view, run, form);
+			if (got) {
+				run.st = got.st;
+				view.note('');
+				const self = new URL(got.st.links.self ||
+				    got.res.headers.get('Location'), got.res.url).href;
+				const st = await follow(self, got.st, got.res, view, run);
+				if (st)
+					await view.finish(st);
+			}
+		} catch (e) {
+			view.say('error', 'Something went wrong.', 'bad');
+			view.note(String(e && e.message || e));
+		}
+	}
+
 	function submitButtons(form) {
 		return Array.from(form.elements).filter((b) =>
 		    (b.tagName === 'BUTTON' || b.tagName === 'INPUT') && b.type === 'submit');
@@ -563,22 +613,8 @@
 		form.setAttribute('aria-busy', 'true');
 		clearFieldErrors(form);
 		const view = new View(form);
-		const run = { st: null, stopped: false, wake: null };
-		view.cancel.addEventListener('click', () => cancel(view, run));
 		try {
-			const got = await start(form, body, view, run);
-			if (got) {
-				run.st = got.st;
-				view.note('');
-				const url = new URL(got.st.links.self ||
-				    got.res.headers.get('Location'), got.res.url).href;
-				const st = await follow(url, got.st, got.res, view, run);
-				if (st)
-					await view.finish(st);
-			}
-		} catch (e) {
-			view.say('error', 'Something went wrong.', 'bad');
-			view.note(String(e && e.message || e));
+			await runJob(view, form.action, body, form);
 		} finally {
 			running.delete(form);
 			form.removeAttribute('aria-busy');

@@ -183,6 +183,27 @@ wait_final(const char *id, int secs)
 	return -1;
 }
 
+/* Poll job id until its JSON status says state; at most secs seconds. */
+static int
+wait_state(const char *id, const char *state, int secs)
+{
+	struct answer	 a;
+	char		 path[128], want[64];
+	time_t		 deadline = time(NULL) + secs;
+	int		 there;
+
+	snprintf(path, sizeof(path), "/jobs/%s", id);
+	snprintf(want, sizeof(want), "\"state\":\"%s\"", state);
+	do {
+		request(&a, "GET", path, NULL, json, NULL);
+		there = has(&a, want);
+		answer_free(&a);
+		if (there)
+			return 0;
+	} while (time(NULL) <= deadline && poll(NULL, 0, 10) == 0);
+	return -1;
+}
+
 static void
 write_file(const char *path, const char *text, int mode)
 {
@@ -896,6 +917,201 @@ test_log(void)
 	answer_free(&a);
 }
 
+/* The value of the first hidden _token in a page, into tok. */
+static void
+page_token(const struct answer *a, char *tok, size_t sz)
+{
+	const char	*p = a->body != NULL ? strstr(a->body,
+	    "name=\"_token\" value=\"") : NULL;
+	size_t		 n;
+
+	tok[0] = '\0';
+	if (p == NULL)
+		return;
+	p += strlen("name=\"_token\" value=\"");
+	n = strcspn(p, "\"");
+	if (n < sz) {
+		memcpy(tok, p, n);
+		tok[n] = '\0';
+	}
+}
+
+/*
+ * Issue 11, items 5 and 7: POST {base}/jobs/{id}/retry runs a failed or
+ * cancelled job again as a new job, once per token or key; the page of
+ * such a job offers "Run again".
+ */
+static void
+test_retry(void)
+{
+	static const char *const html[] = { "HTTP_ACCEPT=text/html", NULL };
+	static const char *const keyed[] = {
+		"CONTENT_TYPE=application/x-www-form-urlencoded",
+		"HTTP_ACCEPT=application/json", "HTTP_IDEMPOTENCY_KEY=retry-1",
+		NULL
+	};
+	static const char *const xsite[] = {
+		"CONTENT_TYPE=application/x-www-form-urlencoded",
+		"HTTP_ACCEPT=text/html", "HTTP_HOST=jobs.example.org",
+		"HTTP_SEC_FETCH_SITE=cross-site",
+		"HTTP_ORIGIN=https://evil.example", NULL
+	};
+	static const char *const text_body[] = {
+		"CONTENT_TYPE=text/plain", "HTTP_ACCEPT=application/json", NULL
+	};
+	struct answer	 a;
+	char		 fid[SPOOLCGI_ID_LEN + 1], nid[SPOOLCGI_ID_LEN + 1];
+	char		 sid[SPOOLCGI_ID_LEN + 1], eid[SPOOLCGI_ID_LEN + 1];
+	char		 hid[SPOOLCGI_ID_LEN + 1], tok[64], path[128];
+	char		 want[160], body[128], *before;
+	const char	*cc;
+	int		 fd;
+
+	ok(start("task=fail", formjson, fid) == 202 && wait_final(fid, 10) ==
+	    0, "retry: a failed job");
+	snprintf(path, sizeof(path), "/jobs/%s", fid);
+	snprintf(want, sizeof(want), "\"retry\":\"/app/jobs/%s/retry\"", fid);
+	request(&a, "GET", path, NULL, json, NULL);
+	ok(has(&a, want), "its status links the retry");
+	answer_free(&a);
+	request(&a, "GET", path, NULL, html, NULL);
+	snprintf(want, sizeof(want), "action=\"/app/jobs/%s/retry\"", fid);
+	ok(a.status == 200 && has(&a, want) && has(&a, ">Run again</button>"),
+	    "its page: a Run again form posting to the retry route");
+	page_token(&a, tok, sizeof(tok));
+	ok(job_id_check(tok, strlen(tok)), "with a one-time token");
+	answer_free(&a);
+
+	snprintf(path, sizeof(path), "/jobs/%s/retry", fid);
+	request(&a, "POST", path, NULL, formjson, "");
+	is_int(a.status, 202, "POST /jobs/ID/retry (JSON): 202");
+	snprintf(nid, sizeof(nid), "%s", location_id(&a));
+	ok(job_id_check(nid, strlen(nid)) && strcmp(nid, fid) != 0,
+	    "Location: a new job");
+	ok(has(&a, "\"task\":\"fail\"") && has(&a, "\"links\":"),
+	    "the body: the new job's status object");
+	answer_free(&a);
+	ok(wait_final(nid, 10) == 0, "the new job runs to its end");
+	snprintf(path, sizeof(path), "/jobs/%s", fid);
+	request(&a, "GET", path, NULL, json, NULL);
+	ok(a.status == 200 && has(&a, "\"state\":\"failed\""),
+	    "the old job keeps its record");
+	answer_free(&a);
+
+	snprintf(path, sizeof(path), "/jobs/%s/retry", fid);
+	snprintf(body, sizeof(body), "_token=%s", tok);
+	request(&a, "POST", path, NULL, form, body);
+	is_int(a.status, 303, "the page's form: 303");
+	snprintf(hid, sizeof(hid), "%s", location_id(&a));
+	ok(strncmp(header(&a, "Location"), "/app/jobs/", 10) == 0 &&
+	    job_id_check(hid, strlen(hid)) && strcmp(hid, fid) != 0 &&
+	    strcmp(hid, nid) != 0, "to the new job's page");
+	answer_free(&a);
+	ok(wait_final(hid, 10) == 0, "the form's job ends");
+	before = strdup(spool_listing());
+	request(&a, "POST", path, NULL, form, body);
+	ok(a.status == 303 && strcmp(location_id(&a), hid) == 0,
+	    "the same token again (a double click): the same job");
+	answer_free(&a);
+	snprintf(path, sizeof(path), "/jobs/%s/retry", nid);
+	request(&a, "POST", path, NULL, form, body);
+	ok(a.status == 400 && has(&a, "_token"), "the token on another "
+	    "job's retry: 400");
+	answer_free(&a);
+	ok(strcmp(before, spool_listing()) == 0, "the repeat and the refusal "
+	    "left the spool as it was");
+	free(before);
+
+	snprintf(path, sizeof(path), "/jobs/%s/retry", fid);
+	request(&a, "POST", path, NULL, keyed, "");
+	snprintf(eid, sizeof(eid), "%s", location_id(&a));
+	ok(a.status == 202 && job_id_check(eid, strlen(eid)),
+	    "Idempotency-Key: 202");
+	answer_free(&a);
+	request(&a, "POST", path, NULL, keyed, "");
+	ok(a.status == 202 && strcmp(location_id(&a), eid) == 0,
+	    "the same key again: the same job");
+	answer_free(&a);
+	ok(wait_final(eid, 10) == 0, "the keyed job ends");
+
+	/* Refusals: each leaves the spool as it was. */
+	ok(start("task=slow", formjson, sid) == 202 &&
+	    wait_state(sid, "running", 10) == 0, "a slow job runs");
+	ok(start("task=echo&text=ok", formjson, eid) == 202 &&
+	    wait_final(eid, 10) == 0, "an echo job succeeds");
+	before = strdup(spool_listing());
+	snprintf(path, sizeof(path), "/jobs/%s/retry", sid);
+	request(&a, "POST", path, NULL, formjson, "");
+	ok(a.status == 409 && has(&a, "\"state\":\"") &&
+	    !has(&a, "\"state\":\"failed\""), "a pending job: 409 with its "
+	    "status");
+	answer_free(&a);
+	request(&a, "POST", path, NULL, form, "");
+	ok(a.status == 409 && has(&a, "only a failed or cancelled job"),
+	    "a pending job (HTML): 409, a page that says why");
+	cc = a.head != NULL ? strstr(a.head, "Cache-Control: no-store") : NULL;
+	ok(cc != NULL && strstr(cc + 1, "Cache-Control") == NULL,
+	    "one Cache-Control: no-store");
+	answer_free(&a);
+	snprintf(path, sizeof(path), "/jobs/%s/retry", eid);
+	request(&a, "POST", path, NULL, formjson, "");
+	ok(a.status == 409 && has(&a, "\"state\":\"succeeded\""),
+	    "a succeeded job: 409");
+	answer_free(&a);
+	snprintf(path, sizeof(path), "/jobs/%s", eid);
+	request(&a, "GET", path, NULL, html, NULL);
+	ok(a.status == 200 && !has(&a, "Run again"), "a succeeded job's "
+	    "page: no Run again");
+	answer_free(&a);
+	request(&a, "POST", "/jobs/00000000-0000-4000-8000-000000000000/retry",
+	    NULL, formjson, "");
+	is_int(a.status, 404, "no such job: 404");
+	answer_free(&a);
+	request(&a, "POST", "/jobs/not-a-job/retry", NULL, formjson, "");
+	is_int(a.status, 404, "a malformed id: 404");
+	answer_free(&a);
+	snprintf(path, sizeof(path), "/jobs/%s/retry", fid);
+	request(&a, "GET", path, NULL, json, NULL);
+	ok(a.status == 405 && strcmp(header(&a, "Allow"), "POST") == 0,
+	    "GET /jobs/ID/retry: 405, Allow: POST");
+	answer_free(&a);
+	request(&a, "POST", path, NULL, xsite, body);
+	is_int(a.status, 403, "a retry posted from another site: 403");
+	answer_free(&a);
+	request(&a, "POST", path, NULL, text_body, "x");
+	is_int(a.status, 415, "a text/plain body: 415");
+	answer_free(&a);
+	snprintf(want, sizeof(want), "%s/spool/drain", root);
+	if ((fd = open(want, O_WRONLY | O_CREAT, 0600)) != -1)
+		close(fd);
+	request(&a, "POST", path, NULL, formjson, "");
+	ok(a.status == 503 && has(&a, "draining") &&
+	    header(&a, "Retry-After")[0] != '\0', "draining: 503 with "
+	    "Retry-After");
+	answer_free(&a);
+	unlink(want);
+	ok(strcmp(before, spool_listing()) == 0, "the refusals left the "
+	    "spool as it was");
+	free(before);
+
+	snprintf(path, sizeof(path), "/jobs/%s/cancel", sid);
+	request(&a, "POST", path, NULL, formjson, "");
+	ok(a.status == 200 && has(&a, "\"state\":\"cancelled\"") &&
+	    has(&a, "/retry\""), "a cancelled job: its status links the "
+	    "retry");
+	answer_free(&a);
+	snprintf(path, sizeof(path), "/jobs/%s/retry", sid);
+	request(&a, "POST", path, NULL, formjson, "");
+	snprintf(nid, sizeof(nid), "%s", location_id(&a));
+	ok(a.status == 202 && strcmp(nid, sid) != 0 &&
+	    has(&a, "\"task\":\"slow\""), "a cancelled job runs again: 202");
+	answer_free(&a);
+	snprintf(path, sizeof(path), "/jobs/%s/cancel", nid);
+	request(&a, "POST", path, NULL, formjson, "");
+	is_int(a.status, 200, "(and is cancelled in its turn)");
+	answer_free(&a);
+}
+
 /* The owner cookie a start set, as "spoolcgi_owner=TOKEN", or "". */
 static const char *
 owner_cookie(const struct answer *a, char *out, size_t sz)
@@ -1272,6 +1488,57 @@ test_myjobs(void)
 	ok(wait_final(ida, 10) == 0, "my jobs: alice's job ends");
 }
 
+/*
+ * Issue 11, items 3 and 7: a job run again belongs to whoever runs it
+ * again, not to the old job's owner; the caller's list shows it, the
+ * old owner's does not.
+ */
+static void
+test_retry_owner(void)
+{
+	struct answer	 a;
+	char		 ca[128], cb[128], va[160], vb[160];
+	char		 old[SPOOLCGI_ID_LEN + 1], nid[SPOOLCGI_ID_LEN + 1];
+	char		 path[128];
+
+	/* Browser A starts a job that fails. */
+	request(&a, "POST", "/jobs", NULL, form, "task=fail");
+	snprintf(old, sizeof(old), "%s", location_id(&a));
+	owner_cookie(&a, ca, sizeof(ca));
+	ok(a.status == 303 && ca[0] != '\0', "retry owner: browser A starts "
+	    "a job, and is given a cookie");
+	answer_free(&a);
+	ok(wait_final(old, 10) == 0, "A's job fails");
+	snprintf(va, sizeof(va), "HTTP_COOKIE=%s", ca);
+	/* Browser B, holding the link only, runs it again. */
+	snprintf(path, sizeof(path), "/jobs/%s/retry", old);
+	request(&a, "POST", path, NULL, form, "_token=owner-retry-1");
+	snprintf(nid, sizeof(nid), "%s", location_id(&a));
+	owner_cookie(&a, cb, sizeof(cb));
+	ok(a.status == 303 && job_id_check(nid, strlen(nid)) &&
+	    cb[0] != '\0' && strcmp(ca, cb) != 0, "browser B runs it again: "
+	    "303, and B is given a cookie of its own");
+	answer_free(&a);
+	snprintf(vb, sizeof(vb), "HTTP_COOKIE=%s", cb);
+	{
+		const char *v[] = { json[0], vb, NULL };
+
+		request(&a, "GET", "/jobs", NULL, v, NULL);
+		ok(a.status == 200 && lists(&a, nid) && !lists(&a, old),
+		    "B's list: the new job, not the old one");
+		answer_free(&a);
+	}
+	{
+		const char *v[] = { json[0], va, NULL };
+
+		request(&a, "GET", "/jobs", NULL, v, NULL);
+		ok(a.status == 200 && lists(&a, old) && !lists(&a, nid),
+		    "A's list: the old job, not B's run of it");
+		answer_free(&a);
+	}
+	ok(wait_final(nid, 10) == 0, "the new job ends");
+}
+
 /* Is job id's JSON status carrying s?  For wait_for(). */
 static int
 status_has(const char *id, const char *s)
@@ -1558,9 +1825,11 @@ main(void)
 	test_dialects();
 	test_cross_site();
 	test_log();
+	test_retry();
 	test_timing();
 	test_ranges();
 	test_myjobs();
+	test_retry_owner();
 	store_close(srv.store);
 	config_free(&cfg);
 	/*
