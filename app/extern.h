@@ -469,6 +469,10 @@ struct gcstats {
 };
 
 struct store	*store_open(const char *);
+struct store	*store_open_config(const struct config *);
+int		 store_runs_here(const struct store *);
+int		 store_unreachable(struct store *);
+#define STORE_RETRY_AFTER	10	/* s, while the database is unreachable */
 void		 store_close(struct store *);
 int		 store_selftest(struct store *, const char **);
 int		 store_read(struct store *, const char *, struct jobstatus *);
@@ -562,7 +566,43 @@ struct store {
 	char		*path;
 	int		 recovery;	/* -1 unknown, 0 done, 1 due */
 	char		 boot[40];	/* this boot's id, "" when unknown */
+	const struct store_ops *ops;	/* the job records' home: NULL, the
+					   files above; else spoolpg.c's */
+	struct spoolpg	*pg;		/* spoolpg.c's own */
 };
+
+/*
+ * spoolpg.c: the PostgreSQL side of the store, attached to a store opened
+ * on a configuration with "database" (store_open_config).  The store_*
+ * functions of the file spool hand a job's record to these; the spool
+ * keeps what is the front host's own: staging, the results it serves
+ * (copied on first read), drain, the per-client limits, the owners'
+ * secret.  Function pointers, so that a binary without libpq (pgnone.c)
+ * links the file spool alone.  Each returns as the store_* function it
+ * stands for.
+ */
+struct spoolpg;
+struct store_ops {
+	int	(*read)(struct store *, const char *, struct jobstatus *);
+	int	(*update)(struct store *, const char *, store_change_fn,
+		    void *, struct jobstatus *);
+	int	(*submit)(struct store *, const struct jobstatus *,
+		    const char *, size_t, int, const char *,
+		    unsigned long long, char *, unsigned long long *);
+	int	(*remove)(struct store *, const char *, int);
+	int	(*cancel)(struct store *, const char *);
+	int	(*input)(struct store *, const char *, struct buf *);
+	int	(*result)(struct store *, const char *);
+	int	(*log)(struct store *, const char *, long long, struct buf *,
+		    long long *);
+	int	(*counts)(struct store *, int *, int *);
+	int	(*owner_list)(struct store *, const char *, const char *,
+		    size_t, struct jobstatus *, size_t *, char *, size_t);
+	void	(*gc)(struct store *, time_t, struct gcstats *);
+	int	(*unreachable)(struct store *);
+	void	(*close)(struct store *);
+};
+int		 spoolpg_attach(struct store *, const struct config *);
 
 struct __dirstream;
 extern const char	 spool_reserve_bytes[SPOOL_RESERVE];
@@ -639,6 +679,16 @@ int		 pg_run_finish(struct pgrun *, const struct jobstatus *,
 void		 pg_run_release(struct pgrun *);
 int		 pg_settle(struct pg *, int, int *);
 int		 pg_expire(struct pg *, long, long, int, int *, int *);
+/* pg.c, for the front (spoolpg.c) */
+int		 pg_broken(const struct pg *);
+int		 pg_update(struct pg *, const char *, store_change_fn, void *,
+		    struct jobstatus *);
+int		 pg_remove(struct pg *, const char *);
+int		 pg_log_read(struct pg *, const char *, long long, struct buf *,
+		    long long *);
+int		 pg_counts(struct pg *, int *, int *);
+int		 pg_owner_list(struct pg *, const char *, const char *, size_t,
+		    struct jobstatus *, size_t *, char *, size_t);
 
 /* supervise.c: run one task process to its end */
 struct taskend {

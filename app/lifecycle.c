@@ -188,7 +188,9 @@ lifecycle_read(struct store *s, const struct config *cfg, const char *id,
 		return LC_ERR;
 	if (st->state != JOB_QUEUED)
 		return LC_OK;
-	if ((st->queue_position = store_queue_position(s, id)) > 0)
+	/* A store may know the place with the job (one read, not two). */
+	if (st->queue_position > 0 ||
+	    (st->queue_position = store_queue_position(s, id)) > 0)
 		return LC_OK;
 	/* Its entry went while we looked: started, or lost to a crash. */
 	if (store_read(s, id, st) != STORE_OK)
@@ -277,7 +279,7 @@ lifecycle_submit(struct store *s, const struct config *cfg,
 		if (store_read(s, st->id, st) != STORE_OK)
 			return LC_ERR;
 		/* Its supervisor may not have said "running" yet. */
-		if (st->state == JOB_QUEUED &&
+		if (st->state == JOB_QUEUED && st->queue_position == 0 &&
 		    (st->queue_position = store_queue_position(s, st->id)) == 0)
 			st->queue_position = 1;
 		return LC_OK;
@@ -530,6 +532,9 @@ lifecycle_dispatch(struct store *s, const struct config *cfg)
 	struct gcstats		 gs;
 	int			 rc, started = 0;
 
+	/* A store whose jobs workers claim runs nothing here. */
+	if (!store_runs_here(s))
+		return 0;
 	/* The first dispatch after a boot recovers what a power cut took. */
 	if (store_recovery_due(s))
 		(void)lifecycle_gc(s, cfg, time(NULL), &gs);

@@ -121,22 +121,21 @@ static void
 main_check(const struct config *cfg)
 {
 	const char	*why;
+	size_t		 i;
 
-	/*
-	 * Honest, not silently the file spool: the front and the
-	 * supervisors keep jobs in the spool in this version.
-	 */
+	/* Honest, not silently the file spool: the jobs would be elsewhere. */
 	if (cfg->database != NULL && (why = pg_unavailable()) != NULL) {
 		log_warnx("%s: database: %s", cfg->path, why);
 		if (getenv("GATEWAY_INTERFACE") != NULL)
 			main_cgi_fatal();
 		exit(2);
 	}
-	if (cfg->database != NULL)
-		fatalx("%s: database: in this version only the \"spoolcgi "
-		    "db\" commands use the PostgreSQL store; the front and the "
-		    "supervisors keep their jobs in the spool: remove the key "
-		    "to serve", cfg->path);
+	/* Uploads are files of the front's spool: no worker could read them. */
+	for (i = 0; cfg->database != NULL && i < cfg->ntasks; i++)
+		if (cfg->tasks[i].nfiles > 0)
+			fatalx("%s: tasks.%s: files: uploads are not kept in "
+			    "the PostgreSQL store yet: remove \"files\" or "
+			    "\"database\"", cfg->path, cfg->tasks[i].name);
 	/* DOCUMENT_ROOT comes with each request: serve.c checks it. */
 	if (cfg->document_root != NULL &&
 	    store_inside(cfg->spool, cfg->document_root) == 1)
@@ -290,7 +289,7 @@ main(int argc, char *argv[])
 	if (test) {
 		/* As root the spool would be made root's: leave it be. */
 		if (geteuid() != 0 || cfg.allow_root) {
-			if ((sp = store_open(cfg.spool)) == NULL)
+			if ((sp = store_open_config(&cfg)) == NULL)
 				fatalx("%s: spool: %s cannot be used (see "
 				    "above)", cfg.path, cfg.spool);
 			main_spool_check(&cfg, sp, 1);
@@ -309,7 +308,7 @@ main(int argc, char *argv[])
 		    "user (lighttpd server.username, Apache User, spawn-fcgi "
 		    "-u), or set \"allow_root\": true if you really mean it",
 		    cfg.path);
-	if ((sp = store_open(cfg.spool)) == NULL)
+	if ((sp = store_open_config(&cfg)) == NULL)
 		fatalx("%s: spool: %s cannot be used (see above); create it "
 		    "and make it writable by the web server's user", cfg.path,
 		    cfg.spool);

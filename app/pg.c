@@ -1190,6 +1190,204 @@ pg_main(const struct config *cfg, int argc, char *argv[])
 	return rc;
 }
 
+/* ------------------------------------------------ the front's requests */
+
+/*
+ * Is pg's connection broken (the server restarted or went away, found by
+ * the last call)?  The front then reconnects before its next statement.
+ */
+int
+pg_broken(const struct pg *pg)
+{
+	return PQstatus(pg->conn) != CONNECTION_OK;
+}
+
+/*
+ * Apply change to job id under its row lock (SELECT ... FOR UPDATE) and
+ * write what it changed: the store's one read-modify-write, as the file
+ * spool's store_update.  A running job is not touched: its supervisor
+ * holds it (the verdict "interrupted" is pg_settle's, with its grace and
+ * fence).  st: the job after.  Returns STORE_OK, STORE_NOENT,
+ * STORE_BUSY (running) or STORE_ERR.
+ */
+int
+pg_update(struct pg *pg, const char *id, store_change_fn change, void *arg,
+    struct jobstatus *st)
+{
+	struct pgargs	 a = { .n = 0 };
+	PGresult	*res;
+	int		 n;
+
+	if (!job_id_check(id, strlen(id)))
+		return STORE_NOENT;
+	if (pg_begin(pg, "update", 0) == -1)
+		return STORE_ERR;
+	arg_text(&a, id);
+	if ((res = pg_q(pg, "update", "SELECT " PG_STATUS_COLS " FROM "
+	    "spoolcgi_job j WHERE j.id = $1::uuid FOR UPDATE OF j", &a,
+	    0)) == NULL)
+		goto fail;
+	if ((n = PQntuples(res)) == 1 &&
+	    pg_row_status(pg, res, 0, st, NULL) == -1) {
+		PQclear(res);
+		goto fail;
+	}
+	PQclear(res);
+	if (n != 1 || st->state == JOB_RUNNING || !change(st, arg)) {
+		pg_rollback(pg);
+		return n != 1 ? STORE_NOENT : st->state == JOB_RUNNING ?
+		    STORE_BUSY : STORE_OK;
+	}
+	a.n = 0;
+	arg_text(&a, id);
+	arg_text(&a, job_state_name(st->state));
+	arg_int(&a, st->progress);
+	arg_text(&a, st->message);
+	arg_int(&a, (long long)st->finished_at);
+	arg_text(&a, st->error_code);
+	arg_text(&a, st->error_message);
+	if (pg_do(pg, "update", "UPDATE spoolcgi_job SET state = $2, "
+	    "progress = $3::integer, message = $4, finished_at = CASE WHEN "
+	    "$5::bigint = 0 THEN NULL ELSE to_timestamp($5::bigint) END, "
+	    "error_code = nullif($6, ''), error_message = nullif($7, '') "
+	    "WHERE id = $1::uuid", &a) == -1)
+		goto fail;
+	if (pg_commit(pg, "update") == -1)
+		return STORE_ERR;
+	return STORE_OK;
+fail:
+	pg_rollback(pg);
+	return STORE_ERR;
+}
+
+/*
+ * Remove final job id (DELETE): no tombstone, as on one host.  Returns
+ * STORE_OK, STORE_NOENT (no such final job) or STORE_ERR.
+ */
+int
+pg_remove(struct pg *pg, const char *id)
+{
+	struct pgargs	 a = { .n = 0 };
+	PGresult	*res;
+	int		 rc;
+
+	if (!job_id_check(id, strlen(id)))
+		return STORE_NOENT;
+	arg_text(&a, id);
+	if ((res = pg_q(pg, "remove", "DELETE FROM spoolcgi_job WHERE "
+	    "id = $1::uuid AND state IN ('succeeded', 'failed', 'cancelled') "
+	    "RETURNING 1", &a, 0)) == NULL)
+		return STORE_ERR;
+	rc = PQntuples(res) == 1 ? STORE_OK : STORE_NOENT;
+	PQclear(res);
+	return rc;
+}
+
+/*
+ * The last tail bytes of job id's log tail (what the heartbeats stored)
+ * appended to out, the tail's whole size in *size.  Returns STORE_OK,
+ * STORE_NOENT or STORE_ERR.
+ */
+int
+pg_log_read(struct pg *pg, const char *id, long long tail, struct buf *out,
+    long long *size)
+{
+	struct pgargs	 a = { .n = 0 };
+	PGresult	*res;
+	const char	*v;
+	long long	 len;
+	int		 rc = STORE_NOENT;
+
+	*size = 0;
+	if (!job_id_check(id, strlen(id)))
+		return STORE_NOENT;
+	arg_text(&a, id);
+	if ((res = pg_q(pg, "log", "SELECT coalesce(log_tail, ''::bytea) "
+	    "FROM spoolcgi_job WHERE id = $1::uuid", &a, 1)) == NULL)
+		return STORE_ERR;
+	if (PQntuples(res) == 1) {
+		rc = STORE_OK;
+		v = PQgetvalue(res, 0, 0);
+		len = PQgetlength(res, 0, 0);
+		*size = len;
+		if (tail < len) {
+			v += len - tail;
+			len = tail;
+		}
+		if (len > 0 && buf_append(out, v, (size_t)len) == -1) {
+			log_warn("database: log %s", id);
+			rc = STORE_ERR;
+		}
+	}
+	PQclear(res);
+	return rc;
+}
+
+/* Queued and running jobs, for /health.  Returns 0, or -1. */
+int
+pg_counts(struct pg *pg, int *queued, int *running)
+{
+	PGresult	*res;
+
+	*queued = *running = 0;
+	if ((res = pg_q(pg, "counts", "SELECT "
+	    "(SELECT count(*) FROM spoolcgi_job WHERE state = 'queued'), "
+	    "(SELECT count(*) FROM spoolcgi_job WHERE state = 'running')",
+	    NULL, 0)) == NULL)
+		return -1;
+	*queued = (int)pg_ll(res, 0, 0);
+	*running = (int)pg_ll(res, 0, 1);
+	PQclear(res);
+	return 0;
+}
+
+/*
+ * One page of owner's jobs, newest first, as store_owner_list: at most
+ * limit into out, their number in *n; before: "" or a cursor given here
+ * (the seq of the last job of the page before, in decimal); next: the
+ * cursor of the following page, or "".  Returns STORE_OK, STORE_NOENT
+ * (before is not a cursor) or STORE_ERR.
+ */
+int
+pg_owner_list(struct pg *pg, const char *owner, const char *before,
+    size_t limit, struct jobstatus *out, size_t *n, char *next,
+    size_t nextsz)
+{
+	struct pgargs	 a = { .n = 0 };
+	PGresult	*res;
+	size_t		 i, rows;
+	int		 rc = STORE_OK;
+
+	*n = 0;
+	next[0] = '\0';
+	if (before != NULL && *before != '\0' &&
+	    (strlen(before) > 18 || strspn(before, "0123456789") !=
+	    strlen(before)))
+		return STORE_NOENT;
+	arg_text(&a, owner);
+	arg_text(&a, before != NULL && *before != '\0' ? before : NULL);
+	arg_int(&a, (long long)limit + 1);
+	if ((res = pg_q(pg, "owner list", "SELECT " PG_STATUS_COLS " FROM "
+	    "spoolcgi_job j WHERE j.owner = $1 AND ($2::bigint IS NULL OR "
+	    "j.seq < $2::bigint) ORDER BY j.seq DESC LIMIT $3::integer", &a,
+	    0)) == NULL)
+		return STORE_ERR;
+	rows = (size_t)PQntuples(res);
+	for (i = 0; i < rows && i < limit; i++)
+		if (pg_row_status(pg, res, (int)i, &out[i], NULL) == -1) {
+			rc = STORE_ERR;
+			break;
+		}
+	if (rc == STORE_OK) {
+		*n = i;
+		if (rows > limit && limit > 0)
+			snprintf(next, nextsz, "%lld",
+			    pg_ll(res, (int)limit - 1, 13));
+	}
+	PQclear(res);
+	return rc;
+}
+
 #else /* !HAVE_LIBPQ */
 
 /*

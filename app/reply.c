@@ -246,6 +246,14 @@ reply_fail(struct req *r, const char *what)
 {
 	char	 msg[256];
 
+	/* A database that is restarting or out of reach: a wait, not a bug. */
+	if (r->srv != NULL && r->srv->store != NULL &&
+	    store_unreachable(r->srv->store)) {
+		http_header(r, "Retry-After", "%d", STORE_RETRY_AFTER);
+		reply_error(r, 503, "unavailable", NULL, "the job database "
+		    "cannot be reached just now; try again shortly");
+		return;
+	}
 	snprintf(msg, sizeof(msg), "internal error: %s; the server's error "
 	    "log has the details", what);
 	reply_error(r, 500, "internal", NULL, msg);

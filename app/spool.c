@@ -195,11 +195,52 @@ fail:
 	return NULL;
 }
 
+/*
+ * Open the store of cfg: the spool, keeping the job records in the
+ * database when cfg has one (spoolpg.c).  Returns the store, or NULL
+ * (logged).
+ */
+struct store *
+store_open_config(const struct config *cfg)
+{
+	struct store	*sp;
+
+	if ((sp = store_open(cfg->spool)) == NULL)
+		return NULL;
+	if (cfg->database != NULL && spoolpg_attach(sp, cfg) == -1) {
+		store_close(sp);
+		return NULL;
+	}
+	return sp;
+}
+
+/*
+ * Are jobs run from here (dispatch, supervisors, run slots)?  Not when
+ * the records are in a database: workers claim them there.
+ */
+int
+store_runs_here(const struct store *sp)
+{
+	return sp->ops == NULL;
+}
+
+/*
+ * Did the last call find the database unreachable?  The request is then
+ * answered 503 with Retry-After, not 500: nothing is wrong but the wait.
+ */
+int
+store_unreachable(struct store *sp)
+{
+	return sp->ops != NULL && sp->ops->unreachable(sp);
+}
+
 void
 store_close(struct store *sp)
 {
 	if (sp == NULL)
 		return;
+	if (sp->ops != NULL)
+		sp->ops->close(sp);
 	if (sp->queuefd != -1)
 		close(sp->queuefd);
 	if (sp->slotsfd != -1)
@@ -310,6 +351,9 @@ store_read(struct store *sp, const char *id, struct jobstatus *st)
 	char	 path[SPOOLCGI_ID_LEN + sizeof(SPOOL_STATUS) + 2];
 	int	 fd;
 
+	if (sp->ops != NULL)
+		return sp->ops->read(sp, id, st);
+
 	/* One openat from the jobs directory: the poll path stays cheap. */
 	memcpy(path, id, SPOOLCGI_ID_LEN);
 	path[SPOOLCGI_ID_LEN] = '/';
@@ -350,6 +394,9 @@ store_update(struct store *sp, const char *id, store_change_fn change,
 	enum job_state		 old;
 	char			 path[SPOOLCGI_ID_LEN + 8];
 	int			 dfd, lfd, rc = STORE_ERR;
+
+	if (sp->ops != NULL)
+		return sp->ops->update(sp, id, change, arg, out);
 
 	/* The lock first: for a running job, that is all a poll costs. */
 	snprintf(path, sizeof(path), "%s/lock", id);
@@ -607,6 +654,10 @@ store_submit(struct store *sp, const struct jobstatus *st, const char *input,
 	size_t			 n;
 	int			 lfd, rc, saved;
 
+	if (sp->ops != NULL)
+		return sp->ops->submit(sp, st, input, len, maxq, key, hash,
+		    oid, ohash);
+
 	if (spool_prepare(sp, st, input, len) == -1 ||
 	    (st->owner[0] != '\0' && spool_owner_add(sp, st->owner, st->id,
 	    oname, sizeof(oname)) == -1)) {
@@ -698,6 +749,9 @@ store_remove(struct store *sp, const char *id, int tombstone)
 	long long	 size;
 	int		 fd, gfd;
 
+	if (sp->ops != NULL)
+		return sp->ops->remove(sp, id, tombstone);
+
 	size = spool_du(sp->jobsfd, id);
 	if (spool_withdraw(sp, id) == -1)
 		return -1;
@@ -741,6 +795,9 @@ store_cancel_request(struct store *sp, const char *id)
 	char	 path[SPOOLCGI_ID_LEN + 16];
 	int	 fd;
 
+	if (sp->ops != NULL)
+		return sp->ops->cancel(sp, id);
+
 	snprintf(path, sizeof(path), "%s/cancel", id);
 	if ((fd = openat(sp->jobsfd, path, O_WRONLY | O_CREAT | O_NOFOLLOW |
 	    O_CLOEXEC, 0600)) == -1) {
@@ -759,6 +816,9 @@ store_result_open(struct store *sp, const char *id, struct stat *sb)
 {
 	char	 path[SPOOLCGI_ID_LEN + 16];
 	int	 fd, saved;
+
+	if (sp->ops != NULL && sp->ops->result(sp, id) == -1)
+		return -1;
 
 	snprintf(path, sizeof(path), "%s/result", id);
 	if ((fd = openat(sp->jobsfd, path, O_RDONLY | O_NOFOLLOW |
@@ -810,6 +870,9 @@ store_input_read(struct store *sp, const char *id, struct buf *b)
 {
 	int	 dfd, saved;
 
+	if (sp->ops != NULL)
+		return sp->ops->input(sp, id, b);
+
 	if ((dfd = openat(sp->jobsfd, id, O_RDONLY | O_DIRECTORY |
 	    O_NOFOLLOW | O_CLOEXEC)) == -1) {
 		if (errno == ENOENT)
@@ -845,6 +908,9 @@ store_log_read(struct store *sp, const char *id, long long tail,
 	off_t		 off;
 	ssize_t		 n;
 	int		 fd, saved;
+
+	if (sp->ops != NULL)
+		return sp->ops->log(sp, id, tail, out, size);
 
 	*size = 0;
 	snprintf(path, sizeof(path), "%s/log", id);
@@ -905,6 +971,10 @@ store_watch(struct store *sp, const char *id)
 	char	 path[PATH_MAX];
 	int	 fd;
 
+	/* No change of a row is watched yet: the caller answers now. */
+	if (sp->ops != NULL)
+		return -1;
+
 	if ((fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK)) == -1) {
 		log_warn("spool: inotify_init1");
 		return -1;
@@ -948,6 +1018,10 @@ store_recovery_due(struct store *sp)
 	char	 seen[sizeof(sp->boot)];
 	ssize_t	 n;
 	int	 fd;
+
+	/* Nothing runs here to recover. */
+	if (sp->ops != NULL)
+		return 0;
 
 	if (sp->recovery == 0)
 		return 0;

@@ -185,6 +185,10 @@ store_gc_jobs(struct store *sp, int (*fn)(void *, const char *), void *arg)
 	struct dirent	*de;
 	DIR		*d;
 
+	/* The records are rows: the clean-up's work is ops->gc's. */
+	if (sp->ops != NULL)
+		return 0;
+
 	if ((d = spool_opendir(sp->jobsfd, ".")) == NULL) {
 		log_warn("spool: opendir %s/jobs", sp->path);
 		return -1;
@@ -207,6 +211,8 @@ void
 store_gc_end(struct store *sp, int lfd, long tombstone, time_t now,
     struct gcstats *gs)
 {
+	if (sp->ops != NULL)
+		sp->ops->gc(sp, now, gs);
 	spool_gc_dir(sp, "gone", now, tombstone, NULL, &gs->tombstones);
 	spool_gc_dir(sp, "tmp", now, 3600, NULL, &gs->temps);
 	spool_gc_dir(sp, "keys", now, 60, spool_gc_key_live, &gs->keys);

@@ -183,6 +183,10 @@ store_owner_list(struct store *sp, const char *owner, const char *before,
 	void		*p;
 	int		 ofd, fd;
 
+	if (sp->ops != NULL)
+		return sp->ops->owner_list(sp, owner, before, limit, out, n,
+		    next, nextsz);
+
 	*n = 0;
 	if (nextsz > 0)
 		next[0] = '\0';

@@ -243,6 +243,10 @@ store_queue_position(struct store *sp, const char *id)
 	size_t		 n, i;
 	int		 pos = 0;
 
+	/* The row's read gave it. */
+	if (sp->ops != NULL)
+		return 0;
+
 	if (store_queue_list(sp, &q, &n) == -1) {
 		log_warn("spool: list %s/queue", sp->path);
 		return 0;
@@ -269,6 +273,9 @@ store_queue_readd(struct store *sp, const char *id)
 	unsigned long long	 key;
 	size_t			 n;
 	int			 qfd, dfd, jl, rc = 0;
+
+	if (sp->ops != NULL)
+		return 0;	/* the row is its own entry */
 
 	if ((qfd = store_queue_lock(sp)) == -1)
 		return -1;
@@ -305,6 +312,9 @@ store_counts(struct store *sp, int max, int *queued, int *running)
 	struct qentry	*q = NULL;
 	size_t		 n = 0;
 	int		 lfd;
+
+	if (sp->ops != NULL)
+		return sp->ops->counts(sp, queued, running);
 
 	*queued = *running = 0;
 	if ((lfd = store_queue_lock(sp)) == -1)

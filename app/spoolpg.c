@@ -1,0 +1,446 @@
+/*
+ * The store's second home for job records: PostgreSQL (README
+ * "PostgreSQL (in progress)"), attached to the file spool of a
+ * configuration with "database" (store_open_config).  The rest of the
+ * program still calls store_*; the file spool's functions hand a job's
+ * record to the operations here, and keep what is the front host's own.
+ *
+ * What lives where:
+ *
+ *   the database (pg.c)   every job's row (state, progress, log tail,
+ *                         input, result), tombstones, idempotency keys
+ *   the local spool       tmp/ID: a start being staged (removed once the
+ *                         row is committed); jobs/ID/result: a result
+ *                         copied from the row on its first read, then
+ *                         served as on one host (ranges, X-Sendfile),
+ *                         dropped by the clean-up after CACHE_SECONDS and
+ *                         copied again when asked; drain, clients/,
+ *                         secret, as on one host
+ *
+ * A reader may trust a local copy because a result is written once, with
+ * the job's final state, and every request reads the row first: a job
+ * that expired or was removed answers 410 or 404 before its copy is
+ * looked at.
+ *
+ * The connection.  One per process, opened at the first need and kept: a
+ * FastCGI process polls over it for its whole life; plain CGI connects
+ * once per request, since its process is the request.  When a call finds
+ * the connection broken (the server restarted), it reconnects; a read is
+ * then tried once more.  While the server cannot be reached the store
+ * says so (store_unreachable), and the request is answered 503 with
+ * Retry-After instead of 500; a start is answered 202 only after its
+ * COMMIT returned, so no job is acknowledged that was not committed.
+ */
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "extern.h"
+
+#if defined(HAVE_LIBPQ) && !defined(SPOOLCGI_WITHOUT_LIBPQ)
+
+#define SPOOLPG_CACHE_SECONDS	3600	/* a local copy of a result */
+#define SPOOLPG_GC_BATCH	500	/* rows per expiry transaction */
+#define SPOOLPG_GC_ROUNDS	20	/* batches per clean-up */
+
+struct spoolpg {
+	char		*conninfo;
+	struct pg	*pg;		/* NULL until the first need */
+	int		 down;		/* the last attempt could not connect */
+	long		 keep;		/* keep_finished_seconds */
+	long		 tomb;		/* tombstone_seconds */
+};
+
+/*
+ * The connection, opened or repaired as needed.  Returns it, or NULL
+ * (logged; store_unreachable() says whether the server was unreachable
+ * or the schema is wrong).
+ */
+static struct pg *
+spg_conn(struct store *sp)
+{
+	struct spoolpg	*d = sp->pg;
+
+	if (d->pg != NULL && pg_broken(d->pg) && pg_reconnect(d->pg) == -1) {
+		d->down = 1;
+		return NULL;
+	}
+	if (d->pg == NULL) {
+		if ((d->pg = pg_open(d->conninfo)) == NULL) {
+			d->down = errno == ECONNREFUSED;
+			return NULL;
+		}
+		/* A schema this program was not built for is no outage. */
+		if (pg_schema_check(d->pg) == -1) {
+			d->down = pg_broken(d->pg);
+			pg_close(d->pg);
+			d->pg = NULL;
+			errno = EPROTO;
+			return NULL;
+		}
+	}
+	d->down = 0;
+	return d->pg;
+}
+
+/*
+ * After a call that failed: was the connection lost?  libpq does not
+ * always say so at once (a write into a closed socket fails later), so
+ * the connection is tried (pg_reconnect: a "SELECT 1", then a reset).
+ * Returns 1 when it works again and a read may be tried once more.
+ */
+static int
+spg_retry(struct store *sp, int rc)
+{
+	struct spoolpg	*d = sp->pg;
+
+	if (rc != STORE_ERR || d->pg == NULL)
+		return 0;
+	if (pg_reconnect(d->pg) == -1) {
+		d->down = 1;
+		return 0;
+	}
+	return 1;
+}
+
+/* After a write that failed: a connection lost is an outage. */
+static void
+spg_check(struct store *sp)
+{
+	(void)spg_retry(sp, STORE_ERR);
+}
+
+static int
+spg_read(struct store *sp, const char *id, struct jobstatus *st)
+{
+	struct pg	*pg;
+	int		 rc;
+
+	if ((pg = spg_conn(sp)) == NULL)
+		return STORE_ERR;
+	if (spg_retry(sp, rc = pg_read(pg, id, st, NULL)))
+		rc = pg_read(sp->pg->pg, id, st, NULL);
+	return rc;
+}
+
+static int
+spg_update(struct store *sp, const char *id, store_change_fn change,
+    void *arg, struct jobstatus *st)
+{
+	struct pg	*pg;
+	int		 rc;
+
+	if ((pg = spg_conn(sp)) == NULL)
+		return STORE_ERR;
+	if ((rc = pg_update(pg, id, change, arg, st)) == STORE_ERR)
+		spg_check(sp);
+	return rc;
+}
+
+/*
+ * Commit the job's row (pg_submit: one transaction, with its key), then
+ * drop its local staging, which held nothing the row does not (a
+ * configuration with uploads is refused with a database, main.c).
+ */
+static int
+spg_submit(struct store *sp, const struct jobstatus *st, const char *input,
+    size_t len, int maxq, const char *key, unsigned long long hash,
+    char *oid, unsigned long long *ohash)
+{
+	struct pg	*pg;
+	int		 rc, saved;
+
+	if ((pg = spg_conn(sp)) == NULL)
+		rc = STORE_ERR;
+	else if ((rc = pg_submit(pg, st, st->owner, input, len, maxq, key,
+	    hash, oid, ohash)) == STORE_ERR)
+		spg_check(sp);
+	saved = errno;
+	if (spool_remove_tree(sp->tmpfd, st->id) == -1 && errno != ENOENT)
+		log_warn("spool: remove tmp/%s", st->id);
+	errno = saved;
+	return rc;
+}
+
+/* A result's local copy, and the directory that holds it. */
+static void
+spg_uncache(struct store *sp, const char *id)
+{
+	if (spool_remove_tree(sp->jobsfd, id) == -1 && errno != ENOENT)
+		log_warn("spool: remove jobs/%s", id);
+}
+
+static int
+spg_remove(struct store *sp, const char *id, int tombstone)
+{
+	struct pg	*pg;
+	int		 rc;
+
+	(void)tombstone;	/* expiry is pg_expire's, in the clean-up */
+	if ((pg = spg_conn(sp)) == NULL)
+		return -1;
+	if ((rc = pg_remove(pg, id)) == STORE_ERR) {
+		spg_check(sp);
+		return -1;
+	}
+	spg_uncache(sp, id);
+	return 0;
+}
+
+static int
+spg_cancel(struct store *sp, const char *id)
+{
+	struct jobstatus	 st;
+	struct pg		*pg;
+	int			 rc;
+
+	if ((pg = spg_conn(sp)) == NULL)
+		return -1;
+	if ((rc = pg_cancel(pg, id, &st)) == STORE_ERR) {
+		spg_check(sp);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+spg_input(struct store *sp, const char *id, struct buf *b)
+{
+	struct buf	 in = { NULL, 0, 0 };
+	struct pg	*pg;
+	int		 rc;
+
+	if ((pg = spg_conn(sp)) == NULL)
+		return STORE_ERR;
+	if (spg_retry(sp, rc = pg_blob_read(pg, id, 0, &in)))
+		rc = pg_blob_read(sp->pg->pg, id, 0, &in);
+	if (rc == STORE_OK && in.len > 0 &&
+	    buf_append(b, in.data, in.len) == -1) {
+		log_warn("database: input of %s", id);
+		rc = STORE_ERR;
+	}
+	buf_free(&in);
+	return rc;
+}
+
+/*
+ * Copy job id's result into jobs/ID/result unless it is there: written
+ * as result.PID, then renamed, so a reader sees all of it or nothing.
+ * Returns 0, or -1 with errno set (ENOENT: no result; logged otherwise).
+ */
+static int
+spg_result(struct store *sp, const char *id)
+{
+	struct buf	 b = { NULL, 0, 0 };
+	struct pg	*pg;
+	char		 tmp[32];
+	int		 dfd, fd, rc, saved;
+
+	if (!job_id_check(id, strlen(id))) {
+		errno = ENOENT;
+		return -1;
+	}
+	if ((mkdirat(sp->jobsfd, id, 0700) == -1 && errno != EEXIST) ||
+	    (dfd = openat(sp->jobsfd, id, O_RDONLY | O_DIRECTORY |
+	    O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		log_warn("spool: open jobs/%s", id);
+		return -1;
+	}
+	if (faccessat(dfd, "result", F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+		close(dfd);
+		return 0;
+	}
+	if ((pg = spg_conn(sp)) == NULL)
+		rc = STORE_ERR;
+	else if (spg_retry(sp, rc = pg_blob_read(pg, id, 1, &b)))
+		rc = pg_blob_read(sp->pg->pg, id, 1, &b);
+	if (rc != STORE_OK) {
+		close(dfd);
+		buf_free(&b);
+		errno = rc == STORE_NOENT ? ENOENT : EIO;
+		return -1;
+	}
+	snprintf(tmp, sizeof(tmp), "result.%ld", (long)getpid());
+	if ((fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) == -1 ||
+	    spool_write_all(fd, b.data, b.len) == -1 || close(fd) == -1 ||
+	    renameat(dfd, tmp, dfd, "result") == -1) {
+		saved = errno;
+		log_warn("spool: write jobs/%s/result", id);
+		(void)unlinkat(dfd, tmp, 0);
+		close(dfd);
+		buf_free(&b);
+		errno = saved;
+		return -1;
+	}
+	close(dfd);
+	buf_free(&b);
+	return 0;
+}
+
+static int
+spg_log(struct store *sp, const char *id, long long tail, struct buf *out,
+    long long *size)
+{
+	struct pg	*pg;
+	int		 rc;
+
+	if ((pg = spg_conn(sp)) == NULL)
+		return STORE_ERR;
+	if (spg_retry(sp, rc = pg_log_read(pg, id, tail, out, size)))
+		rc = pg_log_read(sp->pg->pg, id, tail, out, size);
+	return rc;
+}
+
+static int
+spg_counts(struct store *sp, int *queued, int *running)
+{
+	struct pg	*pg;
+	int		 rc;
+
+	*queued = *running = 0;
+	if ((pg = spg_conn(sp)) == NULL)
+		return -1;
+	if (spg_retry(sp, rc = pg_counts(pg, queued, running)))
+		rc = pg_counts(sp->pg->pg, queued, running);
+	return rc;
+}
+
+static int
+spg_owner_list(struct store *sp, const char *owner, const char *before,
+    size_t limit, struct jobstatus *out, size_t *n, char *next, size_t nsz)
+{
+	struct pg	*pg;
+	int		 rc;
+
+	*n = 0;
+	next[0] = '\0';
+	if ((pg = spg_conn(sp)) == NULL)
+		return STORE_ERR;
+	if (spg_retry(sp, rc = pg_owner_list(pg, owner, before, limit, out, n,
+	    next, nsz)))
+		rc = pg_owner_list(sp->pg->pg, owner, before, limit, out, n,
+		    next, nsz);
+	return rc;
+}
+
+/*
+ * The clean-up's part in the database: interrupted jobs settled, expired
+ * ones turned into tombstones and old tombstones removed, in small
+ * batches; then local copies of results older than SPOOLPG_CACHE_SECONDS.
+ */
+static void
+spg_gc(struct store *sp, time_t now, struct gcstats *gs)
+{
+	struct spoolpg	*d = sp->pg;
+	struct dirent	*de;
+	struct stat	 sb;
+	struct pg	*pg;
+	DIR		*dir;
+	int		 i, n, jobs, tombs;
+
+	if ((pg = spg_conn(sp)) != NULL) {
+		if (pg_settle(pg, PG_GRACE_SECONDS, &n) == 0)
+			gs->settled += n;
+		for (i = 0; i < SPOOLPG_GC_ROUNDS; i++) {
+			if (pg_expire(pg, d->keep, d->tomb, SPOOLPG_GC_BATCH,
+			    &jobs, &tombs) == -1)
+				break;
+			gs->expired += jobs;
+			gs->tombstones += tombs;
+			if (jobs < SPOOLPG_GC_BATCH && tombs < SPOOLPG_GC_BATCH)
+				break;
+		}
+	}
+	if ((dir = spool_opendir(sp->jobsfd, ".")) == NULL) {
+		log_warn("spool: opendir %s/jobs", sp->path);
+		return;
+	}
+	while ((de = readdir(dir)) != NULL)
+		if (job_id_check(de->d_name, strlen(de->d_name)) &&
+		    fstatat(sp->jobsfd, de->d_name, &sb,
+		    AT_SYMLINK_NOFOLLOW) == 0 &&
+		    sb.st_mtime + SPOOLPG_CACHE_SECONDS < now)
+			spg_uncache(sp, de->d_name);
+	closedir(dir);
+}
+
+static int
+spg_unreachable(struct store *sp)
+{
+	return sp->pg->down;
+}
+
+static void
+spg_close(struct store *sp)
+{
+	struct spoolpg	*d = sp->pg;
+
+	pg_close(d->pg);
+	free(d->conninfo);
+	free(d);
+	sp->pg = NULL;
+	sp->ops = NULL;
+}
+
+static const struct store_ops spoolpg_ops = {
+	.read = spg_read,
+	.update = spg_update,
+	.submit = spg_submit,
+	.remove = spg_remove,
+	.cancel = spg_cancel,
+	.input = spg_input,
+	.result = spg_result,
+	.log = spg_log,
+	.counts = spg_counts,
+	.owner_list = spg_owner_list,
+	.gc = spg_gc,
+	.unreachable = spg_unreachable,
+	.close = spg_close,
+};
+
+/*
+ * Keep sp's job records in cfg's database from now on.  Nothing is
+ * connected yet: a front must start, and answer 503, while the database
+ * is down.  Returns 0, or -1 (logged).
+ */
+int
+spoolpg_attach(struct store *sp, const struct config *cfg)
+{
+	struct spoolpg	*d;
+
+	if ((d = calloc(1, sizeof(*d))) == NULL ||
+	    (d->conninfo = strdup(cfg->database)) == NULL) {
+		log_warn("database: attach");
+		free(d);
+		return -1;
+	}
+	d->keep = cfg->keep_finished_seconds;
+	d->tomb = cfg->tombstone_seconds;
+	sp->pg = d;
+	sp->ops = &spoolpg_ops;
+	return 0;
+}
+
+#else /* !HAVE_LIBPQ */
+
+int
+spoolpg_attach(struct store *sp, const struct config *cfg)
+{
+	(void)sp;
+	log_warnx("%s: database: %s", cfg->path, pg_unavailable());
+	errno = ENOTSUP;
+	return -1;
+}
+
+#endif /* HAVE_LIBPQ */
