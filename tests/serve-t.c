@@ -11,6 +11,10 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -1167,6 +1171,148 @@ test_ranges(void)
 	cfg.send_result_prefix = NULL;
 }
 
+/* The value of sample line "name{labels}" in the body of a, or -1. */
+static long long
+sample(const struct answer *a, const char *series)
+{
+	const char	*p = a->body;
+	size_t		 n = strlen(series);
+
+	while (p != NULL && (p = strstr(p, series)) != NULL) {
+		if ((p == a->body || p[-1] == '\n') && p[n] == ' ')
+			return strtoll(p + n + 1, NULL, 10);
+		p += n;
+	}
+	return -1;
+}
+
+/* Entries in directory root/spool/name, or -1. */
+static int
+entries(const char *name)
+{
+	char		 path[512];
+	struct dirent	*de;
+	DIR		*d;
+	int		 n = 0;
+
+	snprintf(path, sizeof(path), "%s/spool/%s", root, name);
+	if ((d = opendir(path)) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/*
+ * GET {base}/metrics: off (404) until metrics_token or metrics_allow
+ * turns it on; the token and the address checked, and a refusal leaves
+ * nothing behind; the counters of the jobs run above.
+ */
+static void
+test_metrics(void)
+{
+	static const char *const bearer[] = {
+	    "HTTP_AUTHORIZATION=Bearer 0123456789abcdef0123", NULL };
+	static const char *const lower[] = {
+	    "HTTP_AUTHORIZATION=bearer  0123456789abcdef0123", NULL };
+	static const char *const wrong[] = {
+	    "HTTP_AUTHORIZATION=Bearer 0123456789abcdef0124", NULL };
+	static const char *const prefix[] = {
+	    "HTTP_AUTHORIZATION=Bearer 0123456789abcdef012", NULL };
+	static const char *const basic[] = {
+	    "HTTP_AUTHORIZATION=Basic MDEyMzQ1Njc4OWFiY2RlZjAxMjM=", NULL };
+	static const char *const other[] = { "REMOTE_ADDR=203.0.113.5",
+	    "HTTP_AUTHORIZATION=Bearer 0123456789abcdef0123", NULL };
+	struct proxy	 allow = { AF_INET, { 192, 0, 2, 0 }, 24 };
+	struct answer	 a;
+	char		 token[] = "0123456789abcdef0123";
+	int		 jobs, counters;
+
+	request(&a, "GET", "/metrics", NULL, bearer, NULL);
+	is_int(a.status, 404, "metrics: off without metrics_token or "
+	    "metrics_allow (404)");
+	answer_free(&a);
+
+	cfg.metrics_token = token;
+	jobs = entries("jobs");
+	counters = entries("metrics");
+	request(&a, "GET", "/metrics", NULL, NULL, NULL);
+	is_int(a.status, 401, "metrics: no token: 401");
+	is_str(header(&a, "WWW-Authenticate"), "Bearer realm=\"spoolcgi\"",
+	    "metrics: no token: WWW-Authenticate: Bearer");
+	ok(!has(&a, "spoolcgi_"), "metrics: no token: no numbers");
+	answer_free(&a);
+	request(&a, "GET", "/metrics", NULL, wrong, NULL);
+	is_int(a.status, 401, "metrics: a wrong token: 401");
+	ok(strstr(header(&a, "WWW-Authenticate"), "invalid_token") != NULL,
+	    "metrics: a wrong token: error=\"invalid_token\" (RFC 6750 3.1)");
+	answer_free(&a);
+	request(&a, "GET", "/metrics", NULL, prefix, NULL);
+	is_int(a.status, 401, "metrics: a prefix of the token: 401");
+	answer_free(&a);
+	request(&a, "GET", "/metrics", NULL, basic, NULL);
+	is_int(a.status, 401, "metrics: Basic, not Bearer: 401");
+	answer_free(&a);
+	is_int(entries("jobs"), jobs, "metrics: refusals add no job");
+	is_int(entries("metrics"), counters, "metrics: refusals add no "
+	    "counter");
+	request(&a, "POST", "/metrics", NULL, bearer, NULL);
+	is_int(a.status, 405, "metrics: POST: 405");
+	answer_free(&a);
+
+	request(&a, "GET", "/metrics", NULL, bearer, NULL);
+	is_int(a.status, 200, "metrics: the token: 200");
+	is_str(header(&a, "Content-Type"),
+	    "text/plain; version=0.0.4; charset=utf-8",
+	    "metrics: the text format's media type");
+	is_str(header(&a, "Cache-Control"), "no-store", "metrics: not cached");
+	ok(has(&a, "# HELP spoolcgi_jobs_started_total ") &&
+	    has(&a, "# TYPE spoolcgi_jobs_started_total counter\n"),
+	    "metrics: HELP and TYPE lines");
+	ok(sample(&a, "spoolcgi_jobs_started_total{task=\"echo\"}") >= 3,
+	    "metrics: the echo jobs started above are counted");
+	ok(sample(&a, "spoolcgi_jobs_finished_total{task=\"echo\","
+	    "outcome=\"succeeded\"}") >= 3, "metrics: and their successes");
+	ok(sample(&a, "spoolcgi_jobs_finished_total{task=\"fail\","
+	    "outcome=\"failed\"}") >= 1, "metrics: a failure counted");
+	ok(sample(&a, "spoolcgi_starts_refused_total{reason=\"invalid_field\"}")
+	    >= 1, "metrics: the refusals above are counted by reason");
+	is_int(sample(&a, "spoolcgi_job_duration_seconds_count{task=\"echo\"}"),
+	    sample(&a, "spoolcgi_job_duration_seconds_bucket{task=\"echo\","
+	    "le=\"+Inf\"}"), "metrics: a histogram's count is its +Inf bucket");
+	ok(sample(&a, "spoolcgi_queue_length") >= 0 &&
+	    sample(&a, "spoolcgi_running_jobs") >= 0 &&
+	    sample(&a, "spoolcgi_disk_free_bytes") > 0,
+	    "metrics: queue length, running, free disk");
+	answer_free(&a);
+	request(&a, "GET", "/metrics", NULL, lower, NULL);
+	is_int(a.status, 200, "metrics: \"bearer\" in any case (a scheme)");
+	answer_free(&a);
+
+	cfg.metrics_allow = &allow;
+	cfg.nmetrics_allow = 1;
+	request(&a, "GET", "/metrics", NULL, other, NULL);
+	is_int(a.status, 403, "metrics: the token from an address not "
+	    "listed: 403");
+	answer_free(&a);
+	request(&a, "GET", "/metrics", NULL, NULL, NULL);
+	is_int(a.status, 401, "metrics: a listed address without the token: "
+	    "401 (both are required)");
+	answer_free(&a);
+	cfg.metrics_token = NULL;
+	request(&a, "GET", "/metrics", NULL, NULL, NULL);
+	is_int(a.status, 200, "metrics: metrics_allow alone: a listed "
+	    "address reads them");
+	answer_free(&a);
+	request(&a, "GET", "/metrics", NULL, other, NULL);
+	is_int(a.status, 403, "metrics: metrics_allow alone: another "
+	    "address gets 403");
+	answer_free(&a);
+	cfg.metrics_allow = NULL;
+	cfg.nmetrics_allow = 0;
+}
+
 int
 main(void)
 {
@@ -1183,6 +1329,7 @@ main(void)
 	test_log();
 	test_timing();
 	test_ranges();
+	test_metrics();
 	store_close(srv.store);
 	config_free(&cfg);
 	/*
