@@ -833,7 +833,7 @@ struct metrics_gauges {
 	int		 draining;
 };
 void		 metrics_serve(struct req *);
-void		 metrics_refused(struct store *, const char *);
+void		 metrics_refused(const struct server *, const char *);
 int		 metrics_render(struct buf *, const struct config *,
 		    const struct metric *, size_t, const struct metrics_gauges *);
 int		 metrics_label(struct buf *, const char *, const char *);

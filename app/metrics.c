@@ -45,16 +45,23 @@ static const char *const metrics_states[] = {
 	"queued", "running", "succeeded", "failed", "cancelled"
 };
 
-/* Count a refused start under its reason (a refusal's code). */
+/*
+ * Count a refused start under its reason (a refusal's code), when the
+ * metrics are on: then, and only then, a refusal leaves a trace (a byte
+ * appended to a counter).  The jobs' own counts are kept always, so that
+ * turning the metrics on shows their whole history.
+ */
 void
-metrics_refused(struct store *s, const char *code)
+metrics_refused(const struct server *srv, const char *code)
 {
 	size_t	 i;
 
+	if (srv->cfg->metrics_token == NULL && srv->cfg->nmetrics_allow == 0)
+		return;
 	for (i = 0; i + 1 < METRICS_NREASONS; i++)
 		if (code != NULL && strcmp(code, metrics_reasons[i]) == 0)
 			break;
-	(void)store_metric_refused(s, metrics_reasons[i]);
+	(void)store_metric_refused(srv->store, metrics_reasons[i]);
 }
 
 /*

@@ -316,6 +316,7 @@ test_render(struct store *s)
 {
 	struct config		 cfg;
 	struct metrics_gauges	 g = { 3, 2, 4096, 1 << 20, 0 };
+	struct server		 srv;
 	struct buf		 b = { 0 };
 	char			 err[256];
 	const char		*conf = "{\"spool\": \"/nonexistent/spool\", "
@@ -324,6 +325,7 @@ test_render(struct store *s)
 	int			 bad, ns;
 
 	memset(&cfg, 0, sizeof(cfg));
+	memset(&srv, 0, sizeof(srv));
 	if (config_parse(&cfg, conf, strlen(conf), "/x.json", err,
 	    sizeof(err)) == -1) {
 		printf("Bail out! %s\n", err);
@@ -384,8 +386,15 @@ test_render(struct store *s)
 	    "feed escaped");
 	buf_free(&b);
 
-	metrics_refused(s, "no_such_code");
-	metrics_refused(s, "too_many_jobs");
+	srv.cfg = &cfg;
+	srv.store = s;
+	metrics_refused(&srv, "too_many_jobs");
+	ok(reread(s) == 0 && val(METRIC_REFUSED, "", "too_many_jobs", 0) ==
+	    -1, "metrics off: a refusal is not counted");
+	cfg.nmetrics_allow = 1;		/* on; nothing reads the ranges */
+	metrics_refused(&srv, "no_such_code");
+	metrics_refused(&srv, "too_many_jobs");
+	cfg.nmetrics_allow = 0;
 	ok(reread(s) == 0, "read the refusals");
 	is_int(val(METRIC_REFUSED, "", "other", 0), 1, "an unknown code "
 	    "counts as other");

@@ -1260,6 +1260,10 @@ test_metrics(void)
 	request(&a, "POST", "/metrics", NULL, bearer, NULL);
 	is_int(a.status, 405, "metrics: POST: 405");
 	answer_free(&a);
+	/* Metrics on: a refused start is counted. */
+	request(&a, "POST", "/jobs", NULL, formjson, "task=nope");
+	is_int(a.status, 400, "metrics on: an unknown task: 400");
+	answer_free(&a);
 
 	request(&a, "GET", "/metrics", NULL, bearer, NULL);
 	is_int(a.status, 200, "metrics: the token: 200");
@@ -1276,8 +1280,9 @@ test_metrics(void)
 	    "outcome=\"succeeded\"}") >= 3, "metrics: and their successes");
 	ok(sample(&a, "spoolcgi_jobs_finished_total{task=\"fail\","
 	    "outcome=\"failed\"}") >= 1, "metrics: a failure counted");
-	ok(sample(&a, "spoolcgi_starts_refused_total{reason=\"invalid_field\"}")
-	    >= 1, "metrics: the refusals above are counted by reason");
+	is_int(sample(&a, "spoolcgi_starts_refused_total{reason="
+	    "\"invalid_field\"}"), 1, "metrics: a refusal is counted by "
+	    "reason, once the metrics are on");
 	is_int(sample(&a, "spoolcgi_job_duration_seconds_count{task=\"echo\"}"),
 	    sample(&a, "spoolcgi_job_duration_seconds_bucket{task=\"echo\","
 	    "le=\"+Inf\"}"), "metrics: a histogram's count is its +Inf bucket");
