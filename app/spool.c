@@ -59,6 +59,10 @@
  *   boot                the boot id under which the spool was last
  *                       recovered (store_recovery_due)
  *   drain               if it exists, new jobs are refused (503)
+ *   metrics/            counters of state changes, run times and refusals,
+ *                       one file each, whose size is the count (appended,
+ *                       never synced); spoolmetric.c's top comment has
+ *                       the names and who writes them
  *
  * Creating a job (store_submit).  tmp/ID is built completely (input.json,
  * lock, reserve, status.json, uploads in work/; every file fsynced).  Then,
