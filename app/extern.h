@@ -557,6 +557,7 @@ struct metric {
 	long long	 value;		/* is +Inf */
 };
 
+int		 store_metric_enable(struct store *);
 int		 store_metric_move(struct store *, const char *, int, int);
 int		 store_metric_run(struct store *, const char *, long long);
 int		 store_metric_refused(struct store *, const char *);

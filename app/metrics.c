@@ -15,6 +15,10 @@
  * length is its own directory (at most max_queued entries), the running
  * jobs are the run slots' locks, and the spool's size is the figure the
  * store keeps; no job directory is listed or read.
+ *
+ * Counting starts at the first scrape the configuration allows: until
+ * then the store keeps no counter at all (store_metric_enable), so a
+ * site without metrics pays nothing for them.
  */
 #include "config.h"
 
@@ -48,8 +52,7 @@ static const char *const metrics_states[] = {
 /*
  * Count a refused start under its reason (a refusal's code), when the
  * metrics are on: then, and only then, a refusal leaves a trace (a byte
- * appended to a counter).  The jobs' own counts are kept always, so that
- * turning the metrics on shows their whole history.
+ * appended to a counter).
  */
 void
 metrics_refused(const struct server *srv, const char *code)
@@ -394,7 +397,9 @@ metrics_serve(struct req *r)
 
 	if (metrics_allowed(r) == -1)
 		return;
-	if (store_metric_read(s, &m, &n) == -1 ||
+	/* The first scrape starts the counting (and a recount of the jobs). */
+	if (store_metric_enable(s) == -1 ||
+	    store_metric_read(s, &m, &n) == -1 ||
 	    store_counts(s, cfg->max_running, &queued, &running) == -1) {
 		free(m);
 		reply_fail(r, "reading the metrics");

@@ -35,9 +35,12 @@
  * saw then (the snapshot), and a reader adds only the moves since.  A
  * move during the clean-up's walk may be off by one until the next.
  *
- * The files grow by about 40 bytes per job (the run time's digits
- * dominate): a million jobs is some tens of MB.  Remove metrics/ to
- * start the counters again; Prometheus treats that as a counter reset.
+ * Nothing is counted while metrics/ does not exist: the first scrape
+ * makes it (store_metric_enable), so a spool whose metrics are off pays
+ * one failed openat per event and keeps no trace.  The files grow by
+ * about 40 bytes per job (the run time's digits dominate): a million
+ * jobs is some tens of MB.  Remove metrics/ to stop counting, or to
+ * start again from zero (a counter reset, to Prometheus).
  */
 #include "config.h"
 
@@ -79,21 +82,31 @@ sm_word_ok(const char *s)
 	return i > 0 && i <= SPOOLCGI_NAME_MAX;
 }
 
-/* Open metrics/, creating it when missing.  Returns the fd, or -1. */
+/* Open metrics/.  Returns the fd, or -1 (errno ENOENT: not counting). */
 static int
-sm_dir(struct store *sp, int create)
+sm_dir(struct store *sp)
 {
-	int	 fd;
-
-	fd = openat(sp->dirfd, SM_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	return openat(sp->dirfd, SM_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC);
-	if (fd == -1 && errno == ENOENT && create) {
-		if (mkdirat(sp->dirfd, SM_DIR, 0700) == -1 && errno != EEXIST)
-			return -1;
-		fd = openat(sp->dirfd, SM_DIR, O_RDONLY | O_DIRECTORY |
-		    O_NOFOLLOW | O_CLOEXEC);
+}
+
+/*
+ * Start counting, if not yet: make metrics/ (the metrics were turned
+ * on).  The jobs already there are counted by the next clean-up, so a
+ * clean-up is made due at once.  Returns 0, or -1 (logged).
+ */
+int
+store_metric_enable(struct store *sp)
+{
+	if (mkdirat(sp->dirfd, SM_DIR, 0700) == -1) {
+		if (errno == EEXIST)
+			return 0;
+		log_warn("spool: mkdir %s/%s", sp->path, SM_DIR);
+		return -1;
 	}
-	return fd;
+	if (unlinkat(sp->dirfd, "gc.stamp", 0) == -1 && errno != ENOENT)
+		log_warn("spool: unlink %s/gc.stamp", sp->path);
+	return 0;
 }
 
 /*
@@ -111,8 +124,10 @@ sm_add(struct store *sp, const char *name, unsigned int n)
 		return 0;
 	if (n > sizeof(ones))
 		n = sizeof(ones);
-	if ((dfd = sm_dir(sp, 1)) == -1) {
-		log_warn("spool: %s/%s", sp->path, SM_DIR);
+	if ((dfd = sm_dir(sp)) == -1) {
+		if (errno == ENOENT)
+			return 0;	/* the metrics are off */
+		log_warn("spool: open %s/%s", sp->path, SM_DIR);
 		return -1;
 	}
 	fd = openat(dfd, name, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW |
@@ -383,7 +398,7 @@ store_metric_read(struct store *sp, struct metric **out, size_t *n)
 
 	*out = NULL;
 	*n = 0;
-	if ((dfd = sm_dir(sp, 0)) == -1) {
+	if ((dfd = sm_dir(sp)) == -1) {
 		if (errno == ENOENT)
 			return 0;	/* nothing counted yet */
 		log_warn("spool: open %s/%s", sp->path, SM_DIR);
@@ -454,8 +469,10 @@ store_metric_rebase(struct store *sp, const struct metric *tally, size_t n)
 	size_t		 i;
 	int		 dfd, fd, rc = -1;
 
-	if ((dfd = sm_dir(sp, 1)) == -1) {
-		log_warn("spool: %s/%s", sp->path, SM_DIR);
+	if ((dfd = sm_dir(sp)) == -1) {
+		if (errno == ENOENT)
+			return 0;	/* the metrics are off */
+		log_warn("spool: open %s/%s", sp->path, SM_DIR);
 		return -1;
 	}
 	if (sm_scan(sp, dfd, &l) == -1)

@@ -13,6 +13,7 @@
 
 #include <ctype.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,17 @@ test_counts(struct store *s)
 	int	 i, n;
 
 	ok(reread(s) == 0 && nm == 0, "nothing counted: nothing read");
+	store_metric_move(s, "ocr", -1, JOB_QUEUED);
+	store_metric_refused(s, "queue_full");
+	store_metric_run(s, "ocr", 5);
+	ok(reread(s) == 0 && nm == 0 && files("spool/metrics") == -1,
+	    "metrics off: nothing counted, no directory made");
+	i = open("spool/gc.stamp", O_WRONLY | O_CREAT, 0600);
+	ok(i != -1 && close(i) == 0, "a clean-up was done (gc.stamp)");
+	ok(store_metric_enable(s) == 0 && store_metric_enable(s) == 0 &&
+	    files("spool/metrics") == 0, "enabled (twice): an empty directory");
+	ok(access("spool/gc.stamp", F_OK) == -1, "enabled: a clean-up is due, "
+	    "to count the jobs");
 	for (i = 0; i < 3; i++)
 		store_metric_move(s, "ocr", -1, JOB_QUEUED);
 	store_metric_move(s, "ocr", JOB_QUEUED, JOB_RUNNING);

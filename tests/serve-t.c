@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <sys/types.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -1205,9 +1206,67 @@ entries(const char *name)
 }
 
 /*
+ * Wait until the clean-up that the first scrape made due has written
+ * its recount and let go of its lock; at most 10 s.  0 or -1.
+ */
+static int
+recount_done(void)
+{
+	char	 snap[512], lock[512];
+	time_t	 deadline = time(NULL) + 10;
+	int	 fd, done;
+
+	snprintf(snap, sizeof(snap), "%s/spool/metrics/snapshot", root);
+	snprintf(lock, sizeof(lock), "%s/spool/gc.lock", root);
+	do {
+		done = 0;
+		if (access(snap, F_OK) == 0 &&
+		    (fd = open(lock, O_RDONLY | O_CLOEXEC)) != -1) {
+			done = flock(fd, LOCK_EX | LOCK_NB) == 0;
+			close(fd);
+		}
+		if (done)
+			return 0;
+	} while (time(NULL) <= deadline && poll(NULL, 0, 20) == 0);
+	return -1;
+}
+
+/* Start a job of task (form body), wait for its end; 0 when it ended. */
+static int
+run_job(const char *body)
+{
+	struct answer	 a;
+	char		 id[SPOOLCGI_ID_LEN + 1];
+
+	request(&a, "POST", "/jobs", NULL, formjson, body);
+	snprintf(id, sizeof(id), "%s", location_id(&a));
+	answer_free(&a);
+	return job_id_check(id, strlen(id)) ? wait_final(id, 10) : -1;
+}
+
+/* Poll the metrics until series reads want; at most 10 s.  0 or -1. */
+static int
+metrics_wait(const char *const *vars, const char *series, long long want)
+{
+	struct answer	 a;
+	time_t		 deadline = time(NULL) + 10;
+	long long	 v;
+
+	do {
+		request(&a, "GET", "/metrics", NULL, vars, NULL);
+		v = sample(&a, series);
+		answer_free(&a);
+		if (v == want)
+			return 0;
+	} while (time(NULL) <= deadline && poll(NULL, 0, 20) == 0);
+	return -1;
+}
+
+/*
  * GET {base}/metrics: off (404) until metrics_token or metrics_allow
  * turns it on; the token and the address checked, and a refusal leaves
- * nothing behind; the counters of the jobs run above.
+ * nothing behind; counting starts at the first scrape, then jobs and
+ * refused starts are counted.
  */
 static void
 test_metrics(void)
@@ -1233,16 +1292,40 @@ test_metrics(void)
 	is_int(a.status, 404, "metrics: off without metrics_token or "
 	    "metrics_allow (404)");
 	answer_free(&a);
+	is_int(entries("metrics"), -1, "metrics off: the jobs above left no "
+	    "counter");
 
 	cfg.metrics_token = token;
 	jobs = entries("jobs");
-	counters = entries("metrics");
 	request(&a, "GET", "/metrics", NULL, NULL, NULL);
 	is_int(a.status, 401, "metrics: no token: 401");
 	is_str(header(&a, "WWW-Authenticate"), "Bearer realm=\"spoolcgi\"",
 	    "metrics: no token: WWW-Authenticate: Bearer");
 	ok(!has(&a, "spoolcgi_"), "metrics: no token: no numbers");
 	answer_free(&a);
+	is_int(entries("metrics"), -1, "metrics: a refused scrape starts no "
+	    "counting");
+
+	request(&a, "GET", "/metrics", NULL, bearer, NULL);
+	is_int(a.status, 200, "metrics: the token: 200");
+	is_str(header(&a, "Content-Type"),
+	    "text/plain; version=0.0.4; charset=utf-8",
+	    "metrics: the text format's media type");
+	is_str(header(&a, "Cache-Control"), "no-store", "metrics: not cached");
+	ok(has(&a, "# HELP spoolcgi_jobs_started_total ") &&
+	    has(&a, "# TYPE spoolcgi_jobs_started_total counter\n"),
+	    "metrics: HELP and TYPE lines");
+	is_int(sample(&a, "spoolcgi_jobs_started_total{task=\"echo\"}"), 0,
+	    "metrics: the first scrape starts counting, from 0");
+	ok(sample(&a, "spoolcgi_queue_length") >= 0 &&
+	    sample(&a, "spoolcgi_running_jobs") >= 0 &&
+	    sample(&a, "spoolcgi_disk_free_bytes") > 0,
+	    "metrics: queue length, running, free disk");
+	answer_free(&a);
+
+	ok(recount_done() == 0, "metrics: the first scrape started a recount "
+	    "of the jobs, which ends");
+	counters = entries("metrics");
 	request(&a, "GET", "/metrics", NULL, wrong, NULL);
 	is_int(a.status, 401, "metrics: a wrong token: 401");
 	ok(strstr(header(&a, "WWW-Authenticate"), "invalid_token") != NULL,
@@ -1254,45 +1337,39 @@ test_metrics(void)
 	request(&a, "GET", "/metrics", NULL, basic, NULL);
 	is_int(a.status, 401, "metrics: Basic, not Bearer: 401");
 	answer_free(&a);
-	is_int(entries("jobs"), jobs, "metrics: refusals add no job");
-	is_int(entries("metrics"), counters, "metrics: refusals add no "
-	    "counter");
 	request(&a, "POST", "/metrics", NULL, bearer, NULL);
 	is_int(a.status, 405, "metrics: POST: 405");
 	answer_free(&a);
-	/* Metrics on: a refused start is counted. */
+	is_int(entries("jobs"), jobs, "metrics: refusals add no job");
+	is_int(entries("metrics"), counters, "metrics: refusals add no "
+	    "counter");
+	request(&a, "GET", "/metrics", NULL, lower, NULL);
+	is_int(a.status, 200, "metrics: \"bearer\" in any case (a scheme)");
+	answer_free(&a);
+
+	ok(run_job("task=echo&text=counted") == 0, "metrics: an echo job ends");
+	ok(run_job("task=fail") == 0, "metrics: a failing job ends");
 	request(&a, "POST", "/jobs", NULL, formjson, "task=nope");
 	is_int(a.status, 400, "metrics on: an unknown task: 400");
 	answer_free(&a);
-
+	/* A supervisor counts its end after the status it wrote: poll. */
+	ok(metrics_wait(bearer, "spoolcgi_job_duration_seconds_count"
+	    "{task=\"fail\"}", 1) == 0, "metrics: the failed run is counted");
 	request(&a, "GET", "/metrics", NULL, bearer, NULL);
-	is_int(a.status, 200, "metrics: the token: 200");
-	is_str(header(&a, "Content-Type"),
-	    "text/plain; version=0.0.4; charset=utf-8",
-	    "metrics: the text format's media type");
-	is_str(header(&a, "Cache-Control"), "no-store", "metrics: not cached");
-	ok(has(&a, "# HELP spoolcgi_jobs_started_total ") &&
-	    has(&a, "# TYPE spoolcgi_jobs_started_total counter\n"),
-	    "metrics: HELP and TYPE lines");
-	ok(sample(&a, "spoolcgi_jobs_started_total{task=\"echo\"}") >= 3,
-	    "metrics: the echo jobs started above are counted");
-	ok(sample(&a, "spoolcgi_jobs_finished_total{task=\"echo\","
-	    "outcome=\"succeeded\"}") >= 3, "metrics: and their successes");
-	ok(sample(&a, "spoolcgi_jobs_finished_total{task=\"fail\","
-	    "outcome=\"failed\"}") >= 1, "metrics: a failure counted");
+	is_int(sample(&a, "spoolcgi_jobs_started_total{task=\"echo\"}"), 1,
+	    "metrics: the echo job started");
+	is_int(sample(&a, "spoolcgi_job_runs_total{task=\"echo\"}"), 1,
+	    "metrics: and ran once");
+	is_int(sample(&a, "spoolcgi_jobs_finished_total{task=\"echo\","
+	    "outcome=\"succeeded\"}"), 1, "metrics: and succeeded");
+	is_int(sample(&a, "spoolcgi_jobs_finished_total{task=\"fail\","
+	    "outcome=\"failed\"}"), 1, "metrics: a failure counted");
 	is_int(sample(&a, "spoolcgi_starts_refused_total{reason="
 	    "\"invalid_field\"}"), 1, "metrics: a refusal is counted by "
-	    "reason, once the metrics are on");
+	    "reason");
 	is_int(sample(&a, "spoolcgi_job_duration_seconds_count{task=\"echo\"}"),
 	    sample(&a, "spoolcgi_job_duration_seconds_bucket{task=\"echo\","
 	    "le=\"+Inf\"}"), "metrics: a histogram's count is its +Inf bucket");
-	ok(sample(&a, "spoolcgi_queue_length") >= 0 &&
-	    sample(&a, "spoolcgi_running_jobs") >= 0 &&
-	    sample(&a, "spoolcgi_disk_free_bytes") > 0,
-	    "metrics: queue length, running, free disk");
-	answer_free(&a);
-	request(&a, "GET", "/metrics", NULL, lower, NULL);
-	is_int(a.status, 200, "metrics: \"bearer\" in any case (a scheme)");
 	answer_free(&a);
 
 	cfg.metrics_allow = &allow;
