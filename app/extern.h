@@ -610,6 +610,7 @@ int		 spool_queue_create(struct store *, unsigned long long,
 		    const char *);
 int		 spool_queue_add(struct store *, const char *);
 int		 spool_queue_remove_id(struct store *, const char *);
+int		 spool_metric_on(struct store *);
 
 /*
  * pg.c: the PostgreSQL store (configure finds libpq; else every call

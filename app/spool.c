@@ -614,7 +614,7 @@ store_remove(struct store *sp, const char *id, int tombstone)
 
 	size = spool_du(sp->jobsfd, id);
 	/* Its task and state, for the counters: a move to none. */
-	counted = store_read(sp, id, &st) == STORE_OK;
+	counted = spool_metric_on(sp) && store_read(sp, id, &st) == STORE_OK;
 	if (spool_withdraw(sp, id) == -1)
 		return -1;
 	store_usage_add(sp, -size);

@@ -90,6 +90,13 @@ sm_dir(struct store *sp)
 	    O_CLOEXEC);
 }
 
+/* Is the store counting (does metrics/ exist)?  Returns 1 or 0. */
+int
+spool_metric_on(struct store *sp)
+{
+	return faccessat(sp->dirfd, SM_DIR, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
 /*
  * Start counting, if not yet: make metrics/ (the metrics were turned
  * on).  The jobs already there are counted by the next clean-up, so a

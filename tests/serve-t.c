@@ -1231,15 +1231,17 @@ recount_done(void)
 	return -1;
 }
 
-/* Start a job of task (form body), wait for its end; 0 when it ended. */
+/*
+ * Start a job (form body), wait for its end; 0 when it ended.  id gets
+ * its id.
+ */
 static int
-run_job(const char *body)
+run_job(const char *body, char *id)
 {
 	struct answer	 a;
-	char		 id[SPOOLCGI_ID_LEN + 1];
 
 	request(&a, "POST", "/jobs", NULL, formjson, body);
-	snprintf(id, sizeof(id), "%s", location_id(&a));
+	snprintf(id, SPOOLCGI_ID_LEN + 1, "%s", location_id(&a));
 	answer_free(&a);
 	return job_id_check(id, strlen(id)) ? wait_final(id, 10) : -1;
 }
@@ -1286,6 +1288,9 @@ test_metrics(void)
 	struct proxy	 allow = { AF_INET, { 192, 0, 2, 0 }, 24 };
 	struct answer	 a;
 	char		 token[] = "0123456789abcdef0123";
+	char		 id[SPOOLCGI_ID_LEN + 1], id2[SPOOLCGI_ID_LEN + 1];
+	char		 path[128];
+	long long	 e0, f0;
 	int		 jobs, counters;
 
 	request(&a, "GET", "/metrics", NULL, bearer, NULL);
@@ -1347,8 +1352,15 @@ test_metrics(void)
 	is_int(a.status, 200, "metrics: \"bearer\" in any case (a scheme)");
 	answer_free(&a);
 
-	ok(run_job("task=echo&text=counted") == 0, "metrics: an echo job ends");
-	ok(run_job("task=fail") == 0, "metrics: a failing job ends");
+	request(&a, "GET", "/metrics", NULL, bearer, NULL);
+	e0 = sample(&a, "spoolcgi_jobs{task=\"echo\",state=\"succeeded\"}");
+	f0 = sample(&a, "spoolcgi_jobs{task=\"fail\",state=\"failed\"}");
+	ok(e0 >= 3 && f0 >= 1, "metrics: the recount found the jobs run "
+	    "before the metrics were on (%lld echo, %lld fail)", e0, f0);
+	answer_free(&a);
+	ok(run_job("task=echo&text=counted", id) == 0,
+	    "metrics: an echo job ends");
+	ok(run_job("task=fail", id2) == 0, "metrics: a failing job ends");
 	request(&a, "POST", "/jobs", NULL, formjson, "task=nope");
 	is_int(a.status, 400, "metrics on: an unknown task: 400");
 	answer_free(&a);
@@ -1370,6 +1382,20 @@ test_metrics(void)
 	is_int(sample(&a, "spoolcgi_job_duration_seconds_count{task=\"echo\"}"),
 	    sample(&a, "spoolcgi_job_duration_seconds_bucket{task=\"echo\","
 	    "le=\"+Inf\"}"), "metrics: a histogram's count is its +Inf bucket");
+	is_int(sample(&a, "spoolcgi_jobs{task=\"echo\",state=\"succeeded\"}"),
+	    e0 + 1, "metrics: one more echo job in the store, succeeded");
+	answer_free(&a);
+	snprintf(path, sizeof(path), "/jobs/%s", id);
+	request(&a, "DELETE", path, NULL, json, NULL);
+	is_int(a.status, 204, "metrics: DELETE the echo job: 204");
+	answer_free(&a);
+	request(&a, "GET", "/metrics", NULL, bearer, NULL);
+	is_int(sample(&a, "spoolcgi_jobs{task=\"echo\",state=\"succeeded\"}"),
+	    e0, "metrics: removed, it is no longer in the store");
+	is_int(sample(&a, "spoolcgi_jobs_finished_total{task=\"echo\","
+	    "outcome=\"succeeded\"}"), 1, "metrics: but it did finish");
+	is_int(sample(&a, "spoolcgi_jobs{task=\"fail\",state=\"failed\"}"),
+	    f0 + 1, "metrics: the failed job is still there");
 	answer_free(&a);
 
 	cfg.metrics_allow = &allow;
