@@ -159,6 +159,10 @@ test_concurrent(struct store *s)
 				store_metric_move(c, "many", -1, JOB_QUEUED);
 			for (j = 0; j < 100; j++)
 				store_metric_run(c, "many", 1234);
+			/* The child's copies too, for valgrind. */
+			store_close(c);
+			store_close(s);
+			free(m);
 			_exit(0);
 		}
 	}
