@@ -39,8 +39,9 @@
  * makes it (store_metric_enable), so a spool whose metrics are off pays
  * one failed openat per event and keeps no trace.  The files grow by
  * about 40 bytes per job (the run time's digits dominate): a million
- * jobs is some tens of MB.  Remove metrics/ to stop counting, or to
- * start again from zero (a counter reset, to Prometheus).
+ * jobs is some tens of MB.  Removing metrics/ stops the counting until
+ * the next scrape, which starts it again from zero (a counter reset, to
+ * Prometheus).
  */
 #include "config.h"
 
@@ -327,20 +328,29 @@ sm_snapshot(struct sm_list *l, int dfd)
 	char		 state[16];
 	long long	 n, in, out;
 	struct metric	*m;
+	struct stat	 sb;
 	enum job_state	 s;
 	ssize_t		 r;
+	size_t		 len = 0;
 	int		 fd, rc = 0;
 
+	/* Whole or not at all: it is replaced by rename, never written. */
 	if ((fd = openat(dfd, SM_SNAPSHOT, O_RDONLY | O_NOFOLLOW |
 	    O_CLOEXEC)) == -1)
 		return 0;
-	if ((buf = malloc(SM_SNAP_MAX + 1)) == NULL) {
+	if (fstat(fd, &sb) == -1 || sb.st_size > SM_SNAP_MAX) {
+		close(fd);
+		return 0;	/* counted from the moves alone, then */
+	}
+	if ((buf = malloc((size_t)sb.st_size + 1)) == NULL) {
 		close(fd);
 		return -1;
 	}
-	r = read(fd, buf, SM_SNAP_MAX);
+	while (len < (size_t)sb.st_size && (r = read(fd, buf + len,
+	    (size_t)sb.st_size - len)) > 0)
+		len += (size_t)r;
 	close(fd);
-	buf[r > 0 ? r : 0] = '\0';
+	buf[len] = '\0';
 	for (line = buf; *line != '\0' && rc == 0; line = next) {
 		if ((next = strchr(line, '\n')) == NULL)
 			break;		/* a torn last line: never written so */
@@ -411,12 +421,11 @@ store_metric_read(struct store *sp, struct metric **out, size_t *n)
 		log_warn("spool: open %s/%s", sp->path, SM_DIR);
 		return -1;
 	}
-	if (sm_scan(sp, dfd, &l) == -1 || sm_snapshot(&l, dfd) == -1) {
-		if (errno == ENOMEM)
-			log_warn("spool: reading %s/%s", sp->path, SM_DIR);
-		close(dfd);
-		free(l.m);
-		return -1;
+	if (sm_scan(sp, dfd, &l) == -1)
+		goto fail;
+	if (sm_snapshot(&l, dfd) == -1) {
+		log_warn("spool: read %s/%s/%s", sp->path, SM_DIR, SM_SNAPSHOT);
+		goto fail;
 	}
 	close(dfd);
 	/* Jobs by state: the snapshot's count, plus moves in, less out. */
@@ -456,6 +465,10 @@ store_metric_read(struct store *sp, struct metric **out, size_t *n)
 	*out = l.m;
 	*n = l.n;
 	return 0;
+fail:
+	close(dfd);
+	free(l.m);
+	return -1;
 }
 
 /* ---------------------------------------------------------- the clean-up */

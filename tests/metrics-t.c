@@ -184,6 +184,7 @@ static void
 test_rebase(struct store *s)
 {
 	struct metric	 t[2];
+	FILE		*f;
 
 	memset(t, 0, sizeof(t));
 	t[0].kind = t[1].kind = METRIC_JOBS;
@@ -211,6 +212,25 @@ test_rebase(struct store *s)
 	    "recount count from it");
 	is_int(val(METRIC_JOBS, "many", "queued", 0), 1, "a new job after "
 	    "the recount");
+
+	/* A damaged snapshot: its bad lines are skipped, never trusted. */
+	f = fopen("spool/metrics/snapshot", "w");
+	ok(f != NULL && fputs("snap queued 7 0 0\nnot a line\n"
+	    "../x queued 5 0 0\nsnap nosuch 1 0 0\n"
+	    "snap running 3 0 0", f) >= 0 && fclose(f) == 0,
+	    "a snapshot damaged by hand");
+	ok(reread(s) == 0, "it is read");
+	is_int(val(METRIC_JOBS, "snap", "queued", 0), 7, "its good line");
+	is_int(val(METRIC_JOBS, "snap", "running", 0), -1, "a last line "
+	    "without its line feed: skipped");
+	is_int(val(METRIC_JOBS, "snap", "nosuch", 0), -1, "a state that is "
+	    "none: skipped");
+	is_int(val(METRIC_JOBS, "../x", "queued", 0), -1, "a task name that "
+	    "is none: skipped");
+	ok(store_metric_rebase(s, t, 2) == 0 && reread(s) == 0 &&
+	    val(METRIC_JOBS, "snap", "queued", 0) == -1 &&
+	    val(METRIC_JOBS, "ocr", "failed", 0) == 5, "the next rebase "
+	    "replaces it whole");
 }
 
 /* Is s a metric name, [a-zA-Z_:][a-zA-Z0-9_:]*, of n bytes? */
@@ -363,7 +383,7 @@ test_render(struct store *s)
 	    "1201\n") != NULL, "a task the counters know: shown");
 	ok(strstr(b.data, "\nspoolcgi_jobs_finished_total{task=\"ocr\","
 	    "outcome=\"failed\"} 1\n") != NULL, "finished, by outcome");
-	ok(strstr(b.data, "\nspoolcgi_jobs{task=\"ocr\",state=\"failed\"} 4\n")
+	ok(strstr(b.data, "\nspoolcgi_jobs{task=\"ocr\",state=\"failed\"} 5\n")
 	    != NULL, "jobs by task and state");
 	ok(strstr(b.data, "\nspoolcgi_job_duration_seconds_bucket{task=\"ocr\","
 	    "le=\"1\"} 3\n") != NULL && strstr(b.data,
