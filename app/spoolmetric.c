@@ -37,7 +37,7 @@
  *
  * Nothing is counted while metrics/ does not exist: the first scrape
  * makes it (store_metric_enable), so a spool whose metrics are off pays
- * one failed openat per event and keeps no trace.  The files grow by
+ * one failed openat per counter and keeps no trace.  The files grow by
  * about 40 bytes per job (the run time's digits dominate): a million
  * jobs is some tens of MB.  Removing metrics/ stops the counting until
  * the next scrape, which starts it again from zero (a counter reset, to
@@ -51,6 +51,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,29 +126,26 @@ static int
 sm_add(struct store *sp, const char *name, unsigned int n)
 {
 	static const char	 ones[64];
+	char			 path[NAME_MAX + sizeof(SM_DIR) + 1];
 	ssize_t			 w;
-	int			 dfd, fd;
+	int			 fd;
 
 	if (n == 0)
 		return 0;
 	if (n > sizeof(ones))
 		n = sizeof(ones);
-	if ((dfd = sm_dir(sp)) == -1) {
+	/* One open: without metrics/, O_CREAT fails with ENOENT. */
+	snprintf(path, sizeof(path), "%s/%s", SM_DIR, name);
+	if ((fd = openat(sp->dirfd, path, O_WRONLY | O_APPEND | O_CREAT |
+	    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1) {
 		if (errno == ENOENT)
 			return 0;	/* the metrics are off */
-		log_warn("spool: open %s/%s", sp->path, SM_DIR);
-		return -1;
-	}
-	fd = openat(dfd, name, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW |
-	    O_CLOEXEC, 0600);
-	close(dfd);
-	if (fd == -1) {
-		log_warn("spool: open %s/%s", SM_DIR, name);
+		log_warn("spool: open %s/%s", sp->path, path);
 		return -1;
 	}
 	/* One write: a short one is an increment lost, never a torn one. */
 	if ((w = write(fd, ones, n)) == -1)
-		log_warn("spool: append to %s/%s", SM_DIR, name);
+		log_warn("spool: append to %s/%s", sp->path, path);
 	close(fd);
 	return w == -1 ? -1 : 0;
 }
