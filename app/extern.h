@@ -15,6 +15,7 @@
 #define SPOOLCGI_NAME_MAX	64	/* task and field names */
 #define SPOOLCGI_MSG_MAX	256	/* progress message */
 #define SPOOLCGI_ERRMSG_MAX	1024	/* error.message of a failed job */
+#define SPOOLCGI_OWNER_LEN	32	/* hex: the hash an owner is kept as */
 
 /*
  * A refusal: what a parser or validator found wrong with a request.  The
@@ -362,6 +363,8 @@ struct jobstatus {
 	int		 attempts;	/* starts so far (retries) */
 	char		 error_code[32];	/* "": error is null */
 	char		 error_message[SPOOLCGI_ERRMSG_MAX];
+	char		 owner[SPOOLCGI_OWNER_LEN + 1];	/* who started it, hashed;
+						   "" none; never shown */
 };
 
 int		 job_id_check(const char *, size_t);
@@ -380,6 +383,12 @@ long long	 job_remaining(const struct jobstatus *, time_t);
 #define JOB_ESTIMATE_AFTER	5	/* s run before a time left is told */
 unsigned long long job_hash(unsigned long long, const char *, size_t);
 #define JOB_HASH_INIT	0xcbf29ce484222325ULL	/* FNV-1a offset basis */
+
+/* sha256.c: SHA-256 (FIPS 180-4) and HMAC-SHA256 (RFC 2104) */
+#define SHA256_LEN	32
+void		 sha256(const void *, size_t, unsigned char [SHA256_LEN]);
+void		 hmac_sha256(const void *, size_t, const void *, size_t,
+		    unsigned char [SHA256_LEN]);
 
 /* proc.c: processes: detach, descriptor sweep, signal reset */
 int		 proc_detach(void (*)(void *), void *, const int *, size_t);
@@ -529,6 +538,12 @@ long long	 store_job_size(struct store *, const char *);
 long long	 store_free_bytes(struct store *);
 const char	*store_path(const struct store *);
 int		 store_inside(const char *, const char *);
+/* spoolown.c: "my jobs": each owner's jobs, and the secret of its tokens */
+#define STORE_SECRET_LEN	32
+int		 store_secret(struct store *, unsigned char [STORE_SECRET_LEN],
+		    int);
+int		 store_owner_list(struct store *, const char *, const char *,
+		    size_t, struct jobstatus *, size_t *, char *, size_t);
 
 /*
  * The store's counters (GET {base}/metrics), kept as events happen, so
@@ -610,6 +625,10 @@ int		 spool_queue_create(struct store *, unsigned long long,
 		    const char *);
 int		 spool_queue_add(struct store *, const char *);
 int		 spool_queue_remove_id(struct store *, const char *);
+int		 spool_owner_add(struct store *, const char *, const char *,
+		    char *, size_t);
+void		 spool_owner_drop(struct store *, const char *, const char *);
+void		 spool_gc_owners(struct store *);
 int		 spool_metric_on(struct store *);
 
 /*
@@ -762,6 +781,7 @@ int		 http_addr_in(const struct req *, const struct proxy *, size_t);
 int		 http_origin(const struct req *, char *, size_t);
 const char	*http_abs_base(struct req *);
 int		 http_cross_site(const struct req *);
+int		 http_https(const struct req *);
 #define HTTP_RANGES_MAX	16	/* more ranges than this: 416 */
 enum http_range {
 	HTTP_RANGE_NONE,	/* send the whole representation */
@@ -809,6 +829,8 @@ int		 page_render(struct req *, int, const char *, const char *,
 		    const struct tmpl_var *, size_t, int);
 int		 page_job(struct req *, const struct jobstatus *);
 int		 page_tasks(struct req *);
+int		 page_jobs(struct req *, const struct jobstatus *, size_t,
+		    const char *, const char *);
 
 /* jobs.c: the routes of one job: status, wait, result, cancel, delete */
 int		 jobs_prefer_wait(const struct req *);
@@ -817,6 +839,37 @@ void		 jobs_result(struct req *, const char *);
 void		 jobs_cancel(struct req *, const char *);
 void		 jobs_log(struct req *, const char *);
 int		 jobs_read(struct req *, const char *, struct jobstatus *);
+
+/* owner.c: who is asking, for "my jobs": REMOTE_USER, or a cookie */
+#define OWNER_COOKIE	"spoolcgi_owner"
+#define OWNER_TOKEN_LEN	64	/* hex: 16 random bytes, 16 of their MAC */
+enum owner_kind {
+	OWNER_ERR = -1,		/* the secret could not be read (logged) */
+	OWNER_NONE,		/* neither REMOTE_USER nor a cookie */
+	OWNER_USER,		/* REMOTE_USER: the web server signed in */
+	OWNER_TOKEN,		/* a cookie this server issued */
+	OWNER_FORGED		/* a cookie it did not issue, or malformed */
+};
+
+struct owner {
+	enum owner_kind	 kind;
+	char		 hash[SPOOLCGI_OWNER_LEN + 1];	/* "" unless USER or TOKEN */
+	char		 token[OWNER_TOKEN_LEN + 1];	/* a new one to set, or "" */
+};
+
+void		 owner_hash(const char *, const char *, size_t, char *);
+int		 owner_token_make(const unsigned char *, const unsigned char *,
+		    char *);
+int		 owner_token_check(const unsigned char *, const char *, size_t);
+int		 owner_cookie_find(const char *, const char *, char *, size_t);
+int		 owner_identify(struct req *, struct owner *);
+int		 owner_for_start(struct req *, struct owner *);
+void		 owner_cookie_set(struct req *, const struct owner *, int);
+
+/* joblist.c: GET {base}/jobs, the caller's own jobs */
+#define JOBLIST_LIMIT		50	/* a page, unless ?limit= says */
+#define JOBLIST_LIMIT_MAX	200
+void		 joblist_get(struct req *);
 
 /* start.c: POST {base}/jobs */
 void		 start_job(struct req *);

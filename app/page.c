@@ -451,3 +451,87 @@ page_tasks(struct req *r)
 	buf_free(&forms);
 	return rc;
 }
+
+/*
+ * The HTML list of the caller's jobs (README "My jobs"): a row per job of
+ * st (n of them), a link to the next page when nexturl is not "", and who
+ * they belong to: user, the web server's name for the user, "" for the
+ * owner cookie, or NULL when the request named no owner (then st is
+ * empty).  Returns 0, or -1 (logged) when nothing was sent.
+ */
+int
+page_jobs(struct req *r, const struct jobstatus *st, size_t n,
+    const char *nexturl, const char *user)
+{
+	const struct task	*t;
+	struct buf		 rows = { 0 };
+	char			 self[640], result[640], created[32];
+	char			 finished[32], pct[8], cday[16], ctime_[16];
+	char			 fday[16], ftime_[16];
+	size_t			 i;
+	int			 rc = -1;
+
+	for (i = 0; i < n; i++) {
+		t = config_task(r->srv->cfg, st[i].task);
+		route_url(self, sizeof(self), r->base, ROUTE_JOB, st[i].id);
+		route_url(result, sizeof(result), r->base, ROUTE_JOB_RESULT,
+		    st[i].id);
+		job_time_format(st[i].created_at, created, sizeof(created));
+		job_time_format(st[i].finished_at, finished, sizeof(finished));
+		snprintf(pct, sizeof(pct), "%d", st[i].progress);
+		/* Shown as "2026-11-22 09:00:00": RFC 3339 in datetime. */
+		snprintf(cday, sizeof(cday), "%.10s", created);
+		snprintf(ctime_, sizeof(ctime_), "%.8s", created[0] ?
+		    created + 11 : "");
+		snprintf(fday, sizeof(fday), "%.10s", finished);
+		snprintf(ftime_, sizeof(ftime_), "%.8s", finished[0] ?
+		    finished + 11 : "");
+		{
+			struct tmpl_var v[] = {
+				{ "id", st[i].id },
+				{ "task", st[i].task },
+				{ "task_title", t != NULL ? t->title :
+				    st[i].task },
+				{ "state", job_state_name(st[i].state) },
+				{ "progress", st[i].progress >= 0 &&
+				    !job_state_final(st[i].state) ? pct : NULL },
+				{ "message", st[i].message[0] ?
+				    st[i].message : NULL },
+				{ "created_at", created[0] ? created : NULL },
+				{ "created_date", cday },
+				{ "created_time", ctime_ },
+				{ "finished_at", finished[0] ? finished :
+				    NULL },
+				{ "finished_date", fday },
+				{ "finished_time", ftime_ },
+				{ "self_url", self },
+				{ "result_url", st[i].state == JOB_SUCCEEDED ?
+				    result : NULL },
+			};
+
+			if (page_fragment(&rows, "jobs-row.html", v,
+			    sizeof(v) / sizeof(v[0])) == -1)
+				goto done;
+		}
+	}
+	{
+		char		 jobs[600];
+		struct tmpl_var	 v[] = {
+			{ "rows", rows.data != NULL ? rows.data : NULL },
+			{ "next_url", nexturl[0] != '\0' ? nexturl : NULL },
+			{ "user", user != NULL && *user != '\0' ? user : NULL },
+			{ "cookie", user != NULL && *user == '\0' ? "1" :
+			    NULL },
+			{ "no_owner", user == NULL ? "1" : NULL },
+			{ "jobs_url", jobs },
+			{ "base", r->base },
+		};
+
+		route_url(jobs, sizeof(jobs), r->base, ROUTE_JOBS, NULL);
+		rc = page_render(r, 200, "My jobs", "jobs.html", v,
+		    sizeof(v) / sizeof(v[0]), 0);
+	}
+done:
+	buf_free(&rows);
+	return rc;
+}

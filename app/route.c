@@ -175,7 +175,8 @@ static const struct {
 } route_table[] = {
 	{ ROUTE_ROOT, 1u << METHOD_GET | 1u << METHOD_HEAD | 1u << METHOD_POST,
 	    "GET, HEAD, POST" },
-	{ ROUTE_JOBS, 1u << METHOD_POST, "POST" },
+	{ ROUTE_JOBS, 1u << METHOD_GET | 1u << METHOD_HEAD | 1u << METHOD_POST,
+	    "GET, HEAD, POST" },
 	{ ROUTE_JOB, 1u << METHOD_GET | 1u << METHOD_HEAD |
 	    1u << METHOD_DELETE, "GET, HEAD, DELETE" },
 	{ ROUTE_JOB_RESULT, 1u << METHOD_GET | 1u << METHOD_HEAD,

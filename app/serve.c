@@ -64,11 +64,15 @@ serve_root(struct req *r, const struct route *rt)
 		info_tasks(r);
 }
 
+/* {base}/jobs: POST starts, GET lists the caller's own jobs. */
 static void
-serve_start(struct req *r, const struct route *rt)
+serve_jobs(struct req *r, const struct route *rt)
 {
 	(void)rt;
-	start_job(r);
+	if (r->method == METHOD_POST)
+		start_job(r);
+	else
+		joblist_get(r);
 }
 
 static void
@@ -128,7 +132,7 @@ serve_static(struct req *r, const struct route *rt)
 /* Which handler answers each route of route.c's table. */
 static void (*const serve_handlers[])(struct req *, const struct route *) = {
 	[ROUTE_ROOT] = serve_root,
-	[ROUTE_JOBS] = serve_start,
+	[ROUTE_JOBS] = serve_jobs,
 	[ROUTE_JOB] = serve_job,
 	[ROUTE_JOB_RESULT] = serve_result,
 	[ROUTE_JOB_CANCEL] = serve_cancel,

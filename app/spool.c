@@ -59,13 +59,16 @@
  *   boot                the boot id under which the spool was last
  *                       recovered (store_recovery_due)
  *   drain               if it exists, new jobs are refused (503)
+ *   owners/HASH/KEY-ID  one empty file per job of each owner, for "my
+ *   secret              jobs", and the key of their tokens (spoolown.c)
  *   metrics/            counters of state changes, run times and refusals,
  *                       one file each, whose size is the count (appended,
  *                       never synced); spoolmetric.c's top comment has
  *                       the names and who writes them
  *
  * Creating a job (store_submit).  tmp/ID is built completely (input.json,
- * lock, reserve, status.json, uploads in work/; every file fsynced).  Then,
+ * lock, reserve, status.json, uploads in work/; every file fsynced), and
+ * its owner's entry made and synced when it has an owner.  Then,
  * under dispatch.lock: the queue entry is created and queue/ fsynced, tmp/ID
  * is renamed to jobs/ID and jobs/ fsynced, the idempotency key is claimed.
  * Only then is the client answered, so a job answered with an id survives
@@ -144,7 +147,8 @@ spool_subdir(int dfd, const char *name)
 struct store *
 store_open(const char *path)
 {
-	static const char *const dirs[] = { "gone", "keys", "clients" };
+	static const char *const dirs[] = { "gone", "keys", "clients",
+	    "owners" };
 	struct store	*sp;
 	size_t		 i;
 	int		 fd;
@@ -521,10 +525,13 @@ store_submit(struct store *sp, const struct jobstatus *st, const char *input,
     char *oid, unsigned long long *ohash)
 {
 	unsigned long long	 qkey;
+	char			 oname[SPOOLCGI_ID_LEN + 24] = "";
 	size_t			 n;
 	int			 lfd, rc, saved;
 
-	if (spool_prepare(sp, st, input, len) == -1) {
+	if (spool_prepare(sp, st, input, len) == -1 ||
+	    (st->owner[0] != '\0' && spool_owner_add(sp, st->owner, st->id,
+	    oname, sizeof(oname)) == -1)) {
 		saved = errno;
 		store_abort(sp, st->id);
 		errno = saved;
@@ -538,6 +545,7 @@ store_submit(struct store *sp, const struct jobstatus *st, const char *input,
 	}
 	if (n >= (size_t)maxq) {
 		store_unlock(lfd);
+		spool_owner_drop(sp, st->owner, oname);
 		store_abort(sp, st->id);
 		return STORE_FULL;
 	}
@@ -555,6 +563,7 @@ store_submit(struct store *sp, const struct jobstatus *st, const char *input,
 		if (rc != 0) {
 			spool_unpublish(sp, qkey, st->id, 1);
 			store_unlock(lfd);
+			spool_owner_drop(sp, st->owner, oname);
 			return rc == 1 ? STORE_TAKEN : STORE_ERR;
 		}
 	}
@@ -573,6 +582,7 @@ unlock:
 	errno = saved;
 fail:
 	saved = errno;
+	spool_owner_drop(sp, st->owner, oname);
 	store_abort(sp, st->id);
 	errno = saved;
 	return STORE_ERR;

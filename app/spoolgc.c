@@ -198,7 +198,8 @@ store_gc_jobs(struct store *sp, int (*fn)(void *, const char *), void *arg)
 /*
  * The store's own leftovers, then release the clean-up (lock lfd):
  * tombstones older than tombstone seconds, staging older than an hour,
- * keys whose job is gone, clients with nothing pending; the spool's size
+ * keys whose job is gone, clients with nothing pending, owners' entries
+ * of jobs that are gone (spoolown.c); the spool's size
  * measured anew.
  */
 void
@@ -209,6 +210,7 @@ store_gc_end(struct store *sp, int lfd, long tombstone, time_t now,
 	spool_gc_dir(sp, "tmp", now, 3600, NULL, &gs->temps);
 	spool_gc_dir(sp, "keys", now, 60, spool_gc_key_live, &gs->keys);
 	spool_gc_clients(sp, now);
+	spool_gc_owners(sp);
 	spool_usage_set(sp, spool_du(sp->dirfd, "."));
 	store_unlock(lfd);
 }

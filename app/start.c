@@ -291,6 +291,7 @@ start_job(struct req *r)
 	struct uploads		 up;
 	struct submit		 sub;
 	struct client		 cl = { -1, -1 };
+	struct owner		 own;
 	size_t			 len;
 	int			 rc, retry, multipart, staged = 0, workfd = -1;
 
@@ -370,6 +371,9 @@ start_job(struct req *r)
 	}
 
 	snprintf(st.task, sizeof(st.task), "%s", t->name);
+	/* "My jobs": whose it is; a new browser's token is set below. */
+	(void)owner_for_start(r, &own);
+	memcpy(st.owner, own.hash, sizeof(st.owner));
 	st.state = JOB_QUEUED;
 	st.progress = -1;
 	st.created_at = time(NULL);
@@ -421,6 +425,7 @@ start_job(struct req *r)
 	if (cfg->max_spool_bytes > 0)
 		store_usage_add(srv->store, store_job_size(srv->store, st.id));
 	store_client_done(&cl, st.id);
+	owner_cookie_set(r, &own, 0);
 	start_answer(r, &st, jobs_prefer_wait(r));
 	goto done;
 disk_full:

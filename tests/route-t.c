@@ -178,7 +178,7 @@ test_methods(void)
 		int		 get, head, post, del;
 	} t[] = {
 		{ ROUTE_ROOT, "GET, HEAD, POST", 1, 1, 1, 0 },
-		{ ROUTE_JOBS, "POST", 0, 0, 1, 0 },
+		{ ROUTE_JOBS, "GET, HEAD, POST", 1, 1, 1, 0 },
 		{ ROUTE_JOB, "GET, HEAD, DELETE", 1, 1, 0, 1 },
 		{ ROUTE_JOB_RESULT, "GET, HEAD", 1, 1, 0, 0 },
 		{ ROUTE_JOB_CANCEL, "POST", 0, 0, 1, 0 },

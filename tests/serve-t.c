@@ -317,9 +317,10 @@ test_info(void)
 	is_int(a.status, 405, "PUT /health: 405");
 	is_str(header(&a, "Allow"), "GET, HEAD", "PUT /health: Allow");
 	answer_free(&a);
-	request(&a, "GET", "/jobs", NULL, json, NULL);
-	is_int(a.status, 405, "GET /jobs: 405");
-	is_str(header(&a, "Allow"), "POST", "GET /jobs: Allow: POST");
+	request(&a, "PUT", "/jobs", NULL, json, NULL);
+	is_int(a.status, 405, "PUT /jobs: 405");
+	is_str(header(&a, "Allow"), "GET, HEAD, POST", "PUT /jobs: Allow: "
+	    "GET, HEAD, POST");
 	answer_free(&a);
 
 	request(&a, "HEAD", "/health", NULL, NULL, NULL);
@@ -900,6 +901,382 @@ test_log(void)
 	answer_free(&a);
 }
 
+/* The owner cookie a start set, as "spoolcgi_owner=TOKEN", or "". */
+static const char *
+owner_cookie(const struct answer *a, char *out, size_t sz)
+{
+	const char	*c = header(a, "Set-Cookie");
+
+	snprintf(out, sz, "%.*s", (int)strcspn(c, ";"), c);
+	return out;
+}
+
+/* Does the JSON or HTML answer a list job id? */
+static int
+lists(const struct answer *a, const char *id)
+{
+	return has(a, id);
+}
+
+/*
+ * Issue 11, item 3: GET {base}/jobs lists the caller's own jobs.  The
+ * owner is REMOTE_USER, or a signed token in a cookie set on a browser's
+ * first start; a forged cookie lists nothing and leaves nothing behind.
+ */
+static void
+test_myjobs(void)
+{
+	static const char *const nocookie[] = { "HTTP_ACCEPT=application/json",
+	    NULL };
+	static const char *const html[] = { "HTTP_ACCEPT=text/html", NULL };
+	struct answer	 a;
+	char		 c1[128], c2[128], c3[128], v1[160], v2[160], v3[160];
+	char		 h1[160], id1[SPOOLCGI_ID_LEN + 1];
+	char		 id2[SPOOLCGI_ID_LEN + 1], id3[SPOOLCGI_ID_LEN + 1];
+	char		 ida[SPOOLCGI_ID_LEN + 1], next[600], path[700];
+	char		 forged[160], *before, *p;
+	char		 extra[6][SPOOLCGI_ID_LEN + 1];
+	int		 nextra = 0;
+	const char	*sc;
+	int		 i;
+
+	/* A browser's first start sets the cookie. */
+	request(&a, "POST", "/jobs", NULL, form, "task=echo&text=mine");
+	is_int(a.status, 303, "my jobs: a browser's first start: 303");
+	snprintf(id1, sizeof(id1), "%s", location_id(&a));
+	sc = header(&a, "Set-Cookie");
+	ok(strncmp(sc, "spoolcgi_owner=", 15) == 0 &&
+	    strspn(sc + 15, "0123456789abcdef") == OWNER_TOKEN_LEN &&
+	    sc[15 + OWNER_TOKEN_LEN] == ';', "it sets spoolcgi_owner, 64 hex "
+	    "digits");
+	ok(strstr(sc, "; Path=/app;") != NULL, "Path is the base");
+	ok(strstr(sc, "; HttpOnly") != NULL, "HttpOnly");
+	ok(strstr(sc, "; SameSite=Lax") != NULL, "SameSite=Lax");
+	ok(strstr(sc, "; Max-Age=34560000") != NULL, "kept 400 days");
+	ok(strstr(sc, "Secure") == NULL, "not Secure over plain HTTP");
+	owner_cookie(&a, c1, sizeof(c1));
+	answer_free(&a);
+	snprintf(v1, sizeof(v1), "HTTP_COOKIE=other=1; %s", c1);
+	snprintf(h1, sizeof(h1), "HTTP_COOKIE=%s", c1);
+
+	/* A script (JSON, no Fetch Metadata) is given no cookie; fetch is. */
+	request(&a, "POST", "/jobs", NULL, formjson, "task=echo&text=script");
+	ok(a.status == 202 && header(&a, "Set-Cookie")[0] == '\0',
+	    "a script's start (JSON, no Sec-Fetch-Site): no cookie");
+	snprintf(extra[nextra++], sizeof(extra[0]), "%s", location_id(&a));
+	answer_free(&a);
+	{
+		const char *v[] = { formjson[0], formjson[1],
+		    "HTTP_SEC_FETCH_SITE=same-origin", NULL };
+
+		request(&a, "POST", "/jobs", NULL, v, "task=echo&text=fetch");
+		ok(a.status == 202 && strncmp(header(&a, "Set-Cookie"),
+		    "spoolcgi_owner=", 15) == 0, "a browser's fetch (JSON, "
+		    "Sec-Fetch-Site): the cookie");
+		snprintf(extra[nextra++], sizeof(extra[0]), "%s",
+		    location_id(&a));
+		answer_free(&a);
+	}
+
+	/* Its second start keeps it. */
+	{
+		const char *v[] = { form[0], form[1], h1, NULL };
+
+		request(&a, "POST", "/jobs", NULL, v, "task=echo&text=again");
+		is_int(a.status, 303, "a start with the cookie: 303");
+		is_str(header(&a, "Set-Cookie"), "", "sets no new cookie");
+		snprintf(id2, sizeof(id2), "%s", location_id(&a));
+		answer_free(&a);
+	}
+	/* Another browser: another owner. */
+	request(&a, "POST", "/jobs", NULL, form, "task=echo&text=theirs");
+	snprintf(id3, sizeof(id3), "%s", location_id(&a));
+	owner_cookie(&a, c2, sizeof(c2));
+	ok(c2[0] != '\0' && strcmp(c1, c2) != 0, "another browser gets "
+	    "another cookie");
+	answer_free(&a);
+	snprintf(v2, sizeof(v2), "HTTP_COOKIE=%s", c2);
+
+	{
+		const char *v[] = { json[0], v1, NULL };
+
+		request(&a, "GET", "/jobs", NULL, v, NULL);
+		is_int(a.status, 200, "GET /jobs with the cookie (JSON): 200");
+		ok(has(&a, "\"owner\":\"cookie\"") && lists(&a, id1) &&
+		    lists(&a, id2) && !lists(&a, id3), "its two jobs, not the "
+		    "other browser's");
+		ok((p = strstr(a.body ? a.body : "", id2)) != NULL &&
+		    strstr(p, id1) != NULL, "newest first");
+		ok(has(&a, "\"links\":{\"self\":\"/app/jobs/") &&
+		    has(&a, "\"created_at\":\"") && has(&a, "\"next\":null"),
+		    "status objects with links and times; no next page");
+		is_str(header(&a, "Cache-Control"), "no-store", "no-store");
+		ok(strstr(header(&a, "Vary"), "Cookie") != NULL, "Vary: Cookie");
+		answer_free(&a);
+	}
+	{
+		const char *v[] = { json[0], v2, NULL };
+
+		request(&a, "GET", "/jobs", NULL, v, NULL);
+		ok(a.status == 200 && lists(&a, id3) && !lists(&a, id1) &&
+		    !lists(&a, id2), "the other browser sees its job only");
+		answer_free(&a);
+	}
+	{
+		const char *v[] = { html[0], v1, NULL };
+
+		request(&a, "GET", "/jobs", NULL, v, NULL);
+		is_int(a.status, 200, "GET /jobs (HTML): 200");
+		ok(has(&a, "<h1>My jobs</h1>") && has(&a, "<table class=\"jobs\">")
+		    && has(&a, id1) && has(&a, id2) && !has(&a, id3),
+		    "the HTML list: a table of its jobs");
+		ok(has(&a, "Echo &lt;it&gt;") && !has(&a, "Echo <it>"),
+		    "the task's title escaped");
+		ok(strstr(header(&a, "Content-Security-Policy"),
+		    "default-src 'none'") != NULL, "the page's CSP");
+		answer_free(&a);
+		request(&a, "HEAD", "/jobs", NULL, v, NULL);
+		ok(a.status == 200 && a.len == 0, "HEAD /jobs: 200, no body");
+		answer_free(&a);
+	}
+	/* A job's link stays a capability: no cookie needed. */
+	snprintf(path, sizeof(path), "/jobs/%s", id1);
+	request(&a, "GET", path, NULL, nocookie, NULL);
+	ok(a.status == 200 || a.status == 202, "a job's own URL works "
+	    "without the cookie");
+	answer_free(&a);
+	request(&a, "GET", path, NULL, html, NULL);
+	ok(has(&a, "href=\"/app/jobs\">My jobs</a>"), "the job page links "
+	    "the list");
+	answer_free(&a);
+	request(&a, "GET", "/tasks", NULL, html, NULL);
+	ok(has(&a, "href=\"/app/jobs\">My jobs</a>"), "the start page links "
+	    "the list");
+	answer_free(&a);
+
+	/* No owner at all. */
+	request(&a, "GET", "/jobs", NULL, nocookie, NULL);
+	ok(a.status == 403 && has(&a, "\"code\":\"no_owner\"") &&
+	    has(&a, "REMOTE_USER"), "JSON without cookie or REMOTE_USER: 403 "
+	    "no_owner, saying how");
+	answer_free(&a);
+	request(&a, "GET", "/jobs", NULL, html, NULL);
+	ok(a.status == 200 && has(&a, "not started a job from this browser")
+	    && !has(&a, "<table"), "a browser without the cookie: an empty "
+	    "list, said so");
+	answer_free(&a);
+
+	/* Forged and malformed cookies: 400, nothing made, cleared. */
+	ok(wait_final(id1, 10) == 0 && wait_final(id2, 10) == 0 &&
+	    wait_final(id3, 10) == 0, "my jobs: the first three jobs end");
+	before = strdup(spool_listing());
+	snprintf(forged, sizeof(forged), "HTTP_COOKIE=spoolcgi_owner=");
+	for (i = 0; i < OWNER_TOKEN_LEN; i++)
+		strcat(forged, i % 3 ? "a" : "7");
+	{
+		const char *bad[] = { forged,
+		    "HTTP_COOKIE=spoolcgi_owner=../../../etc/passwd",
+		    "HTTP_COOKIE=spoolcgi_owner=",
+		    "HTTP_COOKIE=spoolcgi_owner=" "0123456789abcdef0123456789abcdef"
+		    "0123456789abcdef0123456789abcdef0123456789abcdef", NULL };
+		const char *names[] = { "forged (well-formed, wrong MAC)",
+		    "a path", "empty", "too long" };
+
+		for (i = 0; bad[i] != NULL; i++) {
+			const char *v[] = { json[0], bad[i], NULL };
+
+			request(&a, "GET", "/jobs", NULL, v, NULL);
+			ok(a.status == 400 && has(&a, "\"code\":\"invalid_owner\"")
+			    && !has(&a, id1) && !has(&a, id3), "a %s cookie: "
+			    "400 invalid_owner, nothing listed", names[i]);
+			ok(strncmp(header(&a, "Set-Cookie"), "spoolcgi_owner=;",
+			    16) == 0 && strstr(header(&a, "Set-Cookie"),
+			    "Max-Age=0") != NULL, "a %s cookie: cleared",
+			    names[i]);
+			answer_free(&a);
+		}
+	}
+	{
+		/* The MAC half of a real token with another random half. */
+		char	 swapped[200];
+		const char *v[] = { json[0], swapped, NULL };
+
+		snprintf(swapped, sizeof(swapped), "HTTP_COOKIE=%.*s%.*s",
+		    (int)(strlen("spoolcgi_owner=") + 32), c2,
+		    32, c1 + strlen("spoolcgi_owner=") + 32);
+		request(&a, "GET", "/jobs", NULL, v, NULL);
+		ok(a.status == 400 && !has(&a, id1) && !has(&a, id3),
+		    "halves of two owners' tokens spliced: 400");
+		answer_free(&a);
+	}
+	ok(strcmp(before, spool_listing()) == 0, "the refused cookies left "
+	    "the spool as it was");
+	if (strcmp(before, spool_listing()) != 0)
+		printf("# before:\n%s\n# after:\n%s\n", before, spool_listing());
+	free(before);
+	{
+		const char *v[] = { form[0], form[1], forged, NULL };
+
+		request(&a, "POST", "/jobs", NULL, v, "task=echo&text=f");
+		owner_cookie(&a, c3, sizeof(c3));
+		snprintf(extra[nextra++], sizeof(extra[0]), "%s",
+		    location_id(&a));
+		ok(a.status == 303 && c3[0] != '\0' && strcmp(c3, forged +
+		    strlen("HTTP_COOKIE=")) != 0, "a start with a forged "
+		    "cookie: a new cookie replaces it");
+		answer_free(&a);
+		snprintf(v3, sizeof(v3), "HTTP_COOKIE=%s", c3);
+	}
+
+	/* Secure over HTTPS, and behind a trusted proxy that says so. */
+	{
+		const char *v[] = { form[0], form[1], "HTTPS=on", NULL };
+
+		request(&a, "POST", "/jobs", NULL, v, "task=echo&text=s");
+		snprintf(extra[nextra++], sizeof(extra[0]), "%s",
+		    location_id(&a));
+		ok(strstr(header(&a, "Set-Cookie"), "; Secure") != NULL,
+		    "HTTPS=on: Secure");
+		answer_free(&a);
+	}
+	{
+		const char *v[] = { form[0], form[1],
+		    "HTTP_X_FORWARDED_PROTO=https", "REMOTE_ADDR=198.51.100.7",
+		    NULL };
+
+		request(&a, "POST", "/jobs", NULL, v, "task=echo&text=s");
+		snprintf(extra[nextra++], sizeof(extra[0]), "%s",
+		    location_id(&a));
+		ok(strstr(header(&a, "Set-Cookie"), "; Secure") != NULL,
+		    "a trusted proxy's X-Forwarded-Proto: https: Secure");
+		answer_free(&a);
+	}
+	{
+		const char *v[] = { form[0], form[1],
+		    "HTTP_X_FORWARDED_PROTO=https", NULL };
+
+		request(&a, "POST", "/jobs", NULL, v, "task=echo&text=s");
+		snprintf(extra[nextra++], sizeof(extra[0]), "%s",
+		    location_id(&a));
+		ok(strstr(header(&a, "Set-Cookie"), "Secure") == NULL,
+		    "X-Forwarded-Proto from anyone else: not believed");
+		answer_free(&a);
+	}
+
+	/* REMOTE_USER: the web server's user, no cookie. */
+	{
+		const char *v[] = { formjson[0], formjson[1],
+		    "REMOTE_USER=alice", h1, NULL };
+
+		request(&a, "POST", "/jobs", NULL, v, "task=echo&text=alice");
+		is_int(a.status, 202, "a start as REMOTE_USER alice: 202");
+		is_str(header(&a, "Set-Cookie"), "", "sets no cookie");
+		snprintf(ida, sizeof(ida), "%s", location_id(&a));
+		answer_free(&a);
+	}
+	{
+		const char *v[] = { json[0], "REMOTE_USER=alice", v2, NULL };
+
+		request(&a, "GET", "/jobs", NULL, v, NULL);
+		ok(a.status == 200 && has(&a, "\"owner\":\"user\"") &&
+		    has(&a, "\"user\":\"alice\"") && lists(&a, ida) &&
+		    !lists(&a, id3), "alice's list: her job, whatever cookie "
+		    "comes along");
+		answer_free(&a);
+	}
+	{
+		const char *v[] = { json[0], "REMOTE_USER=bob", NULL };
+
+		request(&a, "GET", "/jobs", NULL, v, NULL);
+		ok(a.status == 200 && !lists(&a, ida) && has(&a, "\"jobs\":[]"),
+		    "bob's list: empty");
+		answer_free(&a);
+	}
+	{
+		const char *v[] = { json[0], v1, NULL };
+
+		request(&a, "GET", "/jobs", NULL, v, NULL);
+		ok(!lists(&a, ida), "alice's job is not in the first browser's "
+		    "list, though it sent that cookie");
+		answer_free(&a);
+	}
+	{
+		const char *v[] = { html[0], "REMOTE_USER=<b>al", NULL };
+
+		request(&a, "GET", "/jobs", NULL, v, NULL);
+		ok(a.status == 200 && has(&a, "&lt;b&gt;al") &&
+		    !has(&a, "<b>al"), "the user's name is escaped in the page");
+		answer_free(&a);
+	}
+
+	/* Pages. */
+	{
+		const char *v[] = { json[0], v1, NULL };
+
+		request(&a, "GET", "/jobs", "limit=1", v, NULL);
+		ok(a.status == 200 && lists(&a, id2) && !lists(&a, id1),
+		    "limit=1: the newest only");
+		next[0] = '\0';
+		if ((p = strstr(a.body ? a.body : "", "\"next\":\"")) != NULL)
+			snprintf(next, sizeof(next), "%.*s",
+			    (int)strcspn(p + 8, "\""), p + 8);
+		ok(strncmp(next, "/app/jobs?before=", 17) == 0 &&
+		    strstr(next, "&limit=1") != NULL, "and a next link: %s",
+		    next);
+		answer_free(&a);
+		request(&a, "GET", "/jobs", strchr(next, '?') ? strchr(next,
+		    '?') + 1 : "", v, NULL);
+		ok(a.status == 200 && lists(&a, id1) && !lists(&a, id2) &&
+		    has(&a, "\"next\":null"), "the next page: the older job, "
+		    "and the end");
+		answer_free(&a);
+		ok(wait_final(ida, 10) == 0, "alice's job ends");
+		for (i = 0; i < nextra; i++)
+			ok(wait_final(extra[i], 10) == 0, "job %d ends", i);
+		before = strdup(spool_listing());
+		{
+			const char *q[] = { "limit=0", "limit=201", "limit=abc",
+			    "limit=-1", "limit=1e99", "limit=", "limit=5x",
+			    "limit=99999999999999999999", "before=zzz",
+			    "before=", "before=../../etc",
+			    "before=0000000000000000-00000000-0000-0000-0000-"
+			    "000000000000", NULL };
+
+			for (i = 0; q[i] != NULL; i++) {
+				request(&a, "GET", "/jobs", q[i], v, NULL);
+				ok(a.status == 400 && has(&a, "invalid_field"),
+				    "?%s: 400", q[i]);
+				answer_free(&a);
+			}
+		}
+		ok(strcmp(before, spool_listing()) == 0, "the refused pages "
+		    "left the spool as it was");
+		free(before);
+	}
+	{
+		const char *v[] = { html[0], v1, NULL };
+
+		request(&a, "GET", "/jobs", "limit=1", v, NULL);
+		ok(has(&a, "rel=\"next\">Older jobs</a>") && has(&a,
+		    "limit=1"), "the HTML page links the older jobs");
+		answer_free(&a);
+	}
+	/* A removed job leaves the list. */
+	snprintf(path, sizeof(path), "/jobs/%s", id2);
+	request(&a, "DELETE", path, NULL, json, NULL);
+	answer_free(&a);
+	{
+		const char *v[] = { json[0], v1, NULL };
+
+		request(&a, "GET", "/jobs", NULL, v, NULL);
+		ok(a.status == 200 && lists(&a, id1) && !lists(&a, id2),
+		    "a deleted job is no longer listed");
+		answer_free(&a);
+	}
+	(void)v3;
+	ok(wait_final(ida, 10) == 0, "my jobs: alice's job ends");
+}
+
 /* Is job id's JSON status carrying s?  For wait_for(). */
 static int
 status_has(const char *id, const char *s)
@@ -1437,6 +1814,7 @@ main(void)
 	test_log();
 	test_timing();
 	test_ranges();
+	test_myjobs();
 	test_metrics();
 	store_close(srv.store);
 	config_free(&cfg);
