@@ -161,6 +161,9 @@ struct config {
 	char		**notify;	/* the tasks' default notifier, or NULL */
 	long		 notify_timeout_seconds;
 	char		*database;	/* libpq connection string, or NULL */
+	char		*metrics_token;	/* GET {base}/metrics: Bearer, or NULL */
+	struct proxy	*metrics_allow;	/* and/or these addresses */
+	size_t		 nmetrics_allow;
 	struct task	*tasks;		/* in the order of the file */
 	size_t		 ntasks;
 };
@@ -199,6 +202,7 @@ enum route_id {
 	ROUTE_JOB_RETRY,	/* {base}/jobs/{id}/retry */
 	ROUTE_TASKS,		/* {base}/tasks */
 	ROUTE_HEALTH,		/* {base}/health */
+	ROUTE_METRICS,		/* {base}/metrics */
 	ROUTE_STATIC		/* {base}/static/{name}: the browser client */
 };
 
@@ -438,6 +442,7 @@ struct run {
 	int		 dirfd;		/* the job's directory */
 	int		 lockfd;
 	struct jobstatus st;
+	enum job_state	 written;	/* the state on disk, for the counters */
 };
 
 /* What a task is given: stdin, stdout, the log, its working directory. */
@@ -549,6 +554,41 @@ int		 store_owner_list(struct store *, const char *, const char *,
 		    size_t, struct jobstatus *, size_t *, char *, size_t);
 
 /*
+ * The store's counters (GET {base}/metrics), kept as events happen, so
+ * that reading them never walks the jobs; they survive restarts.
+ */
+#define STORE_METRIC_NBUCKETS	12
+extern const long long	 store_metric_bucket_ms[STORE_METRIC_NBUCKETS];
+
+enum metric_kind {
+	METRIC_STARTED,		/* jobs of task accepted by a start */
+	METRIC_RUNS,		/* runs begun (a retry runs again) */
+	METRIC_FINISHED,	/* label: the final state */
+	METRIC_JOBS,		/* label: a state; the jobs in it now */
+	METRIC_BUCKET,		/* runs that took <= bucket (not cumulative) */
+	METRIC_SUM_MS,		/* the run times' sum in milliseconds */
+	METRIC_REFUSED,		/* label: a refusal's code; task "" */
+	METRIC_IN_,		/* the store's own: moves into, */
+	METRIC_OUT_		/* and out of, a state */
+};
+
+struct metric {
+	enum metric_kind kind;
+	char		 task[SPOOLCGI_NAME_MAX + 1];
+	char		 label[32];
+	int		 bucket;	/* METRIC_BUCKET: the index; the last */
+	long long	 value;		/* is +Inf */
+};
+
+int		 store_metric_enable(struct store *);
+int		 store_metric_move(struct store *, const char *, int, int);
+int		 store_metric_run(struct store *, const char *, long long);
+int		 store_metric_refused(struct store *, const char *);
+int		 store_metric_read(struct store *, struct metric **, size_t *);
+int		 store_metric_rebase(struct store *, const struct metric *,
+		    size_t);
+
+/*
  * spoolfile.c, spoolq.c: the file spool's own helpers and its queue, for
  * the spool's files only (spool.c, spoolq.c, spoolgc.c); the rest of the
  * program sees the store above and nothing here.
@@ -633,6 +673,7 @@ int		 spool_owner_add(struct store *, const char *, const char *,
 		    char *, size_t);
 void		 spool_owner_drop(struct store *, const char *, const char *);
 void		 spool_gc_owners(struct store *);
+int		 spool_metric_on(struct store *);
 
 /*
  * pg.c: the PostgreSQL store (configure finds libpq; else every call
@@ -796,6 +837,7 @@ int		 http_wants_json(const char *, const char *, const char *);
 const char	*http_media_type(const char *, char *, size_t);
 int		 http_addr_parse(const char *, unsigned char *, char *, size_t);
 int		 http_from_proxy(const struct req *, char *, size_t);
+int		 http_addr_in(const struct req *, const struct proxy *, size_t);
 int		 http_origin(const struct req *, char *, size_t);
 const char	*http_abs_base(struct req *);
 int		 http_cross_site(const struct req *);
@@ -902,6 +944,19 @@ void		 info_static(struct req *, const char *);
 int		 admin_command(const char *);
 int		 admin_main(const struct config *, struct store *, int,
 		    char *[]);
+/* metrics.c: GET {base}/metrics, the Prometheus text format */
+struct metrics_gauges {
+	long long	 queued;
+	long long	 running;
+	long long	 spool_bytes;	/* -1: unknown */
+	long long	 free_bytes;	/* -1: unknown */
+	int		 draining;
+};
+void		 metrics_serve(struct req *);
+void		 metrics_refused(const struct server *, const char *);
+int		 metrics_render(struct buf *, const struct config *,
+		    const struct metric *, size_t, const struct metrics_gauges *);
+int		 metrics_label(struct buf *, const char *, const char *);
 
 /* init.c: "spoolcgi init": set a web folder up */
 int		 init_main(int, char *[]);

@@ -468,6 +468,27 @@ http_from_proxy(const struct req *r, char *peer, size_t sz)
 }
 
 /*
+ * Is REMOTE_ADDR, the peer the web server saw, inside one of the n
+ * ranges of p?  Forwarding headers are not looked at.  Returns 1 or 0.
+ */
+int
+http_addr_in(const struct req *r, const struct proxy *p, size_t n)
+{
+	unsigned char	 bin[16];
+	char		 tmp[64];
+	size_t		 i;
+	int		 fam;
+
+	if ((fam = http_addr_parse(http_param(r, "REMOTE_ADDR"), bin, tmp,
+	    sizeof(tmp))) == 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (http_in_range(fam, bin, &p[i]))
+			return 1;
+	return 0;
+}
+
+/*
  * The scheme a trusted proxy says the client used: X-Forwarded-Proto
  * (its first value), else CF-Visitor ({"scheme":"https"}).  Returns
  * "https", "http", or NULL when neither says.

@@ -705,7 +705,7 @@ lc_supervise(struct lc_start *a)
 	struct buf		 in = { 0 };
 	json_object		*input = NULL, *fields = NULL;
 	char			 workdir[PATH_MAX], **env;
-	long long		 usage0 = -1, size0;
+	long long		 usage0 = -1, size0, t0 = 0;
 	int			 devnull, nfd = -1;
 
 	signal(SIGHUP, SIG_IGN);	/* the session we left may hang up */
@@ -782,6 +782,7 @@ lc_supervise(struct lc_start *a)
 		run.st.state = JOB_RUNNING;
 		if (store_run_write(&run, 1) == -1)
 			_exit(1);
+		t0 = proc_now_ms();
 		(void)supervise_task(cfg, a->task, &fds, env, usage0, &hooks,
 		    &o);
 		if (hooks.cancel_fd != -1)
@@ -800,8 +801,13 @@ lc_supervise(struct lc_start *a)
 		log_warnx("job %s: its final status could not be written",
 		    a->id);
 		nfd = -2;	/* no notice of an end nobody can read */
-	} else if (a->task->notify != NULL)
-		nfd = store_run_notify_log(&run);
+	} else {
+		if (t0 != 0)
+			(void)store_metric_run(s, a->task->name,
+			    proc_now_ms() - t0);
+		if (a->task->notify != NULL)
+			nfd = store_run_notify_log(&run);
+	}
 	/* The final status is on disk: free the slots, start the next. */
 	store_run_release(&run);
 	if (a->gslot != -1)
@@ -916,7 +922,37 @@ struct lc_gc {
 	const struct config	*cfg;
 	time_t			 now;
 	struct gcstats		*gs;
+	struct metric		*tally;		/* jobs by task and state */
+	size_t			 ntally;
+	int			 tally_bad;	/* out of memory: not written */
 };
+
+/* Count job st in g's tally, which the walk hands the store's counters. */
+static void
+lc_gc_tally(struct lc_gc *g, const struct jobstatus *st)
+{
+	struct metric	*m;
+	const char	*state = job_state_name(st->state);
+	size_t		 i;
+
+	for (i = 0; i < g->ntally; i++)
+		if (strcmp(g->tally[i].task, st->task) == 0 &&
+		    strcmp(g->tally[i].label, state) == 0) {
+			g->tally[i].value++;
+			return;
+		}
+	if ((m = reallocarray(g->tally, g->ntally + 1, sizeof(*m))) == NULL) {
+		g->tally_bad = 1;
+		return;
+	}
+	g->tally = m;
+	m = &g->tally[g->ntally++];
+	memset(m, 0, sizeof(*m));
+	m->kind = METRIC_JOBS;
+	snprintf(m->task, sizeof(m->task), "%s", st->task);
+	snprintf(m->label, sizeof(m->label), "%s", state);
+	m->value = 1;
+}
 
 /* One job, seen by the clean-up: settle, requeue, or expire it. */
 static int
@@ -931,6 +967,7 @@ lc_gc_job(void *arg, const char *id)
 		if (lc_check_running(g->store, g->cfg, id, &st) == 0 &&
 		    st.state != JOB_RUNNING)
 			g->gs->settled++;
+		lc_gc_tally(g, &st);
 		return 0;
 	}
 	if (st.state == JOB_QUEUED) {
@@ -939,13 +976,18 @@ lc_gc_job(void *arg, const char *id)
 			    "crash?): queued again", id);
 			g->gs->requeued++;
 		}
+		lc_gc_tally(g, &st);
 		return 0;
 	}
 	if (st.finished_at == 0 ||
-	    g->now - st.finished_at < g->cfg->keep_finished_seconds)
+	    g->now - st.finished_at < g->cfg->keep_finished_seconds) {
+		lc_gc_tally(g, &st);
 		return 0;
+	}
 	if (store_remove(g->store, id, 1) == 0)
 		g->gs->expired++;
+	else
+		lc_gc_tally(g, &st);
 	return 0;
 }
 
@@ -966,14 +1008,20 @@ lifecycle_gc(struct store *s, const struct config *cfg, time_t now,
 	memset(gs, 0, sizeof(*gs));
 	if ((lfd = store_gc_begin(s, now)) == -1)
 		return errno == EWOULDBLOCK ? LC_FULL : LC_ERR;
+	memset(&g, 0, sizeof(g));
 	g.store = s;
 	g.cfg = cfg;
 	g.now = now;
 	g.gs = gs;
 	if (store_gc_jobs(s, lc_gc_job, &g) == -1) {
+		free(g.tally);
 		store_gc_end(s, lfd, cfg->tombstone_seconds, now, gs);
 		return LC_ERR;
 	}
+	/* The walk saw every job: the counters of jobs by state start anew. */
+	if (!g.tally_bad)
+		(void)store_metric_rebase(s, g.tally, g.ntally);
+	free(g.tally);
 	store_gc_end(s, lfd, cfg->tombstone_seconds, now, gs);
 	store_recovery_done(s);
 	(void)lifecycle_dispatch(s, cfg);

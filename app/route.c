@@ -114,6 +114,10 @@ route_parse(struct route *r, const char *p, size_t len)
 		r->id = ROUTE_HEALTH;
 		return 0;
 	}
+	if (route_eq(p, len, "/metrics")) {
+		r->id = ROUTE_METRICS;
+		return 0;
+	}
 	if (len > 8 && memcmp(p, "/static/", 8) == 0) {
 		/* The browser client, built in: [a-z0-9][a-z0-9.-]*. */
 		size_t i, n = len - 8;
@@ -184,6 +188,7 @@ static const struct {
 	{ ROUTE_JOB_RETRY, 1u << METHOD_POST, "POST" },
 	{ ROUTE_TASKS, 1u << METHOD_GET | 1u << METHOD_HEAD, "GET, HEAD" },
 	{ ROUTE_HEALTH, 1u << METHOD_GET | 1u << METHOD_HEAD, "GET, HEAD" },
+	{ ROUTE_METRICS, 1u << METHOD_GET | 1u << METHOD_HEAD, "GET, HEAD" },
 	{ ROUTE_STATIC, 1u << METHOD_GET | 1u << METHOD_HEAD, "GET, HEAD" },
 };
 
@@ -239,6 +244,7 @@ route_url(char *out, size_t sz, const char *base, enum route_id id,
 	case ROUTE_JOB_RETRY:	tail = "/jobs/"; break;
 	case ROUTE_TASKS:	tail = "/tasks"; break;
 	case ROUTE_HEALTH:	tail = "/health"; break;
+	case ROUTE_METRICS:	tail = "/metrics"; break;
 	case ROUTE_STATIC:	tail = "/static/"; break;
 	default:		tail = ""; break;
 	}

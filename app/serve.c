@@ -123,6 +123,13 @@ serve_health(struct req *r, const struct route *rt)
 }
 
 static void
+serve_metrics(struct req *r, const struct route *rt)
+{
+	(void)rt;
+	metrics_serve(r);
+}
+
+static void
 serve_static(struct req *r, const struct route *rt)
 {
 	info_static(r, rt->asset);
@@ -139,6 +146,7 @@ static void (*const serve_handlers[])(struct req *, const struct route *) = {
 	[ROUTE_JOB_RETRY] = serve_retry,
 	[ROUTE_TASKS] = serve_tasks,
 	[ROUTE_HEALTH] = serve_health,
+	[ROUTE_METRICS] = serve_metrics,
 	[ROUTE_STATIC] = serve_static,
 };
 

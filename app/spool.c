@@ -62,6 +62,10 @@
  *                       removed by "spoolcgi drain on|off" (store_drain_set)
  *   owners/HASH/KEY-ID  one empty file per job of each owner, for "my
  *   secret              jobs", and the key of their tokens (spoolown.c)
+ *   metrics/            counters of state changes, run times and refusals,
+ *                       one file each, whose size is the count (appended,
+ *                       never synced); spoolmetric.c's top comment has
+ *                       the names and who writes them
  *
  * Creating a job (store_submit).  tmp/ID is built completely (input.json,
  * lock, reserve, status.json, uploads in work/; every file fsynced), and
@@ -433,6 +437,7 @@ store_update(struct store *sp, const char *id, store_change_fn change,
 			(void)spool_queue_remove_id(sp, id);
 		if (old == JOB_RUNNING && st.state != JOB_RUNNING)
 			spool_run_leftovers(dfd, job_state_final(st.state));
+		(void)store_metric_move(sp, st.task, old, st.state);
 	}
 	*out = st;
 	rc = STORE_OK;
@@ -703,6 +708,7 @@ store_submit(struct store *sp, const struct jobstatus *st, const char *input,
 	 */
 	if (fsync(sp->jobsfd) == -1)
 		log_warn("spool: fsync %s/jobs after %s", sp->path, st->id);
+	(void)store_metric_move(sp, st->task, -1, JOB_QUEUED);
 	return STORE_OK;
 unlock:
 	saved = errno;
@@ -746,16 +752,21 @@ spool_withdraw(struct store *sp, const char *id)
 int
 store_remove(struct store *sp, const char *id, int tombstone)
 {
+	struct jobstatus st;
 	long long	 size;
-	int		 fd, gfd;
+	int		 fd, gfd, counted;
 
 	if (sp->ops != NULL)
 		return sp->ops->remove(sp, id, tombstone);
 
 	size = spool_du(sp->jobsfd, id);
+	/* Its task and state, for the counters: a move to none. */
+	counted = spool_metric_on(sp) && store_read(sp, id, &st) == STORE_OK;
 	if (spool_withdraw(sp, id) == -1)
 		return -1;
 	store_usage_add(sp, -size);
+	if (counted)
+		(void)store_metric_move(sp, st.task, st.state, -1);
 	if (tombstone) {
 		if ((gfd = openat(sp->dirfd, "gone", O_RDONLY | O_DIRECTORY |
 		    O_CLOEXEC)) == -1 || (fd = openat(gfd, id, O_WRONLY |

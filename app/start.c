@@ -461,6 +461,7 @@ disk_full:
 	refuse(&rf, 503, "disk_full", NULL, "the server's disk is full; try "
 	    "again later");
 refused:
+	metrics_refused(srv, rf.code);
 	reply_refuse(r, &rf);
 done:
 	/* Unlock the client; a job that was not queued is not counted. */

@@ -8,9 +8,14 @@
 #include "config.h"
 
 #include <sys/types.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -1811,6 +1816,255 @@ test_ranges(void)
 	cfg.send_result_prefix = NULL;
 }
 
+/* The value of sample line "name{labels}" in the body of a, or -1. */
+static long long
+sample(const struct answer *a, const char *series)
+{
+	const char	*p = a->body;
+	size_t		 n = strlen(series);
+
+	while (p != NULL && (p = strstr(p, series)) != NULL) {
+		if ((p == a->body || p[-1] == '\n') && p[n] == ' ')
+			return strtoll(p + n + 1, NULL, 10);
+		p += n;
+	}
+	return -1;
+}
+
+/* Entries in directory root/spool/name, or -1. */
+static int
+entries(const char *name)
+{
+	char		 path[512];
+	struct dirent	*de;
+	DIR		*d;
+	int		 n = 0;
+
+	snprintf(path, sizeof(path), "%s/spool/%s", root, name);
+	if ((d = opendir(path)) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/*
+ * Wait until the clean-up that the first scrape made due has written
+ * its recount and let go of its lock; at most 10 s.  0 or -1.
+ */
+static int
+recount_done(void)
+{
+	char	 snap[512], lock[512];
+	time_t	 deadline = time(NULL) + 10;
+	int	 fd, done;
+
+	snprintf(snap, sizeof(snap), "%s/spool/metrics/snapshot", root);
+	snprintf(lock, sizeof(lock), "%s/spool/gc.lock", root);
+	do {
+		done = 0;
+		if (access(snap, F_OK) == 0 &&
+		    (fd = open(lock, O_RDONLY | O_CLOEXEC)) != -1) {
+			done = flock(fd, LOCK_EX | LOCK_NB) == 0;
+			close(fd);
+		}
+		if (done)
+			return 0;
+	} while (time(NULL) <= deadline && poll(NULL, 0, 20) == 0);
+	return -1;
+}
+
+/*
+ * Start a job (form body), wait for its end; 0 when it ended.  id gets
+ * its id.
+ */
+static int
+run_job(const char *body, char *id)
+{
+	struct answer	 a;
+
+	request(&a, "POST", "/jobs", NULL, formjson, body);
+	snprintf(id, SPOOLCGI_ID_LEN + 1, "%s", location_id(&a));
+	answer_free(&a);
+	return job_id_check(id, strlen(id)) ? wait_final(id, 10) : -1;
+}
+
+/* Poll the metrics until series reads want; at most 10 s.  0 or -1. */
+static int
+metrics_wait(const char *const *vars, const char *series, long long want)
+{
+	struct answer	 a;
+	time_t		 deadline = time(NULL) + 10;
+	long long	 v;
+
+	do {
+		request(&a, "GET", "/metrics", NULL, vars, NULL);
+		v = sample(&a, series);
+		answer_free(&a);
+		if (v == want)
+			return 0;
+	} while (time(NULL) <= deadline && poll(NULL, 0, 20) == 0);
+	return -1;
+}
+
+/*
+ * GET {base}/metrics: off (404) until metrics_token or metrics_allow
+ * turns it on; the token and the address checked, and a refusal leaves
+ * nothing behind; counting starts at the first scrape, then jobs and
+ * refused starts are counted.
+ */
+static void
+test_metrics(void)
+{
+	static const char *const bearer[] = {
+	    "HTTP_AUTHORIZATION=Bearer 0123456789abcdef0123", NULL };
+	static const char *const lower[] = {
+	    "HTTP_AUTHORIZATION=bearer  0123456789abcdef0123", NULL };
+	static const char *const wrong[] = {
+	    "HTTP_AUTHORIZATION=Bearer 0123456789abcdef0124", NULL };
+	static const char *const prefix[] = {
+	    "HTTP_AUTHORIZATION=Bearer 0123456789abcdef012", NULL };
+	static const char *const basic[] = {
+	    "HTTP_AUTHORIZATION=Basic MDEyMzQ1Njc4OWFiY2RlZjAxMjM=", NULL };
+	static const char *const other[] = { "REMOTE_ADDR=203.0.113.5",
+	    "HTTP_AUTHORIZATION=Bearer 0123456789abcdef0123", NULL };
+	struct proxy	 allow = { AF_INET, { 192, 0, 2, 0 }, 24 };
+	struct answer	 a;
+	char		 token[] = "0123456789abcdef0123";
+	char		 id[SPOOLCGI_ID_LEN + 1], id2[SPOOLCGI_ID_LEN + 1];
+	char		 path[128];
+	long long	 e0, f0;
+	int		 jobs, counters;
+
+	request(&a, "GET", "/metrics", NULL, bearer, NULL);
+	is_int(a.status, 404, "metrics: off without metrics_token or "
+	    "metrics_allow (404)");
+	answer_free(&a);
+	is_int(entries("metrics"), -1, "metrics off: the jobs above left no "
+	    "counter");
+
+	cfg.metrics_token = token;
+	jobs = entries("jobs");
+	request(&a, "GET", "/metrics", NULL, NULL, NULL);
+	is_int(a.status, 401, "metrics: no token: 401");
+	is_str(header(&a, "WWW-Authenticate"), "Bearer realm=\"spoolcgi\"",
+	    "metrics: no token: WWW-Authenticate: Bearer");
+	ok(!has(&a, "spoolcgi_"), "metrics: no token: no numbers");
+	answer_free(&a);
+	is_int(entries("metrics"), -1, "metrics: a refused scrape starts no "
+	    "counting");
+
+	request(&a, "GET", "/metrics", NULL, bearer, NULL);
+	is_int(a.status, 200, "metrics: the token: 200");
+	is_str(header(&a, "Content-Type"),
+	    "text/plain; version=0.0.4; charset=utf-8",
+	    "metrics: the text format's media type");
+	is_str(header(&a, "Cache-Control"), "no-store", "metrics: not cached");
+	ok(has(&a, "# HELP spoolcgi_jobs_started_total ") &&
+	    has(&a, "# TYPE spoolcgi_jobs_started_total counter\n"),
+	    "metrics: HELP and TYPE lines");
+	is_int(sample(&a, "spoolcgi_jobs_started_total{task=\"echo\"}"), 0,
+	    "metrics: the first scrape starts counting, from 0");
+	ok(sample(&a, "spoolcgi_queue_length") >= 0 &&
+	    sample(&a, "spoolcgi_running_jobs") >= 0 &&
+	    sample(&a, "spoolcgi_disk_free_bytes") > 0,
+	    "metrics: queue length, running, free disk");
+	answer_free(&a);
+
+	ok(recount_done() == 0, "metrics: the first scrape started a recount "
+	    "of the jobs, which ends");
+	counters = entries("metrics");
+	request(&a, "GET", "/metrics", NULL, wrong, NULL);
+	is_int(a.status, 401, "metrics: a wrong token: 401");
+	ok(strstr(header(&a, "WWW-Authenticate"), "invalid_token") != NULL,
+	    "metrics: a wrong token: error=\"invalid_token\" (RFC 6750 3.1)");
+	answer_free(&a);
+	request(&a, "GET", "/metrics", NULL, prefix, NULL);
+	is_int(a.status, 401, "metrics: a prefix of the token: 401");
+	answer_free(&a);
+	request(&a, "GET", "/metrics", NULL, basic, NULL);
+	is_int(a.status, 401, "metrics: Basic, not Bearer: 401");
+	answer_free(&a);
+	request(&a, "POST", "/metrics", NULL, bearer, NULL);
+	is_int(a.status, 405, "metrics: POST: 405");
+	answer_free(&a);
+	is_int(entries("jobs"), jobs, "metrics: refusals add no job");
+	is_int(entries("metrics"), counters, "metrics: refusals add no "
+	    "counter");
+	request(&a, "GET", "/metrics", NULL, lower, NULL);
+	is_int(a.status, 200, "metrics: \"bearer\" in any case (a scheme)");
+	answer_free(&a);
+
+	request(&a, "GET", "/metrics", NULL, bearer, NULL);
+	e0 = sample(&a, "spoolcgi_jobs{task=\"echo\",state=\"succeeded\"}");
+	f0 = sample(&a, "spoolcgi_jobs{task=\"fail\",state=\"failed\"}");
+	ok(e0 >= 3 && f0 >= 1, "metrics: the recount found the jobs run "
+	    "before the metrics were on (%lld echo, %lld fail)", e0, f0);
+	answer_free(&a);
+	ok(run_job("task=echo&text=counted", id) == 0,
+	    "metrics: an echo job ends");
+	ok(run_job("task=fail", id2) == 0, "metrics: a failing job ends");
+	request(&a, "POST", "/jobs", NULL, formjson, "task=nope");
+	is_int(a.status, 400, "metrics on: an unknown task: 400");
+	answer_free(&a);
+	/* A supervisor counts its end after the status it wrote: poll. */
+	ok(metrics_wait(bearer, "spoolcgi_job_duration_seconds_count"
+	    "{task=\"fail\"}", 1) == 0, "metrics: the failed run is counted");
+	request(&a, "GET", "/metrics", NULL, bearer, NULL);
+	is_int(sample(&a, "spoolcgi_jobs_started_total{task=\"echo\"}"), 1,
+	    "metrics: the echo job started");
+	is_int(sample(&a, "spoolcgi_job_runs_total{task=\"echo\"}"), 1,
+	    "metrics: and ran once");
+	is_int(sample(&a, "spoolcgi_jobs_finished_total{task=\"echo\","
+	    "outcome=\"succeeded\"}"), 1, "metrics: and succeeded");
+	is_int(sample(&a, "spoolcgi_jobs_finished_total{task=\"fail\","
+	    "outcome=\"failed\"}"), 1, "metrics: a failure counted");
+	is_int(sample(&a, "spoolcgi_starts_refused_total{reason="
+	    "\"invalid_field\"}"), 1, "metrics: a refusal is counted by "
+	    "reason");
+	is_int(sample(&a, "spoolcgi_job_duration_seconds_count{task=\"echo\"}"),
+	    sample(&a, "spoolcgi_job_duration_seconds_bucket{task=\"echo\","
+	    "le=\"+Inf\"}"), "metrics: a histogram's count is its +Inf bucket");
+	is_int(sample(&a, "spoolcgi_jobs{task=\"echo\",state=\"succeeded\"}"),
+	    e0 + 1, "metrics: one more echo job in the store, succeeded");
+	answer_free(&a);
+	snprintf(path, sizeof(path), "/jobs/%s", id);
+	request(&a, "DELETE", path, NULL, json, NULL);
+	is_int(a.status, 204, "metrics: DELETE the echo job: 204");
+	answer_free(&a);
+	request(&a, "GET", "/metrics", NULL, bearer, NULL);
+	is_int(sample(&a, "spoolcgi_jobs{task=\"echo\",state=\"succeeded\"}"),
+	    e0, "metrics: removed, it is no longer in the store");
+	is_int(sample(&a, "spoolcgi_jobs_finished_total{task=\"echo\","
+	    "outcome=\"succeeded\"}"), 1, "metrics: but it did finish");
+	is_int(sample(&a, "spoolcgi_jobs{task=\"fail\",state=\"failed\"}"),
+	    f0 + 1, "metrics: the failed job is still there");
+	answer_free(&a);
+
+	cfg.metrics_allow = &allow;
+	cfg.nmetrics_allow = 1;
+	request(&a, "GET", "/metrics", NULL, other, NULL);
+	is_int(a.status, 403, "metrics: the token from an address not "
+	    "listed: 403");
+	answer_free(&a);
+	request(&a, "GET", "/metrics", NULL, NULL, NULL);
+	is_int(a.status, 401, "metrics: a listed address without the token: "
+	    "401 (both are required)");
+	answer_free(&a);
+	cfg.metrics_token = NULL;
+	request(&a, "GET", "/metrics", NULL, NULL, NULL);
+	is_int(a.status, 200, "metrics: metrics_allow alone: a listed "
+	    "address reads them");
+	answer_free(&a);
+	request(&a, "GET", "/metrics", NULL, other, NULL);
+	is_int(a.status, 403, "metrics: metrics_allow alone: another "
+	    "address gets 403");
+	answer_free(&a);
+	cfg.metrics_allow = NULL;
+	cfg.nmetrics_allow = 0;
+}
+
 int
 main(void)
 {
@@ -1830,6 +2084,7 @@ main(void)
 	test_ranges();
 	test_myjobs();
 	test_retry_owner();
+	test_metrics();
 	store_close(srv.store);
 	config_free(&cfg);
 	/*
