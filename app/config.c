@@ -323,8 +323,8 @@ static const struct ckey top_keys[] = {
 	  .bounds_doc = "a libpq connection string (URI or `key=value`); "
 	  "passwords in libpq's `passfile`",
 	  .def_doc = "none: the jobs are in the spool",
-	  .help = "the PostgreSQL store (README \"PostgreSQL\"); in this "
-	  "version only the `db` commands use it" },
+	  .help = "the PostgreSQL store (README \"PostgreSQL\"): the front "
+	  "keeps its jobs there, workers run them" },
 	/* Last: a task reads max_body_bytes and templates. */
 	{ "tasks", CK_CUSTOM, .parse = parse_tasks,
 	  .missing = "define at least one task, e.g. \"tasks\": "
