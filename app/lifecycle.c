@@ -210,7 +210,8 @@ lifecycle_read(struct store *s, const struct config *cfg, const char *id,
 
 /*
  * Wait up to secs seconds for job st to reach a final state, without
- * spinning: the store's watch says when its status changes.  st is
+ * spinning: the store's watch says when its status changes, and a store
+ * with nothing to watch (-1) is read again once a second.  st is
  * refreshed (final or not, when time ran out).  Returns LC_OK, or
  * LC_NOENT, LC_GONE or LC_ERR when it could not be read.
  */
@@ -225,13 +226,13 @@ lifecycle_wait(struct store *s, const struct config *cfg,
 
 	if (job_state_final(st->state) || secs <= 0)
 		return LC_OK;
-	if ((fd = store_watch(s, st->id)) == -1)
-		return LC_OK;
+	fd = store_watch(s, st->id);
 	deadline = proc_now_ms() + secs * 1000LL;
 	for (;;) {
 		/* Read after the watch exists: no change can slip by. */
 		if ((rc = lifecycle_read(s, cfg, st->id, st)) != LC_OK) {
-			close(fd);
+			if (fd != -1)
+				close(fd);
 			return rc;
 		}
 		if (job_state_final(st->state))
@@ -240,7 +241,8 @@ lifecycle_wait(struct store *s, const struct config *cfg,
 			break;
 		/*
 		 * A queued job moves when another ends, which this watch
-		 * does not see: look again at least once a second.
+		 * does not see: look again at least once a second.  poll
+		 * ignores a negative fd: then this is the second's wait.
 		 */
 		pfd.fd = fd;
 		pfd.events = POLLIN;
@@ -248,7 +250,8 @@ lifecycle_wait(struct store *s, const struct config *cfg,
 			while (read(fd, ev, sizeof(ev)) > 0)
 				;
 	}
-	close(fd);
+	if (fd != -1)
+		close(fd);
 	return LC_OK;
 }
 

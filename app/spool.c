@@ -974,7 +974,7 @@ store_log_read(struct store *sp, const char *id, long long tail,
 /*
  * A descriptor that becomes readable when job id's status is replaced or
  * the job removed (inotify), for waiting without spinning.  Returns it,
- * or -1 (logged).
+ * or -1 (logged; or, records in a database, nothing to watch).
  */
 int
 store_watch(struct store *sp, const char *id)
@@ -982,7 +982,7 @@ store_watch(struct store *sp, const char *id)
 	char	 path[PATH_MAX];
 	int	 fd;
 
-	/* No change of a row is watched yet: the caller answers now. */
+	/* No change of a row is watched yet: the caller reads again. */
 	if (sp->ops != NULL)
 		return -1;
 
