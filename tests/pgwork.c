@@ -13,6 +13,11 @@
  *        takes that attempt's lock again and writes its end: STATE
  *        (succeeded, failed, cancelled), the result from RESULT-FILE
  *
+ *   pgwork echo
+ *        runs every queued job as the echo task would: claims it, takes
+ *        its lock, and ends it succeeded with its input as its result;
+ *        prints how many
+ *
  * Exits 0, 1 (a failure), 3 (nothing to claim; fenced out) or 2 (usage).
  */
 #include "config.h"
@@ -29,7 +34,7 @@ static int
 usage(void)
 {
 	fprintf(stderr, "usage: pgwork claim PROGRESS MESSAGE LOG | "
-	    "finish ID SEQ ATTEMPT STATE [RESULT-FILE]\n");
+	    "finish ID SEQ ATTEMPT STATE [RESULT-FILE] | echo\n");
 	return 2;
 }
 
@@ -58,6 +63,42 @@ pgwork_claim(struct pg *pg, char *argv[])
 		return 1;
 	printf("%s %lld %d\n", run.st.id, run.seq, run.attempt);
 	return 0;
+}
+
+static int
+pgwork_echo(struct pg *pg)
+{
+	struct config	 cfg;
+	struct pgrun	 run;
+	struct jobstatus st;
+	struct buf	 in = { NULL, 0, 0 };
+	const char	*path = getenv("PGWORK_CONFIG");
+	char		 err[512];
+	int		 rc, n = 0;
+
+	memset(&cfg, 0, sizeof(cfg));
+	if (path == NULL || config_load(&cfg, path, err, sizeof(err)) == -1) {
+		fprintf(stderr, "pgwork: $PGWORK_CONFIG: %s\n", path == NULL ?
+		    "not set" : err);
+		return 1;
+	}
+	while ((rc = pg_claim(pg, &cfg, NULL, 0, 0, "pgwork", &run)) ==
+	    STORE_OK) {
+		if (pg_run_lock(pg, &run) != STORE_OK ||
+		    pg_blob_read(pg, run.st.id, 0, &in) != STORE_OK)
+			break;
+		memset(&st, 0, sizeof(st));
+		st.state = JOB_SUCCEEDED;
+		st.progress = 100;
+		if (pg_run_finish(&run, &st, in.data != NULL ? in.data : "",
+		    in.len) != STORE_OK)
+			break;
+		n++;
+	}
+	config_free(&cfg);
+	buf_free(&in);
+	printf("%d\n", n);
+	return rc == STORE_NOENT ? 0 : 1;
 }
 
 static int
@@ -124,6 +165,10 @@ main(int argc, char *argv[])
 		if ((pg = pg_open(conninfo)) == NULL)
 			return 1;
 		rc = pgwork_finish(pg, argc - 2, argv + 2);
+	} else if (strcmp(argv[1], "echo") == 0 && argc == 2) {
+		if ((pg = pg_open(conninfo)) == NULL)
+			return 1;
+		rc = pgwork_echo(pg);
 	} else
 		return usage();
 	pg_close(pg);
