@@ -567,6 +567,23 @@ int		 spool_queue_create(struct store *, unsigned long long,
 int		 spool_queue_add(struct store *, const char *);
 int		 spool_queue_remove_id(struct store *, const char *);
 
+/* spoollocal.c: a worker's local files for the jobs it runs */
+struct local {
+	struct store	*store;
+	int		 dirfd;		/* running/ID, flock'ed */
+	char		 id[SPOOLCGI_ID_LEN + 1];
+};
+
+int		 store_local_open(struct store *, const char *, const char *,
+		    size_t, struct local *);
+int		 store_local_files(struct local *, struct taskfds *);
+int		 store_local_workdir(struct local *, char *, size_t);
+int		 store_local_log_tail(struct local *, char *, size_t, int);
+ssize_t		 store_local_log_end(struct local *, char *, size_t);
+int		 store_local_result(struct local *);
+void		 store_local_close(struct local *);
+int		 store_local_sweep(struct store *);
+
 /*
  * pg.c: the PostgreSQL store (configure finds libpq; else every call
  * below but pg_unavailable and pg_main is absent, and those two say
@@ -612,6 +629,13 @@ int		 pg_run_finish(struct pgrun *, const struct jobstatus *,
 void		 pg_run_release(struct pgrun *);
 int		 pg_settle(struct pg *, int, int *);
 int		 pg_expire(struct pg *, long, long, int, int *, int *);
+int		 pg_socket(const struct pg *);
+int		 pg_listen(struct pg *, int);
+int		 pg_notified(struct pg *, const char *);
+int		 pg_interrupt(struct pg *, const char *, int, const char *);
+
+/* worker.c: "spoolcgi worker", a compute host of the PostgreSQL store */
+int		 worker_main(const struct config *, int, char *[]);
 
 /* supervise.c: run one task process to its end */
 struct taskend {
@@ -636,6 +660,9 @@ char		**supervise_env(const char *, const char *, const char *,
 		    struct json_object *);
 int		 supervise_env_add(char ***, size_t *, const char *,
 		    const char *);
+int		 supervise_outcome(const struct config *, const struct task *,
+		    long long, const struct taskend *, const char *,
+		    struct jobstatus *);
 
 /* notify.c: a job's notifier, run once after its end */
 int		 notify_job(const struct config *, const struct task *,

@@ -36,6 +36,7 @@ usage(void)
 	    "       spoolcgi [-c file] gc\n"
 	    "       spoolcgi init [dir]\n"
 	    "       spoolcgi [-c file] db init|upgrade|status\n"
+	    "       spoolcgi [-c file] worker [--slots N] [--task TASK]...\n"
 	    "       spoolcgi [-c file] supervise id fd fd fd key  (internal)\n"
 	    "       spoolcgi [-c file] cleanup  (internal)\n"
 	    "       spoolcgi [-c file] spawner  (internal)\n"
@@ -187,6 +188,7 @@ main(int argc, char *argv[])
 	socklen_t		 sslen = sizeof(ss);
 	size_t			 i;
 	int			 ch, test = 0, gc = 0, cleanup = 0, db = 0;
+	int			 worker = 0;
 	char			 self[PATH_MAX];
 	ssize_t			 len;
 
@@ -196,7 +198,8 @@ main(int argc, char *argv[])
 	 * needs no configuration. */
 	if (argc == 2 && strcmp(argv[1], "--help-config") == 0)
 		return main_help_config();
-	while ((ch = getopt(argc, argv, "c:tV")) != -1) {
+	/* "+": options end at the command ("worker --slots N" has its own). */
+	while ((ch = getopt(argc, argv, "+c:tV")) != -1) {
 		switch (ch) {
 		case 'c':
 			conf = optarg;
@@ -222,6 +225,8 @@ main(int argc, char *argv[])
 			sup = argv + optind + 1;
 		else if (strcmp(argv[optind], "db") == 0)
 			db = optind + 1;
+		else if (strcmp(argv[optind], "worker") == 0)
+			worker = optind + 1;
 		else if (strcmp(argv[optind], "cleanup") == 0 &&
 		    optind + 1 == argc)
 			cleanup = 1;
@@ -238,7 +243,7 @@ main(int argc, char *argv[])
 	}
 
 	/* A CGI request: variables in the environment, no socket on 0. */
-	if (!test && !gc && !cleanup && !db && sup == NULL &&
+	if (!test && !gc && !cleanup && !db && !worker && sup == NULL &&
 	    getenv("REQUEST_METHOD") != NULL &&
 	    getsockname(0, (struct sockaddr *)&ss, &sslen) == -1 &&
 	    errno == ENOTSOCK)
@@ -251,6 +256,9 @@ main(int argc, char *argv[])
 	/* The schema of the PostgreSQL store: no templates, no spool. */
 	if (db)
 		return pg_main(&cfg, argc - db, argv + db);
+	/* A compute host of the PostgreSQL store: no templates, no front. */
+	if (worker)
+		return worker_main(&cfg, argc - worker, argv + worker);
 	/* A supervisor and a clean-up render no page. */
 	if (sup == NULL && !cleanup &&
 	    tmpl_load(cfg.templates, err, sizeof(err)) == -1)

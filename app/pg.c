@@ -1022,6 +1022,98 @@ pg_run_release(struct pgrun *run)
 }
 
 /*
+ * The connection's socket, for a caller's poll(2) while it waits for a
+ * notification, or -1 when it has none.
+ */
+int
+pg_socket(const struct pg *pg)
+{
+	return PQsocket(pg->conn);
+}
+
+/*
+ * Listen on the channel of cancels (cancel set: pg_cancel notifies it
+ * with the job's id) or of new jobs (pg_submit).  A LISTEN lasts as long
+ * as the session: call it again after pg_reconnect.  Returns 0 or -1.
+ */
+int
+pg_listen(struct pg *pg, int cancel)
+{
+	/* Constant text: a channel is an identifier, not a parameter. */
+	return pg_do(pg, "listen", cancel ? "LISTEN spoolcgi_cancel" :
+	    "LISTEN spoolcgi_queued", NULL);
+}
+
+/*
+ * Take in what the server sent without waiting (libpq's socket never
+ * blocks a read) and count the notifications that came, only those whose
+ * payload is payload when it is not NULL.  Returns the count, or -1 when
+ * the connection is broken (pg_reconnect, then pg_listen again).
+ */
+int
+pg_notified(struct pg *pg, const char *payload)
+{
+	PGnotify	*n;
+	int		 count = 0;
+
+	if (PQconsumeInput(pg->conn) == 0 ||
+	    PQstatus(pg->conn) != CONNECTION_OK) {
+		pg_oneline(pg->err, sizeof(pg->err), PQerrorMessage(pg->conn));
+		errno = ECONNRESET;
+		return -1;
+	}
+	while ((n = PQnotifies(pg->conn)) != NULL) {
+		if (payload == NULL || strcmp(n->extra, payload) == 0)
+			count++;
+		PQfreemem(n);
+	}
+	return count;
+}
+
+/*
+ * Job id's attempt ends as "interrupted" (error.message msg) now, for a
+ * worker that saw its supervisor die: guarded by the attempt, and only
+ * while nobody holds the job's lock (the supervisor is gone, and so is
+ * its session).  Returns STORE_OK, STORE_NOENT (fenced out or not
+ * running), STORE_BUSY (its lock is held) or STORE_ERR.
+ */
+int
+pg_interrupt(struct pg *pg, const char *id, int attempt, const char *msg)
+{
+	struct pgargs	 a = { .n = 0 };
+	PGresult	*res;
+	int		 rc;
+
+	if (pg_begin(pg, "interrupt", 0) == -1)
+		return STORE_ERR;
+	arg_text(&a, id);
+	arg_int(&a, attempt);
+	if ((res = pg_q(pg, "interrupt", "SELECT "
+	    "pg_try_advisory_xact_lock(seq) FROM spoolcgi_job WHERE "
+	    "id = $1::uuid AND attempt = $2::integer AND state = 'running' "
+	    "FOR UPDATE", &a, 0)) == NULL) {
+		pg_rollback(pg);
+		return STORE_ERR;
+	}
+	rc = PQntuples(res) == 0 ? STORE_NOENT :
+	    strcmp(PQgetvalue(res, 0, 0), "t") == 0 ? STORE_OK : STORE_BUSY;
+	PQclear(res);
+	if (rc != STORE_OK) {
+		pg_rollback(pg);
+		return rc;
+	}
+	arg_text(&a, msg);
+	if (pg_do(pg, "interrupt", "UPDATE spoolcgi_job SET state = 'failed', "
+	    "finished_at = now(), error_code = 'interrupted', "
+	    "error_message = $3 WHERE id = $1::uuid AND attempt = $2::integer",
+	    &a) == -1) {
+		pg_rollback(pg);
+		return STORE_ERR;
+	}
+	return pg_commit(pg, "interrupt") == -1 ? STORE_ERR : STORE_OK;
+}
+
+/*
  * Settle interrupted jobs: running rows whose lock can be taken, whose
  * last heartbeat is older than grace seconds, and which have been
  * running longer than grace since the server started (a restart drops

@@ -2,7 +2,9 @@
  * The static binary's stand-in for pg.c: pg.c built without libpq,
  * whose archive would need static OpenSSL, Kerberos and LDAP too
  * (configure.ac).  Linked before app/libspoolcgi.a, so that the
- * library's pg.o is never pulled in; it defines what main.c calls.
+ * library's pg.o (nor worker.o, which calls it) is never pulled in; it
+ * defines what main.c calls.
  */
 #define SPOOLCGI_WITHOUT_LIBPQ	1
 #include "pg.c"
+#include "worker.c"
