@@ -590,7 +590,7 @@ int		 store_local_sweep(struct store *);
  * so).  The same vocabulary as the file store above (enum store_rc,
  * struct jobstatus), to be put behind its seam; only pg.c knows SQL.
  */
-#define PG_SCHEMA_VERSION	1
+#define PG_SCHEMA_VERSION	2
 #define PG_GRACE_SECONDS	20	/* lock free this long: interrupted */
 
 struct pg;
@@ -626,6 +626,9 @@ int		 pg_run_beat(struct pgrun *, int, const char *, const char *,
 		    size_t, int *);
 int		 pg_run_finish(struct pgrun *, const struct jobstatus *,
 		    const char *, size_t);
+int		 pg_run_finish_fd(struct pgrun *, const struct jobstatus *,
+		    int);
+int		 pg_result_copy(struct pg *, const char *, int, long long *);
 void		 pg_run_release(struct pgrun *);
 int		 pg_settle(struct pg *, int, int *);
 int		 pg_expire(struct pg *, long, long, int, int *, int *);

@@ -61,7 +61,8 @@ int
 store_local_open(struct store *sp, const char *id, const char *input,
     size_t len, struct local *lc)
 {
-	int	 dfd;
+	struct stat	 sb;
+	int		 dfd, tries;
 
 	memset(lc, 0, sizeof(*lc));
 	lc->dirfd = -1;
@@ -76,12 +77,27 @@ store_local_open(struct store *sp, const char *id, const char *input,
 		log_warn("spool: open %s/%s", sp->path, LOCAL_DIR);
 		return -1;
 	}
-	if (spool_remove_tree(dfd, id) == -1 ||
-	    mkdirat(dfd, id, 0700) == -1 ||
-	    (lc->dirfd = openat(dfd, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1 ||
-	    flock(lc->dirfd, LOCK_EX | LOCK_NB) == -1 ||
-	    mkdirat(lc->dirfd, "work", 0700) == -1 ||
+	/*
+	 * A sweep by another worker on this spool may remove the directory
+	 * between its creation and its lock: then it is made again.
+	 */
+	for (tries = 0; tries < 3; tries++) {
+		if (spool_remove_tree(dfd, id) == -1 ||
+		    (mkdirat(dfd, id, 0700) == -1 && errno != EEXIST))
+			break;
+		if ((lc->dirfd = openat(dfd, id, O_RDONLY | O_DIRECTORY |
+		    O_NOFOLLOW | O_CLOEXEC)) == -1) {
+			if (errno == ENOENT)
+				continue;
+			break;
+		}
+		if (flock(lc->dirfd, LOCK_EX | LOCK_NB) == 0 &&
+		    fstat(lc->dirfd, &sb) == 0 && sb.st_nlink > 0)
+			break;
+		close(lc->dirfd);
+		lc->dirfd = -1;
+	}
+	if (lc->dirfd == -1 || mkdirat(lc->dirfd, "work", 0700) == -1 ||
 	    spool_file_create(lc->dirfd, "input.json", input, len) == -1) {
 		log_warn("spool: make %s/%s/%s", sp->path, LOCAL_DIR, id);
 		if (lc->dirfd != -1)

@@ -47,7 +47,6 @@
 #include "config.h"
 
 #include <sys/types.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -76,7 +75,8 @@
 #define WORKER_POLL_MS		1000	/* look for work unnotified */
 #define WORKER_SETTLE_MS	5000	/* settle and expire */
 #define WORKER_EXPIRE_BATCH	50
-#define WORKER_BACKOFF_MS	2000	/* the longest wait to reconnect */
+#define WORKER_BACKOFF_MS	2000	/* a supervisor's longest wait to reconnect */
+#define WORKER_BACKOFF_MAX_MS	5000	/* the worker's */
 #define WORKER_INTERRUPT_MS	10000	/* a dead supervisor's session ends */
 #define WORKER_TAIL_LINES	10
 #define WORKER_LOG_BYTES	4096	/* the log's tail in a heartbeat */
@@ -238,68 +238,48 @@ sup_check(void *arg)
 }
 
 /*
- * The final write, guarded by the attempt, with the result read from
- * resfd (-1: none), retried across reconnects for WORKER_FINAL_MS.
- * Returns 0 (written, or fenced out: nothing to write), or -1.
+ * The final write, guarded by the attempt, with the result streamed from
+ * resfd (-1: none) into a large object, retried across reconnects for
+ * WORKER_FINAL_MS.  Returns 0 (written, or fenced out: nothing to
+ * write), or -1.
  */
 static int
 sup_final(struct sup *s, const struct jobstatus *st, int resfd)
 {
-	struct stat	 sb;
 	long long	 deadline = proc_now_ms() + WORKER_FINAL_MS;
-	void		*data = NULL;
-	size_t		 len = 0;
-	int		 rc = -1;
 
-	/*
-	 * Mapped, not read: the result is never copied on our side
-	 * (bytea: libpq copies it once to send it; README).
-	 */
-	if (resfd != -1 && fstat(resfd, &sb) == 0 && sb.st_size > 0) {
-		len = (size_t)sb.st_size;
-		if ((data = mmap(NULL, len, PROT_READ, MAP_PRIVATE, resfd,
-		    0)) == MAP_FAILED) {
-			log_warn("job %s: mmap of its result", st->id);
-			return -1;
-		}
-	}
 	for (;;) {
 		if (s->broken && sup_reconnect(s) == -1) {
-			if (s->why == WHY_FENCED) {
-				rc = 0;
-				break;
-			}
+			if (s->why == WHY_FENCED)
+				return 0;
 		} else if (!s->broken) {
-			switch (pg_run_finish(s->run, st, resfd != -1 ?
-			    (data != NULL ? data : "") : NULL, len)) {
+			/* Each try sends the result from its start. */
+			if (resfd != -1 && lseek(resfd, 0, SEEK_SET) == -1) {
+				log_warn("job %s: lseek of its result", st->id);
+				return -1;
+			}
+			switch (pg_run_finish_fd(s->run, st, resfd)) {
 			case STORE_OK:
-				rc = 0;
-				break;
+				return 0;
 			case STORE_NOENT:
 				log_warnx("job %s: fenced out: it was settled "
 				    "while its task ran; its end is not "
 				    "written", st->id);
-				rc = 0;
-				break;
+				return 0;
 			default:
-				/* The lock went with pg_run_finish. */
+				/* The lock went with pg_run_finish_fd. */
 				s->broken = 1;
 				s->retry_ms = 0;
 				break;
 			}
-			if (rc == 0)
-				break;
 		}
 		if (proc_now_ms() >= deadline) {
 			log_warnx("job %s: its end could not be written: the "
 			    "database is unreachable", st->id);
-			break;
+			return -1;
 		}
 		(void)poll(NULL, 0, 250);	/* the reconnect's pace */
 	}
-	if (data != NULL)
-		munmap(data, len);
-	return rc;
 }
 
 /* Drop libpq's variables: the task must not learn how to reach the database. */
@@ -497,8 +477,8 @@ worker_reconnect(struct worker *w)
 	if (now < w->retry_ms)
 		return -1;
 	w->backoff_ms = w->backoff_ms == 0 ? 250 : w->backoff_ms * 2;
-	if (w->backoff_ms > WORKER_BACKOFF_MS)
-		w->backoff_ms = WORKER_BACKOFF_MS;
+	if (w->backoff_ms > WORKER_BACKOFF_MAX_MS)
+		w->backoff_ms = WORKER_BACKOFF_MAX_MS;
 	w->retry_ms = now + w->backoff_ms;
 	if (pg_reconnect(w->pg) == -1 || pg_listen(w->pg, 0) == -1)
 		return -1;
@@ -655,11 +635,16 @@ worker_claim(struct worker *w)
 	}
 }
 
-/* Settle dead supervisors' jobs and expire finished ones. */
+/*
+ * Settle dead supervisors' jobs, expire finished ones, and remove the
+ * local files that supervisors killed here left.
+ */
 static void
-worker_housekeep(struct worker *w)
+worker_housekeep(struct worker *w, struct store *sp)
 {
 	int	 n, jobs, tombs;
+
+	(void)store_local_sweep(sp);
 
 	if (pg_settle(w->pg, PG_GRACE_SECONDS, &n) == -1 ||
 	    pg_expire(w->pg, w->cfg->keep_finished_seconds,
@@ -836,7 +821,7 @@ worker_main(const struct config *cfg, int argc, char *argv[])
 			worker_claim(&w);
 		now = proc_now_ms();
 		if (!w.broken && now >= settle_ms) {
-			worker_housekeep(&w);
+			worker_housekeep(&w, sp);
 			settle_ms = now + WORKER_SETTLE_MS;
 		}
 		timeout = w.broken || pending > 0 ? 250 : WORKER_POLL_MS;

@@ -128,9 +128,11 @@ static struct config	 cfg;
 static void
 test_schema(struct pg *pg)
 {
-	char	 sql[128];
+	char	 sql[128], newer[32], ours[32];
 	int	 v, from, to;
 
+	snprintf(newer, sizeof(newer), "version %d", PG_SCHEMA_VERSION + 1);
+	snprintf(ours, sizeof(ours), "'s %d", PG_SCHEMA_VERSION);
 	ok(pg_schema_version(pg, &v) == 0 && v == 0,
 	    "an empty database has no schema (version 0)");
 	ok(pg_schema_check(pg) == -1 && strstr(pg_error(pg), "db init"),
@@ -148,7 +150,7 @@ test_schema(struct pg *pg)
 	    PG_SCHEMA_VERSION + 1);
 	sql1(sql);
 	ok(pg_schema_check(pg) == -1 && strstr(pg_error(pg), "newer") &&
-	    strstr(pg_error(pg), "version 2") && strstr(pg_error(pg), "'s 1"),
+	    strstr(pg_error(pg), newer) && strstr(pg_error(pg), ours),
 	    "a newer schema is refused, naming both versions: %s",
 	    pg_error(pg));
 	ok(pg_migrate(pg, &from, &to) == -1 && from == PG_SCHEMA_VERSION + 1,
@@ -304,7 +306,14 @@ test_claim(struct pg *pg)
 	ok(pg_blob_read(pg, j[4].id, 1, &out) == STORE_OK && out.len == 4 &&
 	    memcmp(out.data, "done", 4) == 0, "with its result");
 	buf_free(&out);
+	is_str(sql1("SELECT count(*) FROM spoolcgi_job WHERE result_oid IS "
+	    "NOT NULL AND result IS NULL"), "5",
+	    "each result is a large object");
+	is_str(sql1("SELECT count(*) FROM pg_largeobject_metadata"), "5",
+	    "five large objects");
 	sql1("DELETE FROM spoolcgi_job");
+	is_str(sql1("SELECT count(*) FROM pg_largeobject_metadata"), "0",
+	    "a row removed takes its large object along");
 
 	/* The caps: alpha's max_running 1, 3 in all, 1 per client. */
 	tasks[0].max_running = 1;
@@ -478,6 +487,8 @@ test_fence(struct pg *pg)
 	fin.state = JOB_SUCCEEDED;
 	ok(pg_run_finish(&stale, &fin, "late", 4) == STORE_NOENT,
 	    "so is its final write");
+	is_str(sql1("SELECT count(*) FROM pg_largeobject_metadata"), "0",
+	    "and leaves no large object behind");
 	ok(pg_read(pg, j.id, &r, NULL) == STORE_OK && r.state == JOB_FAILED
 	    && r.progress != 90, "and the row is unchanged");
 	stale.pg = NULL;
@@ -622,6 +633,8 @@ test_expire(struct pg *pg)
 	    tombs == 0, "then the other");
 	ok(pg_read(pg, id, &r, NULL) == STORE_GONE,
 	    "an expired job reads STORE_GONE (its tombstone)");
+	is_str(sql1("SELECT count(*) FROM pg_largeobject_metadata"), "0",
+	    "expired results are gone with their jobs");
 	sql1("UPDATE spoolcgi_tombstone SET gone_until = now() - interval "
 	    "'1 second'");
 	ok(pg_expire(pg, 3600, 60, 10, &jobs, &tombs) == 0 && tombs == 2,

@@ -13,6 +13,7 @@
  *   pgjob error ID                      its error.message
  *   pgjob cancel ID                     prints the state after
  *   pgjob result ID                     the result, raw, on stdout
+ *                                       (streamed: pg_result_copy)
  *
  * Exits 0, 1 (a failure), 3 (no such job) or 2 (usage).
  */
@@ -92,7 +93,7 @@ int
 main(int argc, char *argv[])
 {
 	struct jobstatus	 st;
-	struct buf		 b = { NULL, 0, 0 };
+	long long		 size;
 	struct pg		*pg;
 	const char		*ci = getenv("PGJOB_CONNINFO"), *g;
 	int			 rc, n, grace = 20;
@@ -118,7 +119,7 @@ main(int argc, char *argv[])
 	} else if (strcmp(argv[1], "cancel") == 0)
 		rc = pg_cancel(pg, argv[2], &st);
 	else if (strcmp(argv[1], "result") == 0)
-		rc = pg_blob_read(pg, argv[2], 1, &b);
+		rc = pg_result_copy(pg, argv[2], STDOUT_FILENO, &size);
 	else
 		return usage();
 	if (rc == STORE_NOENT || rc == STORE_GONE)
@@ -126,14 +127,13 @@ main(int argc, char *argv[])
 	if (rc != STORE_OK)
 		return 1;
 	if (strcmp(argv[1], "result") == 0)
-		rc = b.len > 0 && fwrite(b.data, 1, b.len, stdout) != b.len;
+		rc = 0;
 	else if (strcmp(argv[1], "error") == 0)
 		rc = printf("%s\n", st.error_message) < 0;
 	else
 		rc = printf("%s %d %s %s\n", job_state_name(st.state),
 		    st.progress, st.error_code[0] != '\0' ? st.error_code :
 		    "-", st.message) < 0;
-	buf_free(&b);
 	pg_close(pg);
 	return rc == 0 ? 0 : 1;
 }
