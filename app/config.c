@@ -308,7 +308,7 @@ static const struct ckey top_keys[] = {
 	  "passwords in libpq's `passfile`",
 	  .def_doc = "none: the jobs are in the spool",
 	  .help = "the PostgreSQL store (README \"PostgreSQL\"); in this "
-	  "version only the `db` commands use it" },
+	  "version only the `db` and `worker` commands use it" },
 	/* Last: a task reads max_body_bytes and templates. */
 	{ "tasks", CK_CUSTOM, .parse = parse_tasks,
 	  .missing = "define at least one task, e.g. \"tasks\": "
