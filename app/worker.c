@@ -688,6 +688,11 @@ worker_main(const struct config *cfg, int argc, char *argv[])
 	long			 v;
 	int			 i, timeout, signalled = 0, pending;
 
+	/*
+	 * What a shell or a service manager left open is no business of
+	 * ours, and must not reach a supervisor or a task.
+	 */
+	proc_close_from(3, NULL, 0);
 	memset(&w, 0, sizeof(w));
 	w.cfg = cfg;
 	w.nslots = cfg->max_running;
