@@ -329,14 +329,20 @@ sup_main(const struct config *cfg, struct pgrun *run, pid_t parent)
 
 	/* The worker's connection, store and signals are not ours. */
 	proc_sanitize(NULL, 0, 0);
-	proc_signals_reset();
+	/*
+	 * Our handlers before the signals are unblocked: a stop the worker
+	 * sent meanwhile is pending, and is taken as a stop, not a death.
+	 */
+	worker_stop = 0;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = worker_on_stop;
 	sigemptyset(&sa.sa_mask);
 	(void)sigaction(SIGTERM, &sa, NULL);
 	(void)sigaction(SIGINT, &sa, NULL);
+	(void)signal(SIGCHLD, SIG_DFL);
 	(void)signal(SIGPIPE, SIG_IGN);
-	worker_stop = 0;
+	sigemptyset(&sa.sa_mask);
+	(void)sigprocmask(SIG_SETMASK, &sa.sa_mask, NULL);
 	/* A worker that dies stops its supervisors (and so their tasks). */
 	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != parent)
