@@ -59,6 +59,9 @@
  *   boot                the boot id under which the spool was last
  *                       recovered (store_recovery_due)
  *   drain               if it exists, new jobs are refused (503)
+ *   running/ID/         on a host running "spoolcgi worker": the local
+ *                       files of a job claimed from the database
+ *                       (spoollocal.c's top comment has them)
  *
  * Creating a job (store_submit).  tmp/ID is built completely (input.json,
  * lock, reserve, status.json, uploads in work/; every file fsynced).  Then,
