@@ -240,8 +240,8 @@ sup_check(void *arg)
 /*
  * The final write, guarded by the attempt, with the result streamed from
  * resfd (-1: none) into a large object, retried across reconnects for
- * WORKER_FINAL_MS.  Returns 0 (written, or fenced out: nothing to
- * write), or -1.
+ * WORKER_FINAL_MS.  Returns 0 (written), 1 (fenced out: the job's end
+ * was not ours to write), or -1.
  */
 static int
 sup_final(struct sup *s, const struct jobstatus *st, int resfd)
@@ -251,7 +251,7 @@ sup_final(struct sup *s, const struct jobstatus *st, int resfd)
 	for (;;) {
 		if (s->broken && sup_reconnect(s) == -1) {
 			if (s->why == WHY_FENCED)
-				return 0;
+				return 1;
 		} else if (!s->broken) {
 			/* Each try sends the result from its start. */
 			if (resfd != -1 && lseek(resfd, 0, SEEK_SET) == -1) {
@@ -265,7 +265,7 @@ sup_final(struct sup *s, const struct jobstatus *st, int resfd)
 				log_warnx("job %s: fenced out: it was settled "
 				    "while its task ran; its end is not "
 				    "written", st->id);
-				return 0;
+				return 1;
 			default:
 				/* The lock went with pg_run_finish_fd. */
 				s->broken = 1;
@@ -435,12 +435,19 @@ sup_main(const struct config *cfg, struct pgrun *run, pid_t parent)
 			    "the result could not be read back");
 		}
 	}
-	rc = sup_final(&s, &st, resfd);
-	if (rc == 0)
+	if ((rc = sup_final(&s, &st, resfd)) == 0) {
 		log_info("job %s: %s%s%s", id, job_state_name(st.state),
 		    st.error_code[0] != '\0' ? ": " : "", st.error_code);
+		/*
+		 * The task's notifier, as on one host: once, after the end
+		 * is written, its output in the worker's log.
+		 */
+		if (t->notify != NULL)
+			(void)notify_job(cfg, t, &st, env, fds.work,
+			    fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3));
+	}
 	store_local_close(&lc);
-	_exit(rc == 0 ? 0 : 1);
+	_exit(rc == -1 ? 1 : 0);
 }
 
 /* -------------------------------------------------------------- worker */
