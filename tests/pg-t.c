@@ -642,6 +642,95 @@ test_expire(struct pg *pg)
 	ok(pg_read(pg, id, &r, NULL) == STORE_NOENT, "then it reads NOENT");
 }
 
+/*
+ * What a worker calls: LISTEN and its notifications, pg_interrupt for a
+ * supervisor that died, a result from a descriptor and back.
+ */
+static void
+test_worker(struct pg *pg)
+{
+	static char		 big[3 * 256 * 1024 + 7];
+	struct jobstatus	 j, r;
+	struct pgrun		 run;
+	struct pg		*sup;
+	struct buf		 out = { NULL, 0, 0 };
+	char			 path[] = "/tmp/pg-t.XXXXXX", *copy = NULL;
+	long long		 size = -1;
+	int			 fd, i, n = 0, rc = STORE_ERR;
+
+	sql1("DELETE FROM spoolcgi_job");
+	cfg.max_running = 10;
+	ok(pg_socket(pg) > 2, "the connection has its socket");
+	if ((sup = pg_open(conninfo)) == NULL)
+		return;
+	ok(pg_listen(sup, 1) == 0 && pg_notified(sup, NULL) == 0,
+	    "a supervisor listens for cancels; none yet");
+	submit(pg, &j, "alpha", "c1", "{}", 2, NULL);
+	ok(pg_claim(pg, &cfg, NULL, 0, 0, "w1", &run) == STORE_OK &&
+	    pg_run_lock(sup, &run) == STORE_OK, "a job runs, its lock held");
+	(void)pg_cancel(pg, j.id, &r);
+	for (i = 0; i < 100 && n == 0; i++)
+		if ((n = pg_notified(sup, j.id)) == 0)
+			pause_ms(50);
+	ok(n == 1, "its cancel is heard: pg_notified counts it");
+	ok(pg_notified(sup, j.id) == 0, "once");
+	ok(pg_interrupt(pg, j.id, run.attempt, "gone") == STORE_BUSY,
+	    "pg_interrupt while the lock is held: STORE_BUSY");
+	ok(pg_interrupt(pg, j.id, run.attempt + 1, "gone") == STORE_NOENT,
+	    "pg_interrupt of another attempt: STORE_NOENT");
+	pg_close(sup);
+	run.pg = NULL;
+	/* The server ends the session when it sees the socket close. */
+	for (i = 0; i < 100; i++)
+		if ((rc = pg_interrupt(pg, j.id, run.attempt, "gone")) !=
+		    STORE_BUSY)
+			break;
+		else
+			pause_ms(50);
+	ok(rc == STORE_OK && pg_read(pg, j.id, &r, NULL) == STORE_OK &&
+	    r.state == JOB_FAILED && strcmp(r.error_code, "interrupted") ==
+	    0 && strcmp(r.error_message, "gone") == 0,
+	    "its supervisor gone, pg_interrupt ends it interrupted");
+	ok(pg_interrupt(pg, j.id, run.attempt, "gone") == STORE_NOENT,
+	    "once");
+
+	/* A result streamed in from a file and out to one. */
+	for (i = 0; i < (int)sizeof(big); i++)
+		big[i] = (char)(i * 7 + i / 251);
+	submit(pg, &j, "alpha", "c1", "{}", 2, NULL);
+	sup = pg_open(conninfo);
+	if (sup == NULL || (fd = mkstemp(path)) == -1)
+		return;
+	unlink(path);
+	ok(pg_claim(pg, &cfg, NULL, 0, 0, "w1", &run) == STORE_OK &&
+	    pg_run_lock(sup, &run) == STORE_OK &&
+	    write(fd, big, sizeof(big)) == (ssize_t)sizeof(big) &&
+	    lseek(fd, 0, SEEK_SET) == 0, "another job runs");
+	r = run.st;
+	r.state = JOB_SUCCEEDED;
+	ok(pg_run_finish_fd(&run, &r, fd) == STORE_OK,
+	    "its result is written from a descriptor, in pieces");
+	ok(ftruncate(fd, 0) == 0 && lseek(fd, 0, SEEK_SET) == 0 &&
+	    pg_result_copy(pg, j.id, fd, &size) == STORE_OK &&
+	    size == (long long)sizeof(big) && lseek(fd, 0, SEEK_SET) == 0 &&
+	    (copy = malloc(sizeof(big) + 1)) != NULL &&
+	    read(fd, copy, sizeof(big) + 1) == (ssize_t)sizeof(big) &&
+	    memcmp(copy, big, sizeof(big)) == 0,
+	    "and copied out to one, byte for byte");
+	free(copy);
+	ok(pg_blob_read(pg, j.id, 1, &out) == STORE_OK &&
+	    out.len == sizeof(big) && memcmp(out.data, big, sizeof(big)) ==
+	    0, "and read whole, byte for byte");
+	ok(pg_result_copy(pg, "00000000-0000-4000-8000-000000000000", fd,
+	    &size) == STORE_NOENT, "no such job: STORE_NOENT");
+	close(fd);
+	buf_free(&out);
+	pg_close(sup);
+	sql1("DELETE FROM spoolcgi_job");
+	is_str(sql1("SELECT count(*) FROM pg_largeobject_metadata"), "0",
+	    "no large object is left");
+}
+
 int
 main(void)
 {
@@ -679,6 +768,7 @@ main(void)
 	test_restart(pg);
 	test_cancel(pg);
 	test_expire(pg);
+	test_worker(pg);
 	pg_close(pg);
 	PQfinish(admin);
 	return tap_done();
