@@ -579,7 +579,8 @@ int		 store_local_open(struct store *, const char *, const char *,
 int		 store_local_files(struct local *, struct taskfds *);
 int		 store_local_workdir(struct local *, char *, size_t);
 int		 store_local_log_tail(struct local *, char *, size_t, int);
-ssize_t		 store_local_log_end(struct local *, char *, size_t);
+ssize_t		 store_local_log_end(struct local *, char *, size_t,
+		    long long *);
 int		 store_local_result(struct local *);
 void		 store_local_close(struct local *);
 int		 store_local_sweep(struct store *);

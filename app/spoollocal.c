@@ -159,17 +159,18 @@ store_local_log_tail(struct local *lc, char *out, size_t sz, int nlines)
 }
 
 /*
- * The log's last bytes as they are (at most sz), for the heartbeat.
- * Returns how many, 0 when there is no log, or -1.
+ * The log's last bytes as they are (at most sz), for the heartbeat, and
+ * its size in *size.  Returns how many, 0 when there is no log, or -1.
  */
 ssize_t
-store_local_log_end(struct local *lc, char *out, size_t sz)
+store_local_log_end(struct local *lc, char *out, size_t sz, long long *size)
 {
 	struct stat	 sb;
 	ssize_t		 n;
 	off_t		 off;
 	int		 fd;
 
+	*size = 0;
 	if ((fd = openat(lc->dirfd, "log", O_RDONLY | O_NOFOLLOW |
 	    O_CLOEXEC)) == -1)
 		return errno == ENOENT ? 0 : -1;
@@ -177,6 +178,7 @@ store_local_log_end(struct local *lc, char *out, size_t sz)
 		close(fd);
 		return -1;
 	}
+	*size = (long long)sb.st_size;
 	off = sb.st_size > (off_t)sz ? sb.st_size - (off_t)sz : 0;
 	n = pread(fd, out, sz, off);
 	close(fd);

@@ -123,6 +123,7 @@ struct sup {
 	long long		 ok_ms;		/* the last one that held */
 	long long		 retry_ms;	/* the next reconnect */
 	int			 dirty;		/* progress not yet sent */
+	long long		 logsize;	/* the log's size last sent */
 };
 
 /*
@@ -161,22 +162,27 @@ sup_reconnect(struct sup *s)
 static void
 sup_beat(struct sup *s)
 {
-	char	 tail[WORKER_LOG_BYTES];
-	ssize_t	 n;
-	int	 cancel = 0;
+	char		 tail[WORKER_LOG_BYTES];
+	long long	 size = 0;
+	ssize_t		 n;
+	int		 cancel = 0;
 
 	s->beat_ms = proc_now_ms();
 	if (s->broken) {
 		(void)sup_reconnect(s);
 		return;
 	}
-	if ((n = store_local_log_end(s->lc, tail, sizeof(tail))) < 0)
+	/* The log's tail only when it grew: the row keeps the last one. */
+	if ((n = store_local_log_end(s->lc, tail, sizeof(tail), &size)) < 0 ||
+	    size == s->logsize)
 		n = 0;
 	switch (pg_run_beat(s->run, s->run->st.progress, s->run->st.message,
 	    n > 0 ? tail : NULL, (size_t)n, &cancel)) {
 	case STORE_OK:
 		s->ok_ms = proc_now_ms();
 		s->dirty = 0;
+		if (n > 0)
+			s->logsize = size;
 		if (cancel)
 			s->why = WHY_CANCEL;
 		break;

@@ -861,6 +861,7 @@ test_local(void)
 	struct taskfds		 t;
 	struct stat		 sb;
 	char			 dir[512], buf[64], tail[32];
+	long long		 size = -1;
 	ssize_t			 n;
 	int			 fd;
 
@@ -881,8 +882,9 @@ test_local(void)
 	    "input.json holds the input");
 	(void)write(t.out, "result", 6);
 	(void)write(t.log, "one\ntwo\nthree\n", 14);
-	ok(store_local_log_end(&lc, tail, 6) == 6 &&
-	    memcmp(tail, "three\n", 6) == 0, "the log's last bytes");
+	ok(store_local_log_end(&lc, tail, 6, &size) == 6 &&
+	    memcmp(tail, "three\n", 6) == 0 && size == 14,
+	    "the log's last bytes, and its size");
 	ok(store_local_log_tail(&lc, tail, sizeof(tail), 2) == 0 &&
 	    strcmp(tail, "two\nthree") == 0, "the log's last lines");
 	ok((fd = store_local_result(&lc)) != -1 && read(fd, buf, 6) == 6 &&
