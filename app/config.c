@@ -169,6 +169,8 @@ static int	check_send_prefix(struct cparse *, struct cobj *,
 		    const struct ckey *, const char *, struct json_object *);
 static int	check_database(struct cparse *, struct cobj *,
 		    const struct ckey *, const char *, struct json_object *);
+static int	check_metrics_token(struct cparse *, struct cobj *,
+		    const struct ckey *, const char *, struct json_object *);
 static int	check_result_filename(struct cparse *, struct cobj *,
 		    const struct ckey *, const char *, struct json_object *);
 static int	check_result_type(struct cparse *, struct cobj *,
@@ -284,6 +286,20 @@ static const struct ckey top_keys[] = {
 	  .def_doc = "none: only this site",
 	  .help = "other sites whose pages may post here (`POST`, "
 	  "`DELETE`); other cross-site posts get `403`" },
+	{ "metrics_token", CK_STRING, AT(config, metrics_token),
+	  .check = check_metrics_token,
+	  .hint = "give a long random string, e.g. from \"openssl rand -hex "
+	  "32\"",
+	  .bounds_doc = "16 to 256 of `A-Z a-z 0-9 - . _ ~ + /`",
+	  .def_doc = "none",
+	  .help = "turns `GET {base}/metrics` on for requests with "
+	  "`Authorization: Bearer` and this token" },
+	{ "metrics_allow", CK_CUSTOM, .parse = parse_proxies,
+	  .type_doc = "array of strings",
+	  .bounds_doc = "IPv4 or IPv6 addresses or CIDR ranges",
+	  .def_doc = "none",
+	  .help = "turns `GET {base}/metrics` on for these peers "
+	  "(`REMOTE_ADDR`); with `metrics_token`, both are required" },
 	{ "launcher", CK_CUSTOM, .parse = parse_launcher,
 	  .type_doc = "array of non-empty strings",
 	  .bounds_doc = "the first an absolute path",
@@ -364,6 +380,13 @@ static const struct ckey task_keys[] = {
 	  .def_doc = "none: no `Content-Disposition`",
 	  .help = "the result's download name (`Content-Disposition: "
 	  "attachment`), made safe" },
+	{ "send_result", CK_STRING, AT(task, send_result),
+	  .check = check_send_result,
+	  .hint = "give \"spoolcgi\", \"x-sendfile\" or \"x-accel-redirect\"",
+	  .bounds_doc = "as `send_result`",
+	  .def_doc = "the global `send_result`",
+	  .help = "who sends this task's results: the web server for a task "
+	  "of big exports, spoolcgi for the rest" },
 	{ "form_template", CK_STRING, AT(task, form_template),
 	  .check = check_template,
 	  .hint = "give the name of a file in the templates directory, e.g. "
@@ -1160,8 +1183,9 @@ parse_argv(struct cparse *cp, const char *key, struct json_object *o,
 }
 
 /*
- * "trusted_proxies": addresses or CIDR ranges, IPv4 or IPv6, e.g.
- * Cloudflare's published ranges.  Returns 0, or -1 with a message.
+ * "trusted_proxies" and "metrics_allow": addresses or CIDR ranges, IPv4
+ * or IPv6, e.g. Cloudflare's published ranges.  Returns 0, or -1 with a
+ * message.
  */
 static int
 parse_proxies(struct cparse *cp, struct cobj *co, const struct ckey *k,
@@ -1170,19 +1194,22 @@ parse_proxies(struct cparse *cp, struct cobj *co, const struct ckey *k,
 	struct config	*cfg = co->cfg;
 	char	 ikey[CONFIG_KEY_MAX], safe[CONFIG_SHOW_MAX], addr[64];
 	const char *s, *slash;
-	struct proxy *p;
-	size_t	 i, n;
+	struct proxy *p, **list = &cfg->proxies;
+	size_t	 i, n, *np = &cfg->nproxies;
 	long	 bits;
 	char	*end;
 
-	(void)k;
+	if (strcmp(k->name, "metrics_allow") == 0) {
+		list = &cfg->metrics_allow;
+		np = &cfg->nmetrics_allow;
+	}
 	if (o == NULL)
 		return 0;
 	if (want_type(cp, key, o, json_type_array, "give an "
 	    "array of addresses or ranges, e.g. [\"173.245.48.0/20\"]") == -1)
 		return -1;
 	n = json_object_array_length(o);
-	if ((cfg->proxies = calloc(n + 1, sizeof(*cfg->proxies))) == NULL)
+	if ((*list = calloc(n + 1, sizeof(**list))) == NULL)
 		return cp_nomem(cp);
 	for (i = 0; i < n; i++) {
 		key_index(ikey, sizeof(ikey), key, i);
@@ -1191,7 +1218,7 @@ parse_proxies(struct cparse *cp, struct cobj *co, const struct ckey *k,
 		    "string") == -1)
 			return -1;
 		s = json_object_get_string(json_object_array_get_idx(o, i));
-		p = &cfg->proxies[cfg->nproxies];
+		p = &(*list)[*np];
 		slash = strchr(s, '/');
 		if ((slash ? (size_t)(slash - s) : strlen(s)) >= sizeof(addr))
 			goto bad;
@@ -1214,7 +1241,7 @@ parse_proxies(struct cparse *cp, struct cobj *co, const struct ckey *k,
 				goto bad;
 			p->bits = (int)bits;
 		}
-		cfg->nproxies++;
+		(*np)++;
 		continue;
 bad:
 		return cp_fail(cp, ikey, "\"%s\" is not an address or a "
@@ -1365,6 +1392,37 @@ check_template(struct cparse *cp, struct cobj *co, const struct ckey *k,
 	return 0;
 }
 
+/*
+ * "metrics_token", once stored: long enough not to be guessed, and a
+ * b64token (RFC 6750 2.1) that a header carries as it is.  The message
+ * never shows the value: it is a secret, and errors go to logs.
+ * Returns 0, or -1.
+ */
+static int
+check_metrics_token(struct cparse *cp, struct cobj *co, const struct ckey *k,
+    const char *key, struct json_object *o)
+{
+	const char	*t = co->cfg->metrics_token;
+	size_t		 i, n;
+
+	(void)k;
+	(void)o;
+	if (t == NULL)
+		return 0;
+	n = strlen(t);
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)t[i]) &&
+		    strchr("-._~+/", t[i]) == NULL)
+			return cp_fail(cp, key, "the token may hold only "
+			    "letters, digits and - . _ ~ + /; make one with "
+			    "\"openssl rand -hex 32\"");
+	if (n < 16 || n > 256)
+		return cp_fail(cp, key, "the token must be 16 to 256 "
+		    "characters long; make one with \"openssl rand -hex "
+		    "32\"");
+	return 0;
+}
+
 /* "send_result", once stored: one of the three ways.  Returns 0, or -1. */
 static int
 check_send_result(struct cparse *cp, struct cobj *co, const struct ckey *k,
@@ -1373,6 +1431,13 @@ check_send_result(struct cparse *cp, struct cobj *co, const struct ckey *k,
 	const char	*m = *(char **)((char *)co->obj + k->off);
 
 	(void)v;
+	/* A task's is read after the global keys: the prefix is known. */
+	if (m != NULL && co->task != NULL &&
+	    strcmp(m, "x-accel-redirect") == 0 &&
+	    co->cfg->send_result_prefix == NULL)
+		return cp_fail(cp, key, "\"x-accel-redirect\" needs the "
+		    "global \"send_result_prefix\", the prefix of nginx's "
+		    "internal location, e.g. \"/spoolcgi-spool/\"");
 	if (m == NULL || strcmp(m, "spoolcgi") == 0 ||
 	    strcmp(m, "x-sendfile") == 0 || strcmp(m, "x-accel-redirect") == 0)
 		return 0;
@@ -1969,6 +2034,7 @@ task_free(struct task *t)
 	free(t->form_template);
 	free(t->result_template);
 	free(t->result_filename);
+	free(t->send_result);
 }
 
 /*
@@ -1988,6 +2054,10 @@ config_free(struct config *cfg)
 	free(cfg->templates);
 	free(cfg->document_root);
 	free(cfg->proxies);
+	free(cfg->metrics_allow);
+	if (cfg->metrics_token != NULL)
+		explicit_bzero(cfg->metrics_token, strlen(cfg->metrics_token));
+	free(cfg->metrics_token);
 	free(cfg->public_url);
 	free(cfg->send_result);
 	free(cfg->send_result_prefix);

@@ -15,6 +15,7 @@
 #define SPOOLCGI_NAME_MAX	64	/* task and field names */
 #define SPOOLCGI_MSG_MAX	256	/* progress message */
 #define SPOOLCGI_ERRMSG_MAX	1024	/* error.message of a failed job */
+#define SPOOLCGI_OWNER_LEN	32	/* hex: the hash an owner is kept as */
 
 /*
  * A refusal: what a parser or validator found wrong with a request.  The
@@ -112,6 +113,7 @@ struct task {
 	char		*form_template;		/* in "templates", or NULL */
 	char		*result_template;	/* in "templates", or NULL */
 	char		*result_filename;	/* a template, or NULL */
+	char		*send_result;	/* NULL: the configuration's */
 	int		 log;		/* the log is shown (default 1) */
 	char		**notify;	/* argv run after the end, or NULL */
 };
@@ -159,6 +161,9 @@ struct config {
 	char		**notify;	/* the tasks' default notifier, or NULL */
 	long		 notify_timeout_seconds;
 	char		*database;	/* libpq connection string, or NULL */
+	char		*metrics_token;	/* GET {base}/metrics: Bearer, or NULL */
+	struct proxy	*metrics_allow;	/* and/or these addresses */
+	size_t		 nmetrics_allow;
 	struct task	*tasks;		/* in the order of the file */
 	size_t		 ntasks;
 };
@@ -194,8 +199,10 @@ enum route_id {
 	ROUTE_JOB_RESULT,	/* {base}/jobs/{id}/result */
 	ROUTE_JOB_CANCEL,	/* {base}/jobs/{id}/cancel */
 	ROUTE_JOB_LOG,		/* {base}/jobs/{id}/log */
+	ROUTE_JOB_RETRY,	/* {base}/jobs/{id}/retry */
 	ROUTE_TASKS,		/* {base}/tasks */
 	ROUTE_HEALTH,		/* {base}/health */
+	ROUTE_METRICS,		/* {base}/metrics */
 	ROUTE_STATIC		/* {base}/static/{name}: the browser client */
 };
 
@@ -357,6 +364,8 @@ struct jobstatus {
 	int		 attempts;	/* starts so far (retries) */
 	char		 error_code[32];	/* "": error is null */
 	char		 error_message[SPOOLCGI_ERRMSG_MAX];
+	char		 owner[SPOOLCGI_OWNER_LEN + 1];	/* who started it, hashed;
+						   "" none; never shown */
 };
 
 int		 job_id_check(const char *, size_t);
@@ -370,8 +379,17 @@ int		 job_progress_parse(const char *, size_t, int *, char *,
 		    size_t);
 void		 job_set_message(char *, size_t, const char *, size_t);
 int		 job_retry_after(const struct jobstatus *, time_t);
+long long	 job_elapsed(const struct jobstatus *, time_t);
+long long	 job_remaining(const struct jobstatus *, time_t);
+#define JOB_ESTIMATE_AFTER	5	/* s run before a time left is told */
 unsigned long long job_hash(unsigned long long, const char *, size_t);
 #define JOB_HASH_INIT	0xcbf29ce484222325ULL	/* FNV-1a offset basis */
+
+/* sha256.c: SHA-256 (FIPS 180-4) and HMAC-SHA256 (RFC 2104) */
+#define SHA256_LEN	32
+void		 sha256(const void *, size_t, unsigned char [SHA256_LEN]);
+void		 hmac_sha256(const void *, size_t, const void *, size_t,
+		    unsigned char [SHA256_LEN]);
 
 /* proc.c: processes: detach, descriptor sweep, signal reset */
 int		 proc_detach(void (*)(void *), void *, const int *, size_t);
@@ -424,6 +442,7 @@ struct run {
 	int		 dirfd;		/* the job's directory */
 	int		 lockfd;
 	struct jobstatus st;
+	enum job_state	 written;	/* the state on disk, for the counters */
 };
 
 /* What a task is given: stdin, stdout, the log, its working directory. */
@@ -464,6 +483,8 @@ int		 store_stage(struct store *, const char *);
 int		 store_upload_open(int, size_t);
 int		 store_upload_place(int, size_t, const char *);
 int		 store_upload_sync(int);
+int		 store_upload_copy(struct store *, int, const char *,
+		    const char *, long long *);
 void		 store_abort(struct store *, const char *);
 int		 store_submit(struct store *, const struct jobstatus *,
 		    const char *, size_t, int, const char *,
@@ -503,6 +524,7 @@ int		 store_log_read(struct store *, const char *, long long,
 		    struct buf *, long long *);
 int		 store_watch(struct store *, const char *);
 int		 store_draining(struct store *);
+int		 store_drain_set(struct store *, int);
 int		 store_recovery_due(struct store *);
 void		 store_recovery_done(struct store *);
 int		 store_client_admit(struct store *, const char *, int, int,
@@ -520,6 +542,47 @@ long long	 store_job_size(struct store *, const char *);
 long long	 store_free_bytes(struct store *);
 const char	*store_path(const struct store *);
 int		 store_inside(const char *, const char *);
+/* spoolown.c: "my jobs": each owner's jobs, and the secret of its tokens */
+#define STORE_SECRET_LEN	32
+int		 store_secret(struct store *, unsigned char [STORE_SECRET_LEN],
+		    int);
+int		 store_owner_list(struct store *, const char *, const char *,
+		    size_t, struct jobstatus *, size_t *, char *, size_t);
+
+/*
+ * The store's counters (GET {base}/metrics), kept as events happen, so
+ * that reading them never walks the jobs; they survive restarts.
+ */
+#define STORE_METRIC_NBUCKETS	12
+extern const long long	 store_metric_bucket_ms[STORE_METRIC_NBUCKETS];
+
+enum metric_kind {
+	METRIC_STARTED,		/* jobs of task accepted by a start */
+	METRIC_RUNS,		/* runs begun (a retry runs again) */
+	METRIC_FINISHED,	/* label: the final state */
+	METRIC_JOBS,		/* label: a state; the jobs in it now */
+	METRIC_BUCKET,		/* runs that took <= bucket (not cumulative) */
+	METRIC_SUM_MS,		/* the run times' sum in milliseconds */
+	METRIC_REFUSED,		/* label: a refusal's code; task "" */
+	METRIC_IN_,		/* the store's own: moves into, */
+	METRIC_OUT_		/* and out of, a state */
+};
+
+struct metric {
+	enum metric_kind kind;
+	char		 task[SPOOLCGI_NAME_MAX + 1];
+	char		 label[32];
+	int		 bucket;	/* METRIC_BUCKET: the index; the last */
+	long long	 value;		/* is +Inf */
+};
+
+int		 store_metric_enable(struct store *);
+int		 store_metric_move(struct store *, const char *, int, int);
+int		 store_metric_run(struct store *, const char *, long long);
+int		 store_metric_refused(struct store *, const char *);
+int		 store_metric_read(struct store *, struct metric **, size_t *);
+int		 store_metric_rebase(struct store *, const struct metric *,
+		    size_t);
 
 /*
  * spoolfile.c, spoolq.c: the file spool's own helpers and its queue, for
@@ -566,6 +629,11 @@ int		 spool_queue_create(struct store *, unsigned long long,
 		    const char *);
 int		 spool_queue_add(struct store *, const char *);
 int		 spool_queue_remove_id(struct store *, const char *);
+int		 spool_owner_add(struct store *, const char *, const char *,
+		    char *, size_t);
+void		 spool_owner_drop(struct store *, const char *, const char *);
+void		 spool_gc_owners(struct store *);
+int		 spool_metric_on(struct store *);
 
 /* spoollocal.c: a worker's local files for the jobs it runs */
 struct local {
@@ -681,7 +749,10 @@ enum lc_rc {
 	LC_FULL,		/* the queue is full */
 	LC_DUPLICATE,		/* the key's job is another: see the id */
 	LC_CONFLICT,		/* the key was used for another request */
-	LC_FINAL		/* already final: nothing to cancel */
+	LC_FINAL,		/* already final: nothing to cancel */
+	LC_STATE,		/* not failed or cancelled: no retry */
+	LC_NOTASK,		/* its task is no longer configured */
+	LC_INPUT		/* its input or an upload is gone or changed */
 };
 
 struct submit {
@@ -697,6 +768,9 @@ int		 lifecycle_read(struct store *, const struct config *,
 int		 lifecycle_cancel(struct store *, const struct config *,
 		    const char *, struct jobstatus *);
 int		 lifecycle_remove(struct store *, const char *);
+int		 lifecycle_retry(struct store *, const struct config *,
+		    const char *, struct jobstatus *, struct jobstatus *,
+		    struct submit *);
 int		 lifecycle_dispatch(struct store *, const struct config *);
 int		 lifecycle_wait(struct store *, const struct config *,
 		    struct jobstatus *, int);
@@ -744,9 +818,11 @@ int		 http_wants_json(const char *, const char *, const char *);
 const char	*http_media_type(const char *, char *, size_t);
 int		 http_addr_parse(const char *, unsigned char *, char *, size_t);
 int		 http_from_proxy(const struct req *, char *, size_t);
+int		 http_addr_in(const struct req *, const struct proxy *, size_t);
 int		 http_origin(const struct req *, char *, size_t);
 const char	*http_abs_base(struct req *);
 int		 http_cross_site(const struct req *);
+int		 http_https(const struct req *);
 #define HTTP_RANGES_MAX	16	/* more ranges than this: 416 */
 enum http_range {
 	HTTP_RANGE_NONE,	/* send the whole representation */
@@ -794,6 +870,8 @@ int		 page_render(struct req *, int, const char *, const char *,
 		    const struct tmpl_var *, size_t, int);
 int		 page_job(struct req *, const struct jobstatus *);
 int		 page_tasks(struct req *);
+int		 page_jobs(struct req *, const struct jobstatus *, size_t,
+		    const char *, const char *);
 
 /* jobs.c: the routes of one job: status, wait, result, cancel, delete */
 int		 jobs_prefer_wait(const struct req *);
@@ -803,13 +881,63 @@ void		 jobs_cancel(struct req *, const char *);
 void		 jobs_log(struct req *, const char *);
 int		 jobs_read(struct req *, const char *, struct jobstatus *);
 
-/* start.c: POST {base}/jobs */
+/* owner.c: who is asking, for "my jobs": REMOTE_USER, or a cookie */
+#define OWNER_COOKIE	"spoolcgi_owner"
+#define OWNER_TOKEN_LEN	64	/* hex: 16 random bytes, 16 of their MAC */
+enum owner_kind {
+	OWNER_ERR = -1,		/* the secret could not be read (logged) */
+	OWNER_NONE,		/* neither REMOTE_USER nor a cookie */
+	OWNER_USER,		/* REMOTE_USER: the web server signed in */
+	OWNER_TOKEN,		/* a cookie this server issued */
+	OWNER_FORGED		/* a cookie it did not issue, or malformed */
+};
+
+struct owner {
+	enum owner_kind	 kind;
+	char		 hash[SPOOLCGI_OWNER_LEN + 1];	/* "" unless USER or TOKEN */
+	char		 token[OWNER_TOKEN_LEN + 1];	/* a new one to set, or "" */
+};
+
+void		 owner_hash(const char *, const char *, size_t, char *);
+int		 owner_token_make(const unsigned char *, const unsigned char *,
+		    char *);
+int		 owner_token_check(const unsigned char *, const char *, size_t);
+int		 owner_cookie_find(const char *, const char *, char *, size_t);
+int		 owner_identify(struct req *, struct owner *);
+int		 owner_for_start(struct req *, struct owner *);
+void		 owner_cookie_set(struct req *, const struct owner *, int);
+
+/* joblist.c: GET {base}/jobs, the caller's own jobs */
+#define JOBLIST_LIMIT		50	/* a page, unless ?limit= says */
+#define JOBLIST_LIMIT_MAX	200
+void		 joblist_get(struct req *);
+
+/* start.c: POST {base}/jobs, and POST {base}/jobs/{id}/retry */
 void		 start_job(struct req *);
+void		 start_retry(struct req *, const char *);
 
 /* info.c: the task list, /health, the built-in client */
 void		 info_tasks(struct req *);
 void		 info_health(struct req *);
 void		 info_static(struct req *, const char *);
+
+/* admin.c: the operator's commands: jobs, show, log, cancel, retry, drain */
+int		 admin_command(const char *);
+int		 admin_main(const struct config *, struct store *, int,
+		    char *[]);
+/* metrics.c: GET {base}/metrics, the Prometheus text format */
+struct metrics_gauges {
+	long long	 queued;
+	long long	 running;
+	long long	 spool_bytes;	/* -1: unknown */
+	long long	 free_bytes;	/* -1: unknown */
+	int		 draining;
+};
+void		 metrics_serve(struct req *);
+void		 metrics_refused(const struct server *, const char *);
+int		 metrics_render(struct buf *, const struct config *,
+		    const struct metric *, size_t, const struct metrics_gauges *);
+int		 metrics_label(struct buf *, const char *, const char *);
 
 /* init.c: "spoolcgi init": set a web folder up */
 int		 init_main(int, char *[]);

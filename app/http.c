@@ -468,6 +468,27 @@ http_from_proxy(const struct req *r, char *peer, size_t sz)
 }
 
 /*
+ * Is REMOTE_ADDR, the peer the web server saw, inside one of the n
+ * ranges of p?  Forwarding headers are not looked at.  Returns 1 or 0.
+ */
+int
+http_addr_in(const struct req *r, const struct proxy *p, size_t n)
+{
+	unsigned char	 bin[16];
+	char		 tmp[64];
+	size_t		 i;
+	int		 fam;
+
+	if ((fam = http_addr_parse(http_param(r, "REMOTE_ADDR"), bin, tmp,
+	    sizeof(tmp))) == 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (http_in_range(fam, bin, &p[i]))
+			return 1;
+	return 0;
+}
+
+/*
  * The scheme a trusted proxy says the client used: X-Forwarded-Proto
  * (its first value), else CF-Visitor ({"scheme":"https"}).  Returns
  * "https", "http", or NULL when neither says.
@@ -500,6 +521,41 @@ http_forwarded_scheme(const struct req *r)
 	return NULL;
 }
 
+/*
+ * The scheme the client used: "https" when the server says HTTPS=on,
+ * or what a trusted proxy forwards (*forwarded then set); else "http".
+ */
+static const char *
+http_scheme(const struct req *r, int *forwarded)
+{
+	const char	*scheme = "http", *fs, *v;
+
+	*forwarded = 0;
+	if ((v = http_param(r, "HTTPS")) != NULL && (strcasecmp(v, "on") ==
+	    0 || strcmp(v, "1") == 0))
+		scheme = "https";
+	if ((http_param(r, "HTTP_X_FORWARDED_PROTO") != NULL ||
+	    http_param(r, "HTTP_CF_VISITOR") != NULL) &&
+	    http_from_proxy(r, NULL, 0) &&
+	    (fs = http_forwarded_scheme(r)) != NULL) {
+		scheme = fs;
+		*forwarded = 1;
+	}
+	return scheme;
+}
+
+/*
+ * Did the request come over HTTPS, to this server or to a trusted proxy
+ * in front of it?  (A cookie set then is Secure, RFC 6265 4.1.2.5.)
+ */
+int
+http_https(const struct req *r)
+{
+	int	 forwarded;
+
+	return strcmp(http_scheme(r, &forwarded), "https") == 0;
+}
+
 /* Append the n bytes at s to out (size sz) at *o.  Returns 0, or -1. */
 static int
 http_cat(char *out, size_t sz, size_t *o, const char *s, size_t n)
@@ -524,23 +580,14 @@ http_cat(char *out, size_t sz, size_t *o, const char *s, size_t n)
 int
 http_origin(const struct req *r, char *out, size_t sz)
 {
-	const char	*scheme = "http", *fs, *host, *port, *v;
+	const char	*scheme, *host, *port;
 	size_t		 o = 0;
-	int		 forwarded = 0;
+	int		 forwarded;
 
 	if (sz == 0)
 		return -1;
 	out[0] = '\0';
-	if ((v = http_param(r, "HTTPS")) != NULL && (strcasecmp(v, "on") ==
-	    0 || strcmp(v, "1") == 0))
-		scheme = "https";
-	if ((http_param(r, "HTTP_X_FORWARDED_PROTO") != NULL ||
-	    http_param(r, "HTTP_CF_VISITOR") != NULL) &&
-	    http_from_proxy(r, NULL, 0) &&
-	    (fs = http_forwarded_scheme(r)) != NULL) {
-		scheme = fs;
-		forwarded = 1;
-	}
+	scheme = http_scheme(r, &forwarded);
 	if (http_cat(out, sz, &o, scheme, strlen(scheme)) == -1 ||
 	    http_cat(out, sz, &o, "://", 3) == -1)
 		goto fail;

@@ -303,3 +303,37 @@ job_retry_after(const struct jobstatus *st, time_t now)
 		r = 30;
 	return (int)r;
 }
+
+/*
+ * Seconds job st has run at now: since it started while it runs, from
+ * start to finish once final.  Returns -1 for a job that never started.
+ */
+long long
+job_elapsed(const struct jobstatus *st, time_t now)
+{
+	time_t	 end;
+
+	if (st->started_at <= 0)
+		return -1;
+	end = job_state_final(st->state) ? st->finished_at : now;
+	return end > st->started_at ? (long long)(end - st->started_at) : 0;
+}
+
+/*
+ * Estimated seconds left of job st at now, from its own progress: after
+ * e seconds at p percent, e * (100 - p) / p, which assumes the rate so
+ * far goes on.  Only while it runs, with 0 < p < 100, after
+ * JOB_ESTIMATE_AFTER seconds (earlier, start-up dominates the rate).
+ * Returns -1 when there is no estimate: better none than a wrong one.
+ */
+long long
+job_remaining(const struct jobstatus *st, time_t now)
+{
+	long long	 e = job_elapsed(st, now);
+	int		 p = st->progress;
+
+	if (st->state != JOB_RUNNING || p <= 0 || p >= 100 ||
+	    e < JOB_ESTIMATE_AFTER)
+		return -1;
+	return (e * (100 - p) + p / 2) / p;
+}

@@ -252,7 +252,8 @@ jobs_if_range(const struct req *r, const char *etag, const struct stat *sb)
 }
 
 /*
- * Hand the result of job st to the web server when send_result says so:
+ * Hand the result of job st to the web server when send_result (the
+ * task's, else the configuration's) says so:
  * a header naming the file (lighttpd's and Apache mod_xsendfile's
  * X-Sendfile, nginx's X-Accel-Redirect) and no body; the server sends the
  * file, with ranges and validators of its own, while this process takes
@@ -264,13 +265,14 @@ jobs_result_offload(struct req *r, const struct task *t,
     const struct jobstatus *st)
 {
 	const struct config	*cfg = r->srv->cfg;
+	const char		*how = t != NULL && t->send_result != NULL ?
+				    t->send_result : cfg->send_result;
 	char			 name[1024];
 	int			 accel;
 
-	if (cfg->send_result == NULL || strcmp(cfg->send_result,
-	    "spoolcgi") == 0)
+	if (how == NULL || strcmp(how, "spoolcgi") == 0)
 		return -1;
-	accel = strcmp(cfg->send_result, "x-accel-redirect") == 0;
+	accel = strcmp(how, "x-accel-redirect") == 0;
 	if (store_result_name(r->srv->store, st->id, !accel, name,
 	    sizeof(name)) == -1) {
 		log_warnx("job %s: result path too long", st->id);

@@ -13,6 +13,8 @@
  *   running -> running     progress, from the supervisor
  *   running -> succeeded | failed | cancelled
  *                          the supervisor, from how its task ended
+ *   failed | cancelled -> (a new job, queued): lifecycle_retry; the old
+ *                          job stays as it was
  *   queued  -> cancelled   lc_cancel_queued; a running job is asked to
  *                          stop through the store and its supervisor
  *                          records the end
@@ -328,6 +330,157 @@ lifecycle_cancel(struct store *s, const struct config *cfg, const char *id,
 	return lifecycle_wait(s, cfg, st, 2);
 }
 
+/*
+ * The new input of a retry from the old job's input.json in in: its
+ * fields and files as they were, the new id; each upload copied into the
+ * staging workfd.  Returns LC_OK, LC_INPUT (an upload is gone or not the
+ * size it had), or LC_ERR (logged).
+ */
+static int
+lc_retry_input(struct store *s, const char *oldid, const struct jobstatus *st,
+    const char *in, int workfd, struct buf *out)
+{
+	json_object	*old, *o, *fields = NULL, *files = NULL, *path, *size;
+	const char	*text;
+	long long	 got;
+	int		 rc = LC_ERR, n = 0;
+
+	if ((old = json_tokener_parse(in)) == NULL ||
+	    !json_object_object_get_ex(old, "fields", &fields) ||
+	    !json_object_object_get_ex(old, "files", &files) ||
+	    !json_object_is_type(fields, json_type_object) ||
+	    !json_object_is_type(files, json_type_object)) {
+		log_warnx("job %s: its input.json is not a job's input", oldid);
+		if (old != NULL)
+			json_object_put(old);
+		return LC_INPUT;
+	}
+	json_object_object_foreach(files, field, f) {
+		if (!json_object_object_get_ex(f, "path", &path) ||
+		    !json_object_object_get_ex(f, "size", &size) ||
+		    !json_object_is_type(path, json_type_string)) {
+			log_warnx("job %s: upload %s has no path", oldid, field);
+			rc = LC_INPUT;
+			goto done;
+		}
+		switch (store_upload_copy(s, workfd, oldid,
+		    json_object_get_string(path), &got)) {
+		case STORE_OK:
+			break;
+		case STORE_NOENT:
+			rc = LC_INPUT;
+			goto done;
+		default:
+			/* A name the store never gives: the input was changed. */
+			if (errno == EINVAL)
+				rc = LC_INPUT;
+			goto done;
+		}
+		/* A task that wrote into its upload changed the input. */
+		if (got != json_object_get_int64(size)) {
+			rc = LC_INPUT;
+			goto done;
+		}
+		n++;
+	}
+	if (n > 0 && store_upload_sync(workfd) == -1)
+		goto done;
+	/* The shape of a start's input (start.c), member for member. */
+	if ((o = json_object_new_object()) == NULL)
+		goto done;
+	json_object_object_add(o, "id", json_object_new_string(st->id));
+	json_object_object_add(o, "task", json_object_new_string(st->task));
+	json_object_object_add(o, "fields", json_object_get(fields));
+	json_object_object_add(o, "files", json_object_get(files));
+	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (text != NULL && buf_puts(out, text) == 0 &&
+	    buf_puts(out, "\n") == 0)
+		rc = LC_OK;
+	else
+		log_warn("job %s: the input of its retry", oldid);
+	json_object_put(o);
+done:
+	json_object_put(old);
+	return rc;
+}
+
+/*
+ * Run failed or cancelled job oldid again as new job st: the same task,
+ * fields and uploads (copied), submitted exactly as a start is
+ * (lifecycle_submit: the queue's limit, the same syncs, then dispatch).
+ * The old job keeps its record.  old receives the old job's status.  What
+ * the caller set in st is kept (its owner: the caller's, not the old
+ * job's); its id, task, state and times are set here.  With sub->key, a repeat of the
+ * same retry answers LC_DUPLICATE with the first one's id in
+ * sub->existing.  Returns LC_OK; LC_NOENT or LC_GONE; LC_STATE when the
+ * old job is not failed or cancelled; LC_NOTASK when its task is no
+ * longer configured; LC_INPUT when its input or an upload is gone or was
+ * changed by its task; LC_FULL, LC_DUPLICATE, LC_CONFLICT; or LC_ERR
+ * (logged).  Nothing is left behind but on LC_OK.
+ */
+int
+lifecycle_retry(struct store *s, const struct config *cfg, const char *oldid,
+    struct jobstatus *old, struct jobstatus *st, struct submit *sub)
+{
+	const struct task	*t;
+	struct buf		 in = { 0 }, input = { 0 };
+	int			 rc, workfd;
+
+	if ((rc = lifecycle_read(s, cfg, oldid, old)) != LC_OK)
+		return rc;
+	if (old->state != JOB_FAILED && old->state != JOB_CANCELLED)
+		return LC_STATE;
+	if ((t = config_task(cfg, old->task)) == NULL)
+		return LC_NOTASK;
+	switch (store_input_read(s, oldid, &in)) {
+	case STORE_OK:
+		break;
+	case STORE_NOENT:
+		return LC_NOENT;	/* removed while we looked */
+	default:
+		return LC_ERR;
+	}
+	if (job_id_new(st->id) == -1) {
+		log_warn("job %s: a new id for its retry", oldid);
+		buf_free(&in);
+		return LC_ERR;
+	}
+	snprintf(st->task, sizeof(st->task), "%s", t->name);
+	st->state = JOB_QUEUED;
+	st->progress = -1;
+	st->message[0] = '\0';
+	st->created_at = time(NULL);
+	st->started_at = st->finished_at = 0;
+	st->queue_position = st->attempts = 0;
+	st->error_code[0] = st->error_message[0] = '\0';
+	/* A key is bound to "this job, again", whatever its input. */
+	sub->hash = job_hash(job_hash(JOB_HASH_INIT, "retry", 6), oldid,
+	    strlen(oldid));
+	if ((workfd = store_stage(s, st->id)) == -1) {
+		buf_free(&in);
+		return LC_ERR;
+	}
+	rc = lc_retry_input(s, oldid, st, in.data != NULL ? in.data : "",
+	    workfd, &input);
+	close(workfd);
+	buf_free(&in);
+	if (rc != LC_OK) {
+		store_abort(s, st->id);
+		buf_free(&input);
+		return rc;
+	}
+	/* The staging is used up whatever this returns. */
+	rc = lifecycle_submit(s, cfg, st, input.data, input.len, sub);
+	buf_free(&input);
+	if (rc != LC_OK)
+		return rc;
+	if (cfg->max_spool_bytes > 0)
+		store_usage_add(s, store_job_size(s, st->id));
+	log_info("job %s: created to run job %s again", st->id, oldid);
+	return LC_OK;
+}
+
 /* Remove final job id and its files (DELETE).  Returns LC_OK or LC_ERR. */
 int
 lifecycle_remove(struct store *s, const char *id)
@@ -488,7 +641,7 @@ lc_supervise(struct lc_start *a)
 	struct buf		 in = { 0 };
 	json_object		*input = NULL, *fields = NULL;
 	char			 workdir[PATH_MAX], **env;
-	long long		 usage0 = -1, size0;
+	long long		 usage0 = -1, size0, t0 = 0;
 	int			 devnull, nfd = -1;
 
 	signal(SIGHUP, SIG_IGN);	/* the session we left may hang up */
@@ -565,6 +718,7 @@ lc_supervise(struct lc_start *a)
 		run.st.state = JOB_RUNNING;
 		if (store_run_write(&run, 1) == -1)
 			_exit(1);
+		t0 = proc_now_ms();
 		(void)supervise_task(cfg, a->task, &fds, env, usage0, &hooks,
 		    &o);
 		if (hooks.cancel_fd != -1)
@@ -583,8 +737,13 @@ lc_supervise(struct lc_start *a)
 		log_warnx("job %s: its final status could not be written",
 		    a->id);
 		nfd = -2;	/* no notice of an end nobody can read */
-	} else if (a->task->notify != NULL)
-		nfd = store_run_notify_log(&run);
+	} else {
+		if (t0 != 0)
+			(void)store_metric_run(s, a->task->name,
+			    proc_now_ms() - t0);
+		if (a->task->notify != NULL)
+			nfd = store_run_notify_log(&run);
+	}
 	/* The final status is on disk: free the slots, start the next. */
 	store_run_release(&run);
 	if (a->gslot != -1)
@@ -699,7 +858,37 @@ struct lc_gc {
 	const struct config	*cfg;
 	time_t			 now;
 	struct gcstats		*gs;
+	struct metric		*tally;		/* jobs by task and state */
+	size_t			 ntally;
+	int			 tally_bad;	/* out of memory: not written */
 };
+
+/* Count job st in g's tally, which the walk hands the store's counters. */
+static void
+lc_gc_tally(struct lc_gc *g, const struct jobstatus *st)
+{
+	struct metric	*m;
+	const char	*state = job_state_name(st->state);
+	size_t		 i;
+
+	for (i = 0; i < g->ntally; i++)
+		if (strcmp(g->tally[i].task, st->task) == 0 &&
+		    strcmp(g->tally[i].label, state) == 0) {
+			g->tally[i].value++;
+			return;
+		}
+	if ((m = reallocarray(g->tally, g->ntally + 1, sizeof(*m))) == NULL) {
+		g->tally_bad = 1;
+		return;
+	}
+	g->tally = m;
+	m = &g->tally[g->ntally++];
+	memset(m, 0, sizeof(*m));
+	m->kind = METRIC_JOBS;
+	snprintf(m->task, sizeof(m->task), "%s", st->task);
+	snprintf(m->label, sizeof(m->label), "%s", state);
+	m->value = 1;
+}
 
 /* One job, seen by the clean-up: settle, requeue, or expire it. */
 static int
@@ -714,6 +903,7 @@ lc_gc_job(void *arg, const char *id)
 		if (lc_check_running(g->store, g->cfg, id, &st) == 0 &&
 		    st.state != JOB_RUNNING)
 			g->gs->settled++;
+		lc_gc_tally(g, &st);
 		return 0;
 	}
 	if (st.state == JOB_QUEUED) {
@@ -722,13 +912,18 @@ lc_gc_job(void *arg, const char *id)
 			    "crash?): queued again", id);
 			g->gs->requeued++;
 		}
+		lc_gc_tally(g, &st);
 		return 0;
 	}
 	if (st.finished_at == 0 ||
-	    g->now - st.finished_at < g->cfg->keep_finished_seconds)
+	    g->now - st.finished_at < g->cfg->keep_finished_seconds) {
+		lc_gc_tally(g, &st);
 		return 0;
+	}
 	if (store_remove(g->store, id, 1) == 0)
 		g->gs->expired++;
+	else
+		lc_gc_tally(g, &st);
 	return 0;
 }
 
@@ -749,14 +944,20 @@ lifecycle_gc(struct store *s, const struct config *cfg, time_t now,
 	memset(gs, 0, sizeof(*gs));
 	if ((lfd = store_gc_begin(s, now)) == -1)
 		return errno == EWOULDBLOCK ? LC_FULL : LC_ERR;
+	memset(&g, 0, sizeof(g));
 	g.store = s;
 	g.cfg = cfg;
 	g.now = now;
 	g.gs = gs;
 	if (store_gc_jobs(s, lc_gc_job, &g) == -1) {
+		free(g.tally);
 		store_gc_end(s, lfd, cfg->tombstone_seconds, now, gs);
 		return LC_ERR;
 	}
+	/* The walk saw every job: the counters of jobs by state start anew. */
+	if (!g.tally_bad)
+		(void)store_metric_rebase(s, g.tally, g.ntally);
+	free(g.tally);
 	store_gc_end(s, lfd, cfg->tombstone_seconds, now, gs);
 	store_recovery_done(s);
 	(void)lifecycle_dispatch(s, cfg);

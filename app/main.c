@@ -34,6 +34,10 @@ usage(void)
 {
 	fprintf(stderr, "usage: spoolcgi [-t] [-c file]\n"
 	    "       spoolcgi [-c file] gc\n"
+	    "       spoolcgi [-c file] jobs [--state state[,...]] "
+	    "[--task task] [--json]\n"
+	    "       spoolcgi [-c file] show | log | cancel | retry id\n"
+	    "       spoolcgi [-c file] drain [on | off]\n"
 	    "       spoolcgi init [dir]\n"
 	    "       spoolcgi [-c file] db init|upgrade|status\n"
 	    "       spoolcgi [-c file] worker [--slots N] [--task TASK]...\n"
@@ -188,6 +192,8 @@ main(int argc, char *argv[])
 	socklen_t		 sslen = sizeof(ss);
 	size_t			 i;
 	int			 ch, test = 0, gc = 0, cleanup = 0, db = 0;
+	char			**admin = NULL;
+	int			 nadmin = 0;
 	int			 worker = 0;
 	char			 self[PATH_MAX];
 	ssize_t			 len;
@@ -195,10 +201,10 @@ main(int argc, char *argv[])
 	log_init("spoolcgi");
 	main_cgi_words(&argc, argv);
 	/* Long, and alone: getopt(3) has no long options, and the table
-	 * needs no configuration. */
+	 * needs no configuration.  Options come before the command ("+":
+	 * glibc would take a command's own "--json" for ours). */
 	if (argc == 2 && strcmp(argv[1], "--help-config") == 0)
 		return main_help_config();
-	/* "+": options end at the command ("worker --slots N" has its own). */
 	while ((ch = getopt(argc, argv, "+c:tV")) != -1) {
 		switch (ch) {
 		case 'c':
@@ -227,7 +233,11 @@ main(int argc, char *argv[])
 			db = optind + 1;
 		else if (strcmp(argv[optind], "worker") == 0)
 			worker = optind + 1;
-		else if (strcmp(argv[optind], "cleanup") == 0 &&
+		else if (admin_command(argv[optind])) {
+			/* The operator's commands (admin.c) check their own. */
+			admin = argv + optind;
+			nadmin = argc - optind;
+		} else if (strcmp(argv[optind], "cleanup") == 0 &&
 		    optind + 1 == argc)
 			cleanup = 1;
 		else if (strcmp(argv[optind], "spawner") == 0 &&
@@ -244,6 +254,7 @@ main(int argc, char *argv[])
 
 	/* A CGI request: variables in the environment, no socket on 0. */
 	if (!test && !gc && !cleanup && !db && !worker && sup == NULL &&
+	    admin == NULL &&
 	    getenv("REQUEST_METHOD") != NULL &&
 	    getsockname(0, (struct sockaddr *)&ss, &sslen) == -1 &&
 	    errno == ENOTSOCK)
@@ -259,11 +270,12 @@ main(int argc, char *argv[])
 	/* A compute host of the PostgreSQL store: no templates, no front. */
 	if (worker)
 		return worker_main(&cfg, argc - worker, argv + worker);
-	/* A supervisor and a clean-up render no page. */
-	if (sup == NULL && !cleanup &&
+	/* A supervisor, a clean-up and a command render no page. */
+	if (sup == NULL && !cleanup && admin == NULL &&
 	    tmpl_load(cfg.templates, err, sizeof(err)) == -1)
 		fatalx("%s: templates: %s", cfg.path, err);
-	for (i = 0; sup == NULL && !cleanup && i < cfg.ntasks; i++)
+	for (i = 0; sup == NULL && !cleanup && admin == NULL &&
+	    i < cfg.ntasks; i++)
 		if ((cfg.tasks[i].form_template != NULL &&
 		    tmpl_load_extra(cfg.templates, cfg.tasks[i].form_template,
 		    err, sizeof(err)) == -1) ||
@@ -322,6 +334,13 @@ main(int argc, char *argv[])
 	if (cleanup) {
 		lifecycle_cleanup(sp, &cfg);
 		return 0;
+	}
+	if (admin != NULL) {
+		main_spool_check(&cfg, sp, 0);
+		/* Supervisors a command's dispatch starts: no zombies. */
+		if (cfg.self != NULL)
+			signal(SIGCHLD, SIG_IGN);
+		return admin_main(&cfg, sp, nadmin, admin);
 	}
 	main_spool_check(&cfg, sp, !FCGX_IsCGI());
 	if (gc) {

@@ -156,6 +156,40 @@ page_log_tail(struct req *r, const struct task *t, const struct jobstatus *st,
 }
 
 /*
+ * Seconds s in words into out: "45 seconds", "2 minutes 5 seconds",
+ * "1 hour 2 minutes"; rough, an estimate's words as the browser client
+ * says them (htdocs/spoolcgi.js, duration()): "a few seconds",
+ * "about 40 seconds", "about 3 minutes", "about 2 hours".
+ */
+static void
+page_duration(char *out, size_t sz, long long s, int rough)
+{
+	long long	 h = s / 3600, m = s % 3600 / 60, sec = s % 60, r;
+
+	if (rough) {
+		if (s < 10)
+			snprintf(out, sz, "a few seconds");
+		else if (s < 60)
+			snprintf(out, sz, "about %lld seconds", (s + 2) / 5 * 5);
+		else if (s < 90 * 60) {
+			r = (s + 30) / 60;
+			snprintf(out, sz, "about %lld minute%s", r,
+			    r == 1 ? "" : "s");
+		} else
+			snprintf(out, sz, "about %lld hours", (s + 1800) / 3600);
+		return;
+	}
+	if (h > 0)
+		snprintf(out, sz, "%lld hour%s %lld minute%s", h,
+		    h == 1 ? "" : "s", m, m == 1 ? "" : "s");
+	else if (m > 0)
+		snprintf(out, sz, "%lld minute%s %lld second%s", m,
+		    m == 1 ? "" : "s", sec, sec == 1 ? "" : "s");
+	else
+		snprintf(out, sz, "%lld second%s", sec, sec == 1 ? "" : "s");
+}
+
+/*
  * The HTML page of a job: progress while pending, the outcome when final,
  * in the task's own result template when it has one.  Returns 0, or -1
  * (logged) when it could not be rendered and nothing was sent.
@@ -166,24 +200,46 @@ page_job(struct req *r, const struct jobstatus *st)
 	const struct task	*t = config_task(r->srv->cfg, st->task);
 	const char		*title = t ? t->title : st->task;
 	char			 self[640], cancel[640], result[640], logu[640];
+	char			 retryu[640], token[SPOOLCGI_ID_LEN + 1];
 	char			 created[32], started[32], finished[32];
 	char			 pct[8], qpos[16], refresh[16], size[32];
+	char			 el[64], els[24], left[64], lefts[24];
 	struct buf		 text = { 0 }, log = { 0 };
 	off_t			 rsize;
+	long long		 elapsed, remaining;
+	time_t			 now = time(NULL);
 	int			 retry, shown = 0, logged, rc;
 
 	route_url(self, sizeof(self), r->base, ROUTE_JOB, st->id);
 	route_url(cancel, sizeof(cancel), r->base, ROUTE_JOB_CANCEL, st->id);
 	route_url(result, sizeof(result), r->base, ROUTE_JOB_RESULT, st->id);
 	route_url(logu, sizeof(logu), r->base, ROUTE_JOB_LOG, st->id);
+	/*
+	 * "Run again" for a failed or cancelled job whose task is still
+	 * offered, with a one-time token: a double click makes one job.
+	 */
+	retryu[0] = '\0';
+	if ((st->state == JOB_FAILED || st->state == JOB_CANCELLED) &&
+	    t != NULL && job_id_new(token) == 0)
+		route_url(retryu, sizeof(retryu), r->base, ROUTE_JOB_RETRY,
+		    st->id);
 	logged = page_log_tail(r, t, st, &log);
 	job_time_format(st->created_at, created, sizeof(created));
 	job_time_format(st->started_at, started, sizeof(started));
 	job_time_format(st->finished_at, finished, sizeof(finished));
 	http_header(r, "Cache-Control", "no-store");
+	/* As the status object says them; in words, and for <time>. */
+	if ((elapsed = job_elapsed(st, now)) >= 0) {
+		page_duration(el, sizeof(el), elapsed, 0);
+		snprintf(els, sizeof(els), "%lld", elapsed);
+	}
+	if ((remaining = job_remaining(st, now)) >= 0) {
+		page_duration(left, sizeof(left), remaining, 1);
+		snprintf(lefts, sizeof(lefts), "%lld", remaining);
+	}
 
 	if (!job_state_final(st->state)) {
-		retry = job_retry_after(st, time(NULL));
+		retry = job_retry_after(st, now);
 		snprintf(pct, sizeof(pct), "%d", st->progress);
 		snprintf(qpos, sizeof(qpos), "%d", st->queue_position);
 		snprintf(refresh, sizeof(refresh), "%d", retry);
@@ -203,6 +259,11 @@ page_job(struct req *r, const struct jobstatus *st)
 			{ "refresh", refresh },
 			{ "log_tail", logged ? log.data : NULL },
 			{ "log_url", logu },
+			{ "log_live", t == NULL || t->log ? "1" : NULL },
+			{ "elapsed", elapsed >= 0 ? el : NULL },
+			{ "elapsed_seconds", elapsed >= 0 ? els : NULL },
+			{ "remaining", remaining >= 0 ? left : NULL },
+			{ "remaining_seconds", remaining >= 0 ? lefts : NULL },
 		};
 		rc = page_render(r, 200, title, "job-progress.html", v,
 		    sizeof(v) / sizeof(v[0]), retry);
@@ -239,6 +300,10 @@ page_job(struct req *r, const struct jobstatus *st)
 			{ "base", r->base },
 			{ "log_tail", logged ? log.data : NULL },
 			{ "log_url", logu },
+			{ "elapsed", elapsed >= 0 ? el : NULL },
+			{ "elapsed_seconds", elapsed >= 0 ? els : NULL },
+			{ "retry_url", retryu[0] ? retryu : NULL },
+			{ "retry_token", retryu[0] ? token : NULL },
 		};
 		/* An empty text result still counts as shown. */
 		if (shown && text.data == NULL)
@@ -396,5 +461,89 @@ page_tasks(struct req *r)
 		    sizeof(v) / sizeof(v[0]), 0);
 	}
 	buf_free(&forms);
+	return rc;
+}
+
+/*
+ * The HTML list of the caller's jobs (README "My jobs"): a row per job of
+ * st (n of them), a link to the next page when nexturl is not "", and who
+ * they belong to: user, the web server's name for the user, "" for the
+ * owner cookie, or NULL when the request named no owner (then st is
+ * empty).  Returns 0, or -1 (logged) when nothing was sent.
+ */
+int
+page_jobs(struct req *r, const struct jobstatus *st, size_t n,
+    const char *nexturl, const char *user)
+{
+	const struct task	*t;
+	struct buf		 rows = { 0 };
+	char			 self[640], result[640], created[32];
+	char			 finished[32], pct[8], cday[16], ctime_[16];
+	char			 fday[16], ftime_[16];
+	size_t			 i;
+	int			 rc = -1;
+
+	for (i = 0; i < n; i++) {
+		t = config_task(r->srv->cfg, st[i].task);
+		route_url(self, sizeof(self), r->base, ROUTE_JOB, st[i].id);
+		route_url(result, sizeof(result), r->base, ROUTE_JOB_RESULT,
+		    st[i].id);
+		job_time_format(st[i].created_at, created, sizeof(created));
+		job_time_format(st[i].finished_at, finished, sizeof(finished));
+		snprintf(pct, sizeof(pct), "%d", st[i].progress);
+		/* Shown as "2026-11-22 09:00:00": RFC 3339 in datetime. */
+		snprintf(cday, sizeof(cday), "%.10s", created);
+		snprintf(ctime_, sizeof(ctime_), "%.8s", created[0] ?
+		    created + 11 : "");
+		snprintf(fday, sizeof(fday), "%.10s", finished);
+		snprintf(ftime_, sizeof(ftime_), "%.8s", finished[0] ?
+		    finished + 11 : "");
+		{
+			struct tmpl_var v[] = {
+				{ "id", st[i].id },
+				{ "task", st[i].task },
+				{ "task_title", t != NULL ? t->title :
+				    st[i].task },
+				{ "state", job_state_name(st[i].state) },
+				{ "progress", st[i].progress >= 0 &&
+				    !job_state_final(st[i].state) ? pct : NULL },
+				{ "message", st[i].message[0] ?
+				    st[i].message : NULL },
+				{ "created_at", created[0] ? created : NULL },
+				{ "created_date", cday },
+				{ "created_time", ctime_ },
+				{ "finished_at", finished[0] ? finished :
+				    NULL },
+				{ "finished_date", fday },
+				{ "finished_time", ftime_ },
+				{ "self_url", self },
+				{ "result_url", st[i].state == JOB_SUCCEEDED ?
+				    result : NULL },
+			};
+
+			if (page_fragment(&rows, "jobs-row.html", v,
+			    sizeof(v) / sizeof(v[0])) == -1)
+				goto done;
+		}
+	}
+	{
+		char		 jobs[600];
+		struct tmpl_var	 v[] = {
+			{ "rows", rows.data != NULL ? rows.data : NULL },
+			{ "next_url", nexturl[0] != '\0' ? nexturl : NULL },
+			{ "user", user != NULL && *user != '\0' ? user : NULL },
+			{ "cookie", user != NULL && *user == '\0' ? "1" :
+			    NULL },
+			{ "no_owner", user == NULL ? "1" : NULL },
+			{ "jobs_url", jobs },
+			{ "base", r->base },
+		};
+
+		route_url(jobs, sizeof(jobs), r->base, ROUTE_JOBS, NULL);
+		rc = page_render(r, 200, "My jobs", "jobs.html", v,
+		    sizeof(v) / sizeof(v[0]), 0);
+	}
+done:
+	buf_free(&rows);
 	return rc;
 }

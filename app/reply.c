@@ -90,7 +90,9 @@ reply_ms_status(enum job_state s)
  * absbase (http_abs_base; base when NULL).  Besides the contract's own
  * fields it carries "status" (Microsoft REST API guidelines, the
  * operation resource) and "done" (Google AIP-151), so generic pollers
- * need no code of their own; "error" serves all three.  Written
+ * need no code of their own; "error" serves all three; and
+ * "elapsed_seconds" and "remaining_seconds" (job_elapsed, job_remaining)
+ * for the pages and the browser client.  Written
  * directly, not through json-c: this is the poll path.  Returns 0, or -1
  * on allocation failure.
  */
@@ -98,8 +100,10 @@ int
 reply_status_object(struct buf *out, const struct jobstatus *st,
     const char *base, const char *absbase)
 {
-	char	 url[1200];
-	size_t	 start = out->len;
+	char		 url[1200];
+	size_t		 start = out->len;
+	long long	 secs;
+	time_t		 now;
 
 	buf_puts(out, "{\"id\":\"");
 	buf_puts(out, st->id);
@@ -126,6 +130,18 @@ reply_status_object(struct buf *out, const struct jobstatus *st,
 		buf_putint(out, st->queue_position);
 	} else
 		buf_puts(out, ",\"queue_position\":null");
+	/* Computed at each answer; a final job's are its duration and null. */
+	now = time(NULL);
+	buf_puts(out, ",\"elapsed_seconds\":");
+	if ((secs = job_elapsed(st, now)) < 0)
+		buf_puts(out, "null");
+	else
+		buf_putint(out, secs);
+	buf_puts(out, ",\"remaining_seconds\":");
+	if ((secs = job_remaining(st, now)) < 0)
+		buf_puts(out, "null");
+	else
+		buf_putint(out, secs);
 	reply_json_time(out, ",\"created_at\":", st->created_at);
 	reply_json_time(out, ",\"started_at\":", st->started_at);
 	reply_json_time(out, ",\"finished_at\":", st->finished_at);
@@ -155,6 +171,12 @@ reply_status_object(struct buf *out, const struct jobstatus *st,
 	buf_puts(out, "\",\"cancel\":\"");
 	route_url(url, sizeof(url), base, ROUTE_JOB_CANCEL, st->id);
 	buf_puts(out, url);
+	if (st->state == JOB_FAILED || st->state == JOB_CANCELLED) {
+		/* POST it to run the job again (start_retry). */
+		buf_puts(out, "\",\"retry\":\"");
+		route_url(url, sizeof(url), base, ROUTE_JOB_RETRY, st->id);
+		buf_puts(out, url);
+	}
 	buf_puts(out, "\"}}");
 	/* buf_* fail only on allocation; the data ends short then. */
 	return out->data != NULL && out->len > start &&

@@ -114,6 +114,10 @@ route_parse(struct route *r, const char *p, size_t len)
 		r->id = ROUTE_HEALTH;
 		return 0;
 	}
+	if (route_eq(p, len, "/metrics")) {
+		r->id = ROUTE_METRICS;
+		return 0;
+	}
 	if (len > 8 && memcmp(p, "/static/", 8) == 0) {
 		/* The browser client, built in: [a-z0-9][a-z0-9.-]*. */
 		size_t i, n = len - 8;
@@ -133,7 +137,7 @@ route_parse(struct route *r, const char *p, size_t len)
 	if (!jobpath)
 		return route_none(r, 0);
 
-	/* /jobs/{id}[/result|/cancel|/log] */
+	/* /jobs/{id}[/result|/cancel|/log|/retry] */
 	id = p + plen;
 	if (len - plen < SPOOLCGI_ID_LEN ||
 	    !job_id_check(id, SPOOLCGI_ID_LEN))
@@ -148,6 +152,8 @@ route_parse(struct route *r, const char *p, size_t len)
 		r->id = ROUTE_JOB_CANCEL;
 	else if (route_eq(rest, restlen, "/log"))
 		r->id = ROUTE_JOB_LOG;
+	else if (route_eq(rest, restlen, "/retry"))
+		r->id = ROUTE_JOB_RETRY;
 	else if (rest[0] != '/')
 		/* A longer id segment: malformed, not an unknown sub-route. */
 		return route_none(r, 1);
@@ -171,15 +177,18 @@ static const struct {
 } route_table[] = {
 	{ ROUTE_ROOT, 1u << METHOD_GET | 1u << METHOD_HEAD | 1u << METHOD_POST,
 	    "GET, HEAD, POST" },
-	{ ROUTE_JOBS, 1u << METHOD_POST, "POST" },
+	{ ROUTE_JOBS, 1u << METHOD_GET | 1u << METHOD_HEAD | 1u << METHOD_POST,
+	    "GET, HEAD, POST" },
 	{ ROUTE_JOB, 1u << METHOD_GET | 1u << METHOD_HEAD |
 	    1u << METHOD_DELETE, "GET, HEAD, DELETE" },
 	{ ROUTE_JOB_RESULT, 1u << METHOD_GET | 1u << METHOD_HEAD,
 	    "GET, HEAD" },
 	{ ROUTE_JOB_CANCEL, 1u << METHOD_POST, "POST" },
 	{ ROUTE_JOB_LOG, 1u << METHOD_GET | 1u << METHOD_HEAD, "GET, HEAD" },
+	{ ROUTE_JOB_RETRY, 1u << METHOD_POST, "POST" },
 	{ ROUTE_TASKS, 1u << METHOD_GET | 1u << METHOD_HEAD, "GET, HEAD" },
 	{ ROUTE_HEALTH, 1u << METHOD_GET | 1u << METHOD_HEAD, "GET, HEAD" },
+	{ ROUTE_METRICS, 1u << METHOD_GET | 1u << METHOD_HEAD, "GET, HEAD" },
 	{ ROUTE_STATIC, 1u << METHOD_GET | 1u << METHOD_HEAD, "GET, HEAD" },
 };
 
@@ -232,21 +241,24 @@ route_url(char *out, size_t sz, const char *base, enum route_id id,
 	case ROUTE_JOB_RESULT:	tail = "/jobs/"; break;
 	case ROUTE_JOB_CANCEL:	tail = "/jobs/"; break;
 	case ROUTE_JOB_LOG:	tail = "/jobs/"; break;
+	case ROUTE_JOB_RETRY:	tail = "/jobs/"; break;
 	case ROUTE_TASKS:	tail = "/tasks"; break;
 	case ROUTE_HEALTH:	tail = "/health"; break;
+	case ROUTE_METRICS:	tail = "/metrics"; break;
 	case ROUTE_STATIC:	tail = "/static/"; break;
 	default:		tail = ""; break;
 	}
 	if (job == NULL || (id != ROUTE_JOB && id != ROUTE_JOB_RESULT &&
 	    id != ROUTE_JOB_CANCEL && id != ROUTE_JOB_LOG &&
-	    id != ROUTE_STATIC))
+	    id != ROUTE_JOB_RETRY && id != ROUTE_STATIC))
 		job = "";
 	/* Concatenated by hand: three of these go into every status. */
 	parts[0] = base;
 	parts[1] = tail;
 	parts[2] = job;
 	parts[3] = id == ROUTE_JOB_RESULT ? "/result" : id == ROUTE_JOB_CANCEL ?
-	    "/cancel" : id == ROUTE_JOB_LOG ? "/log" : "";
+	    "/cancel" : id == ROUTE_JOB_LOG ? "/log" : id == ROUTE_JOB_RETRY ?
+	    "/retry" : "";
 	for (i = 0, n = 0; i < 4; i++) {
 		len = strlen(parts[i]);
 		if (n + len >= sz) {

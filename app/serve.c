@@ -64,11 +64,15 @@ serve_root(struct req *r, const struct route *rt)
 		info_tasks(r);
 }
 
+/* {base}/jobs: POST starts, GET lists the caller's own jobs. */
 static void
-serve_start(struct req *r, const struct route *rt)
+serve_jobs(struct req *r, const struct route *rt)
 {
 	(void)rt;
-	start_job(r);
+	if (r->method == METHOD_POST)
+		start_job(r);
+	else
+		joblist_get(r);
 }
 
 static void
@@ -99,6 +103,12 @@ serve_log(struct req *r, const struct route *rt)
 }
 
 static void
+serve_retry(struct req *r, const struct route *rt)
+{
+	start_retry(r, rt->job);
+}
+
+static void
 serve_tasks(struct req *r, const struct route *rt)
 {
 	(void)rt;
@@ -113,6 +123,13 @@ serve_health(struct req *r, const struct route *rt)
 }
 
 static void
+serve_metrics(struct req *r, const struct route *rt)
+{
+	(void)rt;
+	metrics_serve(r);
+}
+
+static void
 serve_static(struct req *r, const struct route *rt)
 {
 	info_static(r, rt->asset);
@@ -121,13 +138,15 @@ serve_static(struct req *r, const struct route *rt)
 /* Which handler answers each route of route.c's table. */
 static void (*const serve_handlers[])(struct req *, const struct route *) = {
 	[ROUTE_ROOT] = serve_root,
-	[ROUTE_JOBS] = serve_start,
+	[ROUTE_JOBS] = serve_jobs,
 	[ROUTE_JOB] = serve_job,
 	[ROUTE_JOB_RESULT] = serve_result,
 	[ROUTE_JOB_CANCEL] = serve_cancel,
 	[ROUTE_JOB_LOG] = serve_log,
+	[ROUTE_JOB_RETRY] = serve_retry,
 	[ROUTE_TASKS] = serve_tasks,
 	[ROUTE_HEALTH] = serve_health,
+	[ROUTE_METRICS] = serve_metrics,
 	[ROUTE_STATIC] = serve_static,
 };
 

@@ -58,17 +58,28 @@
  *   gc.stamp, gc.lock   when the last clean-up started; who runs one now
  *   boot                the boot id under which the spool was last
  *                       recovered (store_recovery_due)
- *   drain               if it exists, new jobs are refused (503)
+ *   drain               if it exists, new jobs are refused (503); made and
+ *                       removed by "spoolcgi drain on|off" (store_drain_set)
+ *   owners/HASH/KEY-ID  one empty file per job of each owner, for "my
+ *   secret              jobs", and the key of their tokens (spoolown.c)
+ *   metrics/            counters of state changes, run times and refusals,
+ *                       one file each, whose size is the count (appended,
+ *                       never synced); spoolmetric.c's top comment has
+ *                       the names and who writes them
  *   running/ID/         on a host running "spoolcgi worker": the local
  *                       files of a job claimed from the database
  *                       (spoollocal.c's top comment has them)
  *
  * Creating a job (store_submit).  tmp/ID is built completely (input.json,
- * lock, reserve, status.json, uploads in work/; every file fsynced).  Then,
+ * lock, reserve, status.json, uploads in work/; every file fsynced), and
+ * its owner's entry made and synced when it has an owner.  Then,
  * under dispatch.lock: the queue entry is created and queue/ fsynced, tmp/ID
  * is renamed to jobs/ID and jobs/ fsynced, the idempotency key is claimed.
  * Only then is the client answered, so a job answered with an id survives
- * any crash.  A crash before the rename leaves an entry without a job (a
+ * any crash.  A job run again (lifecycle_retry) is created the same way;
+ * its uploads are copied from the old job's work/ into tmp/ID/work/ and
+ * synced first (store_upload_copy), never linked: either job's task may
+ * change its own working files.  A crash before the rename leaves an entry without a job (a
  * dispatcher drops it) and a staging directory (the clean-up removes it
  * after an hour); after it, a queued job with its entry.  Nobody sees the
  * steps in between: every reader of the queue takes dispatch.lock.
@@ -143,7 +154,8 @@ spool_subdir(int dfd, const char *name)
 struct store *
 store_open(const char *path)
 {
-	static const char *const dirs[] = { "gone", "keys", "clients" };
+	static const char *const dirs[] = { "gone", "keys", "clients",
+	    "owners" };
 	struct store	*sp;
 	size_t		 i;
 	int		 fd;
@@ -381,6 +393,7 @@ store_update(struct store *sp, const char *id, store_change_fn change,
 			(void)spool_queue_remove_id(sp, id);
 		if (old == JOB_RUNNING && st.state != JOB_RUNNING)
 			spool_run_leftovers(dfd, job_state_final(st.state));
+		(void)store_metric_move(sp, st.task, old, st.state);
 	}
 	*out = st;
 	rc = STORE_OK;
@@ -463,6 +476,85 @@ store_upload_sync(int workfd)
 	return 0;
 }
 
+/*
+ * Copy upload name of job from (in its work/) into the staging work
+ * directory workfd (store_stage) under the same name, synced, for a job
+ * run again (lifecycle_retry).  A copy, not a link: the task of either
+ * job may change its working files, and must not change the other's.
+ * *size receives the bytes copied.  Returns STORE_OK, STORE_NOENT when
+ * the job or the file is gone (a task may remove its uploads), or
+ * STORE_ERR (logged; a name that is not one the store gives, too).
+ */
+int
+store_upload_copy(struct store *sp, int workfd, const char *from,
+    const char *name, long long *size)
+{
+	char		 path[SPOOLCGI_ID_LEN + SPOOLCGI_NAME_MAX + 32];
+	char		 chunk[65536];
+	struct stat	 sb;
+	size_t		 i, len = strlen(name);
+	ssize_t		 n = 0;
+	int		 in, out, saved;
+
+	*size = 0;
+	/* Names are the configured upload's plus a tame extension. */
+	for (i = 0; i < len; i++)
+		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' &&
+		    name[i] <= 'Z') || (name[i] >= '0' && name[i] <= '9') ||
+		    name[i] == '.' || name[i] == '_' || name[i] == '-'))
+			break;
+	if (len == 0 || i < len || name[0] == '.' ||
+	    len > SPOOLCGI_NAME_MAX + 15) {
+		log_warnx("spool: jobs/%s/input.json names an upload the "
+		    "store did not name", from);
+		errno = EINVAL;
+		return STORE_ERR;
+	}
+	snprintf(path, sizeof(path), "%s/work/%s", from, name);
+	if ((in = openat(sp->jobsfd, path, O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1) {
+		if (errno == ENOENT || errno == ELOOP)
+			return STORE_NOENT;
+		log_warn("spool: open jobs/%s", path);
+		return STORE_ERR;
+	}
+	if (fstat(in, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+		close(in);
+		return STORE_NOENT;
+	}
+	if ((out = openat(workfd, name, O_WRONLY | O_CREAT | O_EXCL |
+	    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1) {
+		saved = errno;
+		log_warn("spool: create work/%s", name);
+		close(in);
+		errno = saved;
+		return STORE_ERR;
+	}
+	while ((n = read(in, chunk, sizeof(chunk))) > 0) {
+		if (spool_write_all(out, chunk, (size_t)n) == -1)
+			break;
+		*size += n;
+	}
+	if (n != 0 || fsync(out) == -1) {
+		saved = errno;
+		log_warn("spool: copy jobs/%s", path);
+		close(in);
+		close(out);
+		unlinkat(workfd, name, 0);
+		errno = saved;
+		return STORE_ERR;
+	}
+	close(in);
+	if (close(out) == -1) {
+		saved = errno;
+		log_warn("spool: close work/%s", name);
+		unlinkat(workfd, name, 0);
+		errno = saved;
+		return STORE_ERR;
+	}
+	return STORE_OK;
+}
+
 /* Give up a staged job: nothing of it stays. */
 void
 store_abort(struct store *sp, const char *id)
@@ -519,10 +611,13 @@ store_submit(struct store *sp, const struct jobstatus *st, const char *input,
     char *oid, unsigned long long *ohash)
 {
 	unsigned long long	 qkey;
+	char			 oname[SPOOLCGI_ID_LEN + 24] = "";
 	size_t			 n;
 	int			 lfd, rc, saved;
 
-	if (spool_prepare(sp, st, input, len) == -1) {
+	if (spool_prepare(sp, st, input, len) == -1 ||
+	    (st->owner[0] != '\0' && spool_owner_add(sp, st->owner, st->id,
+	    oname, sizeof(oname)) == -1)) {
 		saved = errno;
 		store_abort(sp, st->id);
 		errno = saved;
@@ -536,6 +631,7 @@ store_submit(struct store *sp, const struct jobstatus *st, const char *input,
 	}
 	if (n >= (size_t)maxq) {
 		store_unlock(lfd);
+		spool_owner_drop(sp, st->owner, oname);
 		store_abort(sp, st->id);
 		return STORE_FULL;
 	}
@@ -553,6 +649,7 @@ store_submit(struct store *sp, const struct jobstatus *st, const char *input,
 		if (rc != 0) {
 			spool_unpublish(sp, qkey, st->id, 1);
 			store_unlock(lfd);
+			spool_owner_drop(sp, st->owner, oname);
 			return rc == 1 ? STORE_TAKEN : STORE_ERR;
 		}
 	}
@@ -563,6 +660,7 @@ store_submit(struct store *sp, const struct jobstatus *st, const char *input,
 	 */
 	if (fsync(sp->jobsfd) == -1)
 		log_warn("spool: fsync %s/jobs after %s", sp->path, st->id);
+	(void)store_metric_move(sp, st->task, -1, JOB_QUEUED);
 	return STORE_OK;
 unlock:
 	saved = errno;
@@ -570,6 +668,7 @@ unlock:
 	errno = saved;
 fail:
 	saved = errno;
+	spool_owner_drop(sp, st->owner, oname);
 	store_abort(sp, st->id);
 	errno = saved;
 	return STORE_ERR;
@@ -605,13 +704,18 @@ spool_withdraw(struct store *sp, const char *id)
 int
 store_remove(struct store *sp, const char *id, int tombstone)
 {
+	struct jobstatus st;
 	long long	 size;
-	int		 fd, gfd;
+	int		 fd, gfd, counted;
 
 	size = spool_du(sp->jobsfd, id);
+	/* Its task and state, for the counters: a move to none. */
+	counted = spool_metric_on(sp) && store_read(sp, id, &st) == STORE_OK;
 	if (spool_withdraw(sp, id) == -1)
 		return -1;
 	store_usage_add(sp, -size);
+	if (counted)
+		(void)store_metric_move(sp, st.task, st.state, -1);
 	if (tombstone) {
 		if ((gfd = openat(sp->dirfd, "gone", O_RDONLY | O_DIRECTORY |
 		    O_CLOEXEC)) == -1 || (fd = openat(gfd, id, O_WRONLY |
@@ -909,6 +1013,34 @@ int
 store_draining(struct store *sp)
 {
 	return faccessat(sp->dirfd, "drain", F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/*
+ * Drain the spool (on) or stop draining it: the file "drain" made or
+ * removed, and the spool directory synced, so the change survives a
+ * crash.  Returns 0, or -1 (logged).
+ */
+int
+store_drain_set(struct store *sp, int on)
+{
+	int	 fd;
+
+	if (on) {
+		if ((fd = openat(sp->dirfd, "drain", O_WRONLY | O_CREAT |
+		    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1) {
+			log_warn("spool: create %s/drain", sp->path);
+			return -1;
+		}
+		close(fd);
+	} else if (unlinkat(sp->dirfd, "drain", 0) == -1 && errno != ENOENT) {
+		log_warn("spool: unlink %s/drain", sp->path);
+		return -1;
+	}
+	if (fsync(sp->dirfd) == -1) {
+		log_warn("spool: fsync %s", sp->path);
+		return -1;
+	}
+	return 0;
 }
 
 /* Bytes job id takes on disk (0 when it is gone). */

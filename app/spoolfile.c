@@ -112,6 +112,9 @@ spool_status_encode(const struct jobstatus *st, struct buf *out)
 	spool_put_text(out, "error_code", st->error_code);
 	spool_put_text(out, "error_message", st->error_message);
 	buf_printf(out, "attempts %d\n", st->attempts);
+	/* Only when there is one: statuses without stay as they were. */
+	if (st->owner[0] != '\0')
+		spool_put_text(out, "owner", st->owner);
 	return out->data != NULL && out->len > 0 ? 0 : -1;
 }
 
@@ -214,6 +217,11 @@ spool_status_decode(const char *buf, size_t len, struct jobstatus *st)
 			    sizeof(st->error_message), v, vlen);
 		else if (KEY("attempts"))
 			st->attempts = (int)spool_get_num(v, vlen);
+		else if (KEY("owner") && vlen == SPOOLCGI_OWNER_LEN &&
+		    strspn(v, "0123456789abcdef") >= vlen) {
+			memcpy(st->owner, v, vlen);
+			st->owner[vlen] = '\0';
+		}
 #undef KEY
 	}
 	if (have == 7)

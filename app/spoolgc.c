@@ -175,8 +175,9 @@ store_gc_begin(struct store *sp, time_t now)
 }
 
 /*
- * Call fn(arg, id) for every job in the store (the clean-up's walk; the
- * only one).  Returns 0, or -1 (logged).
+ * Call fn(arg, id) for every job in the store: the clean-up's walk, and
+ * the operator's listing ("spoolcgi jobs"); no request walks the jobs.
+ * Returns 0, or -1 (logged).
  */
 int
 store_gc_jobs(struct store *sp, int (*fn)(void *, const char *), void *arg)
@@ -198,7 +199,8 @@ store_gc_jobs(struct store *sp, int (*fn)(void *, const char *), void *arg)
 /*
  * The store's own leftovers, then release the clean-up (lock lfd):
  * tombstones older than tombstone seconds, staging older than an hour,
- * keys whose job is gone, clients with nothing pending; the spool's size
+ * keys whose job is gone, clients with nothing pending, owners' entries
+ * of jobs that are gone (spoolown.c); the spool's size
  * measured anew.
  */
 void
@@ -209,6 +211,7 @@ store_gc_end(struct store *sp, int lfd, long tombstone, time_t now,
 	spool_gc_dir(sp, "tmp", now, 3600, NULL, &gs->temps);
 	spool_gc_dir(sp, "keys", now, 60, spool_gc_key_live, &gs->keys);
 	spool_gc_clients(sp, now);
+	spool_gc_owners(sp);
 	spool_usage_set(sp, spool_du(sp->dirfd, "."));
 	store_unlock(lfd);
 }

@@ -79,6 +79,7 @@ store_claim(struct store *sp, const char *id, int lockfd, struct run *run)
 		store_run_release(run);
 		return STORE_ERR;
 	}
+	run->written = run->st.state;
 	return STORE_OK;
 }
 
@@ -104,6 +105,10 @@ store_run_write(struct run *run, int durable)
 		log_warn("spool: write jobs/%s/%s", run->st.id, SPOOL_STATUS);
 		return -1;
 	}
+	if (run->st.state != run->written)
+		(void)store_metric_move(run->store, run->st.task,
+		    run->written, run->st.state);
+	run->written = run->st.state;
 	return 0;
 }
 

@@ -4,7 +4,9 @@
  * limits of the server, the disk and the client, the idempotency key,
  * then the job stored and queued in one step (lifecycle_submit), and the
  * answer: 202 with the status object, or 303 to the job page.  No refusal
- * leaves anything in the spool.
+ * leaves anything in the spool.  A failed or cancelled job run again
+ * (POST {base}/jobs/{id}/retry) is a start too: the same limits, keys and
+ * answers, its input the old job's (lifecycle_retry).
  */
 #include "config.h"
 
@@ -23,6 +25,8 @@
 #include <json.h>
 
 #include "extern.h"
+
+#define START_RETRY_BODY_MAX	4096	/* a retry's body: a token at most */
 
 /*
  * The task's stdin (README "Writing a task"), fields as configured, in
@@ -273,6 +277,47 @@ start_room(struct server *srv, size_t len, struct refusal *rf)
 }
 
 /*
+ * Refuse a start while the server drains (the drain key, or the spool's
+ * flag: "spoolcgi drain on").  Returns 0, or -1 with rf filled (503).
+ */
+static int
+start_draining(struct req *r, struct refusal *rf)
+{
+	if (!r->srv->cfg->drain && !store_draining(r->srv->store))
+		return 0;
+	http_header(r, "Retry-After", "300");
+	refuse(rf, 503, "draining", NULL, "this server is being drained for "
+	    "maintenance and takes no new jobs; jobs already started will "
+	    "finish");
+	return -1;
+}
+
+/*
+ * Admit a start under the per-client limits, holding the client in cl
+ * (store_client_done releases it).  A failure of the limits' own files
+ * admits the start.  Returns 0, or -1 with rf filled (429).
+ */
+static int
+start_admit(struct req *r, struct client *cl, struct refusal *rf)
+{
+	const struct config	*cfg = r->srv->cfg;
+	char			 client[64];
+	int			 retry;
+
+	if (cfg->max_jobs_per_client <= 0 && cfg->client_starts_per_minute <= 0)
+		return 0;
+	start_client(r, client, sizeof(client));
+	if (store_client_admit(r->srv->store, client, cfg->max_jobs_per_client,
+	    cfg->client_starts_per_minute, time(NULL), &retry, cl) != 1)
+		return 0;
+	http_header(r, "Retry-After", "%d", retry);
+	refuse(rf, 429, "too_many_jobs", NULL, "you have started too many "
+	    "jobs; wait for them to finish, or try again in %d seconds",
+	    retry);
+	return -1;
+}
+
+/*
  * POST {base}/jobs (or {base}): start a job (README "How a request flows").
  * Answers the request itself, whatever happens.
  */
@@ -286,23 +331,19 @@ start_job(struct req *r)
 	struct buf		 body = { 0 }, input = { 0 };
 	struct jobstatus	 st, old;
 	const struct task	*t;
-	char			 mt[128], key[160], client[64];
+	char			 mt[128], key[160];
 	const char		*ct;
 	struct uploads		 up;
 	struct submit		 sub;
 	struct client		 cl = { -1, -1 };
+	struct owner		 own;
 	size_t			 len;
-	int			 rc, retry, multipart, staged = 0, workfd = -1;
+	int			 rc, multipart, staged = 0, workfd = -1;
 
 	memset(&rf, 0, sizeof(rf));
 	memset(&sub, 0, sizeof(sub));
-	if (cfg->drain || store_draining(srv->store)) {
-		http_header(r, "Retry-After", "300");
-		refuse(&rf, 503, "draining", NULL, "this server is being "
-		    "drained for maintenance and takes no new jobs; jobs "
-		    "already started will finish");
+	if (start_draining(r, &rf) == -1)
 		goto refused;
-	}
 	ct = http_media_type(http_param(r, "CONTENT_TYPE"), mt, sizeof(mt));
 	multipart = ct != NULL && strcmp(ct, "multipart/form-data") == 0;
 	if (ct == NULL || (strcmp(ct, "application/x-www-form-urlencoded") !=
@@ -354,22 +395,13 @@ start_job(struct req *r)
 		goto refused;
 	if (multipart && upload_check(&up, t, workfd, &rf) == -1)
 		goto refused;
-	if (cfg->max_jobs_per_client > 0 || cfg->client_starts_per_minute > 0) {
-		start_client(r, client, sizeof(client));
-		rc = store_client_admit(srv->store, client,
-		    cfg->max_jobs_per_client, cfg->client_starts_per_minute,
-		    time(NULL), &retry, &cl);
-		if (rc == 1) {
-			http_header(r, "Retry-After", "%d", retry);
-			refuse(&rf, 429, "too_many_jobs", NULL, "you have "
-			    "started too many jobs; wait for them to finish, "
-			    "or try again in %d seconds", retry);
-			goto refused;
-		}
-		/* A failure of the limits' own files admits the start. */
-	}
+	if (start_admit(r, &cl, &rf) == -1)
+		goto refused;
 
 	snprintf(st.task, sizeof(st.task), "%s", t->name);
+	/* "My jobs": whose it is; a new browser's token is set below. */
+	(void)owner_for_start(r, &own);
+	memcpy(st.owner, own.hash, sizeof(st.owner));
 	st.state = JOB_QUEUED;
 	st.progress = -1;
 	st.created_at = time(NULL);
@@ -421,6 +453,7 @@ start_job(struct req *r)
 	if (cfg->max_spool_bytes > 0)
 		store_usage_add(srv->store, store_job_size(srv->store, st.id));
 	store_client_done(&cl, st.id);
+	owner_cookie_set(r, &own, 0);
 	start_answer(r, &st, jobs_prefer_wait(r));
 	goto done;
 disk_full:
@@ -428,6 +461,7 @@ disk_full:
 	refuse(&rf, 503, "disk_full", NULL, "the server's disk is full; try "
 	    "again later");
 refused:
+	metrics_refused(srv, rf.code);
 	reply_refuse(r, &rf);
 done:
 	/* Unlock the client; a job that was not queued is not counted. */
@@ -439,4 +473,149 @@ done:
 	form_free(&f);
 	buf_free(&body);
 	buf_free(&input);
+}
+
+/* The answer to a retry of job old, which is not failed or cancelled. */
+static void
+start_not_retryable(struct req *r, const struct jobstatus *old)
+{
+	if (r->json) {
+		http_header(r, "Cache-Control", "no-store");
+		reply_status(r, 409, old);
+		return;
+	}
+	reply_error(r, 409, "not_retryable", NULL, job_state_final(old->state) ?
+	    "this job succeeded; only a failed or cancelled job can be run "
+	    "again" : "this job has not finished yet; only a failed or "
+	    "cancelled job can be run again");
+}
+
+/*
+ * POST {base}/jobs/{id}/retry: run failed or cancelled job id again, as
+ * a new job with the same task, fields and uploads (lifecycle_retry),
+ * under every limit of a start.  The body is empty, a form with the job
+ * page's one-time _token, or JSON (read for nothing: Idempotency-Key is
+ * a header).  Answers as a start does: 202 with the new job's status, or
+ * 303 to its page; a repeat of the key or token answers with the same
+ * new job.  409 unless the job is failed or cancelled.
+ */
+void
+start_retry(struct req *r, const char *id)
+{
+	struct server		*srv = r->srv;
+	const struct config	*cfg = srv->cfg;
+	struct refusal		 rf;
+	struct form		 f = { 0 };
+	struct buf		 body = { 0 };
+	struct jobstatus	 old, st;
+	struct submit		 sub;
+	struct client		 cl = { -1, -1 };
+	struct owner		 own;
+	char			 mt[128], key[160];
+	const char		*ct;
+	size_t			 len;
+	int			 rc;
+
+	memset(&rf, 0, sizeof(rf));
+	memset(&sub, 0, sizeof(sub));
+	/* The job first: an unknown id is a 404 whatever else holds. */
+	if (jobs_read(r, id, &old) == -1)
+		goto done;
+	if (old.state != JOB_FAILED && old.state != JOB_CANCELLED) {
+		start_not_retryable(r, &old);
+		goto done;
+	}
+	if (start_draining(r, &rf) == -1 ||
+	    start_body_length(r, START_RETRY_BODY_MAX, &len, &rf) == -1)
+		goto refused;
+	ct = http_media_type(http_param(r, "CONTENT_TYPE"), mt, sizeof(mt));
+	if (len > 0 && (ct == NULL || (strcmp(ct,
+	    "application/x-www-form-urlencoded") != 0 &&
+	    strcmp(ct, "application/json") != 0))) {
+		refuse(&rf, 415, "unsupported_media_type", NULL, "send no "
+		    "body, a form (application/x-www-form-urlencoded) or "
+		    "application/json");
+		goto refused;
+	}
+	if (len > 0 && (start_read_body(r, &body, len, &rf) == -1 ||
+	    (strcmp(ct, "application/json") != 0 &&
+	    form_parse_urlencoded(&f, body.data, body.len, &rf) == -1)))
+		goto refused;
+	if (start_idem_key(r, &f, key, sizeof(key), &rf) == -1)
+		goto refused;
+	/* The old job's size bounds the new one's: its uploads and input. */
+	if (start_room(srv, (size_t)store_job_size(srv->store, id), &rf) == -1) {
+		http_header(r, "Retry-After", "60");
+		goto refused;
+	}
+	if (start_admit(r, &cl, &rf) == -1)
+		goto refused;
+
+	/*
+	 * The new job belongs to the caller ("my jobs"), not to the old
+	 * job's owner, whom a holder of the old job's link need not be;
+	 * lifecycle_retry keeps the owner set here.
+	 */
+	memset(&st, 0, sizeof(st));
+	(void)owner_for_start(r, &own);
+	memcpy(st.owner, own.hash, sizeof(st.owner));
+	sub.key = key;
+	rc = lifecycle_retry(srv->store, cfg, id, &old, &st, &sub);
+	switch (rc) {
+	case LC_OK:
+		break;
+	case LC_NOENT:
+	case LC_GONE:
+		reply_lookup(r, rc);
+		goto done;
+	case LC_STATE:
+		start_not_retryable(r, &old);
+		goto done;
+	case LC_NOTASK:
+		refuse(&rf, 409, "task_gone", NULL, "this job's task is no "
+		    "longer offered here, so it cannot run again");
+		goto refused;
+	case LC_INPUT:
+		refuse(&rf, 409, "input_gone", NULL, "this job's input or "
+		    "uploaded files are no longer as they were (its task may "
+		    "have changed them), so it cannot run again; start a new "
+		    "job instead");
+		goto refused;
+	case LC_FULL:
+		http_header(r, "Retry-After", "30");
+		refuse(&rf, 503, "queue_full", NULL, "the queue is full (%d "
+		    "jobs are waiting); try again later", cfg->max_queued);
+		goto refused;
+	case LC_CONFLICT:
+		refuse(&rf, 400, "idempotency_conflict",
+		    http_param(r, "HTTP_IDEMPOTENCY_KEY") ? "Idempotency-Key" :
+		    "_token", "this key was used for a different request: "
+		    "send a new key for new work");
+		goto refused;
+	case LC_DUPLICATE:
+		/* The key's retry was made before: answer with that job. */
+		store_client_done(&cl, NULL);
+		if (jobs_read(r, sub.existing, &st) == 0)
+			start_answer(r, &st, jobs_prefer_wait(r));
+		goto done;
+	default:
+		if (errno == ENOSPC || errno == EDQUOT) {
+			http_header(r, "Retry-After", "60");
+			refuse(&rf, 503, "disk_full", NULL, "the server's disk "
+			    "is full; try again later");
+			goto refused;
+		}
+		reply_fail(r, "writing the job to the spool");
+		goto done;
+	}
+	store_client_done(&cl, st.id);
+	owner_cookie_set(r, &own, 0);
+	start_answer(r, &st, jobs_prefer_wait(r));
+	goto done;
+refused:
+	reply_refuse(r, &rf);
+done:
+	store_client_done(&cl, NULL);
+	form_free(&f);
+	buf_free(&body);
 }

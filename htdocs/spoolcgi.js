@@ -8,13 +8,17 @@
  * and every form that posts to a spoolcgi "/jobs" URL (its action ends in
  * /jobs, or it carries data-spoolcgi; data-spoolcgi="off" opts out) starts
  * its job with fetch() instead of leaving the page.  A panel after the form
- * then shows a <progress> bar, the task's message, an estimate of the time
- * left, a Cancel button and, at the end, the result, the error or
- * "Cancelled".  It polls as the server's Retry-After says, backs off on
+ * then shows a <progress> bar, the task's message, its place in the queue,
+ * how long it has run and an estimate of the time left, the last lines of
+ * its log, a Cancel button and, at the end, the result, the error or
+ * "Cancelled"; a failed or cancelled job gets a "Run again" button, which
+ * starts the same job anew (POST links.retry) and follows it in the panel.
+ * It polls as the server's Retry-After says, backs off on
  * network errors, 429 and 503, and shows a refused field beside the field.
  *
  * On a job page of the program (an element with data-spoolcgi-job) it
- * updates the bar in place instead of letting the page reload itself.
+ * updates the bar, the times and the log (data-spoolcgi-log) in place
+ * instead of letting the page reload itself.
  *
  * Without JavaScript the same forms work as they are: post, 303 to the job
  * page, which refreshes itself until the result is there.  Nothing here
@@ -36,6 +40,7 @@
 	const BACKOFF_CAP = 30;		/* ... up to this */
 	const START_WAIT_MAX = 60;	/* a start told to wait longer gives up */
 	const TEXT_MAX = 1 << 20;	/* larger text results: download only */
+	const LOG_TAIL = 4096;		/* bytes of the log shown, as the page */
 	const ACCEPT = { Accept: 'application/json' };
 
 	/* ------------------------------------------------------ helpers */
@@ -121,11 +126,23 @@
 		return `about ${Math.round(s / 3600)} hours`;
 	}
 
+	/* "45 seconds", "2 minutes 5 seconds", "1 hour 2 minutes": as the page. */
+	function elapsed(s) {
+		const h = Math.floor(s / 3600), m = Math.floor(s % 3600 / 60);
+		const n = (k, w) => `${k} ${w}${k === 1 ? '' : 's'}`;
+		if (h > 0)
+			return `${n(h, 'hour')} ${n(m, 'minute')}`;
+		if (m > 0)
+			return `${n(m, 'minute')} ${n(s % 60, 'second')}`;
+		return n(s % 60, 'second');
+	}
+
 	/*
-	 * Seconds left, from the progress rate.  The rate since the job
-	 * started (the server's Date and started_at, one clock) is used until
-	 * this page has seen the progress move; then the rate over what this
-	 * page saw, which follows a task that speeds up or slows down.
+	 * Seconds left, from the progress rate.  The server's estimate (the
+	 * rate since the job started, remaining_seconds) is used until this
+	 * page has seen the progress move; then the rate over what this page
+	 * saw, which follows a task that speeds up or slows down.  null when
+	 * there is none: the server gives none too early or without progress.
 	 */
 	function remaining(st, res, seen) {
 		const p = st.progress;
@@ -137,11 +154,18 @@
 		const first = seen.find((x) => x.p < p);
 		if (first && now - first.t >= 1000)
 			return (100 - p) * (now - first.t) / 1000 / (p - first.p);
-		const date = Date.parse(res.headers.get('Date') || '');
-		const began = Date.parse(st.started_at || '');
-		if (isNaN(date) || isNaN(began) || date <= began)
-			return null;
-		return (date - began) / 1000 * (100 - p) / p;
+		return typeof st.remaining_seconds === 'number' ?
+		    st.remaining_seconds : null;
+	}
+
+	/*
+	 * The last whole lines of a log's tail, without its final newlines;
+	 * cut says the tail started inside the log (its first line is part
+	 * of one), as the server's page does it.
+	 */
+	function logLines(text, cut) {
+		const nl = cut ? text.indexOf('\n') : -1;
+		return text.slice(nl + 1).replace(/\n+$/, '');
 	}
 
 	/* ------------------------------------------------------ the panel */
@@ -153,7 +177,7 @@
 	 * status box, which gets the same content, and nothing is inserted.
 	 */
 	class View {
-		constructor(form, live) {
+		constructor(form, live, logBox) {
 			this.stateEl = el('p', { className: 'state' });
 			this.bar = el('progress', { max: 100 });
 			this.bar.setAttribute('aria-label', 'Progress');
@@ -162,7 +186,7 @@
 			this.meter = el('div', { className: 'meter', hidden: true },
 			    this.bar, this.pct);
 			this.msg = el('p', { className: 'message', hidden: true });
-			this.eta = el('p', { className: 'spoolcgi-eta note', hidden: true });
+			this.eta = el('p', { className: 'spoolcgi-eta timing note', hidden: true });
 			this.notice = el('p', { className: 'spoolcgi-notice note', hidden: true });
 			this.seen = [];
 			this.live = live || el('div', { className: 'spoolcgi-status' });
@@ -171,12 +195,32 @@
 			this.live.setAttribute('role', 'status');
 			this.live.setAttribute('aria-live', 'polite');
 			this.outcome = el('div', { className: 'spoolcgi-outcome' });
+			/* The log: the page's own section, or one of the panel's. */
+			this.logBox = logBox || el('section', { className: 'log-tail',
+			    hidden: true }, el('h2', null, 'Log'), el('pre', { className: 'log' }));
+			this.logPre = this.logBox.querySelector('pre');
+			/* null: from the job's link, once known; '': none (a job page without one) */
+			this.logUrl = logBox ? logBox.getAttribute('data-spoolcgi-log') :
+			    live ? '' : null;
+			this.logBusy = false;
 			this.cancel = el('button', { type: 'button',
 			    className: 'spoolcgi-cancel', textContent: 'Cancel', hidden: true });
+			this.again = el('button', { type: 'button',
+			    className: 'spoolcgi-again', textContent: 'Run again' });
+			this.againBox = el('div', { className: 'actions', hidden: true },
+			    this.again);
 			this.link = el('a', { className: 'spoolcgi-link', hidden: true,
 			    textContent: 'Link to this job' });
+			this.run = null;	/* the job shown now (runJob) */
+			this.cancel.addEventListener('click', () => cancel(this, this.run));
+			this.again.addEventListener('click', () => {
+				const url = this.again.dataset.url;
+				if (url && !this.againBox.hidden)
+					runJob(this, url, null, null);
+			});
 			this.root = live || el('section', { className: 'spoolcgi-job' },
-			    this.live, this.outcome, el('div', { className: 'actions danger' },
+			    this.live, this.outcome, this.logBox, this.againBox,
+			    el('div', { className: 'actions danger' },
 			    this.cancel, this.link));
 			if (live)
 				return;
@@ -204,8 +248,15 @@
 			if (url) {
 				this.link.href = url;
 				this.link.hidden = false;
+				if (this.logUrl === null)
+					this.logUrl = `${url}/log`;
 			}
 			this.cancel.hidden = FINAL.includes(st.state);
+			/* links.retry: only a failed or cancelled job has one. */
+			const again = FINAL.includes(st.state) && st.links && st.links.retry;
+			this.againBox.hidden = !again;
+			if (again)
+				this.again.dataset.url = st.links.retry;
 			if (st.state === 'queued')
 				this.say('queued', 'Waiting to start' + (st.queue_position ?
 				    `: number ${st.queue_position} in the queue` : ''));
@@ -222,8 +273,47 @@
 			this.msg.textContent = st.message || '';
 			this.msg.hidden = !st.message || FINAL.includes(st.state);
 			const left = remaining(st, res, this.seen);
-			this.eta.textContent = left == null ? '' : `${capital(duration(left))} left`;
-			this.eta.hidden = left == null;
+			const ran = st.state === 'running' &&
+			    typeof st.elapsed_seconds === 'number' ?
+			    `Running for ${elapsed(st.elapsed_seconds)}` : '';
+			const eta = left == null ? '' : `${duration(left)} left`;
+			this.eta.textContent = ran && eta ? `${ran}; ${eta}.` :
+			    ran ? `${ran}.` : eta ? `${capital(eta)}.` : '';
+			this.eta.hidden = !ran && !eta;
+			if (st.state === 'running' || st.state === 'failed')
+				this.log();
+			else if (FINAL.includes(st.state))
+				this.logBox.hidden = true;	/* as the result page */
+		}
+
+		/*
+		 * Show the last lines of the job's log, as the page does; a task
+		 * whose log is hidden answers 404, and the log is not asked for
+		 * again.  One request at a time.
+		 */
+		async log() {
+			if (!this.logUrl || this.logBusy)
+				return;
+			this.logBusy = true;
+			try {
+				const res = await fetch(`${this.logUrl}?tail=${LOG_TAIL}`,
+				    { cache: 'no-store', credentials: 'same-origin' });
+				if (res.status === 404) {
+					this.logUrl = '';
+				} else if (res.ok) {
+					const text = await res.text();
+					/* The server skips at most 3 bytes of a cut character. */
+					const bytes = new TextEncoder().encode(text).length;
+					const lines = logLines(text, bytes >= LOG_TAIL - 3);
+					if (lines) {
+						this.logPre.textContent = lines;
+						this.logBox.hidden = false;
+					}
+				}
+			} catch (e) {
+				/* the next poll tries again */
+			}
+			this.logBusy = false;
 		}
 
 		/* The outcome of a final job. */
@@ -340,18 +430,19 @@
 	}
 
 	/*
-	 * POST the form.  Returns {st, res} once a job exists, or null after
-	 * showing why not.  Retries on network errors, 429 and 503 with the
-	 * same Idempotency-Key, so that a retry never starts a second job.
+	 * POST body to url: a form's action, or a job's links.retry (form
+	 * null).  Returns {st, res} once a job exists, or null after showing
+	 * why not.  Retries on network errors, 429 and 503 with the same
+	 * Idempotency-Key, so that a retry never starts a second job.
 	 */
-	async function start(form, body, view, run) {
+	async function start(url, body, view, run, form) {
 		const headers = Object.assign({ 'Idempotency-Key': newKey() }, ACCEPT);
 		let backoff = BACKOFF_FIRST;
 		view.say('starting', 'Starting…');
 		for (;;) {
 			let res, wait;
 			try {
-				res = await fetch(form.action, { method: 'POST', body, headers,
+				res = await fetch(url, { method: 'POST', body, headers,
 				    credentials: 'same-origin' });
 			} catch (e) {
 				res = null;
@@ -367,7 +458,7 @@
 				return { st: data, res };
 			if (res && !transient(res.status)) {
 				const err = (data && data.error) || {};
-				if (err.field && fieldError(form, err.field, errorText(data, res))) {
+				if (form && err.field && fieldError(form, err.field, errorText(data, res))) {
 					view.say('refused', `Please correct “${labelOf(form, err.field)}”.`, 'bad');
 				} else {
 					view.say('refused', 'The job was not started.', 'bad');
@@ -457,6 +548,37 @@
 			run.wake();
 	}
 
+	/*
+	 * Start a job (start) and follow it to its end in view: the form's
+	 * job, or (form null) a failed or cancelled job's run again.
+	 */
+	async function runJob(view, url, body, form) {
+		const run = { st: null, stopped: false, wake: null };
+		view.run = run;
+		view.againBox.hidden = true;
+		view.outcome.replaceChildren();
+		view.seen = [];
+		/* A new job: its own log, from its own link once known. */
+		view.logUrl = null;
+		view.logBox.hidden = true;
+		view.logPre.textContent = '';
+		try {
+			const got = await start(url, body, view, run, form);
+			if (got) {
+				run.st = got.st;
+				view.note('');
+				const self = new URL(got.st.links.self ||
+				    got.res.headers.get('Location'), got.res.url).href;
+				const st = await follow(self, got.st, got.res, view, run);
+				if (st)
+					await view.finish(st);
+			}
+		} catch (e) {
+			view.say('error', 'Something went wrong.', 'bad');
+			view.note(String(e && e.message || e));
+		}
+	}
+
 	function submitButtons(form) {
 		return Array.from(form.elements).filter((b) =>
 		    (b.tagName === 'BUTTON' || b.tagName === 'INPUT') && b.type === 'submit');
@@ -491,22 +613,8 @@
 		form.setAttribute('aria-busy', 'true');
 		clearFieldErrors(form);
 		const view = new View(form);
-		const run = { st: null, stopped: false, wake: null };
-		view.cancel.addEventListener('click', () => cancel(view, run));
 		try {
-			const got = await start(form, body, view, run);
-			if (got) {
-				run.st = got.st;
-				view.note('');
-				const url = new URL(got.st.links.self ||
-				    got.res.headers.get('Location'), got.res.url).href;
-				const st = await follow(url, got.st, got.res, view, run);
-				if (st)
-					await view.finish(st);
-			}
-		} catch (e) {
-			view.say('error', 'Something went wrong.', 'bad');
-			view.note(String(e && e.message || e));
+			await runJob(view, form.action, body, form);
 		} finally {
 			running.delete(form);
 			form.removeAttribute('aria-busy');
@@ -541,7 +649,8 @@
 		window.stop();
 		if (note)
 			note.textContent = 'This page updates itself until the job is done.';
-		if (await follow(url, st, res, new View(null, box), run))
+		const view = new View(null, box, document.querySelector('[data-spoolcgi-log]'));
+		if (await follow(url, st, res, view, run))
 			location.replace(url);	/* the server's result page */
 	}
 

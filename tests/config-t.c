@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <sys/types.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -310,6 +311,30 @@ test_refusals(void)
 	refused("send_result_prefix with a CR",
 	    "{'spool': '/s', 'send_result_prefix': '/in\\r/', 'tasks': {"
 	    TASK_T "}}", ": send_result_prefix: give a URI path");
+	refused("a task's send_result: an unknown way",
+	    "{'spool': '/s', 'tasks': {'t': {'command': ['/x'], "
+	    "'send_result': 'nginx'}}}", ": tasks.t.send_result: give "
+	    "\"spoolcgi\"");
+	refused("a task's x-accel-redirect without the global prefix",
+	    "{'spool': '/s', 'tasks': {'t': {'command': ['/x'], "
+	    "'send_result': 'x-accel-redirect'}}}",
+	    ": tasks.t.send_result: \"x-accel-redirect\" needs the global "
+	    "\"send_result_prefix\"");
+	{
+		struct config	 c;
+		char		 e[1024];
+
+		ok(parse(&c, j("{'spool': '/s', 'send_result': 'x-sendfile', "
+		    "'send_result_prefix': '/in/', 'tasks': {'a': {'command': "
+		    "['/x'], 'send_result': 'x-accel-redirect'}, 'b': "
+		    "{'command': ['/x']}}}"), e, sizeof(e)) == 0 &&
+		    strcmp(c.tasks[0].send_result, "x-accel-redirect") == 0 &&
+		    c.tasks[1].send_result == NULL &&
+		    strcmp(c.send_result, "x-sendfile") == 0,
+		    "a task's send_result overrides the global one; NULL: "
+		    "the global one");
+		config_free(&c);
+	}
 	refused("result_filename: a broken template",
 	    "{'spool': '/s', 'tasks': {'t': {'command': ['/x'], "
 	    "'result_filename': 'a-{{id'}}}", ": tasks.t.result_filename: ");
@@ -996,6 +1021,51 @@ test_notify(void)
 	    TASK_T "}}", "notify_timeout_seconds");
 }
 
+/* metrics_token and metrics_allow: checked, and the token never shown. */
+static void
+test_metrics_keys(void)
+{
+	struct config	 cfg;
+	char		 err[1024];
+
+	refused("metrics_token: too short",
+	    "{'spool': '/s', 'metrics_token': 'sesame', 'tasks': {" TASK_T
+	    "}}", ": metrics_token: the token must be 16 to 256");
+	refused("metrics_token: a space",
+	    "{'spool': '/s', 'metrics_token': 'open sesame open sesame', "
+	    "'tasks': {" TASK_T "}}", ": metrics_token: the token may hold "
+	    "only");
+	memset(err, 0, sizeof(err));
+	ok(parse(&cfg, j("{'spool': '/s', 'metrics_token': 'open sesame open "
+	    "sesame', 'tasks': {" TASK_T "}}"), err, sizeof(err)) == -1 &&
+	    strstr(err, "sesame") == NULL, "metrics_token: a refusal never "
+	    "shows the token");
+	refused("metrics_allow: not an address",
+	    "{'spool': '/s', 'metrics_allow': ['localhost'], 'tasks': {"
+	    TASK_T "}}", ": metrics_allow[0]: \"localhost\" is not an "
+	    "address");
+	refused("metrics_allow: not an array",
+	    "{'spool': '/s', 'metrics_allow': '127.0.0.1', 'tasks': {"
+	    TASK_T "}}", ": metrics_allow: expected an array");
+	ok(parse(&cfg, j("{'spool': '/s', 'metrics_token': "
+	    "'0123456789abcdef-._~+/', 'metrics_allow': ['127.0.0.1', "
+	    "'2001:db8::/32'], 'trusted_proxies': ['198.51.100.0/24'], "
+	    "'tasks': {" TASK_T "}}"), err, sizeof(err)) == 0,
+	    "metrics keys: accepted");
+	is_str(cfg.metrics_token, "0123456789abcdef-._~+/", "metrics_token");
+	ok(cfg.nmetrics_allow == 2 && cfg.metrics_allow[0].family == AF_INET &&
+	    cfg.metrics_allow[0].bits == 32 &&
+	    cfg.metrics_allow[1].family == AF_INET6 &&
+	    cfg.metrics_allow[1].bits == 32, "metrics_allow: two ranges");
+	ok(cfg.nproxies == 1 && cfg.proxies[0].bits == 24,
+	    "trusted_proxies: kept apart from metrics_allow");
+	config_free(&cfg);
+	ok(parse(&cfg, j("{'spool': '/s', 'tasks': {" TASK_T "}}"), err,
+	    sizeof(err)) == 0 && cfg.metrics_token == NULL &&
+	    cfg.nmetrics_allow == 0, "metrics: off by default");
+	config_free(&cfg);
+}
+
 int
 main(void)
 {
@@ -1014,5 +1084,6 @@ main(void)
 	test_example();
 	test_keys();
 	test_default_path();
+	test_metrics_keys();
 	return tap_done();
 }

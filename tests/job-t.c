@@ -137,8 +137,8 @@ test_status_json(void)
 	ok(reply_status_object(&b, &st, "/app", NULL) == 0, "status object built");
 	o = json_tokener_parse(b.data);
 	ok(o != NULL, "it is JSON");
-	ok(json_object_object_length(o) == 13, "13 keys: the spec's 11, "
-	    "status and done");
+	ok(json_object_object_length(o) == 15, "15 keys: the spec's 11, "
+	    "status, done, elapsed_seconds and remaining_seconds");
 	json_object_object_get_ex(o, "state", &v);
 	is_str(json_object_get_string(v), "running", "state");
 	json_object_object_get_ex(o, "progress", &v);
@@ -147,6 +147,14 @@ test_status_json(void)
 	    "queue_position null while running");
 	ok(json_object_object_get_ex(o, "finished_at", &v) && v == NULL,
 	    "finished_at null");
+	ok(json_object_object_get_ex(o, "elapsed_seconds", &v) &&
+	    json_object_is_type(v, json_type_int) &&
+	    json_object_get_int64(v) >= (int64_t)(time(NULL) - st.started_at),
+	    "elapsed_seconds: since started_at");
+	ok(json_object_object_get_ex(o, "remaining_seconds", &v) &&
+	    json_object_is_type(v, json_type_int) &&
+	    json_object_get_int64(v) >= 1,
+	    "remaining_seconds: an estimate from 42 percent");
 	ok(json_object_object_get_ex(o, "error", &v) && v == NULL,
 	    "error null");
 	json_object_object_get_ex(o, "started_at", &v);
@@ -203,6 +211,45 @@ test_retry_after(void)
 	is_int(job_retry_after(&st, now), 1, "nearly done: at least 1 s");
 }
 
+static void
+test_estimate(void)
+{
+	struct jobstatus	 st;
+	time_t			 now = 1795338000;
+
+	memset(&st, 0, sizeof(st));
+	st.state = JOB_QUEUED;
+	st.progress = -1;
+	ok(job_elapsed(&st, now) == -1 && job_remaining(&st, now) == -1,
+	    "queued: no elapsed time, no estimate");
+	st.state = JOB_RUNNING;
+	st.started_at = now - 60;
+	ok(job_elapsed(&st, now) == 60, "running: elapsed since started_at");
+	ok(job_remaining(&st, now) == -1, "no progress: no estimate");
+	st.progress = 0;
+	ok(job_remaining(&st, now) == -1, "0 percent: no estimate");
+	st.progress = 25;
+	ok(job_remaining(&st, now) == 180, "25 percent after 60 s: 180 s left");
+	st.progress = 100;
+	ok(job_remaining(&st, now) == -1, "100 percent: no estimate");
+	st.progress = 50;
+	st.started_at = now - (JOB_ESTIMATE_AFTER - 1);
+	ok(job_remaining(&st, now) == -1, "too early: no estimate");
+	st.started_at = now - JOB_ESTIMATE_AFTER;
+	ok(job_remaining(&st, now) == JOB_ESTIMATE_AFTER,
+	    "half done after JOB_ESTIMATE_AFTER s: as long again");
+	st.progress = 3;
+	st.started_at = now - 10;
+	ok(job_remaining(&st, now) == 323, "3 percent after 10 s: 323 s (rounded)");
+	st.started_at = now + 5;
+	ok(job_elapsed(&st, now) == 0, "a clock step back: 0, not negative");
+	st.state = JOB_SUCCEEDED;
+	st.started_at = now - 100;
+	st.finished_at = now - 30;
+	ok(job_elapsed(&st, now) == 70, "final: from start to finish");
+	ok(job_remaining(&st, now) == -1, "final: no estimate");
+}
+
 int
 main(void)
 {
@@ -219,5 +266,6 @@ main(void)
 	test_times();
 	test_status_json();
 	test_retry_after();
+	test_estimate();
 	return tap_done();
 }

@@ -673,14 +673,16 @@ stop_nginx() {
 # ---------------------------------------------------------------- spawn-fcgi
 
 # start_spawn_fcgi: runs examples/spawn-fcgi.sh start with the test's
-# paths: 2 children of $SITE/bin/spoolcgi on $SITE/run/spoolcgi.sock, as
-# www-data, pids in $SITE/run/spawn-fcgi.pid, configuration from
-# SPOOLCGI_CONFIG.  Returns spawn-fcgi's status.
+# paths: $SPAWN_FCGI_CHILDREN (default 2) children of $SITE/bin/spoolcgi
+# on $SITE/run/spoolcgi.sock, as www-data, pids in
+# $SITE/run/spawn-fcgi.pid, configuration from SPOOLCGI_CONFIG.  Returns
+# spawn-fcgi's status.
 start_spawn_fcgi() {
 	rm -f "$SITE/run/spawn-fcgi.pid"
 	$SRV_ENV SPOOLCGI_BIN="$SITE/bin/spoolcgi" SPOOLCGI_CONFIG="$CONFIG" \
 	    SPOOLCGI_SOCKET="$SITE/run/spoolcgi.sock" \
-	    SPOOLCGI_PIDFILE="$SITE/run/spawn-fcgi.pid" SPOOLCGI_CHILDREN=2 \
+	    SPOOLCGI_PIDFILE="$SITE/run/spawn-fcgi.pid" \
+	    SPOOLCGI_CHILDREN="${SPAWN_FCGI_CHILDREN:-2}" \
 	    SPOOLCGI_USER=www-data SPOOLCGI_GROUP=www-data \
 	    SPOOLCGI_SOCKET_USER=www-data SPOOLCGI_SOCKET_GROUP=www-data \
 	    SPAWN_FCGI="$SPAWN_FCGI_BIN" \

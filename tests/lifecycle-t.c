@@ -630,6 +630,173 @@ test_retry(void)
 	    strcmp(s[1], j.id) == 0, "its task started twice");
 }
 
+/*
+ * Submit a job of task with one upload, doc.txt holding text, as a
+ * multipart start does (the file staged and synced, then the job).
+ */
+static int
+submit_upload(const char *task, const char *text, struct jobstatus *st)
+{
+	struct submit	 sub;
+	char		 in[600];
+	int		 wfd, fd, n;
+
+	memset(st, 0, sizeof(*st));
+	memset(&sub, 0, sizeof(sub));
+	job_id_new(st->id);
+	snprintf(st->task, sizeof(st->task), "%s", task);
+	st->state = JOB_QUEUED;
+	st->progress = -1;
+	st->created_at = time(NULL);
+	if (nids < MAXJOBS)
+		memcpy(ids[nids++], st->id, sizeof(st->id));
+	if ((wfd = store_stage(sp, st->id)) == -1)
+		return LC_ERR;
+	if ((fd = openat(wfd, "doc.txt", O_WRONLY | O_CREAT | O_EXCL,
+	    0600)) == -1 || write(fd, text, strlen(text)) !=
+	    (ssize_t)strlen(text) || fsync(fd) == -1 || close(fd) == -1) {
+		close(wfd);
+		return LC_ERR;
+	}
+	close(wfd);
+	n = snprintf(in, sizeof(in), "{\"id\":\"%s\",\"task\":\"%s\","
+	    "\"fields\":{\"note\":\"x \xc3\xa9 <y>\"},\"files\":{\"doc\":"
+	    "{\"path\":\"doc.txt\",\"filename\":\"Doc 1.TXT\","
+	    "\"type\":\"text/plain\",\"size\":%zu}}}\n", st->id, task,
+	    strlen(text));
+	sub.key = "";
+	return lifecycle_submit(sp, &cfg, st, in, (size_t)n, &sub);
+}
+
+/* The text of file name of job id's work/, or "" (static). */
+static const char *
+work_file(const char *id, const char *name)
+{
+	static char	 text[256];
+	char		 path[700];
+	ssize_t		 n;
+	int		 fd;
+
+	text[0] = '\0';
+	snprintf(path, sizeof(path), "%s/jobs/%s/work/%s", spath, id, name);
+	if ((fd = open(path, O_RDONLY)) == -1)
+		return text;
+	n = read(fd, text, sizeof(text) - 1);
+	text[n > 0 ? n : 0] = '\0';
+	close(fd);
+	return text;
+}
+
+/* The input.json of job id with its own id taken out (static). */
+static const char *
+input_sans_id(const char *id)
+{
+	static char	 text[1024];
+	struct buf	 b = { 0 };
+	char		*p;
+
+	text[0] = '\0';
+	if (store_input_read(sp, id, &b) == STORE_OK && b.data != NULL) {
+		snprintf(text, sizeof(text), "%s", b.data);
+		while ((p = strstr(text, id)) != NULL)
+			memset(p, '-', SPOOLCGI_ID_LEN);
+	}
+	buf_free(&b);
+	return text;
+}
+
+/*
+ * lifecycle_retry: a cancelled job with an upload run again as a new
+ * job, its input and upload the same (a copy, not a link), the old job
+ * as it was; refusals for a job in another state, an unknown one, a task
+ * gone, an upload gone or changed; a key makes one retry of many.
+ */
+static void
+test_run_again(void)
+{
+	struct jobstatus	 old, run, st, nj, o2;
+	struct submit		 sub;
+	struct stat		 a, b;
+	char			 path[700], path2[700], first[SPOOLCGI_ID_LEN + 1];
+	pid_t			 t, p;
+	int			 fd;
+
+	part("again", 1, 100);
+	memset(&sub, 0, sizeof(sub));
+	sub.key = "";
+	ok(submit_upload("gated", "the upload\n", &old) == LC_OK &&
+	    wait_state(old.id, JOB_RUNNING, &st) == 0, "a job with an upload "
+	    "runs");
+	memset(&nj, 0, sizeof(nj));
+	is_int(lifecycle_retry(sp, &cfg, old.id, &st, &nj, &sub), LC_STATE,
+	    "a running job: LC_STATE");
+	ok(lifecycle_cancel(sp, &cfg, old.id, &st) == LC_OK &&
+	    wait_state(old.id, JOB_CANCELLED, &st) == 0, "it is cancelled");
+	memset(&nj, 0, sizeof(nj));
+	is_int(lifecycle_retry(sp, &cfg, old.id, &st, &nj, &sub), LC_OK,
+	    "lifecycle_retry of the cancelled job: LC_OK");
+	if (nids < MAXJOBS)
+		memcpy(ids[nids++], nj.id, sizeof(nj.id));
+	ok(job_id_check(nj.id, strlen(nj.id)) && strcmp(nj.id, old.id) != 0,
+	    "a new job, with an id of its own");
+	is_str(nj.task, "gated", "of the same task");
+	ok(st.state == JOB_CANCELLED && strcmp(st.id, old.id) == 0,
+	    "old: the old job's status");
+	snprintf(path, sizeof(path), "%s", input_sans_id(old.id));
+	is_str(input_sans_id(nj.id), path, "the same input (fields and "
+	    "files), its own id");
+	ok(strstr(input_sans_id(nj.id), "\"note\":\"x") != NULL,
+	    "the fields are there");
+	is_str(work_file(nj.id, "doc.txt"), "the upload\n", "the upload is "
+	    "copied");
+	snprintf(path, sizeof(path), "%s/jobs/%s/work/doc.txt", spath, old.id);
+	snprintf(path2, sizeof(path2), "%s/jobs/%s/work/doc.txt", spath, nj.id);
+	ok(stat(path, &a) == 0 && stat(path2, &b) == 0 && a.st_ino != b.st_ino,
+	    "a copy, not a link: the task of one cannot change the other's");
+	ok(read_pids(nj.id, &t, &p, NULL) == 0 && started(nj.id),
+	    "the new job runs");
+	ok(lifecycle_read(sp, &cfg, old.id, &o2) == LC_OK &&
+	    o2.state == JOB_CANCELLED, "the old job keeps its record");
+	gate(nj.id);
+	ok(wait_state(nj.id, JOB_SUCCEEDED, &run) == 0, "and it succeeds");
+
+	memset(&nj, 0, sizeof(nj));
+	sub.key = "again-1";
+	ok(lifecycle_retry(sp, &cfg, old.id, &st, &nj, &sub) == LC_OK,
+	    "with a key: LC_OK");
+	if (nids < MAXJOBS)
+		memcpy(ids[nids++], nj.id, sizeof(nj.id));
+	memcpy(first, nj.id, sizeof(first));
+	gate(first);
+	memset(&nj, 0, sizeof(nj));
+	ok(lifecycle_retry(sp, &cfg, old.id, &st, &nj, &sub) ==
+	    LC_DUPLICATE && strcmp(sub.existing, first) == 0,
+	    "the same key again: LC_DUPLICATE, the first retry's id");
+	ok(lifecycle_retry(sp, &cfg, run.id, &st, &nj, &sub) == LC_STATE,
+	    "a succeeded job: LC_STATE, key or not");
+	is_int(lifecycle_retry(sp, &cfg, "00000000-0000-4000-8000-000000000000",
+	    &st, &nj, &sub), LC_NOENT, "no such job: LC_NOENT");
+	sub.key = "";
+
+	/* What the refusals below must leave: no new job, no staging. */
+	ok(wait_state(first, JOB_SUCCEEDED, &run) == 0, "the keyed retry ends");
+	cfg.ntasks = 1;		/* "quick" alone: "gated" is gone */
+	is_int(lifecycle_retry(sp, &cfg, old.id, &st, &nj, &sub), LC_NOTASK,
+	    "its task left the configuration: LC_NOTASK");
+	cfg.ntasks = sizeof(tasks) / sizeof(tasks[0]);
+	if ((fd = open(path, O_WRONLY | O_APPEND)) != -1) {
+		(void)write(fd, "more", 4);
+		close(fd);
+	}
+	is_int(lifecycle_retry(sp, &cfg, old.id, &st, &nj, &sub), LC_INPUT,
+	    "its task changed its upload: LC_INPUT");
+	unlink(path);
+	is_int(lifecycle_retry(sp, &cfg, old.id, &st, &nj, &sub), LC_INPUT,
+	    "its upload is gone: LC_INPUT");
+	is_int(entries("jobs"), 3, "the refusals made no job");
+	is_int(entries("tmp"), 0, "and left no staging");
+}
+
 /* A queued job whose entry was deleted by hand is requeued. */
 static void
 test_requeue(void)
@@ -751,6 +918,7 @@ main(void)
 	test_retry();
 	test_requeue();
 	test_positions();
+	test_run_again();
 
 	/* Open every gate, then wait for every process we started to end. */
 	for (i = 0; i < nids; i++)

@@ -90,6 +90,18 @@ test_routes(void)
 	is_int(r.id, ROUTE_JOB_CANCEL, "cancel: ROUTE_JOB_CANCEL");
 	is_str(r.job, ID, "cancel: id copied");
 
+	is_int(route_parse(&r, "/jobs/" ID "/retry",
+	    strlen("/jobs/" ID "/retry")), 0, "retry route");
+	is_int(r.id, ROUTE_JOB_RETRY, "retry: ROUTE_JOB_RETRY");
+	is_str(r.job, ID, "retry: id copied");
+	{
+		char	 url[128];
+
+		ok(route_url(url, sizeof(url), "/app", ROUTE_JOB_RETRY, ID) ==
+		    0 && strcmp(url, "/app/jobs/" ID "/retry") == 0,
+		    "retry: route_url is route_parse's inverse");
+	}
+
 	/* The explicit length is what counts, not a NUL further on. */
 	is_int(route_parse(&r, "/jobsXYZ", 5), 0, "length bounds the path");
 	is_int(r.id, ROUTE_JOBS, "\"/jobs\" of \"/jobsXYZ\"");
@@ -98,6 +110,8 @@ test_routes(void)
 	route_is("/jobs/" ID "/", ROUTE_NONE);
 	route_is("/jobs/" ID "/result/", ROUTE_NONE);
 	route_is("/jobs/" ID "/cancel/", ROUTE_NONE);
+	route_is("/jobs/" ID "/retry/", ROUTE_NONE);
+	route_is("/jobs/" ID "/retryx", ROUTE_NONE);
 	route_is("/jobs/" ID "/other", ROUTE_NONE);
 	route_is("/jobs/" ID "/resultx", ROUTE_NONE);
 	route_is("/tasks/", ROUTE_NONE);
@@ -178,10 +192,11 @@ test_methods(void)
 		int		 get, head, post, del;
 	} t[] = {
 		{ ROUTE_ROOT, "GET, HEAD, POST", 1, 1, 1, 0 },
-		{ ROUTE_JOBS, "POST", 0, 0, 1, 0 },
+		{ ROUTE_JOBS, "GET, HEAD, POST", 1, 1, 1, 0 },
 		{ ROUTE_JOB, "GET, HEAD, DELETE", 1, 1, 0, 1 },
 		{ ROUTE_JOB_RESULT, "GET, HEAD", 1, 1, 0, 0 },
 		{ ROUTE_JOB_CANCEL, "POST", 0, 0, 1, 0 },
+		{ ROUTE_JOB_RETRY, "POST", 0, 0, 1, 0 },
 		{ ROUTE_TASKS, "GET, HEAD", 1, 1, 0, 0 },
 		{ ROUTE_HEALTH, "GET, HEAD", 1, 1, 0, 0 },
 	};

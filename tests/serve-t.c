@@ -8,9 +8,14 @@
 #include "config.h"
 
 #include <sys/types.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -183,6 +188,27 @@ wait_final(const char *id, int secs)
 	return -1;
 }
 
+/* Poll job id until its JSON status says state; at most secs seconds. */
+static int
+wait_state(const char *id, const char *state, int secs)
+{
+	struct answer	 a;
+	char		 path[128], want[64];
+	time_t		 deadline = time(NULL) + secs;
+	int		 there;
+
+	snprintf(path, sizeof(path), "/jobs/%s", id);
+	snprintf(want, sizeof(want), "\"state\":\"%s\"", state);
+	do {
+		request(&a, "GET", path, NULL, json, NULL);
+		there = has(&a, want);
+		answer_free(&a);
+		if (there)
+			return 0;
+	} while (time(NULL) <= deadline && poll(NULL, 0, 10) == 0);
+	return -1;
+}
+
 static void
 write_file(const char *path, const char *text, int mode)
 {
@@ -199,7 +225,7 @@ static void
 setup(void)
 {
 	char	 conf[4096], path[512], err[512], spool[300], task[300];
-	char	 fail[300], slow[300], noisy[300];
+	char	 fail[300], slow[300], noisy[300], half[300];
 	size_t	 n;
 
 	snprintf(root, sizeof(root), "/tmp/serve-t.XXXXXX");
@@ -214,6 +240,9 @@ setup(void)
 	snprintf(noisy, sizeof(noisy), "%s/noisy", root);
 	write_file(noisy, "#!/bin/sh\nprintf 'first <b>\\n\\377bad\\nlast\\n' >&2\n"
 	    "exit 1\n", 0755);
+	snprintf(half, sizeof(half), "%s/half", root);
+	write_file(half, "#!/bin/sh\necho 'progress: 50 half way' >&2\n"
+	    "exec sleep 60\n", 0755);
 	snprintf(spool, sizeof(spool), "%s/spool", root);
 	n = (size_t)snprintf(conf, sizeof(conf), "{\"spool\": \"%s\", "
 	    "\"max_running\": 4, \"max_queued\": 50, \"max_body_bytes\": 4096, "
@@ -228,9 +257,10 @@ setup(void)
 	    "\"slow\": {\"command\": [\"%s\"]}, "
 	    "\"noisy\": {\"command\": [\"%s\"]}, "
 	    "\"quiet\": {\"command\": [\"%s\"], \"log\": false}, "
+	    "\"half\": {\"command\": [\"%s\"]}, "
 	    "\"named\": {\"command\": [\"%s\"], \"fields\": {\"text\": "
 	    "{}}, \"result_filename\": \"r-{{text}}-{{id}}.txt\"}}}",
-	    spool, task, fail, slow, noisy, noisy, task);
+	    spool, task, fail, slow, noisy, noisy, half, task);
 	snprintf(path, sizeof(path), "%s/spoolcgi.json", root);
 	write_file(path, conf, 0600);
 	if (config_parse(&cfg, conf, n, path, err, sizeof(err)) == -1) {
@@ -308,9 +338,10 @@ test_info(void)
 	is_int(a.status, 405, "PUT /health: 405");
 	is_str(header(&a, "Allow"), "GET, HEAD", "PUT /health: Allow");
 	answer_free(&a);
-	request(&a, "GET", "/jobs", NULL, json, NULL);
-	is_int(a.status, 405, "GET /jobs: 405");
-	is_str(header(&a, "Allow"), "POST", "GET /jobs: Allow: POST");
+	request(&a, "PUT", "/jobs", NULL, json, NULL);
+	is_int(a.status, 405, "PUT /jobs: 405");
+	is_str(header(&a, "Allow"), "GET, HEAD, POST", "PUT /jobs: Allow: "
+	    "GET, HEAD, POST");
 	answer_free(&a);
 
 	request(&a, "HEAD", "/health", NULL, NULL, NULL);
@@ -891,6 +922,723 @@ test_log(void)
 	answer_free(&a);
 }
 
+/* The value of the first hidden _token in a page, into tok. */
+static void
+page_token(const struct answer *a, char *tok, size_t sz)
+{
+	const char	*p = a->body != NULL ? strstr(a->body,
+	    "name=\"_token\" value=\"") : NULL;
+	size_t		 n;
+
+	tok[0] = '\0';
+	if (p == NULL)
+		return;
+	p += strlen("name=\"_token\" value=\"");
+	n = strcspn(p, "\"");
+	if (n < sz) {
+		memcpy(tok, p, n);
+		tok[n] = '\0';
+	}
+}
+
+/*
+ * Issue 11, items 5 and 7: POST {base}/jobs/{id}/retry runs a failed or
+ * cancelled job again as a new job, once per token or key; the page of
+ * such a job offers "Run again".
+ */
+static void
+test_retry(void)
+{
+	static const char *const html[] = { "HTTP_ACCEPT=text/html", NULL };
+	static const char *const keyed[] = {
+		"CONTENT_TYPE=application/x-www-form-urlencoded",
+		"HTTP_ACCEPT=application/json", "HTTP_IDEMPOTENCY_KEY=retry-1",
+		NULL
+	};
+	static const char *const xsite[] = {
+		"CONTENT_TYPE=application/x-www-form-urlencoded",
+		"HTTP_ACCEPT=text/html", "HTTP_HOST=jobs.example.org",
+		"HTTP_SEC_FETCH_SITE=cross-site",
+		"HTTP_ORIGIN=https://evil.example", NULL
+	};
+	static const char *const text_body[] = {
+		"CONTENT_TYPE=text/plain", "HTTP_ACCEPT=application/json", NULL
+	};
+	struct answer	 a;
+	char		 fid[SPOOLCGI_ID_LEN + 1], nid[SPOOLCGI_ID_LEN + 1];
+	char		 sid[SPOOLCGI_ID_LEN + 1], eid[SPOOLCGI_ID_LEN + 1];
+	char		 hid[SPOOLCGI_ID_LEN + 1], tok[64], path[128];
+	char		 want[160], body[128], *before;
+	const char	*cc;
+	int		 fd;
+
+	ok(start("task=fail", formjson, fid) == 202 && wait_final(fid, 10) ==
+	    0, "retry: a failed job");
+	snprintf(path, sizeof(path), "/jobs/%s", fid);
+	snprintf(want, sizeof(want), "\"retry\":\"/app/jobs/%s/retry\"", fid);
+	request(&a, "GET", path, NULL, json, NULL);
+	ok(has(&a, want), "its status links the retry");
+	answer_free(&a);
+	request(&a, "GET", path, NULL, html, NULL);
+	snprintf(want, sizeof(want), "action=\"/app/jobs/%s/retry\"", fid);
+	ok(a.status == 200 && has(&a, want) && has(&a, ">Run again</button>"),
+	    "its page: a Run again form posting to the retry route");
+	page_token(&a, tok, sizeof(tok));
+	ok(job_id_check(tok, strlen(tok)), "with a one-time token");
+	answer_free(&a);
+
+	snprintf(path, sizeof(path), "/jobs/%s/retry", fid);
+	request(&a, "POST", path, NULL, formjson, "");
+	is_int(a.status, 202, "POST /jobs/ID/retry (JSON): 202");
+	snprintf(nid, sizeof(nid), "%s", location_id(&a));
+	ok(job_id_check(nid, strlen(nid)) && strcmp(nid, fid) != 0,
+	    "Location: a new job");
+	ok(has(&a, "\"task\":\"fail\"") && has(&a, "\"links\":"),
+	    "the body: the new job's status object");
+	answer_free(&a);
+	ok(wait_final(nid, 10) == 0, "the new job runs to its end");
+	snprintf(path, sizeof(path), "/jobs/%s", fid);
+	request(&a, "GET", path, NULL, json, NULL);
+	ok(a.status == 200 && has(&a, "\"state\":\"failed\""),
+	    "the old job keeps its record");
+	answer_free(&a);
+
+	snprintf(path, sizeof(path), "/jobs/%s/retry", fid);
+	snprintf(body, sizeof(body), "_token=%s", tok);
+	request(&a, "POST", path, NULL, form, body);
+	is_int(a.status, 303, "the page's form: 303");
+	snprintf(hid, sizeof(hid), "%s", location_id(&a));
+	ok(strncmp(header(&a, "Location"), "/app/jobs/", 10) == 0 &&
+	    job_id_check(hid, strlen(hid)) && strcmp(hid, fid) != 0 &&
+	    strcmp(hid, nid) != 0, "to the new job's page");
+	answer_free(&a);
+	ok(wait_final(hid, 10) == 0, "the form's job ends");
+	before = strdup(spool_listing());
+	request(&a, "POST", path, NULL, form, body);
+	ok(a.status == 303 && strcmp(location_id(&a), hid) == 0,
+	    "the same token again (a double click): the same job");
+	answer_free(&a);
+	snprintf(path, sizeof(path), "/jobs/%s/retry", nid);
+	request(&a, "POST", path, NULL, form, body);
+	ok(a.status == 400 && has(&a, "_token"), "the token on another "
+	    "job's retry: 400");
+	answer_free(&a);
+	ok(strcmp(before, spool_listing()) == 0, "the repeat and the refusal "
+	    "left the spool as it was");
+	free(before);
+
+	snprintf(path, sizeof(path), "/jobs/%s/retry", fid);
+	request(&a, "POST", path, NULL, keyed, "");
+	snprintf(eid, sizeof(eid), "%s", location_id(&a));
+	ok(a.status == 202 && job_id_check(eid, strlen(eid)),
+	    "Idempotency-Key: 202");
+	answer_free(&a);
+	request(&a, "POST", path, NULL, keyed, "");
+	ok(a.status == 202 && strcmp(location_id(&a), eid) == 0,
+	    "the same key again: the same job");
+	answer_free(&a);
+	ok(wait_final(eid, 10) == 0, "the keyed job ends");
+
+	/* Refusals: each leaves the spool as it was. */
+	ok(start("task=slow", formjson, sid) == 202 &&
+	    wait_state(sid, "running", 10) == 0, "a slow job runs");
+	ok(start("task=echo&text=ok", formjson, eid) == 202 &&
+	    wait_final(eid, 10) == 0, "an echo job succeeds");
+	before = strdup(spool_listing());
+	snprintf(path, sizeof(path), "/jobs/%s/retry", sid);
+	request(&a, "POST", path, NULL, formjson, "");
+	ok(a.status == 409 && has(&a, "\"state\":\"") &&
+	    !has(&a, "\"state\":\"failed\""), "a pending job: 409 with its "
+	    "status");
+	answer_free(&a);
+	request(&a, "POST", path, NULL, form, "");
+	ok(a.status == 409 && has(&a, "only a failed or cancelled job"),
+	    "a pending job (HTML): 409, a page that says why");
+	cc = a.head != NULL ? strstr(a.head, "Cache-Control: no-store") : NULL;
+	ok(cc != NULL && strstr(cc + 1, "Cache-Control") == NULL,
+	    "one Cache-Control: no-store");
+	answer_free(&a);
+	snprintf(path, sizeof(path), "/jobs/%s/retry", eid);
+	request(&a, "POST", path, NULL, formjson, "");
+	ok(a.status == 409 && has(&a, "\"state\":\"succeeded\""),
+	    "a succeeded job: 409");
+	answer_free(&a);
+	snprintf(path, sizeof(path), "/jobs/%s", eid);
+	request(&a, "GET", path, NULL, html, NULL);
+	ok(a.status == 200 && !has(&a, "Run again"), "a succeeded job's "
+	    "page: no Run again");
+	answer_free(&a);
+	request(&a, "POST", "/jobs/00000000-0000-4000-8000-000000000000/retry",
+	    NULL, formjson, "");
+	is_int(a.status, 404, "no such job: 404");
+	answer_free(&a);
+	request(&a, "POST", "/jobs/not-a-job/retry", NULL, formjson, "");
+	is_int(a.status, 404, "a malformed id: 404");
+	answer_free(&a);
+	snprintf(path, sizeof(path), "/jobs/%s/retry", fid);
+	request(&a, "GET", path, NULL, json, NULL);
+	ok(a.status == 405 && strcmp(header(&a, "Allow"), "POST") == 0,
+	    "GET /jobs/ID/retry: 405, Allow: POST");
+	answer_free(&a);
+	request(&a, "POST", path, NULL, xsite, body);
+	is_int(a.status, 403, "a retry posted from another site: 403");
+	answer_free(&a);
+	request(&a, "POST", path, NULL, text_body, "x");
+	is_int(a.status, 415, "a text/plain body: 415");
+	answer_free(&a);
+	snprintf(want, sizeof(want), "%s/spool/drain", root);
+	if ((fd = open(want, O_WRONLY | O_CREAT, 0600)) != -1)
+		close(fd);
+	request(&a, "POST", path, NULL, formjson, "");
+	ok(a.status == 503 && has(&a, "draining") &&
+	    header(&a, "Retry-After")[0] != '\0', "draining: 503 with "
+	    "Retry-After");
+	answer_free(&a);
+	unlink(want);
+	ok(strcmp(before, spool_listing()) == 0, "the refusals left the "
+	    "spool as it was");
+	free(before);
+
+	snprintf(path, sizeof(path), "/jobs/%s/cancel", sid);
+	request(&a, "POST", path, NULL, formjson, "");
+	ok(a.status == 200 && has(&a, "\"state\":\"cancelled\"") &&
+	    has(&a, "/retry\""), "a cancelled job: its status links the "
+	    "retry");
+	answer_free(&a);
+	snprintf(path, sizeof(path), "/jobs/%s/retry", sid);
+	request(&a, "POST", path, NULL, formjson, "");
+	snprintf(nid, sizeof(nid), "%s", location_id(&a));
+	ok(a.status == 202 && strcmp(nid, sid) != 0 &&
+	    has(&a, "\"task\":\"slow\""), "a cancelled job runs again: 202");
+	answer_free(&a);
+	snprintf(path, sizeof(path), "/jobs/%s/cancel", nid);
+	request(&a, "POST", path, NULL, formjson, "");
+	is_int(a.status, 200, "(and is cancelled in its turn)");
+	answer_free(&a);
+}
+
+/* The owner cookie a start set, as "spoolcgi_owner=TOKEN", or "". */
+static const char *
+owner_cookie(const struct answer *a, char *out, size_t sz)
+{
+	const char	*c = header(a, "Set-Cookie");
+
+	snprintf(out, sz, "%.*s", (int)strcspn(c, ";"), c);
+	return out;
+}
+
+/* Does the JSON or HTML answer a list job id? */
+static int
+lists(const struct answer *a, const char *id)
+{
+	return has(a, id);
+}
+
+/*
+ * Issue 11, item 3: GET {base}/jobs lists the caller's own jobs.  The
+ * owner is REMOTE_USER, or a signed token in a cookie set on a browser's
+ * first start; a forged cookie lists nothing and leaves nothing behind.
+ */
+static void
+test_myjobs(void)
+{
+	static const char *const nocookie[] = { "HTTP_ACCEPT=application/json",
+	    NULL };
+	static const char *const html[] = { "HTTP_ACCEPT=text/html", NULL };
+	struct answer	 a;
+	char		 c1[128], c2[128], c3[128], v1[160], v2[160], v3[160];
+	char		 h1[160], id1[SPOOLCGI_ID_LEN + 1];
+	char		 id2[SPOOLCGI_ID_LEN + 1], id3[SPOOLCGI_ID_LEN + 1];
+	char		 ida[SPOOLCGI_ID_LEN + 1], next[600], path[700];
+	char		 forged[160], *before, *p;
+	char		 extra[6][SPOOLCGI_ID_LEN + 1];
+	int		 nextra = 0;
+	const char	*sc;
+	int		 i;
+
+	/* A browser's first start sets the cookie. */
+	request(&a, "POST", "/jobs", NULL, form, "task=echo&text=mine");
+	is_int(a.status, 303, "my jobs: a browser's first start: 303");
+	snprintf(id1, sizeof(id1), "%s", location_id(&a));
+	sc = header(&a, "Set-Cookie");
+	ok(strncmp(sc, "spoolcgi_owner=", 15) == 0 &&
+	    strspn(sc + 15, "0123456789abcdef") == OWNER_TOKEN_LEN &&
+	    sc[15 + OWNER_TOKEN_LEN] == ';', "it sets spoolcgi_owner, 64 hex "
+	    "digits");
+	ok(strstr(sc, "; Path=/app;") != NULL, "Path is the base");
+	ok(strstr(sc, "; HttpOnly") != NULL, "HttpOnly");
+	ok(strstr(sc, "; SameSite=Lax") != NULL, "SameSite=Lax");
+	ok(strstr(sc, "; Max-Age=34560000") != NULL, "kept 400 days");
+	ok(strstr(sc, "Secure") == NULL, "not Secure over plain HTTP");
+	owner_cookie(&a, c1, sizeof(c1));
+	answer_free(&a);
+	snprintf(v1, sizeof(v1), "HTTP_COOKIE=other=1; %s", c1);
+	snprintf(h1, sizeof(h1), "HTTP_COOKIE=%s", c1);
+
+	/* A script (JSON, no Fetch Metadata) is given no cookie; fetch is. */
+	request(&a, "POST", "/jobs", NULL, formjson, "task=echo&text=script");
+	ok(a.status == 202 && header(&a, "Set-Cookie")[0] == '\0',
+	    "a script's start (JSON, no Sec-Fetch-Site): no cookie");
+	snprintf(extra[nextra++], sizeof(extra[0]), "%s", location_id(&a));
+	answer_free(&a);
+	{
+		const char *v[] = { formjson[0], formjson[1],
+		    "HTTP_SEC_FETCH_SITE=same-origin", NULL };
+
+		request(&a, "POST", "/jobs", NULL, v, "task=echo&text=fetch");
+		ok(a.status == 202 && strncmp(header(&a, "Set-Cookie"),
+		    "spoolcgi_owner=", 15) == 0, "a browser's fetch (JSON, "
+		    "Sec-Fetch-Site): the cookie");
+		snprintf(extra[nextra++], sizeof(extra[0]), "%s",
+		    location_id(&a));
+		answer_free(&a);
+	}
+
+	/* Its second start keeps it. */
+	{
+		const char *v[] = { form[0], form[1], h1, NULL };
+
+		request(&a, "POST", "/jobs", NULL, v, "task=echo&text=again");
+		is_int(a.status, 303, "a start with the cookie: 303");
+		is_str(header(&a, "Set-Cookie"), "", "sets no new cookie");
+		snprintf(id2, sizeof(id2), "%s", location_id(&a));
+		answer_free(&a);
+	}
+	/* Another browser: another owner. */
+	request(&a, "POST", "/jobs", NULL, form, "task=echo&text=theirs");
+	snprintf(id3, sizeof(id3), "%s", location_id(&a));
+	owner_cookie(&a, c2, sizeof(c2));
+	ok(c2[0] != '\0' && strcmp(c1, c2) != 0, "another browser gets "
+	    "another cookie");
+	answer_free(&a);
+	snprintf(v2, sizeof(v2), "HTTP_COOKIE=%s", c2);
+
+	{
+		const char *v[] = { json[0], v1, NULL };
+
+		request(&a, "GET", "/jobs", NULL, v, NULL);
+		is_int(a.status, 200, "GET /jobs with the cookie (JSON): 200");
+		ok(has(&a, "\"owner\":\"cookie\"") && lists(&a, id1) &&
+		    lists(&a, id2) && !lists(&a, id3), "its two jobs, not the "
+		    "other browser's");
+		ok((p = strstr(a.body ? a.body : "", id2)) != NULL &&
+		    strstr(p, id1) != NULL, "newest first");
+		ok(has(&a, "\"links\":{\"self\":\"/app/jobs/") &&
+		    has(&a, "\"created_at\":\"") && has(&a, "\"next\":null"),
+		    "status objects with links and times; no next page");
+		is_str(header(&a, "Cache-Control"), "no-store", "no-store");
+		ok(strstr(header(&a, "Vary"), "Cookie") != NULL, "Vary: Cookie");
+		answer_free(&a);
+	}
+	{
+		const char *v[] = { json[0], v2, NULL };
+
+		request(&a, "GET", "/jobs", NULL, v, NULL);
+		ok(a.status == 200 && lists(&a, id3) && !lists(&a, id1) &&
+		    !lists(&a, id2), "the other browser sees its job only");
+		answer_free(&a);
+	}
+	{
+		const char *v[] = { html[0], v1, NULL };
+
+		request(&a, "GET", "/jobs", NULL, v, NULL);
+		is_int(a.status, 200, "GET /jobs (HTML): 200");
+		ok(has(&a, "<h1>My jobs</h1>") && has(&a, "<table class=\"jobs\">")
+		    && has(&a, id1) && has(&a, id2) && !has(&a, id3),
+		    "the HTML list: a table of its jobs");
+		ok(has(&a, "Echo &lt;it&gt;") && !has(&a, "Echo <it>"),
+		    "the task's title escaped");
+		ok(strstr(header(&a, "Content-Security-Policy"),
+		    "default-src 'none'") != NULL, "the page's CSP");
+		answer_free(&a);
+		request(&a, "HEAD", "/jobs", NULL, v, NULL);
+		ok(a.status == 200 && a.len == 0, "HEAD /jobs: 200, no body");
+		answer_free(&a);
+	}
+	/* A job's link stays a capability: no cookie needed. */
+	snprintf(path, sizeof(path), "/jobs/%s", id1);
+	request(&a, "GET", path, NULL, nocookie, NULL);
+	ok(a.status == 200 || a.status == 202, "a job's own URL works "
+	    "without the cookie");
+	answer_free(&a);
+	request(&a, "GET", path, NULL, html, NULL);
+	ok(has(&a, "href=\"/app/jobs\">My jobs</a>"), "the job page links "
+	    "the list");
+	answer_free(&a);
+	request(&a, "GET", "/tasks", NULL, html, NULL);
+	ok(has(&a, "href=\"/app/jobs\">My jobs</a>"), "the start page links "
+	    "the list");
+	answer_free(&a);
+
+	/* No owner at all. */
+	request(&a, "GET", "/jobs", NULL, nocookie, NULL);
+	ok(a.status == 403 && has(&a, "\"code\":\"no_owner\"") &&
+	    has(&a, "REMOTE_USER"), "JSON without cookie or REMOTE_USER: 403 "
+	    "no_owner, saying how");
+	answer_free(&a);
+	request(&a, "GET", "/jobs", NULL, html, NULL);
+	ok(a.status == 200 && has(&a, "not started a job from this browser")
+	    && !has(&a, "<table"), "a browser without the cookie: an empty "
+	    "list, said so");
+	answer_free(&a);
+
+	/* Forged and malformed cookies: 400, nothing made, cleared. */
+	ok(wait_final(id1, 10) == 0 && wait_final(id2, 10) == 0 &&
+	    wait_final(id3, 10) == 0, "my jobs: the first three jobs end");
+	before = strdup(spool_listing());
+	snprintf(forged, sizeof(forged), "HTTP_COOKIE=spoolcgi_owner=");
+	for (i = 0; i < OWNER_TOKEN_LEN; i++)
+		strcat(forged, i % 3 ? "a" : "7");
+	{
+		const char *bad[] = { forged,
+		    "HTTP_COOKIE=spoolcgi_owner=../../../etc/passwd",
+		    "HTTP_COOKIE=spoolcgi_owner=",
+		    "HTTP_COOKIE=spoolcgi_owner=" "0123456789abcdef0123456789abcdef"
+		    "0123456789abcdef0123456789abcdef0123456789abcdef", NULL };
+		const char *names[] = { "forged (well-formed, wrong MAC)",
+		    "a path", "empty", "too long" };
+
+		for (i = 0; bad[i] != NULL; i++) {
+			const char *v[] = { json[0], bad[i], NULL };
+
+			request(&a, "GET", "/jobs", NULL, v, NULL);
+			ok(a.status == 400 && has(&a, "\"code\":\"invalid_owner\"")
+			    && !has(&a, id1) && !has(&a, id3), "a %s cookie: "
+			    "400 invalid_owner, nothing listed", names[i]);
+			ok(strncmp(header(&a, "Set-Cookie"), "spoolcgi_owner=;",
+			    16) == 0 && strstr(header(&a, "Set-Cookie"),
+			    "Max-Age=0") != NULL, "a %s cookie: cleared",
+			    names[i]);
+			answer_free(&a);
+		}
+	}
+	{
+		/* The MAC half of a real token with another random half. */
+		char	 swapped[200];
+		const char *v[] = { json[0], swapped, NULL };
+
+		snprintf(swapped, sizeof(swapped), "HTTP_COOKIE=%.*s%.*s",
+		    (int)(strlen("spoolcgi_owner=") + 32), c2,
+		    32, c1 + strlen("spoolcgi_owner=") + 32);
+		request(&a, "GET", "/jobs", NULL, v, NULL);
+		ok(a.status == 400 && !has(&a, id1) && !has(&a, id3),
+		    "halves of two owners' tokens spliced: 400");
+		answer_free(&a);
+	}
+	ok(strcmp(before, spool_listing()) == 0, "the refused cookies left "
+	    "the spool as it was");
+	if (strcmp(before, spool_listing()) != 0)
+		printf("# before:\n%s\n# after:\n%s\n", before, spool_listing());
+	free(before);
+	{
+		const char *v[] = { form[0], form[1], forged, NULL };
+
+		request(&a, "POST", "/jobs", NULL, v, "task=echo&text=f");
+		owner_cookie(&a, c3, sizeof(c3));
+		snprintf(extra[nextra++], sizeof(extra[0]), "%s",
+		    location_id(&a));
+		ok(a.status == 303 && c3[0] != '\0' && strcmp(c3, forged +
+		    strlen("HTTP_COOKIE=")) != 0, "a start with a forged "
+		    "cookie: a new cookie replaces it");
+		answer_free(&a);
+		snprintf(v3, sizeof(v3), "HTTP_COOKIE=%s", c3);
+	}
+
+	/* Secure over HTTPS, and behind a trusted proxy that says so. */
+	{
+		const char *v[] = { form[0], form[1], "HTTPS=on", NULL };
+
+		request(&a, "POST", "/jobs", NULL, v, "task=echo&text=s");
+		snprintf(extra[nextra++], sizeof(extra[0]), "%s",
+		    location_id(&a));
+		ok(strstr(header(&a, "Set-Cookie"), "; Secure") != NULL,
+		    "HTTPS=on: Secure");
+		answer_free(&a);
+	}
+	{
+		const char *v[] = { form[0], form[1],
+		    "HTTP_X_FORWARDED_PROTO=https", "REMOTE_ADDR=198.51.100.7",
+		    NULL };
+
+		request(&a, "POST", "/jobs", NULL, v, "task=echo&text=s");
+		snprintf(extra[nextra++], sizeof(extra[0]), "%s",
+		    location_id(&a));
+		ok(strstr(header(&a, "Set-Cookie"), "; Secure") != NULL,
+		    "a trusted proxy's X-Forwarded-Proto: https: Secure");
+		answer_free(&a);
+	}
+	{
+		const char *v[] = { form[0], form[1],
+		    "HTTP_X_FORWARDED_PROTO=https", NULL };
+
+		request(&a, "POST", "/jobs", NULL, v, "task=echo&text=s");
+		snprintf(extra[nextra++], sizeof(extra[0]), "%s",
+		    location_id(&a));
+		ok(strstr(header(&a, "Set-Cookie"), "Secure") == NULL,
+		    "X-Forwarded-Proto from anyone else: not believed");
+		answer_free(&a);
+	}
+
+	/* REMOTE_USER: the web server's user, no cookie. */
+	{
+		const char *v[] = { formjson[0], formjson[1],
+		    "REMOTE_USER=alice", h1, NULL };
+
+		request(&a, "POST", "/jobs", NULL, v, "task=echo&text=alice");
+		is_int(a.status, 202, "a start as REMOTE_USER alice: 202");
+		is_str(header(&a, "Set-Cookie"), "", "sets no cookie");
+		snprintf(ida, sizeof(ida), "%s", location_id(&a));
+		answer_free(&a);
+	}
+	{
+		const char *v[] = { json[0], "REMOTE_USER=alice", v2, NULL };
+
+		request(&a, "GET", "/jobs", NULL, v, NULL);
+		ok(a.status == 200 && has(&a, "\"owner\":\"user\"") &&
+		    has(&a, "\"user\":\"alice\"") && lists(&a, ida) &&
+		    !lists(&a, id3), "alice's list: her job, whatever cookie "
+		    "comes along");
+		answer_free(&a);
+	}
+	{
+		const char *v[] = { json[0], "REMOTE_USER=bob", NULL };
+
+		request(&a, "GET", "/jobs", NULL, v, NULL);
+		ok(a.status == 200 && !lists(&a, ida) && has(&a, "\"jobs\":[]"),
+		    "bob's list: empty");
+		answer_free(&a);
+	}
+	{
+		const char *v[] = { json[0], v1, NULL };
+
+		request(&a, "GET", "/jobs", NULL, v, NULL);
+		ok(!lists(&a, ida), "alice's job is not in the first browser's "
+		    "list, though it sent that cookie");
+		answer_free(&a);
+	}
+	{
+		const char *v[] = { html[0], "REMOTE_USER=<b>al", NULL };
+
+		request(&a, "GET", "/jobs", NULL, v, NULL);
+		ok(a.status == 200 && has(&a, "&lt;b&gt;al") &&
+		    !has(&a, "<b>al"), "the user's name is escaped in the page");
+		answer_free(&a);
+	}
+
+	/* Pages. */
+	{
+		const char *v[] = { json[0], v1, NULL };
+
+		request(&a, "GET", "/jobs", "limit=1", v, NULL);
+		ok(a.status == 200 && lists(&a, id2) && !lists(&a, id1),
+		    "limit=1: the newest only");
+		next[0] = '\0';
+		if ((p = strstr(a.body ? a.body : "", "\"next\":\"")) != NULL)
+			snprintf(next, sizeof(next), "%.*s",
+			    (int)strcspn(p + 8, "\""), p + 8);
+		ok(strncmp(next, "/app/jobs?before=", 17) == 0 &&
+		    strstr(next, "&limit=1") != NULL, "and a next link: %s",
+		    next);
+		answer_free(&a);
+		request(&a, "GET", "/jobs", strchr(next, '?') ? strchr(next,
+		    '?') + 1 : "", v, NULL);
+		ok(a.status == 200 && lists(&a, id1) && !lists(&a, id2) &&
+		    has(&a, "\"next\":null"), "the next page: the older job, "
+		    "and the end");
+		answer_free(&a);
+		ok(wait_final(ida, 10) == 0, "alice's job ends");
+		for (i = 0; i < nextra; i++)
+			ok(wait_final(extra[i], 10) == 0, "job %d ends", i);
+		before = strdup(spool_listing());
+		{
+			const char *q[] = { "limit=0", "limit=201", "limit=abc",
+			    "limit=-1", "limit=1e99", "limit=", "limit=5x",
+			    "limit=99999999999999999999", "before=zzz",
+			    "before=", "before=../../etc",
+			    "before=0000000000000000-00000000-0000-0000-0000-"
+			    "000000000000", NULL };
+
+			for (i = 0; q[i] != NULL; i++) {
+				request(&a, "GET", "/jobs", q[i], v, NULL);
+				ok(a.status == 400 && has(&a, "invalid_field"),
+				    "?%s: 400", q[i]);
+				answer_free(&a);
+			}
+		}
+		ok(strcmp(before, spool_listing()) == 0, "the refused pages "
+		    "left the spool as it was");
+		free(before);
+	}
+	{
+		const char *v[] = { html[0], v1, NULL };
+
+		request(&a, "GET", "/jobs", "limit=1", v, NULL);
+		ok(has(&a, "rel=\"next\">Older jobs</a>") && has(&a,
+		    "limit=1"), "the HTML page links the older jobs");
+		answer_free(&a);
+	}
+	/* A removed job leaves the list. */
+	snprintf(path, sizeof(path), "/jobs/%s", id2);
+	request(&a, "DELETE", path, NULL, json, NULL);
+	answer_free(&a);
+	{
+		const char *v[] = { json[0], v1, NULL };
+
+		request(&a, "GET", "/jobs", NULL, v, NULL);
+		ok(a.status == 200 && lists(&a, id1) && !lists(&a, id2),
+		    "a deleted job is no longer listed");
+		answer_free(&a);
+	}
+	(void)v3;
+	ok(wait_final(ida, 10) == 0, "my jobs: alice's job ends");
+}
+
+/*
+ * Issue 11, items 3 and 7: a job run again belongs to whoever runs it
+ * again, not to the old job's owner; the caller's list shows it, the
+ * old owner's does not.
+ */
+static void
+test_retry_owner(void)
+{
+	struct answer	 a;
+	char		 ca[128], cb[128], va[160], vb[160];
+	char		 old[SPOOLCGI_ID_LEN + 1], nid[SPOOLCGI_ID_LEN + 1];
+	char		 path[128];
+
+	/* Browser A starts a job that fails. */
+	request(&a, "POST", "/jobs", NULL, form, "task=fail");
+	snprintf(old, sizeof(old), "%s", location_id(&a));
+	owner_cookie(&a, ca, sizeof(ca));
+	ok(a.status == 303 && ca[0] != '\0', "retry owner: browser A starts "
+	    "a job, and is given a cookie");
+	answer_free(&a);
+	ok(wait_final(old, 10) == 0, "A's job fails");
+	snprintf(va, sizeof(va), "HTTP_COOKIE=%s", ca);
+	/* Browser B, holding the link only, runs it again. */
+	snprintf(path, sizeof(path), "/jobs/%s/retry", old);
+	request(&a, "POST", path, NULL, form, "_token=owner-retry-1");
+	snprintf(nid, sizeof(nid), "%s", location_id(&a));
+	owner_cookie(&a, cb, sizeof(cb));
+	ok(a.status == 303 && job_id_check(nid, strlen(nid)) &&
+	    cb[0] != '\0' && strcmp(ca, cb) != 0, "browser B runs it again: "
+	    "303, and B is given a cookie of its own");
+	answer_free(&a);
+	snprintf(vb, sizeof(vb), "HTTP_COOKIE=%s", cb);
+	{
+		const char *v[] = { json[0], vb, NULL };
+
+		request(&a, "GET", "/jobs", NULL, v, NULL);
+		ok(a.status == 200 && lists(&a, nid) && !lists(&a, old),
+		    "B's list: the new job, not the old one");
+		answer_free(&a);
+	}
+	{
+		const char *v[] = { json[0], va, NULL };
+
+		request(&a, "GET", "/jobs", NULL, v, NULL);
+		ok(a.status == 200 && lists(&a, old) && !lists(&a, nid),
+		    "A's list: the old job, not B's run of it");
+		answer_free(&a);
+	}
+	ok(wait_final(nid, 10) == 0, "the new job ends");
+}
+
+/* Is job id's JSON status carrying s?  For wait_for(). */
+static int
+status_has(const char *id, const char *s)
+{
+	struct answer	 a;
+	char		 path[128];
+	int		 found;
+
+	snprintf(path, sizeof(path), "/jobs/%s", id);
+	request(&a, "GET", path, NULL, json, NULL);
+	found = has(&a, s);
+	answer_free(&a);
+	return found;
+}
+
+/*
+ * Issue 11, item 7: the job page and the status object tell the time a
+ * job has run, the time its progress says is left, and a queued job's
+ * place in the queue.
+ */
+static void
+test_timing(void)
+{
+	static const char *const html[] = { "HTTP_ACCEPT=text/html", NULL };
+	struct answer	 a;
+	char		 id[SPOOLCGI_ID_LEN + 1], qid[SPOOLCGI_ID_LEN + 1];
+	char		 path[128], *p;
+	time_t		 deadline;
+	int		 was = cfg.max_running, found;
+
+	ok(start("task=half", formjson, id) == 202, "timing: a job that "
+	    "reports 50 percent and runs on");
+	ok(status_has(id, "\"remaining_seconds\":null"), "no estimate at "
+	    "first (too early, or no progress yet)");
+	/* The estimate comes after JOB_ESTIMATE_AFTER seconds of running. */
+	deadline = time(NULL) + 30;
+	while (!(found = !status_has(id, "\"remaining_seconds\":null")) &&
+	    time(NULL) <= deadline)
+		poll(NULL, 0, 200);
+	ok(found, "an estimate within 30 s");
+	snprintf(path, sizeof(path), "/jobs/%s", id);
+	request(&a, "GET", path, NULL, json, NULL);
+	ok(a.status == 202 && has(&a, "\"progress\":50") &&
+	    (p = strstr(a.body, "\"elapsed_seconds\":")) != NULL &&
+	    atoi(p + 18) >= JOB_ESTIMATE_AFTER,
+	    "the status object: elapsed_seconds since the start");
+	ok((p = strstr(a.body, "\"remaining_seconds\":")) != NULL &&
+	    atoi(p + 20) >= JOB_ESTIMATE_AFTER - 1 &&
+	    atoi(p + 20) <= JOB_ESTIMATE_AFTER + 60,
+	    "remaining_seconds: about as long again as it ran (50 percent)");
+	answer_free(&a);
+	request(&a, "GET", path, NULL, html, NULL);
+	ok(a.status == 200 && has(&a, "Running for <time datetime=\"PT") &&
+	    has(&a, "second"), "the page: how long it has run, in words "
+	    "and as a <time>");
+	ok(has(&a, "<time class=\"eta\" datetime=\"PT") &&
+	    has(&a, "</time> left."), "the page: the estimate of the time "
+	    "left");
+	ok(has(&a, "data-spoolcgi-log=\"/app/jobs/") &&
+	    has(&a, "<pre class=\"log\">"),
+	    "the page: the log section the client updates");
+	answer_free(&a);
+
+	/* Every slot taken: the next job waits, and says where. */
+	cfg.max_running = 1;
+	ok(start("task=half", formjson, qid) == 202 &&
+	    status_has(qid, "\"state\":\"queued\""), "timing: with every "
+	    "slot taken, a job is queued");
+	ok(status_has(qid, "\"queue_position\":1,\"elapsed_seconds\":null,"
+	    "\"remaining_seconds\":null"), "queued: queue_position 1, no "
+	    "elapsed time, no estimate");
+	snprintf(path, sizeof(path), "/jobs/%s", qid);
+	request(&a, "GET", path, NULL, html, NULL);
+	ok(a.status == 200 && has(&a, "Waiting to start</strong>: number 1 "
+	    "in the queue") && !has(&a, "Running for"), "the queued job's "
+	    "page: its place in the queue");
+	answer_free(&a);
+	snprintf(path, sizeof(path), "/jobs/%s/cancel", qid);
+	request(&a, "POST", path, NULL, formjson, "");
+	answer_free(&a);
+	snprintf(path, sizeof(path), "/jobs/%s/cancel", id);
+	request(&a, "POST", path, NULL, formjson, "");
+	answer_free(&a);
+	cfg.max_running = was;
+	ok(wait_final(id, 20) == 0 && wait_final(qid, 20) == 0,
+	    "timing: both jobs cancelled");
+	snprintf(path, sizeof(path), "/jobs/%s", id);
+	request(&a, "GET", path, NULL, html, NULL);
+	ok(a.status == 200 && has(&a, "<dt>Ran for</dt>"), "the final page: "
+	    "how long it ran");
+	answer_free(&a);
+	ok(status_has(id, "\"remaining_seconds\":null"), "final: no "
+	    "estimate");
+}
+
 /* GET path with one extra request variable (NULL: none). */
 static void
 get1(struct answer *a, const char *method, const char *path, const char *var)
@@ -910,6 +1658,7 @@ test_ranges(void)
 	struct answer	 a, whole;
 	char		 id[SPOOLCGI_ID_LEN + 1], path[128], var[256];
 	char		 etag[128], lm[64], cr[64];
+	struct task	*t;
 	size_t		 size;
 	int		 i;
 
@@ -1044,10 +1793,276 @@ test_ranges(void)
 	    "X-Accel-Redirect"), var) == 0, "x-accel-redirect: the prefix "
 	    "and jobs/ID/result");
 	answer_free(&a);
+	/* The task's own send_result wins over the global one. */
+	t = (struct task *)config_task(&cfg, "named");
+	t->send_result = strdup("spoolcgi");
+	get1(&a, "GET", path, NULL);
+	ok(a.status == 200 && a.len == size && header(&a,
+	    "X-Accel-Redirect")[0] == '\0', "a task's send_result "
+	    "\"spoolcgi\" over the global x-accel-redirect: spoolcgi sends it");
+	answer_free(&a);
+	free(t->send_result);
+	t->send_result = strdup("x-sendfile");
 	free(cfg.send_result);
-	free(cfg.send_result_prefix);
 	cfg.send_result = NULL;
+	get1(&a, "GET", path, NULL);
+	ok(a.status == 200 && a.len == 0 && strstr(header(&a, "X-Sendfile"),
+	    "/result") != NULL, "a task's send_result \"x-sendfile\" over the "
+	    "default: the header, no body");
+	answer_free(&a);
+	free(t->send_result);
+	t->send_result = NULL;
+	free(cfg.send_result_prefix);
 	cfg.send_result_prefix = NULL;
+}
+
+/* The value of sample line "name{labels}" in the body of a, or -1. */
+static long long
+sample(const struct answer *a, const char *series)
+{
+	const char	*p = a->body;
+	size_t		 n = strlen(series);
+
+	while (p != NULL && (p = strstr(p, series)) != NULL) {
+		if ((p == a->body || p[-1] == '\n') && p[n] == ' ')
+			return strtoll(p + n + 1, NULL, 10);
+		p += n;
+	}
+	return -1;
+}
+
+/* Entries in directory root/spool/name, or -1. */
+static int
+entries(const char *name)
+{
+	char		 path[512];
+	struct dirent	*de;
+	DIR		*d;
+	int		 n = 0;
+
+	snprintf(path, sizeof(path), "%s/spool/%s", root, name);
+	if ((d = opendir(path)) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/*
+ * Wait until the clean-up that the first scrape made due has written
+ * its recount and let go of its lock; at most 10 s.  0 or -1.
+ */
+static int
+recount_done(void)
+{
+	char	 snap[512], lock[512];
+	time_t	 deadline = time(NULL) + 10;
+	int	 fd, done;
+
+	snprintf(snap, sizeof(snap), "%s/spool/metrics/snapshot", root);
+	snprintf(lock, sizeof(lock), "%s/spool/gc.lock", root);
+	do {
+		done = 0;
+		if (access(snap, F_OK) == 0 &&
+		    (fd = open(lock, O_RDONLY | O_CLOEXEC)) != -1) {
+			done = flock(fd, LOCK_EX | LOCK_NB) == 0;
+			close(fd);
+		}
+		if (done)
+			return 0;
+	} while (time(NULL) <= deadline && poll(NULL, 0, 20) == 0);
+	return -1;
+}
+
+/*
+ * Start a job (form body), wait for its end; 0 when it ended.  id gets
+ * its id.
+ */
+static int
+run_job(const char *body, char *id)
+{
+	struct answer	 a;
+
+	request(&a, "POST", "/jobs", NULL, formjson, body);
+	snprintf(id, SPOOLCGI_ID_LEN + 1, "%s", location_id(&a));
+	answer_free(&a);
+	return job_id_check(id, strlen(id)) ? wait_final(id, 10) : -1;
+}
+
+/* Poll the metrics until series reads want; at most 10 s.  0 or -1. */
+static int
+metrics_wait(const char *const *vars, const char *series, long long want)
+{
+	struct answer	 a;
+	time_t		 deadline = time(NULL) + 10;
+	long long	 v;
+
+	do {
+		request(&a, "GET", "/metrics", NULL, vars, NULL);
+		v = sample(&a, series);
+		answer_free(&a);
+		if (v == want)
+			return 0;
+	} while (time(NULL) <= deadline && poll(NULL, 0, 20) == 0);
+	return -1;
+}
+
+/*
+ * GET {base}/metrics: off (404) until metrics_token or metrics_allow
+ * turns it on; the token and the address checked, and a refusal leaves
+ * nothing behind; counting starts at the first scrape, then jobs and
+ * refused starts are counted.
+ */
+static void
+test_metrics(void)
+{
+	static const char *const bearer[] = {
+	    "HTTP_AUTHORIZATION=Bearer 0123456789abcdef0123", NULL };
+	static const char *const lower[] = {
+	    "HTTP_AUTHORIZATION=bearer  0123456789abcdef0123", NULL };
+	static const char *const wrong[] = {
+	    "HTTP_AUTHORIZATION=Bearer 0123456789abcdef0124", NULL };
+	static const char *const prefix[] = {
+	    "HTTP_AUTHORIZATION=Bearer 0123456789abcdef012", NULL };
+	static const char *const basic[] = {
+	    "HTTP_AUTHORIZATION=Basic MDEyMzQ1Njc4OWFiY2RlZjAxMjM=", NULL };
+	static const char *const other[] = { "REMOTE_ADDR=203.0.113.5",
+	    "HTTP_AUTHORIZATION=Bearer 0123456789abcdef0123", NULL };
+	struct proxy	 allow = { AF_INET, { 192, 0, 2, 0 }, 24 };
+	struct answer	 a;
+	char		 token[] = "0123456789abcdef0123";
+	char		 id[SPOOLCGI_ID_LEN + 1], id2[SPOOLCGI_ID_LEN + 1];
+	char		 path[128];
+	long long	 e0, f0;
+	int		 jobs, counters;
+
+	request(&a, "GET", "/metrics", NULL, bearer, NULL);
+	is_int(a.status, 404, "metrics: off without metrics_token or "
+	    "metrics_allow (404)");
+	answer_free(&a);
+	is_int(entries("metrics"), -1, "metrics off: the jobs above left no "
+	    "counter");
+
+	cfg.metrics_token = token;
+	jobs = entries("jobs");
+	request(&a, "GET", "/metrics", NULL, NULL, NULL);
+	is_int(a.status, 401, "metrics: no token: 401");
+	is_str(header(&a, "WWW-Authenticate"), "Bearer realm=\"spoolcgi\"",
+	    "metrics: no token: WWW-Authenticate: Bearer");
+	ok(!has(&a, "spoolcgi_"), "metrics: no token: no numbers");
+	answer_free(&a);
+	is_int(entries("metrics"), -1, "metrics: a refused scrape starts no "
+	    "counting");
+
+	request(&a, "GET", "/metrics", NULL, bearer, NULL);
+	is_int(a.status, 200, "metrics: the token: 200");
+	is_str(header(&a, "Content-Type"),
+	    "text/plain; version=0.0.4; charset=utf-8",
+	    "metrics: the text format's media type");
+	is_str(header(&a, "Cache-Control"), "no-store", "metrics: not cached");
+	ok(has(&a, "# HELP spoolcgi_jobs_started_total ") &&
+	    has(&a, "# TYPE spoolcgi_jobs_started_total counter\n"),
+	    "metrics: HELP and TYPE lines");
+	is_int(sample(&a, "spoolcgi_jobs_started_total{task=\"echo\"}"), 0,
+	    "metrics: the first scrape starts counting, from 0");
+	ok(sample(&a, "spoolcgi_queue_length") >= 0 &&
+	    sample(&a, "spoolcgi_running_jobs") >= 0 &&
+	    sample(&a, "spoolcgi_disk_free_bytes") > 0,
+	    "metrics: queue length, running, free disk");
+	answer_free(&a);
+
+	ok(recount_done() == 0, "metrics: the first scrape started a recount "
+	    "of the jobs, which ends");
+	counters = entries("metrics");
+	request(&a, "GET", "/metrics", NULL, wrong, NULL);
+	is_int(a.status, 401, "metrics: a wrong token: 401");
+	ok(strstr(header(&a, "WWW-Authenticate"), "invalid_token") != NULL,
+	    "metrics: a wrong token: error=\"invalid_token\" (RFC 6750 3.1)");
+	answer_free(&a);
+	request(&a, "GET", "/metrics", NULL, prefix, NULL);
+	is_int(a.status, 401, "metrics: a prefix of the token: 401");
+	answer_free(&a);
+	request(&a, "GET", "/metrics", NULL, basic, NULL);
+	is_int(a.status, 401, "metrics: Basic, not Bearer: 401");
+	answer_free(&a);
+	request(&a, "POST", "/metrics", NULL, bearer, NULL);
+	is_int(a.status, 405, "metrics: POST: 405");
+	answer_free(&a);
+	is_int(entries("jobs"), jobs, "metrics: refusals add no job");
+	is_int(entries("metrics"), counters, "metrics: refusals add no "
+	    "counter");
+	request(&a, "GET", "/metrics", NULL, lower, NULL);
+	is_int(a.status, 200, "metrics: \"bearer\" in any case (a scheme)");
+	answer_free(&a);
+
+	request(&a, "GET", "/metrics", NULL, bearer, NULL);
+	e0 = sample(&a, "spoolcgi_jobs{task=\"echo\",state=\"succeeded\"}");
+	f0 = sample(&a, "spoolcgi_jobs{task=\"fail\",state=\"failed\"}");
+	ok(e0 >= 3 && f0 >= 1, "metrics: the recount found the jobs run "
+	    "before the metrics were on (%lld echo, %lld fail)", e0, f0);
+	answer_free(&a);
+	ok(run_job("task=echo&text=counted", id) == 0,
+	    "metrics: an echo job ends");
+	ok(run_job("task=fail", id2) == 0, "metrics: a failing job ends");
+	request(&a, "POST", "/jobs", NULL, formjson, "task=nope");
+	is_int(a.status, 400, "metrics on: an unknown task: 400");
+	answer_free(&a);
+	/* A supervisor counts its end after the status it wrote: poll. */
+	ok(metrics_wait(bearer, "spoolcgi_job_duration_seconds_count"
+	    "{task=\"fail\"}", 1) == 0, "metrics: the failed run is counted");
+	request(&a, "GET", "/metrics", NULL, bearer, NULL);
+	is_int(sample(&a, "spoolcgi_jobs_started_total{task=\"echo\"}"), 1,
+	    "metrics: the echo job started");
+	is_int(sample(&a, "spoolcgi_job_runs_total{task=\"echo\"}"), 1,
+	    "metrics: and ran once");
+	is_int(sample(&a, "spoolcgi_jobs_finished_total{task=\"echo\","
+	    "outcome=\"succeeded\"}"), 1, "metrics: and succeeded");
+	is_int(sample(&a, "spoolcgi_jobs_finished_total{task=\"fail\","
+	    "outcome=\"failed\"}"), 1, "metrics: a failure counted");
+	is_int(sample(&a, "spoolcgi_starts_refused_total{reason="
+	    "\"invalid_field\"}"), 1, "metrics: a refusal is counted by "
+	    "reason");
+	is_int(sample(&a, "spoolcgi_job_duration_seconds_count{task=\"echo\"}"),
+	    sample(&a, "spoolcgi_job_duration_seconds_bucket{task=\"echo\","
+	    "le=\"+Inf\"}"), "metrics: a histogram's count is its +Inf bucket");
+	is_int(sample(&a, "spoolcgi_jobs{task=\"echo\",state=\"succeeded\"}"),
+	    e0 + 1, "metrics: one more echo job in the store, succeeded");
+	answer_free(&a);
+	snprintf(path, sizeof(path), "/jobs/%s", id);
+	request(&a, "DELETE", path, NULL, json, NULL);
+	is_int(a.status, 204, "metrics: DELETE the echo job: 204");
+	answer_free(&a);
+	request(&a, "GET", "/metrics", NULL, bearer, NULL);
+	is_int(sample(&a, "spoolcgi_jobs{task=\"echo\",state=\"succeeded\"}"),
+	    e0, "metrics: removed, it is no longer in the store");
+	is_int(sample(&a, "spoolcgi_jobs_finished_total{task=\"echo\","
+	    "outcome=\"succeeded\"}"), 1, "metrics: but it did finish");
+	is_int(sample(&a, "spoolcgi_jobs{task=\"fail\",state=\"failed\"}"),
+	    f0 + 1, "metrics: the failed job is still there");
+	answer_free(&a);
+
+	cfg.metrics_allow = &allow;
+	cfg.nmetrics_allow = 1;
+	request(&a, "GET", "/metrics", NULL, other, NULL);
+	is_int(a.status, 403, "metrics: the token from an address not "
+	    "listed: 403");
+	answer_free(&a);
+	request(&a, "GET", "/metrics", NULL, NULL, NULL);
+	is_int(a.status, 401, "metrics: a listed address without the token: "
+	    "401 (both are required)");
+	answer_free(&a);
+	cfg.metrics_token = NULL;
+	request(&a, "GET", "/metrics", NULL, NULL, NULL);
+	is_int(a.status, 200, "metrics: metrics_allow alone: a listed "
+	    "address reads them");
+	answer_free(&a);
+	request(&a, "GET", "/metrics", NULL, other, NULL);
+	is_int(a.status, 403, "metrics: metrics_allow alone: another "
+	    "address gets 403");
+	answer_free(&a);
+	cfg.metrics_allow = NULL;
+	cfg.nmetrics_allow = 0;
 }
 
 int
@@ -1064,7 +2079,12 @@ main(void)
 	test_dialects();
 	test_cross_site();
 	test_log();
+	test_retry();
+	test_timing();
 	test_ranges();
+	test_myjobs();
+	test_retry_owner();
+	test_metrics();
 	store_close(srv.store);
 	config_free(&cfg);
 	/*

@@ -477,6 +477,66 @@ test_misc(void)
 	fd = open(at("drain"), O_WRONLY | O_CREAT, 0600);
 	close(fd);
 	ok(store_draining(sp), "draining once the drain file exists");
+	ok(store_drain_set(sp, 0) == 0 && !store_draining(sp),
+	    "store_drain_set off: not draining");
+	ok(store_drain_set(sp, 0) == 0, "off again: no error");
+	ok(store_drain_set(sp, 1) == 0 && store_draining(sp) &&
+	    access(at("drain"), F_OK) == 0, "store_drain_set on: the drain "
+	    "file, draining");
+	ok(store_drain_set(sp, 1) == 0 && store_draining(sp), "on again: "
+	    "still draining");
+	store_close(sp);
+}
+
+/* store_upload_copy: a job's upload into a new job's staging. */
+static void
+test_upload_copy(void)
+{
+	struct store		*sp;
+	struct jobstatus	 st, nj;
+	struct stat		 a, b;
+	long long		 size = -1;
+	FILE			*f;
+	int			 wfd;
+
+	sp = fresh("copy");
+	job_init(&st);
+	submit(sp, &st, 100);
+	if ((f = fopen(at("jobs/%s/work/doc.pdf", st.id), "w")) == NULL)
+		exit(1);
+	fputs("%PDF-1.4 not really\n", f);
+	fclose(f);
+	job_init(&nj);
+	if ((wfd = store_stage(sp, nj.id)) == -1)
+		exit(1);
+	ok(store_upload_copy(sp, wfd, st.id, "doc.pdf", &size) == STORE_OK &&
+	    size == 20, "a copy of the upload, its size");
+	ok(stat(at("jobs/%s/work/doc.pdf", st.id), &a) == 0 &&
+	    stat(at("tmp/%s/work/doc.pdf", nj.id), &b) == 0 &&
+	    a.st_size == b.st_size && a.st_ino != b.st_ino,
+	    "in the staging, the same size, another inode");
+	ok(store_upload_copy(sp, wfd, st.id, "doc.pdf", &size) == STORE_ERR,
+	    "a name already in the staging: an error, never overwritten");
+	ok(store_upload_copy(sp, wfd, st.id, "gone.txt", &size) ==
+	    STORE_NOENT, "a file that is gone: STORE_NOENT");
+	ok(store_upload_copy(sp, wfd, "2f1c0b9e-8d4e-4c53-9a61-0b7f3c9d2e11",
+	    "doc.pdf", &size) == STORE_NOENT, "no such job: STORE_NOENT");
+	ok(store_upload_copy(sp, wfd, st.id, "../input.json", &size) ==
+	    STORE_ERR && store_upload_copy(sp, wfd, st.id, ".hidden",
+	    &size) == STORE_ERR && store_upload_copy(sp, wfd, st.id, "",
+	    &size) == STORE_ERR, "names the store never gives: refused");
+	ok(access(at("tmp/%s/work/input.json", nj.id), F_OK) == -1,
+	    "and nothing was copied for them");
+	if (symlink(at("jobs/%s/input.json", st.id),
+	    at("jobs/%s/work/link.txt", st.id)) == 0)
+		ok(store_upload_copy(sp, wfd, st.id, "link.txt", &size) ==
+		    STORE_NOENT, "a symlink is not followed");
+	else
+		ok(0, "symlink: %s", strerror(errno));
+	close(wfd);
+	store_abort(sp, nj.id);
+	is_int(count_entries(at("tmp"), NULL), 0, "the staging aborted: "
+	    "nothing left");
 	store_close(sp);
 }
 
@@ -925,6 +985,7 @@ main(void)
 	test_lock();
 	test_update_queue();
 	test_misc();
+	test_upload_copy();
 	test_queue();
 	test_full();
 	test_slots();

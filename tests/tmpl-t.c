@@ -405,7 +405,8 @@ test_builtins(void)
 {
 	const char		*names[] = { "page.html", "job-progress.html",
 	    "job-result.html", "error.html", "tasks.html", "task-form.html",
-	    "task-field.html", "task-option.html" };
+	    "task-field.html", "task-option.html", "jobs.html",
+	    "jobs-row.html" };
 	const struct tmpl_var	 running[] = {
 		{ "id", "2f1c0b9e-8d4e-4c53-9a61-0b7f3c9d2e11" },
 		{ "task", "wordcount" },
@@ -493,10 +494,11 @@ test_builtins(void)
 			if (strncmp(p, "{{&content}}", 12) != 0 &&
 			    strncmp(p, "{{&forms}}", 10) != 0 &&
 			    strncmp(p, "{{&fields}}", 11) != 0 &&
-			    strncmp(p, "{{&options}}", 12) != 0)
+			    strncmp(p, "{{&options}}", 12) != 0 &&
+			    strncmp(p, "{{&rows}}", 9) != 0)
 				raw++;
-		is_int(raw, 0, "%s: {{& only for content, forms, fields and "
-		    "options (rendered from templates)", names[i]);
+		is_int(raw, 0, "%s: {{& only for content, forms, fields, "
+		    "options and rows (rendered from templates)", names[i]);
 	}
 	ok(tmpl_get("nosuch.html", &len) == NULL, "no such template");
 

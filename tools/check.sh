@@ -24,8 +24,8 @@ cd "$(dirname "$0")/.." || exit 2
 
 PACKAGES="build-essential autoconf automake pkg-config libfcgi-dev
 libjson-c-dev uuid-dev busybox-static lighttpd curl jq apache2
-libapache2-mod-fcgid nginx spawn-fcgi chromium util-linux python3-azure
-postgresql libpq-dev"
+libapache2-mod-fcgid libapache2-mod-xsendfile nginx spawn-fcgi chromium
+util-linux python3-azure postgresql libpq-dev openssl"
 # The memory checkers and fuzzers (CHECK_EXTRA=1) need these too.
 [ "${CHECK_EXTRA:-0}" = 1 ] &&
     PACKAGES="$PACKAGES clang libclang-rt-14-dev valgrind git"

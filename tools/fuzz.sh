@@ -76,8 +76,11 @@ mkdir -p "$build/obj" "$work/bin" "$work/corpus" "$work/artifacts" \
 # ---------------------------------------------------------------- build
 
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
+# No harness reaches the PostgreSQL store: app/pg.c is built without libpq
+# (its stand-in), so neither its headers nor its library are needed here.
 CFLAGS_ALL="-g -O1 -fno-omit-frame-pointer $SAN -Wall -Wextra
     -Wno-unused-parameter -I$build -I$srcdir/app $PKG_CFLAGS
+    -DSPOOLCGI_WITHOUT_LIBPQ
     -DPKGDATADIR=\"/nonexistent\" -DSYSCONFDIR=\"/nonexistent\""
 
 # config.h: the configured tree's when there is one (make passes

@@ -5,7 +5,8 @@
 //	node run.mjs ORIGIN ARTIFACTS_DIR
 //
 // ORIGIN serves the static demo page (index.html, spoolcgi.js) at / and
-// spoolcgi at /app, with the tasks "demo" (examples/demo-task) and, where
+// spoolcgi at /app, with the tasks "demo" (examples/demo-task), "steps"
+// (progress and a log line each second, one job at a time) and, where
 // the build takes uploads, "upload" (one file field).  Prints one JSON
 // object a line, which the wrapper turns into TAP:
 //
@@ -24,7 +25,7 @@ import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 
-const RUN_LIMIT_MS = 110_000;
+const RUN_LIMIT_MS = 150_000;
 const [origin, outdir] = process.argv.slice(2);
 if (!origin || !outdir) {
 	console.error('usage: node run.mjs ORIGIN ARTIFACTS_DIR');
@@ -262,7 +263,8 @@ async function demoWithJS(browser, p) {
 		await page.waitForFunction(() => {
 			const p = document.querySelector('.spoolcgi-job progress');
 			const eta = document.querySelector('.spoolcgi-job .spoolcgi-eta');
-			return p && p.value >= 20 && p.value < 100 && eta && !eta.hidden;
+			return p && p.value >= 20 && p.value < 100 && eta && !eta.hidden &&
+			    / left\.$/.test(eta.textContent);
 		}, null, { timeout: 20_000, polling: 50 });
 		const t = await page.innerText('.spoolcgi-job [role="status"]');
 		if (!/counting words/.test(t) || !/left/.test(t))
@@ -463,6 +465,86 @@ async function programPages(browser, p) {
 	await ctx.close();
 }
 
+/* Issue 11, item 7: the job page tells how long a job has run, the time
+ * its progress says is left, a queued job's place and the log's last
+ * lines, without JavaScript (the server's page) and with it (the client,
+ * in place).  "steps" runs one job at a time: the second waits. */
+async function jobPageTiming(browser) {
+	const a = await startJSON({ task: 'steps' });
+	const b = await startJSON({ task: 'steps' });
+	const timing = /Running for \d+ (second|minute)s?.*; (a few seconds|about \d+ \w+) left\./;
+	const flat = (t) => (t || '').replace(/\s+/g, ' ').trim();
+	const nojs = await browser.newContext({ javaScriptEnabled: false,
+	    viewport: { width: 820, height: 900 } });
+	const np = await nojs.newPage();
+	np.setDefaultTimeout(15_000);
+	await check('no JS: a queued job\'s page shows its place in the queue', async () => {
+		await np.goto(new URL(b.links.self, origin).href);
+		const t = await np.textContent('[data-spoolcgi-job] .state');
+		if (!/Waiting to start: number 1 in the queue/.test(t))
+			throw new Error(`state: ${t}`);
+	});
+	await screenshot(np, 'nojs-jobpage-queued');
+	await check('no JS: the running job\'s page shows the time run, the time left and the log', async () => {
+		const url = new URL(a.links.self, origin).href;
+		const until = Date.now() + 30_000;
+		let t = '';
+		/* The server tells an estimate after a few seconds: load the
+		 * page again until then, as its meta refresh would. */
+		for (;;) {
+			await np.goto(url);
+			t = flat(await np.textContent('[data-spoolcgi-job]'));
+			if (timing.test(t) || Date.now() > until)
+				break;
+			await np.waitForTimeout(1_000);
+		}
+		if (!timing.test(t))
+			throw new Error(`status box: ${t}`);
+		const log = await np.textContent('.log-tail pre.log');
+		if (!/step \d+ done/.test(log) || await np.locator('.log-tail[hidden]').count())
+			throw new Error(`log: ${log}`);
+		return t;
+	});
+	await screenshot(np, 'nojs-jobpage-timing');
+	await nojs.close();
+
+	const ctx = await browser.newContext({ viewport: { width: 820, height: 900 } });
+	const page = await ctx.newPage();
+	const errors = errorsOf(page);
+	page.setDefaultTimeout(15_000);
+	await check('JS: a queued job\'s page shows its place in the queue', async () => {
+		await page.goto(new URL(b.links.self, origin).href);
+		await page.waitForFunction(() => /updates itself/.test(
+		    (document.querySelector('[data-spoolcgi-note]') || {}).textContent || ''),
+		    null, { timeout: 5_000 });
+		const t = await page.textContent('[data-spoolcgi-job] .state');
+		if (!/Waiting to start: number 1 in the queue/.test(t))
+			throw new Error(`state: ${t}`);
+	});
+	await screenshot(page, 'jobpage-queued');
+	await check('JS: the running job\'s page updates the time run, the time left and the log in place', async () => {
+		let loads = 0;
+		page.on('load', () => loads++);
+		await page.goto(new URL(a.links.self, origin).href);
+		await page.waitForFunction((re) => new RegExp(re).test(
+		    (document.querySelector('.spoolcgi-eta') || {}).textContent || ''),
+		    timing.source, { timeout: 20_000 });
+		const first = await page.textContent('.log-tail pre.log');
+		await page.waitForFunction((was) => {
+			const pre = document.querySelector('.log-tail pre.log');
+			return pre && pre.textContent !== was && /step \d+ done$/.test(pre.textContent);
+		}, first, { timeout: 20_000 });
+		await screenshot(page, 'jobpage-timing');
+		if (loads !== 1 || errors.length)
+			throw new Error(`${loads} page loads; ${errors.join('\n')}`);
+		return flat(await page.textContent('.spoolcgi-eta'));
+	});
+	await ctx.close();
+	for (const st of [b, a])
+		await fetch(new URL(st.links.cancel, origin), { method: 'POST',
+		    headers: { Accept: 'application/json' } });
+}
+
 /* A phone, in dark mode: the demo's progress and result, the job page. */
 async function phone(browser) {
 	const ctx = await browser.newContext({ viewport: { width: 390, height: 844 },
@@ -530,6 +612,7 @@ try {
 	await demoWithoutJS(browser);
 	await upload(browser, p);
 	await programPages(browser, p);
+	await jobPageTiming(browser);
 	await phone(browser);
 } catch (e) {
 	result('run.mjs ran every test', false, { diag: short(e) });
