@@ -123,13 +123,6 @@ store_local_files(struct local *lc, struct taskfds *t)
 		log_warn("spool: open the files of %s/%s", LOCAL_DIR, lc->id);
 		return -1;
 	}
-	if ((t->in = proc_fd_high(t->in)) == -1 ||
-	    (t->out = proc_fd_high(t->out)) == -1 ||
-	    (t->log = proc_fd_high(t->log)) == -1 ||
-	    (t->work = proc_fd_high(t->work)) == -1) {
-		log_warn("spool: fcntl F_DUPFD");
-		return -1;
-	}
 	return 0;
 }
 
