@@ -324,7 +324,7 @@ static const struct ckey top_keys[] = {
 	  "passwords in libpq's `passfile`",
 	  .def_doc = "none: the jobs are in the spool",
 	  .help = "the PostgreSQL store (README \"PostgreSQL\"): the front "
-	  "keeps its jobs there, workers run them" },
+	  "keeps its jobs there, `spoolcgi worker` runs them" },
 	/* Last: a task reads max_body_bytes and templates. */
 	{ "tasks", CK_CUSTOM, .parse = parse_tasks,
 	  .missing = "define at least one task, e.g. \"tasks\": "

@@ -675,13 +675,31 @@ void		 spool_owner_drop(struct store *, const char *, const char *);
 void		 spool_gc_owners(struct store *);
 int		 spool_metric_on(struct store *);
 
+/* spoollocal.c: a worker's local files for the jobs it runs */
+struct local {
+	struct store	*store;
+	int		 dirfd;		/* running/ID, flock'ed */
+	char		 id[SPOOLCGI_ID_LEN + 1];
+};
+
+int		 store_local_open(struct store *, const char *, const char *,
+		    size_t, struct local *);
+int		 store_local_files(struct local *, struct taskfds *);
+int		 store_local_workdir(struct local *, char *, size_t);
+int		 store_local_log_tail(struct local *, char *, size_t, int);
+ssize_t		 store_local_log_end(struct local *, char *, size_t,
+		    long long *);
+int		 store_local_result(struct local *);
+void		 store_local_close(struct local *);
+int		 store_local_sweep(struct store *);
+
 /*
  * pg.c: the PostgreSQL store (configure finds libpq; else every call
  * below but pg_unavailable and pg_main is absent, and those two say
  * so).  The same vocabulary as the file store above (enum store_rc,
  * struct jobstatus), to be put behind its seam; only pg.c knows SQL.
  */
-#define PG_SCHEMA_VERSION	1
+#define PG_SCHEMA_VERSION	2
 #define PG_GRACE_SECONDS	20	/* lock free this long: interrupted */
 
 struct pg;
@@ -717,9 +735,16 @@ int		 pg_run_beat(struct pgrun *, int, const char *, const char *,
 		    size_t, int *);
 int		 pg_run_finish(struct pgrun *, const struct jobstatus *,
 		    const char *, size_t);
+int		 pg_run_finish_fd(struct pgrun *, const struct jobstatus *,
+		    int);
+int		 pg_result_copy(struct pg *, const char *, int, long long *);
 void		 pg_run_release(struct pgrun *);
 int		 pg_settle(struct pg *, int, int *);
 int		 pg_expire(struct pg *, long, long, int, int *, int *);
+int		 pg_socket(const struct pg *);
+int		 pg_listen(struct pg *, int);
+int		 pg_notified(struct pg *, const char *);
+int		 pg_interrupt(struct pg *, const char *, int, const char *);
 /* pg.c, for the front (spoolpg.c) */
 int		 pg_broken(const struct pg *);
 int		 pg_update(struct pg *, const char *, store_change_fn, void *,
@@ -730,6 +755,9 @@ int		 pg_log_read(struct pg *, const char *, long long, struct buf *,
 int		 pg_counts(struct pg *, int *, int *);
 int		 pg_owner_list(struct pg *, const char *, const char *, size_t,
 		    struct jobstatus *, size_t *, char *, size_t);
+
+/* worker.c: "spoolcgi worker", a compute host of the PostgreSQL store */
+int		 worker_main(const struct config *, int, char *[]);
 
 /* supervise.c: run one task process to its end */
 struct taskend {
@@ -754,6 +782,9 @@ char		**supervise_env(const char *, const char *, const char *,
 		    struct json_object *);
 int		 supervise_env_add(char ***, size_t *, const char *,
 		    const char *);
+int		 supervise_outcome(const struct config *, const struct task *,
+		    long long, const struct taskend *, const char *,
+		    struct jobstatus *);
 
 /* notify.c: a job's notifier, run once after its end */
 int		 notify_job(const struct config *, const struct task *,

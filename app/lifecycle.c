@@ -613,82 +613,23 @@ lc_cancelled(void *arg)
 	return store_run_cancelled(arg);
 }
 
-/* running -> final, from how the task ended. */
+/* running -> final, from how the task ended (supervise_outcome). */
 static void
 lc_finish(struct run *run, const struct config *cfg, const struct task *t,
     long long usage0, int outfd, const struct taskend *o)
 {
 	struct jobstatus	*st = &run->st;
 	char			 tail[SPOOLCGI_ERRMSG_MAX - 128];
-	int			 ws = o->wstatus;
 
-	st->finished_at = time(NULL);
-	if (o->spawn_errno != 0) {
-		st->state = JOB_FAILED;
-		snprintf(st->error_code, sizeof(st->error_code), "spawn");
-		snprintf(st->error_message, sizeof(st->error_message),
-		    "the task could not be started: %s: %s", t->command[0],
-		    strerror(o->spawn_errno));
-		log_warnx("job %s: %s", st->id, st->error_message);
-		return;
-	}
-	if (o->stop_code != NULL && strcmp(o->stop_code, "cancelled") == 0) {
-		st->state = JOB_CANCELLED;
-		snprintf(st->message, sizeof(st->message), "cancelled");
-		return;
-	}
-	st->state = JOB_FAILED;
-	if (o->stop_code != NULL) {
-		snprintf(st->error_code, sizeof(st->error_code), "%s",
-		    o->stop_code);
-		snprintf(st->error_message, sizeof(st->error_message), "%s",
-		    o->stop_msg);
-		return;
-	}
-	if (WIFEXITED(ws) && WEXITSTATUS(ws) == 0) {
-		/* A quick task may have ended between two checks. */
-		if (cfg->max_spool_bytes > 0 && usage0 >= 0 &&
-		    usage0 + o->result_bytes > cfg->max_spool_bytes) {
-			snprintf(st->error_code, sizeof(st->error_code),
-			    "spool_full");
-			snprintf(st->error_message, sizeof(st->error_message),
-			    "the job storage would pass max_spool_bytes "
-			    "(%lld) with this result of %lld bytes",
-			    cfg->max_spool_bytes, o->result_bytes);
-			return;
-		}
-		if ((unsigned long long)o->result_bytes > t->max_result_bytes) {
-			snprintf(st->error_code, sizeof(st->error_code),
-			    "result_too_large");
-			snprintf(st->error_message, sizeof(st->error_message),
-			    "the task's result (%lld bytes) is larger than "
-			    "max_result_bytes (%zu)", o->result_bytes,
-			    t->max_result_bytes);
-			return;
-		}
-		if (store_run_commit(run, outfd) == -1) {
-			snprintf(st->error_code, sizeof(st->error_code),
-			    "internal");
-			snprintf(st->error_message, sizeof(st->error_message),
-			    "the result could not be saved: %s",
-			    strerror(errno));
-			return;
-		}
-		st->state = JOB_SUCCEEDED;
-		st->progress = 100;
-		return;
-	}
-	snprintf(st->error_code, sizeof(st->error_code), "exit");
 	if (store_run_log_tail(run, tail, sizeof(tail), LC_TAIL_LINES) == -1)
 		tail[0] = '\0';
-	if (WIFEXITED(ws))
+	if (supervise_outcome(cfg, t, usage0, o, tail, st) == 1 &&
+	    store_run_commit(run, outfd) == -1) {
+		st->state = JOB_FAILED;
+		snprintf(st->error_code, sizeof(st->error_code), "internal");
 		snprintf(st->error_message, sizeof(st->error_message),
-		    "the task exited with status %d%s%s", WEXITSTATUS(ws),
-		    tail[0] ? "\n" : "", tail);
-	else
-		snprintf(st->error_message, sizeof(st->error_message),
-		    "the task was killed by signal %d (%s)%s%s", WTERMSIG(ws),
-		    strsignal(WTERMSIG(ws)), tail[0] ? "\n" : "", tail);
+		    "the result could not be saved: %s", strerror(errno));
+	}
 }
 
 /*

@@ -40,6 +40,7 @@ usage(void)
 	    "       spoolcgi [-c file] drain [on | off]\n"
 	    "       spoolcgi init [dir]\n"
 	    "       spoolcgi [-c file] db init|upgrade|status\n"
+	    "       spoolcgi [-c file] worker [--slots N] [--task TASK]...\n"
 	    "       spoolcgi [-c file] supervise id fd fd fd key  (internal)\n"
 	    "       spoolcgi [-c file] cleanup  (internal)\n"
 	    "       spoolcgi [-c file] spawner  (internal)\n"
@@ -192,6 +193,7 @@ main(int argc, char *argv[])
 	int			 ch, test = 0, gc = 0, cleanup = 0, db = 0;
 	char			**admin = NULL;
 	int			 nadmin = 0;
+	int			 worker = 0;
 	char			 self[PATH_MAX];
 	ssize_t			 len;
 
@@ -228,6 +230,8 @@ main(int argc, char *argv[])
 			sup = argv + optind + 1;
 		else if (strcmp(argv[optind], "db") == 0)
 			db = optind + 1;
+		else if (strcmp(argv[optind], "worker") == 0)
+			worker = optind + 1;
 		else if (admin_command(argv[optind])) {
 			/* The operator's commands (admin.c) check their own. */
 			admin = argv + optind;
@@ -248,7 +252,8 @@ main(int argc, char *argv[])
 	}
 
 	/* A CGI request: variables in the environment, no socket on 0. */
-	if (!test && !gc && !cleanup && !db && sup == NULL && admin == NULL &&
+	if (!test && !gc && !cleanup && !db && !worker && sup == NULL &&
+	    admin == NULL &&
 	    getenv("REQUEST_METHOD") != NULL &&
 	    getsockname(0, (struct sockaddr *)&ss, &sslen) == -1 &&
 	    errno == ENOTSOCK)
@@ -261,6 +266,9 @@ main(int argc, char *argv[])
 	/* The schema of the PostgreSQL store: no templates, no spool. */
 	if (db)
 		return pg_main(&cfg, argc - db, argv + db);
+	/* A compute host of the PostgreSQL store: no templates, no front. */
+	if (worker)
+		return worker_main(&cfg, argc - worker, argv + worker);
 	/* A supervisor, a clean-up and a command render no page. */
 	if (sup == NULL && !cleanup && admin == NULL &&
 	    tmpl_load(cfg.templates, err, sizeof(err)) == -1)

@@ -13,7 +13,8 @@
  *                       worker, progress, message, log tail, times,
  *                       cancel_requested_at, error, the idempotency key
  *                       (unique per owner) with its request hash, input
- *                       and result
+ *                       and result (since version 2 a large object,
+ *                       result_oid, unlinked by a trigger with its row)
  *   spoolcgi_tombstone  expired ids, answered "gone" until gone_until
  *
  * What a reader may conclude:
@@ -54,6 +55,8 @@
 #if defined(HAVE_LIBPQ) && !defined(SPOOLCGI_WITHOUT_LIBPQ)
 
 #include <libpq-fe.h>
+#include <libpq/libpq-fs.h>
+#include <unistd.h>
 
 /* The first key of the program's two-key advisory locks: "spoo". */
 #define PG_LOCK_NS	0x73706f6f
@@ -62,6 +65,7 @@
 #define PG_LOCK_SUBMIT	3
 
 #define PG_ARGS_MAX	12
+#define PG_CHUNK	(256 * 1024)	/* a large object's piece */
 
 /*
  * What the server itself does about a silently vanished client: the same
@@ -129,6 +133,22 @@ static const char *const pg_migrations[] = {
 	" gone_until timestamptz NOT NULL);"
 	"CREATE INDEX spoolcgi_tombstone_until ON spoolcgi_tombstone"
 	" (gone_until);",
+	/*
+	 * 2: results as large objects (result_oid), written and read in
+	 * pieces, never whole in memory; a row that goes (expiry, DELETE)
+	 * or gets another result takes its large object along.
+	 */
+	"ALTER TABLE spoolcgi_job ADD COLUMN result_oid oid;"
+	"CREATE FUNCTION spoolcgi_result_unlink() RETURNS trigger"
+	" LANGUAGE plpgsql AS $f$ BEGIN"
+	" IF OLD.result_oid IS NOT NULL AND (TG_OP = 'DELETE' OR"
+	"  OLD.result_oid IS DISTINCT FROM NEW.result_oid) THEN"
+	"  PERFORM lo_unlink(OLD.result_oid);"
+	" END IF;"
+	" RETURN NULL; END $f$;"
+	"CREATE TRIGGER spoolcgi_job_result_unlink AFTER DELETE OR UPDATE OF"
+	" result_oid ON spoolcgi_job FOR EACH ROW EXECUTE FUNCTION"
+	" spoolcgi_result_unlink();",
 };
 
 _Static_assert(sizeof(pg_migrations) / sizeof(pg_migrations[0]) ==
@@ -693,6 +713,114 @@ pg_read(struct pg *pg, const char *id, struct jobstatus *st, int *cancel)
 	return rc;
 }
 
+/* The last libpq error on pg, logged as "database: what: why". */
+static void
+pg_fail(struct pg *pg, const char *what)
+{
+	pg_oneline(pg->err, sizeof(pg->err), PQerrorMessage(pg->conn));
+	log_warnx("database: %s: %s", what, pg->err);
+	errno = EIO;
+}
+
+/*
+ * Copy large object oid, in pieces, to fd (when not -1) or the end of b.
+ * Inside a transaction.  *size: its bytes.  Returns 0, or -1 (logged).
+ */
+static int
+pg_lo_get(struct pg *pg, Oid oid, int fd, struct buf *b, long long *size)
+{
+	char	*chunk;
+	int	 lfd, n, rc = -1;
+
+	*size = 0;
+	if ((chunk = malloc(PG_CHUNK)) == NULL) {
+		log_warn("database: read a result");
+		return -1;
+	}
+	if ((lfd = lo_open(pg->conn, oid, INV_READ)) == -1) {
+		pg_fail(pg, "open a result");
+		free(chunk);
+		return -1;
+	}
+	while ((n = lo_read(pg->conn, lfd, chunk, PG_CHUNK)) > 0) {
+		if ((fd != -1 && spool_write_all(fd, chunk, (size_t)n) == -1) ||
+		    (fd == -1 && buf_append(b, chunk, (size_t)n) == -1)) {
+			log_warn("database: copy a result");
+			goto done;
+		}
+		*size += n;
+	}
+	if (n < 0) {
+		pg_fail(pg, "read a result");
+		goto done;
+	}
+	rc = 0;
+done:
+	(void)lo_close(pg->conn, lfd);
+	free(chunk);
+	return rc;
+}
+
+/* Job id's input or result to fd, or (fd -1) in b.  As pg_blob_read. */
+static int
+pg_blob_get(struct pg *pg, const char *id, int result, int fd,
+    struct buf *b, long long *size)
+{
+	struct pgargs	 a = { .n = 0 };
+	PGresult	*res;
+	Oid		 oid = InvalidOid;
+	int		 rc = STORE_NOENT;
+
+	*size = 0;
+	if (!job_id_check(id, strlen(id)))
+		return STORE_NOENT;
+	if (b != NULL)
+		buf_reset(b);
+	if (pg_begin(pg, "read", 0) == -1)
+		return STORE_ERR;
+	arg_text(&a, id);
+	/* A large object (a result since version 2), or a bytea. */
+	if ((res = pg_q(pg, "read", result ?
+	    "SELECT result_oid FROM spoolcgi_job WHERE id = $1::uuid" :
+	    "SELECT NULL::oid FROM spoolcgi_job WHERE id = $1::uuid",
+	    &a, 0)) == NULL)
+		goto fail;
+	if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+		oid = (Oid)strtoul(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	if (oid != InvalidOid) {
+		if (pg_lo_get(pg, oid, fd, b, size) == -1)
+			goto fail;
+		rc = STORE_OK;
+	} else {
+		/* Binary: the bytes of a bytea as they are. */
+		if ((res = pg_q(pg, "read", result ?
+		    "SELECT result FROM spoolcgi_job WHERE id = $1::uuid" :
+		    "SELECT input FROM spoolcgi_job WHERE id = $1::uuid", &a,
+		    1)) == NULL)
+			goto fail;
+		if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
+			rc = STORE_OK;
+			*size = PQgetlength(res, 0, 0);
+			if ((fd != -1 && spool_write_all(fd, PQgetvalue(res, 0,
+			    0), (size_t)*size) == -1) || (fd == -1 &&
+			    buf_append(b, PQgetvalue(res, 0, 0),
+			    (size_t)*size) == -1)) {
+				log_warn("database: read %s", id);
+				PQclear(res);
+				goto fail;
+			}
+		}
+		PQclear(res);
+	}
+	if (pg_commit(pg, "read") == -1)
+		return STORE_ERR;
+	return rc;
+fail:
+	pg_rollback(pg);
+	return STORE_ERR;
+}
+
 /*
  * Job id's input (or, with result, its result) in b, replacing what b
  * held.  Returns STORE_OK, STORE_NOENT (no such job, or no result yet)
@@ -701,29 +829,20 @@ pg_read(struct pg *pg, const char *id, struct jobstatus *st, int *cancel)
 int
 pg_blob_read(struct pg *pg, const char *id, int result, struct buf *b)
 {
-	struct pgargs	 a = { .n = 0 };
-	PGresult	*res;
-	int		 rc = STORE_NOENT;
+	long long	 size;
 
-	if (!job_id_check(id, strlen(id)))
-		return STORE_NOENT;
-	arg_text(&a, id);
-	if ((res = pg_q(pg, "read", result ?
-	    "SELECT result FROM spoolcgi_job WHERE id = $1::uuid" :
-	    "SELECT input FROM spoolcgi_job WHERE id = $1::uuid", &a,
-	    1)) == NULL)
-		return STORE_ERR;
-	buf_reset(b);
-	if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
-		rc = STORE_OK;
-		if (buf_append(b, PQgetvalue(res, 0, 0),
-		    (size_t)PQgetlength(res, 0, 0)) == -1) {
-			log_warn("database: read %s", id);
-			rc = STORE_ERR;
-		}
-	}
-	PQclear(res);
-	return rc;
+	return pg_blob_get(pg, id, result, -1, b, &size);
+}
+
+/*
+ * Job id's result written to fd in pieces (never whole in memory), for a
+ * front that serves it from its local spool.  *size: its bytes.  Returns
+ * STORE_OK, STORE_NOENT (no such job, or no result) or STORE_ERR.
+ */
+int
+pg_result_copy(struct pg *pg, const char *id, int fd, long long *size)
+{
+	return pg_blob_get(pg, id, 1, fd, NULL, size);
 }
 
 /*
@@ -963,6 +1082,128 @@ pg_run_beat(struct pgrun *run, int progress, const char *message,
 }
 
 /*
+ * A new large object holding the bytes read from fd (from where it
+ * stands, to its end) or, when fd is -1, buf's len bytes; in pieces.
+ * Inside a transaction.  Returns its oid, or InvalidOid (logged).
+ */
+static Oid
+pg_lo_put(struct pg *pg, int fd, const char *buf, size_t len)
+{
+	char	*chunk = NULL;
+	ssize_t	 n;
+	size_t	 off = 0, w;
+	Oid	 oid;
+	int	 lfd;
+
+	if ((oid = lo_creat(pg->conn, INV_READ | INV_WRITE)) == InvalidOid) {
+		pg_fail(pg, "create a result");
+		return InvalidOid;
+	}
+	if ((lfd = lo_open(pg->conn, oid, INV_WRITE)) == -1) {
+		pg_fail(pg, "open a result");
+		return InvalidOid;
+	}
+	if (fd != -1 && (chunk = malloc(PG_CHUNK)) == NULL) {
+		log_warn("database: write a result");
+		goto fail;
+	}
+	for (;;) {
+		if (fd != -1) {
+			if ((n = read(fd, chunk, PG_CHUNK)) == -1) {
+				if (errno == EINTR)
+					continue;
+				log_warn("database: read the result to store");
+				goto fail;
+			}
+			if (n == 0)
+				break;
+			w = (size_t)n;
+		} else {
+			if (off == len)
+				break;
+			w = len - off > PG_CHUNK ? PG_CHUNK : len - off;
+		}
+		if (lo_write(pg->conn, lfd, fd != -1 ? chunk : buf + off, w) !=
+		    (int)w) {
+			pg_fail(pg, "write a result");
+			goto fail;
+		}
+		off += w;
+	}
+	free(chunk);
+	if (lo_close(pg->conn, lfd) == -1) {
+		pg_fail(pg, "close a result");
+		return InvalidOid;
+	}
+	return oid;
+fail:
+	free(chunk);
+	(void)lo_close(pg->conn, lfd);
+	return InvalidOid;
+}
+
+/*
+ * The final write: one transaction that stores the result (fd, or buf
+ * when fd is -1 and buf is not NULL) as a large object and then the end,
+ * guarded by the attempt: the result is durable before the final state
+ * is visible, and a fenced-out write leaves no large object behind.
+ */
+static int
+pg_finish(struct pgrun *run, const struct jobstatus *st, int fd,
+    const char *result, size_t len)
+{
+	struct pgargs	 a = { .n = 0 };
+	PGresult	*res;
+	Oid		 oid = InvalidOid;
+	int		 rc;
+
+	if (run->pg == NULL) {
+		errno = EINVAL;
+		log_warn("database: finish %s", run->st.id);
+		return STORE_ERR;
+	}
+	if (pg_begin(run->pg, "finish", 0) == -1)
+		goto fail;
+	if ((fd != -1 || result != NULL) &&
+	    (oid = pg_lo_put(run->pg, fd, result, len)) == InvalidOid)
+		goto rollback;
+	arg_text(&a, run->st.id);
+	arg_int(&a, run->attempt);
+	arg_text(&a, job_state_name(st->state));
+	arg_int(&a, st->progress);
+	arg_text(&a, st->message);
+	arg_text(&a, st->error_code);
+	arg_text(&a, st->error_message);
+	if (oid != InvalidOid)
+		arg_int(&a, (long long)oid);
+	else
+		arg_text(&a, NULL);
+	if ((res = pg_q(run->pg, "finish", "UPDATE spoolcgi_job SET "
+	    "state = $3, finished_at = clock_timestamp(), "
+	    "heartbeat_at = clock_timestamp(), progress = $4::integer, "
+	    "message = $5, error_code = nullif($6, ''), "
+	    "error_message = nullif($7, ''), result = NULL, "
+	    "result_oid = $8::oid "
+	    "WHERE id = $1::uuid AND attempt = $2::integer "
+	    "AND state = 'running' AND $3 <> 'queued' AND $3 <> 'running' "
+	    "RETURNING 1", &a, 0)) == NULL)
+		goto rollback;
+	rc = PQntuples(res) == 1 ? STORE_OK : STORE_NOENT;
+	PQclear(res);
+	if (rc == STORE_NOENT)
+		pg_rollback(run->pg);	/* and the large object with it */
+	else if (pg_commit(run->pg, "finish") == -1)
+		goto fail;
+	pg_run_release(run);
+	return rc;
+rollback:
+	pg_rollback(run->pg);
+fail:
+	pg_run_release(run);
+	return STORE_ERR;
+}
+
+/*
  * The final write of running attempt run: st's state, progress, message
  * and error, and the result (NULL: none), guarded by the attempt; then
  * the lock is let go.  Returns STORE_OK, STORE_NOENT (fenced out:
@@ -972,39 +1213,18 @@ int
 pg_run_finish(struct pgrun *run, const struct jobstatus *st,
     const char *result, size_t len)
 {
-	struct pgargs	 a = { .n = 0 };
-	PGresult	*res;
-	int		 rc;
+	return pg_finish(run, st, -1, result, len);
+}
 
-	if (run->pg == NULL || len > INT_MAX) {
-		errno = run->pg == NULL ? EINVAL : EFBIG;
-		log_warn("database: finish %s", run->st.id);
-		return STORE_ERR;
-	}
-	arg_text(&a, run->st.id);
-	arg_int(&a, run->attempt);
-	arg_text(&a, job_state_name(st->state));
-	arg_int(&a, st->progress);
-	arg_text(&a, st->message);
-	arg_text(&a, st->error_code);
-	arg_text(&a, st->error_message);
-	if (result != NULL)
-		arg_bin(&a, result, len);
-	else
-		arg_text(&a, NULL);
-	if ((res = pg_q(run->pg, "finish", "UPDATE spoolcgi_job SET "
-	    "state = $3, finished_at = clock_timestamp(), "
-	    "heartbeat_at = clock_timestamp(), progress = $4::integer, "
-	    "message = $5, error_code = nullif($6, ''), "
-	    "error_message = nullif($7, ''), result = $8::bytea "
-	    "WHERE id = $1::uuid AND attempt = $2::integer "
-	    "AND state = 'running' AND $3 <> 'queued' AND $3 <> 'running' "
-	    "RETURNING 1", &a, 0)) == NULL)
-		return STORE_ERR;
-	rc = PQntuples(res) == 1 ? STORE_OK : STORE_NOENT;
-	PQclear(res);
-	pg_run_release(run);
-	return rc;
+/*
+ * The same, with the result read from fd (-1: none) in pieces, from
+ * where it stands to its end: a result of any size, never whole in
+ * memory.
+ */
+int
+pg_run_finish_fd(struct pgrun *run, const struct jobstatus *st, int fd)
+{
+	return pg_finish(run, st, fd, NULL, 0);
 }
 
 /* Let go of run's lock (its connection may also just close). */
@@ -1019,6 +1239,98 @@ pg_run_release(struct pgrun *run)
 	(void)pg_do(run->pg, "unlock", "SELECT "
 	    "pg_advisory_unlock($1::bigint)", &a);
 	run->pg = NULL;
+}
+
+/*
+ * The connection's socket, for a caller's poll(2) while it waits for a
+ * notification, or -1 when it has none.
+ */
+int
+pg_socket(const struct pg *pg)
+{
+	return PQsocket(pg->conn);
+}
+
+/*
+ * Listen on the channel of cancels (cancel set: pg_cancel notifies it
+ * with the job's id) or of new jobs (pg_submit).  A LISTEN lasts as long
+ * as the session: call it again after pg_reconnect.  Returns 0 or -1.
+ */
+int
+pg_listen(struct pg *pg, int cancel)
+{
+	/* Constant text: a channel is an identifier, not a parameter. */
+	return pg_do(pg, "listen", cancel ? "LISTEN spoolcgi_cancel" :
+	    "LISTEN spoolcgi_queued", NULL);
+}
+
+/*
+ * Take in what the server sent without waiting (libpq's socket never
+ * blocks a read) and count the notifications that came, only those whose
+ * payload is payload when it is not NULL.  Returns the count, or -1 when
+ * the connection is broken (pg_reconnect, then pg_listen again).
+ */
+int
+pg_notified(struct pg *pg, const char *payload)
+{
+	PGnotify	*n;
+	int		 count = 0;
+
+	if (PQconsumeInput(pg->conn) == 0 ||
+	    PQstatus(pg->conn) != CONNECTION_OK) {
+		pg_oneline(pg->err, sizeof(pg->err), PQerrorMessage(pg->conn));
+		errno = ECONNRESET;
+		return -1;
+	}
+	while ((n = PQnotifies(pg->conn)) != NULL) {
+		if (payload == NULL || strcmp(n->extra, payload) == 0)
+			count++;
+		PQfreemem(n);
+	}
+	return count;
+}
+
+/*
+ * Job id's attempt ends as "interrupted" (error.message msg) now, for a
+ * worker that saw its supervisor die: guarded by the attempt, and only
+ * while nobody holds the job's lock (the supervisor is gone, and so is
+ * its session).  Returns STORE_OK, STORE_NOENT (fenced out or not
+ * running), STORE_BUSY (its lock is held) or STORE_ERR.
+ */
+int
+pg_interrupt(struct pg *pg, const char *id, int attempt, const char *msg)
+{
+	struct pgargs	 a = { .n = 0 };
+	PGresult	*res;
+	int		 rc;
+
+	if (pg_begin(pg, "interrupt", 0) == -1)
+		return STORE_ERR;
+	arg_text(&a, id);
+	arg_int(&a, attempt);
+	if ((res = pg_q(pg, "interrupt", "SELECT "
+	    "pg_try_advisory_xact_lock(seq) FROM spoolcgi_job WHERE "
+	    "id = $1::uuid AND attempt = $2::integer AND state = 'running' "
+	    "FOR UPDATE", &a, 0)) == NULL) {
+		pg_rollback(pg);
+		return STORE_ERR;
+	}
+	rc = PQntuples(res) == 0 ? STORE_NOENT :
+	    strcmp(PQgetvalue(res, 0, 0), "t") == 0 ? STORE_OK : STORE_BUSY;
+	PQclear(res);
+	if (rc != STORE_OK) {
+		pg_rollback(pg);
+		return rc;
+	}
+	arg_text(&a, msg);
+	if (pg_do(pg, "interrupt", "UPDATE spoolcgi_job SET state = 'failed', "
+	    "finished_at = now(), error_code = 'interrupted', "
+	    "error_message = $3 WHERE id = $1::uuid AND attempt = $2::integer",
+	    &a) == -1) {
+		pg_rollback(pg);
+		return STORE_ERR;
+	}
+	return pg_commit(pg, "interrupt") == -1 ? STORE_ERR : STORE_OK;
 }
 
 /*

@@ -59,13 +59,23 @@ proc_signals_reset(void)
 	(void)sigprocmask(SIG_SETMASK, &set, NULL);
 }
 
-/* Move fd above 2, so that dup2 onto 0..2 cannot clobber it. */
+/*
+ * Move fd above 2, so that dup2 onto 0..2 cannot clobber it: the old
+ * descriptor is closed, also when the move fails.  Returns the new
+ * descriptor (fd itself when it was above 2), or -1 with errno set.
+ */
 int
 proc_fd_high(int fd)
 {
+	int	 nfd, saved;
+
 	if (fd > 2 || fd < 0)
 		return fd;
-	return fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return nfd;
 }
 
 /* Close every descriptor from lo up, except those in keep[]. */

@@ -66,6 +66,9 @@
  *                       one file each, whose size is the count (appended,
  *                       never synced); spoolmetric.c's top comment has
  *                       the names and who writes them
+ *   running/ID/         on a host running "spoolcgi worker": the local
+ *                       files of a job claimed from the database
+ *                       (spoollocal.c's top comment has them)
  *
  * Creating a job (store_submit).  tmp/ID is built completely (input.json,
  * lock, reserve, status.json, uploads in work/; every file fsynced), and

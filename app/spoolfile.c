@@ -440,9 +440,10 @@ spool_file_reserve(int dfd, const char *name, off_t size)
 
 /*
  * Open what the supervisor hands its task: input.json for stdin, a fresh
- * result.tmp for stdout, the log (appended) and work/.  All close-on-exec;
- * the supervisor dup2s them into place in the task's process.  Returns 0,
- * or -1 with errno set, with nothing left open.
+ * result.tmp for stdout, the log (appended) and work/.  All close-on-exec
+ * and above 2 (proc_fd_high), so that the supervisor can dup2 them into
+ * place in the task's process without one landing on another.  Returns
+ * 0, or -1 with errno set, with nothing left open.
  */
 int
 spool_task_open(int dfd, struct taskfds *t)
@@ -451,13 +452,16 @@ spool_task_open(int dfd, struct taskfds *t)
 
 	t->in = t->out = t->log = t->work = -1;
 	if ((t->in = openat(dfd, "input.json", O_RDONLY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1 ||
+	    O_CLOEXEC)) == -1 || (t->in = proc_fd_high(t->in)) == -1 ||
 	    (t->out = openat(dfd, "result.tmp", O_WRONLY | O_CREAT | O_TRUNC |
 	    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1 ||
+	    (t->out = proc_fd_high(t->out)) == -1 ||
 	    (t->log = openat(dfd, "log", O_WRONLY | O_CREAT | O_APPEND |
 	    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1 ||
+	    (t->log = proc_fd_high(t->log)) == -1 ||
 	    (t->work = openat(dfd, "work", O_RDONLY | O_DIRECTORY |
-	    O_NOFOLLOW | O_CLOEXEC)) == -1) {
+	    O_NOFOLLOW | O_CLOEXEC)) == -1 ||
+	    (t->work = proc_fd_high(t->work)) == -1) {
 		saved = errno;
 		if (t->in != -1)
 			close(t->in);
@@ -465,7 +469,7 @@ spool_task_open(int dfd, struct taskfds *t)
 			close(t->out);
 		if (t->log != -1)
 			close(t->log);
-		t->in = t->out = t->log = -1;
+		t->in = t->out = t->log = t->work = -1;
 		errno = saved;
 		return -1;
 	}

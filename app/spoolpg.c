@@ -234,15 +234,16 @@ spg_input(struct store *sp, const char *id, struct buf *b)
 }
 
 /*
- * Copy job id's result into jobs/ID/result unless it is there: written
- * as result.PID, then renamed, so a reader sees all of it or nothing.
+ * Copy job id's result into jobs/ID/result unless it is there: streamed
+ * from its large object (pg_result_copy, never whole in memory) into
+ * result.PID, then renamed, so a reader sees all of it or nothing.
  * Returns 0, or -1 with errno set (ENOENT: no result; logged otherwise).
  */
 static int
 spg_result(struct store *sp, const char *id)
 {
-	struct buf	 b = { NULL, 0, 0 };
 	struct pg	*pg;
+	long long	 size;
 	char		 tmp[32];
 	int		 dfd, fd, rc, saved;
 
@@ -260,31 +261,36 @@ spg_result(struct store *sp, const char *id)
 		close(dfd);
 		return 0;
 	}
+	snprintf(tmp, sizeof(tmp), "result.%ld", (long)getpid());
+	if ((fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) == -1) {
+		saved = errno;
+		log_warn("spool: create jobs/%s/%s", id, tmp);
+		close(dfd);
+		errno = saved;
+		return -1;
+	}
 	if ((pg = spg_conn(sp)) == NULL)
 		rc = STORE_ERR;
-	else if (spg_retry(sp, rc = pg_blob_read(pg, id, 1, &b)))
-		rc = pg_blob_read(sp->pg->pg, id, 1, &b);
+	else if (spg_retry(sp, rc = pg_result_copy(pg, id, fd, &size)) &&
+	    ftruncate(fd, 0) == 0 && lseek(fd, 0, SEEK_SET) == 0)
+		rc = pg_result_copy(sp->pg->pg, id, fd, &size);
 	if (rc != STORE_OK) {
+		(void)unlinkat(dfd, tmp, 0);
+		close(fd);
 		close(dfd);
-		buf_free(&b);
 		errno = rc == STORE_NOENT ? ENOENT : EIO;
 		return -1;
 	}
-	snprintf(tmp, sizeof(tmp), "result.%ld", (long)getpid());
-	if ((fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
-	    O_CLOEXEC, 0600)) == -1 ||
-	    spool_write_all(fd, b.data, b.len) == -1 || close(fd) == -1 ||
-	    renameat(dfd, tmp, dfd, "result") == -1) {
+	if (close(fd) == -1 || renameat(dfd, tmp, dfd, "result") == -1) {
 		saved = errno;
 		log_warn("spool: write jobs/%s/result", id);
 		(void)unlinkat(dfd, tmp, 0);
 		close(dfd);
-		buf_free(&b);
 		errno = saved;
 		return -1;
 	}
 	close(dfd);
-	buf_free(&b);
 	return 0;
 }
 

@@ -124,13 +124,6 @@ store_run_files(struct run *run, struct taskfds *t)
 		log_warn("spool: open the files of jobs/%s", run->st.id);
 		return -1;
 	}
-	if ((t->in = proc_fd_high(t->in)) == -1 ||
-	    (t->out = proc_fd_high(t->out)) == -1 ||
-	    (t->log = proc_fd_high(t->log)) == -1 ||
-	    (t->work = proc_fd_high(t->work)) == -1) {
-		log_warn("spool: fcntl F_DUPFD");
-		return -1;
-	}
 	return 0;
 }
 

@@ -318,6 +318,27 @@ start_admit(struct req *r, struct client *cl, struct refusal *rf)
 }
 
 /*
+ * A submit the queue refused: LC_FULL (503, to be tried later) or
+ * LC_CONFLICT (400: the idempotency key names another request).  Fills
+ * rf; a start and a run again answer both alike.
+ */
+static void
+start_submit_refused(struct req *r, int rc, struct refusal *rf)
+{
+	if (rc == LC_FULL) {
+		http_header(r, "Retry-After", "30");
+		refuse(rf, 503, "queue_full", NULL, "the queue is full (%d "
+		    "jobs are waiting); try again later",
+		    r->srv->cfg->max_queued);
+		return;
+	}
+	refuse(rf, 400, "idempotency_conflict",
+	    http_param(r, "HTTP_IDEMPOTENCY_KEY") ? "Idempotency-Key" :
+	    "_token", "this key was used for a different request: "
+	    "send a new key for new work");
+}
+
+/*
  * POST {base}/jobs (or {base}): start a job (README "How a request flows").
  * Answers the request itself, whatever happens.
  */
@@ -427,15 +448,8 @@ start_job(struct req *r)
 	case LC_OK:
 		break;
 	case LC_FULL:
-		http_header(r, "Retry-After", "30");
-		refuse(&rf, 503, "queue_full", NULL, "the queue is full (%d "
-		    "jobs are waiting); try again later", cfg->max_queued);
-		goto refused;
 	case LC_CONFLICT:
-		refuse(&rf, 400, "idempotency_conflict",
-		    http_param(r, "HTTP_IDEMPOTENCY_KEY") ? "Idempotency-Key" :
-		    "_token", "this key was used for a different request: "
-		    "send a new key for new work");
+		start_submit_refused(r, rc, &rf);
 		goto refused;
 	case LC_DUPLICATE:
 		/* The key was the first job's: answer with that one. */
@@ -582,15 +596,8 @@ start_retry(struct req *r, const char *id)
 		    "job instead");
 		goto refused;
 	case LC_FULL:
-		http_header(r, "Retry-After", "30");
-		refuse(&rf, 503, "queue_full", NULL, "the queue is full (%d "
-		    "jobs are waiting); try again later", cfg->max_queued);
-		goto refused;
 	case LC_CONFLICT:
-		refuse(&rf, 400, "idempotency_conflict",
-		    http_param(r, "HTTP_IDEMPOTENCY_KEY") ? "Idempotency-Key" :
-		    "_token", "this key was used for a different request: "
-		    "send a new key for new work");
+		start_submit_refused(r, rc, &rf);
 		goto refused;
 	case LC_DUPLICATE:
 		/* The key's retry was made before: answer with that job. */

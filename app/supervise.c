@@ -477,3 +477,82 @@ supervise_task(const struct config *cfg, const struct task *t,
 	    0;
 	return 0;
 }
+
+/*
+ * What a task's end (o, as supervise_task filled it) makes of its job:
+ * st's state, finished_at, progress, message and error, by t's limits
+ * (usage0 as for supervise_task), with tail (the log's last lines, or
+ * NULL) in the message of a task that failed.  The same for every store,
+ * so that a job ends alike on one host and on a worker.  Returns 1 when
+ * the job succeeded provided its result (the task's stdout) is kept:
+ * the caller keeps it durably and, should that fail, records the job as
+ * failed ("internal") itself; 0 when the job is final as st says.
+ */
+int
+supervise_outcome(const struct config *cfg, const struct task *t,
+    long long usage0, const struct taskend *o, const char *tail,
+    struct jobstatus *st)
+{
+	int	 ws = o->wstatus;
+
+	if (tail == NULL)
+		tail = "";
+	st->finished_at = time(NULL);
+	if (o->spawn_errno != 0) {
+		st->state = JOB_FAILED;
+		snprintf(st->error_code, sizeof(st->error_code), "spawn");
+		snprintf(st->error_message, sizeof(st->error_message),
+		    "the task could not be started: %s: %s", t->command[0],
+		    strerror(o->spawn_errno));
+		log_warnx("job %s: %s", st->id, st->error_message);
+		return 0;
+	}
+	if (o->stop_code != NULL && strcmp(o->stop_code, "cancelled") == 0) {
+		st->state = JOB_CANCELLED;
+		snprintf(st->message, sizeof(st->message), "cancelled");
+		return 0;
+	}
+	st->state = JOB_FAILED;
+	if (o->stop_code != NULL) {
+		snprintf(st->error_code, sizeof(st->error_code), "%s",
+		    o->stop_code);
+		snprintf(st->error_message, sizeof(st->error_message), "%s",
+		    o->stop_msg);
+		return 0;
+	}
+	if (WIFEXITED(ws) && WEXITSTATUS(ws) == 0) {
+		/* A quick task may have ended between two checks. */
+		if (cfg->max_spool_bytes > 0 && usage0 >= 0 &&
+		    usage0 + o->result_bytes > cfg->max_spool_bytes) {
+			snprintf(st->error_code, sizeof(st->error_code),
+			    "spool_full");
+			snprintf(st->error_message, sizeof(st->error_message),
+			    "the job storage would pass max_spool_bytes "
+			    "(%lld) with this result of %lld bytes",
+			    cfg->max_spool_bytes, o->result_bytes);
+			return 0;
+		}
+		if ((unsigned long long)o->result_bytes > t->max_result_bytes) {
+			snprintf(st->error_code, sizeof(st->error_code),
+			    "result_too_large");
+			snprintf(st->error_message, sizeof(st->error_message),
+			    "the task's result (%lld bytes) is larger than "
+			    "max_result_bytes (%zu)", o->result_bytes,
+			    t->max_result_bytes);
+			return 0;
+		}
+		st->state = JOB_SUCCEEDED;
+		st->progress = 100;
+		return 1;
+	}
+	snprintf(st->error_code, sizeof(st->error_code), "exit");
+	if (WIFEXITED(ws))
+		snprintf(st->error_message, sizeof(st->error_message),
+		    "the task exited with status %d%s%s", WEXITSTATUS(ws),
+		    tail[0] ? "\n" : "", tail);
+	else
+		snprintf(st->error_message, sizeof(st->error_message),
+		    "the task was killed by signal %d (%s)%s%s", WTERMSIG(ws),
+		    strsignal(WTERMSIG(ws)), tail[0] ? "\n" : "", tail);
+	return 0;
+}

@@ -128,9 +128,11 @@ static struct config	 cfg;
 static void
 test_schema(struct pg *pg)
 {
-	char	 sql[128];
+	char	 sql[128], newer[32], ours[32];
 	int	 v, from, to;
 
+	snprintf(newer, sizeof(newer), "version %d", PG_SCHEMA_VERSION + 1);
+	snprintf(ours, sizeof(ours), "'s %d", PG_SCHEMA_VERSION);
 	ok(pg_schema_version(pg, &v) == 0 && v == 0,
 	    "an empty database has no schema (version 0)");
 	ok(pg_schema_check(pg) == -1 && strstr(pg_error(pg), "db init"),
@@ -148,7 +150,7 @@ test_schema(struct pg *pg)
 	    PG_SCHEMA_VERSION + 1);
 	sql1(sql);
 	ok(pg_schema_check(pg) == -1 && strstr(pg_error(pg), "newer") &&
-	    strstr(pg_error(pg), "version 2") && strstr(pg_error(pg), "'s 1"),
+	    strstr(pg_error(pg), newer) && strstr(pg_error(pg), ours),
 	    "a newer schema is refused, naming both versions: %s",
 	    pg_error(pg));
 	ok(pg_migrate(pg, &from, &to) == -1 && from == PG_SCHEMA_VERSION + 1,
@@ -304,7 +306,14 @@ test_claim(struct pg *pg)
 	ok(pg_blob_read(pg, j[4].id, 1, &out) == STORE_OK && out.len == 4 &&
 	    memcmp(out.data, "done", 4) == 0, "with its result");
 	buf_free(&out);
+	is_str(sql1("SELECT count(*) FROM spoolcgi_job WHERE result_oid IS "
+	    "NOT NULL AND result IS NULL"), "5",
+	    "each result is a large object");
+	is_str(sql1("SELECT count(*) FROM pg_largeobject_metadata"), "5",
+	    "five large objects");
 	sql1("DELETE FROM spoolcgi_job");
+	is_str(sql1("SELECT count(*) FROM pg_largeobject_metadata"), "0",
+	    "a row removed takes its large object along");
 
 	/* The caps: alpha's max_running 1, 3 in all, 1 per client. */
 	tasks[0].max_running = 1;
@@ -478,6 +487,8 @@ test_fence(struct pg *pg)
 	fin.state = JOB_SUCCEEDED;
 	ok(pg_run_finish(&stale, &fin, "late", 4) == STORE_NOENT,
 	    "so is its final write");
+	is_str(sql1("SELECT count(*) FROM pg_largeobject_metadata"), "0",
+	    "and leaves no large object behind");
 	ok(pg_read(pg, j.id, &r, NULL) == STORE_OK && r.state == JOB_FAILED
 	    && r.progress != 90, "and the row is unchanged");
 	stale.pg = NULL;
@@ -622,11 +633,102 @@ test_expire(struct pg *pg)
 	    tombs == 0, "then the other");
 	ok(pg_read(pg, id, &r, NULL) == STORE_GONE,
 	    "an expired job reads STORE_GONE (its tombstone)");
+	is_str(sql1("SELECT count(*) FROM pg_largeobject_metadata"), "0",
+	    "expired results are gone with their jobs");
 	sql1("UPDATE spoolcgi_tombstone SET gone_until = now() - interval "
 	    "'1 second'");
 	ok(pg_expire(pg, 3600, 60, 10, &jobs, &tombs) == 0 && tombs == 2,
 	    "old tombstones are removed");
 	ok(pg_read(pg, id, &r, NULL) == STORE_NOENT, "then it reads NOENT");
+}
+
+/*
+ * What a worker calls: LISTEN and its notifications, pg_interrupt for a
+ * supervisor that died, a result from a descriptor and back.
+ */
+static void
+test_worker(struct pg *pg)
+{
+	static char		 big[3 * 256 * 1024 + 7];
+	struct jobstatus	 j, r;
+	struct pgrun		 run;
+	struct pg		*sup;
+	struct buf		 out = { NULL, 0, 0 };
+	char			 path[] = "/tmp/pg-t.XXXXXX", *copy = NULL;
+	long long		 size = -1;
+	int			 fd, i, n = 0, rc = STORE_ERR;
+
+	sql1("DELETE FROM spoolcgi_job");
+	cfg.max_running = 10;
+	ok(pg_socket(pg) > 2, "the connection has its socket");
+	if ((sup = pg_open(conninfo)) == NULL)
+		return;
+	ok(pg_listen(sup, 1) == 0 && pg_notified(sup, NULL) == 0,
+	    "a supervisor listens for cancels; none yet");
+	submit(pg, &j, "alpha", "c1", "{}", 2, NULL);
+	ok(pg_claim(pg, &cfg, NULL, 0, 0, "w1", &run) == STORE_OK &&
+	    pg_run_lock(sup, &run) == STORE_OK, "a job runs, its lock held");
+	(void)pg_cancel(pg, j.id, &r);
+	for (i = 0; i < 100 && n == 0; i++)
+		if ((n = pg_notified(sup, j.id)) == 0)
+			pause_ms(50);
+	ok(n == 1, "its cancel is heard: pg_notified counts it");
+	ok(pg_notified(sup, j.id) == 0, "once");
+	ok(pg_interrupt(pg, j.id, run.attempt, "gone") == STORE_BUSY,
+	    "pg_interrupt while the lock is held: STORE_BUSY");
+	ok(pg_interrupt(pg, j.id, run.attempt + 1, "gone") == STORE_NOENT,
+	    "pg_interrupt of another attempt: STORE_NOENT");
+	pg_close(sup);
+	run.pg = NULL;
+	/* The server ends the session when it sees the socket close. */
+	for (i = 0; i < 100; i++)
+		if ((rc = pg_interrupt(pg, j.id, run.attempt, "gone")) !=
+		    STORE_BUSY)
+			break;
+		else
+			pause_ms(50);
+	ok(rc == STORE_OK && pg_read(pg, j.id, &r, NULL) == STORE_OK &&
+	    r.state == JOB_FAILED && strcmp(r.error_code, "interrupted") ==
+	    0 && strcmp(r.error_message, "gone") == 0,
+	    "its supervisor gone, pg_interrupt ends it interrupted");
+	ok(pg_interrupt(pg, j.id, run.attempt, "gone") == STORE_NOENT,
+	    "once");
+
+	/* A result streamed in from a file and out to one. */
+	for (i = 0; i < (int)sizeof(big); i++)
+		big[i] = (char)(i * 7 + i / 251);
+	submit(pg, &j, "alpha", "c1", "{}", 2, NULL);
+	sup = pg_open(conninfo);
+	if (sup == NULL || (fd = mkstemp(path)) == -1)
+		return;
+	unlink(path);
+	ok(pg_claim(pg, &cfg, NULL, 0, 0, "w1", &run) == STORE_OK &&
+	    pg_run_lock(sup, &run) == STORE_OK &&
+	    write(fd, big, sizeof(big)) == (ssize_t)sizeof(big) &&
+	    lseek(fd, 0, SEEK_SET) == 0, "another job runs");
+	r = run.st;
+	r.state = JOB_SUCCEEDED;
+	ok(pg_run_finish_fd(&run, &r, fd) == STORE_OK,
+	    "its result is written from a descriptor, in pieces");
+	ok(ftruncate(fd, 0) == 0 && lseek(fd, 0, SEEK_SET) == 0 &&
+	    pg_result_copy(pg, j.id, fd, &size) == STORE_OK &&
+	    size == (long long)sizeof(big) && lseek(fd, 0, SEEK_SET) == 0 &&
+	    (copy = malloc(sizeof(big) + 1)) != NULL &&
+	    read(fd, copy, sizeof(big) + 1) == (ssize_t)sizeof(big) &&
+	    memcmp(copy, big, sizeof(big)) == 0,
+	    "and copied out to one, byte for byte");
+	free(copy);
+	ok(pg_blob_read(pg, j.id, 1, &out) == STORE_OK &&
+	    out.len == sizeof(big) && memcmp(out.data, big, sizeof(big)) ==
+	    0, "and read whole, byte for byte");
+	ok(pg_result_copy(pg, "00000000-0000-4000-8000-000000000000", fd,
+	    &size) == STORE_NOENT, "no such job: STORE_NOENT");
+	close(fd);
+	buf_free(&out);
+	pg_close(sup);
+	sql1("DELETE FROM spoolcgi_job");
+	is_str(sql1("SELECT count(*) FROM pg_largeobject_metadata"), "0",
+	    "no large object is left");
 }
 
 int
@@ -666,6 +768,7 @@ main(void)
 	test_restart(pg);
 	test_cancel(pg);
 	test_expire(pg);
+	test_worker(pg);
 	pg_close(pg);
 	PQfinish(admin);
 	return tap_done();

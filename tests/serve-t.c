@@ -968,7 +968,7 @@ test_retry(void)
 	char		 fid[SPOOLCGI_ID_LEN + 1], nid[SPOOLCGI_ID_LEN + 1];
 	char		 sid[SPOOLCGI_ID_LEN + 1], eid[SPOOLCGI_ID_LEN + 1];
 	char		 hid[SPOOLCGI_ID_LEN + 1], tok[64], path[128];
-	char		 want[160], body[128], *before;
+	char		 want[320], body[128], *before;
 	const char	*cc;
 	int		 fd;
 
@@ -1890,6 +1890,28 @@ run_job(const char *body, char *id)
 	return job_id_check(id, strlen(id)) ? wait_final(id, 10) : -1;
 }
 
+/*
+ * Wait until nothing is queued or running (/health), at most 10 s: a
+ * supervisor frees its slot after it has counted its end, so none of
+ * the jobs of earlier tests is counted after this.  0 or -1.
+ */
+static int
+wait_idle(void)
+{
+	struct answer	 a;
+	time_t		 deadline = time(NULL) + 10;
+	int		 idle;
+
+	do {
+		request(&a, "GET", "/health", NULL, NULL, NULL);
+		idle = has(&a, "\"queued\":0") && has(&a, "\"running\":0");
+		answer_free(&a);
+		if (idle)
+			return 0;
+	} while (time(NULL) <= deadline && poll(NULL, 0, 20) == 0);
+	return -1;
+}
+
 /* Poll the metrics until series reads want; at most 10 s.  0 or -1. */
 static int
 metrics_wait(const char *const *vars, const char *series, long long want)
@@ -1944,6 +1966,8 @@ test_metrics(void)
 	is_int(entries("metrics"), -1, "metrics off: the jobs above left no "
 	    "counter");
 
+	ok(wait_idle() == 0, "metrics: the jobs of the tests before have "
+	    "ended, so that none is counted after the first scrape");
 	cfg.metrics_token = token;
 	jobs = entries("jobs");
 	request(&a, "GET", "/metrics", NULL, NULL, NULL);

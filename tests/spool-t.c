@@ -909,6 +909,65 @@ test_log_read(void)
 	store_close(sp);
 }
 
+/* spoollocal.c: a worker's local files for the jobs it runs. */
+static void
+test_local(void)
+{
+	static const char	 in[] = "{\"id\":\"x\",\"fields\":{}}\n";
+	static const char	 id[] = "2f1c0b9e-8d4e-4c53-9a61-0b7f3c9d2e11";
+	static const char	 id2[] = "3f1c0b9e-8d4e-4c53-9a61-0b7f3c9d2e12";
+	struct store		*sp;
+	struct local		 lc, lc2;
+	struct taskfds		 t;
+	struct stat		 sb;
+	char			 dir[512], buf[64], tail[32];
+	long long		 size = -1;
+	ssize_t			 n;
+	int			 fd;
+
+	sp = fresh("local");
+	ok(store_local_open(sp, "../etc", in, sizeof(in) - 1, &lc) == -1,
+	    "a bad id is refused");
+	ok(store_local_open(sp, id, in, sizeof(in) - 1, &lc) == 0,
+	    "a job's local files are made");
+	ok(store_local_workdir(&lc, dir, sizeof(dir)) == 0 &&
+	    strcmp(dir, at("running/%s/work", id)) == 0 &&
+	    stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode),
+	    "its working directory is running/ID/work");
+	ok(store_local_files(&lc, &t) == 0 && t.in > 2 && t.out > 2 &&
+	    t.log > 2 && t.work > 2 && (fcntl(t.in, F_GETFD) & FD_CLOEXEC),
+	    "the task's descriptors: above 2, close-on-exec");
+	n = read(t.in, buf, sizeof(buf));
+	ok(n == (ssize_t)sizeof(in) - 1 && memcmp(buf, in, (size_t)n) == 0,
+	    "input.json holds the input");
+	(void)write(t.out, "result", 6);
+	(void)write(t.log, "one\ntwo\nthree\n", 14);
+	ok(store_local_log_end(&lc, tail, 6, &size) == 6 &&
+	    memcmp(tail, "three\n", 6) == 0 && size == 14,
+	    "the log's last bytes, and its size");
+	ok(store_local_log_tail(&lc, tail, sizeof(tail), 2) == 0 &&
+	    strcmp(tail, "two\nthree") == 0, "the log's last lines");
+	ok((fd = store_local_result(&lc)) != -1 && read(fd, buf, 6) == 6 &&
+	    memcmp(buf, "result", 6) == 0, "the result reads back");
+	if (fd != -1)
+		close(fd);
+	close(t.in);
+	close(t.out);
+	close(t.log);
+	close(t.work);
+	/* A second job, its supervisor gone (its lock let go). */
+	ok(store_local_open(sp, id2, in, sizeof(in) - 1, &lc2) == 0,
+	    "a second job's files are made");
+	close(lc2.dirfd);
+	ok(store_local_sweep(sp) == 1 && access(at("running/%s", id2), F_OK)
+	    == -1 && access(at("running/%s", id), F_OK) == 0,
+	    "a sweep removes the unlocked one and keeps the locked one");
+	store_local_close(&lc);
+	ok(access(at("running/%s", id), F_OK) == -1 && lc.dirfd == -1,
+	    "closing removes a job's files");
+	store_close(sp);
+}
+
 int
 main(void)
 {
@@ -935,6 +994,7 @@ main(void)
 	test_clients();
 	test_usage();
 	test_log_read();
+	test_local();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
 	if (system(cmd) != 0)
 		return 1;
