@@ -1,8 +1,9 @@
 /*
  * pgwork: a worker's side of the PostgreSQL store for tests/e2e/pgflow.test,
- * through pg.c as a worker does it, so that the front's starts, polls,
- * cancels, logs and results are checked through a real web server before
- * "spoolcgi worker" exists.  $PGWORK_CONNINFO is the database.
+ * through pg.c as a worker does it, one step at a time, so that the test
+ * decides when a job runs and ends and checks what the front answers in
+ * between (a real "spoolcgi worker" runs its jobs at its own pace).
+ * $PGWORK_CONNINFO is the database.
  *
  *   pgwork claim PROGRESS MESSAGE LOG
  *        claims the next job (FIFO, the caps of the configuration in
@@ -12,11 +13,6 @@
  *   pgwork finish ID SEQ ATTEMPT STATE [RESULT-FILE]
  *        takes that attempt's lock again and writes its end: STATE
  *        (succeeded, failed, cancelled), the result from RESULT-FILE
- *
- *   pgwork echo
- *        runs every queued job as the echo task would: claims it, takes
- *        its lock, and ends it succeeded with its input as its result;
- *        prints how many
  *
  * Exits 0, 1 (a failure), 3 (nothing to claim; fenced out) or 2 (usage).
  */
@@ -34,7 +30,7 @@ static int
 usage(void)
 {
 	fprintf(stderr, "usage: pgwork claim PROGRESS MESSAGE LOG | "
-	    "finish ID SEQ ATTEMPT STATE [RESULT-FILE] | echo\n");
+	    "finish ID SEQ ATTEMPT STATE [RESULT-FILE]\n");
 	return 2;
 }
 
@@ -63,42 +59,6 @@ pgwork_claim(struct pg *pg, char *argv[])
 		return 1;
 	printf("%s %lld %d\n", run.st.id, run.seq, run.attempt);
 	return 0;
-}
-
-static int
-pgwork_echo(struct pg *pg)
-{
-	struct config	 cfg;
-	struct pgrun	 run;
-	struct jobstatus st;
-	struct buf	 in = { NULL, 0, 0 };
-	const char	*path = getenv("PGWORK_CONFIG");
-	char		 err[512];
-	int		 rc, n = 0;
-
-	memset(&cfg, 0, sizeof(cfg));
-	if (path == NULL || config_load(&cfg, path, err, sizeof(err)) == -1) {
-		fprintf(stderr, "pgwork: $PGWORK_CONFIG: %s\n", path == NULL ?
-		    "not set" : err);
-		return 1;
-	}
-	while ((rc = pg_claim(pg, &cfg, NULL, 0, 0, "pgwork", &run)) ==
-	    STORE_OK) {
-		if (pg_run_lock(pg, &run) != STORE_OK ||
-		    pg_blob_read(pg, run.st.id, 0, &in) != STORE_OK)
-			break;
-		memset(&st, 0, sizeof(st));
-		st.state = JOB_SUCCEEDED;
-		st.progress = 100;
-		if (pg_run_finish(&run, &st, in.data != NULL ? in.data : "",
-		    in.len) != STORE_OK)
-			break;
-		n++;
-	}
-	config_free(&cfg);
-	buf_free(&in);
-	printf("%d\n", n);
-	return rc == STORE_NOENT ? 0 : 1;
 }
 
 static int
@@ -165,10 +125,6 @@ main(int argc, char *argv[])
 		if ((pg = pg_open(conninfo)) == NULL)
 			return 1;
 		rc = pgwork_finish(pg, argc - 2, argv + 2);
-	} else if (strcmp(argv[1], "echo") == 0 && argc == 2) {
-		if ((pg = pg_open(conninfo)) == NULL)
-			return 1;
-		rc = pgwork_echo(pg);
 	} else
 		return usage();
 	pg_close(pg);
