@@ -285,7 +285,7 @@ admin_table_row(const struct jobstatus *st, int taskw)
 /*
  * "jobs": every job, newest first, filtered by state and task, as a
  * table or (--json) an array of status objects.  It walks the store's
- * jobs (store_gc_jobs), reading each job's status once: an operator's
+ * jobs (store_jobs), reading each job's status once: an operator's
  * command, never run by a request.
  */
 static int
@@ -312,7 +312,7 @@ admin_jobs(const struct config *cfg, struct store *s, int argc, char *argv[])
 		else
 			return admin_usage();
 	}
-	if (store_gc_jobs(s, admin_list_job, &l) == -1) {
+	if (store_jobs(s, admin_list_job, &l) == -1) {
 		fprintf(stderr, "spoolcgi jobs: the jobs of %s could not be "
 		    "listed (see above)\n", cfg->spool);
 		free(l.rows);

@@ -538,6 +538,8 @@ int		 store_gc_due(struct store *, long, time_t);
 int		 store_gc_begin(struct store *, time_t);
 int		 store_gc_jobs(struct store *, int (*)(void *, const char *),
 		    void *);
+int		 store_jobs(struct store *, int (*)(void *, const char *),
+		    void *);
 void		 store_gc_end(struct store *, int, long, time_t,
 		    struct gcstats *);
 long long	 store_usage(struct store *);
@@ -639,6 +641,8 @@ struct store_ops {
 	int	(*owner_list)(struct store *, const char *, const char *,
 		    size_t, struct jobstatus *, size_t *, char *, size_t);
 	void	(*gc)(struct store *, time_t, struct gcstats *);
+	int	(*jobs)(struct store *, int (*)(void *, const char *),
+		    void *);
 	int	(*unreachable)(struct store *);
 	void	(*close)(struct store *);
 };
@@ -755,6 +759,7 @@ int		 pg_log_read(struct pg *, const char *, long long, struct buf *,
 int		 pg_counts(struct pg *, int *, int *);
 int		 pg_owner_list(struct pg *, const char *, const char *, size_t,
 		    struct jobstatus *, size_t *, char *, size_t);
+int		 pg_jobs(struct pg *, int (*)(void *, const char *), void *);
 
 /* worker.c: "spoolcgi worker", a compute host of the PostgreSQL store */
 int		 worker_main(const struct config *, int, char *[]);

@@ -1700,6 +1700,25 @@ pg_owner_list(struct pg *pg, const char *owner, const char *before,
 	return rc;
 }
 
+/*
+ * Call fn(arg, id) for every job, oldest first: the operator's listing
+ * ("spoolcgi jobs"), never a request.  Returns 0, or -1 (logged).
+ */
+int
+pg_jobs(struct pg *pg, int (*fn)(void *, const char *), void *arg)
+{
+	PGresult	*res;
+	int		 i;
+
+	if ((res = pg_q(pg, "jobs", "SELECT id::text FROM spoolcgi_job "
+	    "ORDER BY seq", NULL, 0)) == NULL)
+		return -1;
+	for (i = 0; i < PQntuples(res); i++)
+		(void)fn(arg, PQgetvalue(res, i, 0));
+	PQclear(res);
+	return 0;
+}
+
 #else /* !HAVE_LIBPQ */
 
 /*

@@ -201,6 +201,19 @@ store_gc_jobs(struct store *sp, int (*fn)(void *, const char *), void *arg)
 }
 
 /*
+ * Call fn(arg, id) for every job: the operator's listing ("spoolcgi
+ * jobs").  The clean-up's walk above on the file spool; the rows of a
+ * database.  Returns 0, or -1 (logged).
+ */
+int
+store_jobs(struct store *sp, int (*fn)(void *, const char *), void *arg)
+{
+	if (sp->ops != NULL)
+		return sp->ops->jobs(sp, fn, arg);
+	return store_gc_jobs(sp, fn, arg);
+}
+
+/*
  * The store's own leftovers, then release the clean-up (lock lfd):
  * tombstones older than tombstone seconds, staging older than an hour,
  * keys whose job is gone, clients with nothing pending, owners' entries

@@ -382,6 +382,16 @@ spg_gc(struct store *sp, time_t now, struct gcstats *gs)
 }
 
 static int
+spg_jobs(struct store *sp, int (*fn)(void *, const char *), void *arg)
+{
+	struct pg	*pg;
+
+	if ((pg = spg_conn(sp)) == NULL)
+		return -1;
+	return pg_jobs(pg, fn, arg);
+}
+
+static int
 spg_unreachable(struct store *sp)
 {
 	return sp->pg->down;
@@ -411,6 +421,7 @@ static const struct store_ops spoolpg_ops = {
 	.counts = spg_counts,
 	.owner_list = spg_owner_list,
 	.gc = spg_gc,
+	.jobs = spg_jobs,
 	.unreachable = spg_unreachable,
 	.close = spg_close,
 };
