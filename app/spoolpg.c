@@ -59,6 +59,13 @@ struct spoolpg {
 	int		 down;		/* the last attempt could not connect */
 	long		 keep;		/* keep_finished_seconds */
 	long		 tomb;		/* tombstone_seconds */
+	/*
+	 * The job last read as running, and how: a poll's settle question
+	 * (store_update) is then answered without a second round trip, as
+	 * the front never settles a running row here (pg_update).
+	 */
+	char		 running[SPOOLCGI_ID_LEN + 1];
+	struct jobstatus runst;
 };
 
 /*
@@ -130,6 +137,11 @@ spg_read(struct store *sp, const char *id, struct jobstatus *st)
 		return STORE_ERR;
 	if (spg_retry(sp, rc = pg_read(pg, id, st, NULL)))
 		rc = pg_read(sp->pg->pg, id, st, NULL);
+	sp->pg->running[0] = '\0';
+	if (rc == STORE_OK && st->state == JOB_RUNNING) {
+		memcpy(sp->pg->running, st->id, sizeof(sp->pg->running));
+		sp->pg->runst = *st;
+	}
 	return rc;
 }
 
@@ -137,9 +149,16 @@ static int
 spg_update(struct store *sp, const char *id, store_change_fn change,
     void *arg, struct jobstatus *st)
 {
+	struct spoolpg	*d = sp->pg;
 	struct pg	*pg;
 	int		 rc;
 
+	/* Read as running just now: pg_update would say busy. */
+	if (d->running[0] != '\0' && strcmp(d->running, id) == 0) {
+		d->running[0] = '\0';
+		*st = d->runst;
+		return STORE_BUSY;
+	}
 	if ((pg = spg_conn(sp)) == NULL)
 		return STORE_ERR;
 	if ((rc = pg_update(pg, id, change, arg, st)) == STORE_ERR)
