@@ -632,6 +632,8 @@ struct store_ops {
 		    const char *, size_t, int, const char *,
 		    unsigned long long, char *, unsigned long long *);
 	int	(*remove)(struct store *, const char *, int);
+	int	(*upload_copy)(struct store *, int, const char *,
+		    const char *, long long *);
 	int	(*cancel)(struct store *, const char *);
 	int	(*input)(struct store *, const char *, struct buf *);
 	int	(*result)(struct store *, const char *);
@@ -688,6 +690,7 @@ struct local {
 
 int		 store_local_open(struct store *, const char *, const char *,
 		    size_t, struct local *);
+int		 store_local_upload(void *, const char *);
 int		 store_local_files(struct local *, struct taskfds *);
 int		 store_local_workdir(struct local *, char *, size_t);
 int		 store_local_log_tail(struct local *, char *, size_t, int);
@@ -703,7 +706,7 @@ int		 store_local_sweep(struct store *);
  * so).  The same vocabulary as the file store above (enum store_rc,
  * struct jobstatus), to be put behind its seam; only pg.c knows SQL.
  */
-#define PG_SCHEMA_VERSION	2
+#define PG_SCHEMA_VERSION	3
 #define PG_GRACE_SECONDS	20	/* lock free this long: interrupted */
 
 struct pg;
@@ -760,6 +763,12 @@ int		 pg_counts(struct pg *, int *, int *);
 int		 pg_owner_list(struct pg *, const char *, const char *, size_t,
 		    struct jobstatus *, size_t *, char *, size_t);
 int		 pg_jobs(struct pg *, int (*)(void *, const char *), void *);
+int		 pg_submit_files(struct pg *, const struct jobstatus *,
+		    const char *, const char *, size_t, int, const char *,
+		    unsigned long long, char *, unsigned long long *,
+		    const char *const *, const int *, size_t);
+int		 pg_uploads_copy(struct pg *, const char *, const char *,
+		    int (*)(void *, const char *), void *);
 
 /* worker.c: "spoolcgi worker", a compute host of the PostgreSQL store */
 int		 worker_main(const struct config *, int, char *[]);

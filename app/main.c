@@ -122,7 +122,6 @@ static void
 main_check(const struct config *cfg)
 {
 	const char	*why;
-	size_t		 i;
 
 	/* Honest, not silently the file spool: the jobs would be elsewhere. */
 	if (cfg->database != NULL && (why = pg_unavailable()) != NULL) {
@@ -131,12 +130,6 @@ main_check(const struct config *cfg)
 			main_cgi_fatal();
 		exit(2);
 	}
-	/* Uploads are files of the front's spool: no worker could read them. */
-	for (i = 0; cfg->database != NULL && i < cfg->ntasks; i++)
-		if (cfg->tasks[i].nfiles > 0)
-			fatalx("%s: tasks.%s: files: uploads are not kept in "
-			    "the PostgreSQL store yet: remove \"files\" or "
-			    "\"database\"", cfg->path, cfg->tasks[i].name);
 	/* DOCUMENT_ROOT comes with each request: serve.c checks it. */
 	if (cfg->document_root != NULL &&
 	    store_inside(cfg->spool, cfg->document_root) == 1)

@@ -149,6 +149,22 @@ static const char *const pg_migrations[] = {
 	"CREATE TRIGGER spoolcgi_job_result_unlink AFTER DELETE OR UPDATE OF"
 	" result_oid ON spoolcgi_job FOR EACH ROW EXECUTE FUNCTION"
 	" spoolcgi_result_unlink();",
+	/*
+	 * 3: a job's uploads, each a large object under the name it has in
+	 * the task's working directory, written with the job's row; they go
+	 * with the row, and take their large objects along.
+	 */
+	"CREATE TABLE spoolcgi_upload ("
+	" job uuid NOT NULL REFERENCES spoolcgi_job (id) ON DELETE CASCADE,"
+	" name text NOT NULL,"
+	" data oid NOT NULL,"
+	" PRIMARY KEY (job, name));"
+	"CREATE FUNCTION spoolcgi_upload_unlink() RETURNS trigger"
+	" LANGUAGE plpgsql AS $f$ BEGIN"
+	" PERFORM lo_unlink(OLD.data);"
+	" RETURN NULL; END $f$;"
+	"CREATE TRIGGER spoolcgi_upload_unlink AFTER DELETE ON spoolcgi_upload"
+	" FOR EACH ROW EXECUTE FUNCTION spoolcgi_upload_unlink();",
 };
 
 _Static_assert(sizeof(pg_migrations) / sizeof(pg_migrations[0]) ==
@@ -600,6 +616,8 @@ pg_migrate(struct pg *pg, int *from, int *to)
 	return 0;
 }
 
+static Oid	pg_lo_put(struct pg *, int, const char *, size_t);
+
 /*
  * Submit job st (its id, task, created_at) for owner with the task's
  * stdin in input, as one transaction that also notifies "spoolcgi_queued"
@@ -614,8 +632,25 @@ pg_submit(struct pg *pg, const struct jobstatus *st, const char *owner,
     const char *input, size_t len, int maxq, const char *key,
     unsigned long long hash, char *oid, unsigned long long *ohash)
 {
+	return pg_submit_files(pg, st, owner, input, len, maxq, key, hash,
+	    oid, ohash, NULL, NULL, 0);
+}
+
+/*
+ * The same, with the job's uploads: nfiles files, each read from fds[i]
+ * (from where it stands, in pieces) into a large object kept under
+ * names[i], in the same transaction as the row.
+ */
+int
+pg_submit_files(struct pg *pg, const struct jobstatus *st, const char *owner,
+    const char *input, size_t len, int maxq, const char *key,
+    unsigned long long hash, char *oid, unsigned long long *ohash,
+    const char *const *names, const int *fds, size_t nfiles)
+{
 	struct pgargs	 a;
 	PGresult	*res;
+	size_t		 i;
+	Oid		 lo;
 	int		 n;
 
 	if (len > INT_MAX) {
@@ -667,6 +702,17 @@ pg_submit(struct pg *pg, const struct jobstatus *st, const char *owner,
 	    "($1::uuid, $2, $3, 'queued', to_timestamp($4::bigint), $5, "
 	    "$6::bigint, $7::bytea)", &a) == -1)
 		goto fail;
+	for (i = 0; i < nfiles; i++) {
+		if ((lo = pg_lo_put(pg, fds[i], NULL, 0)) == InvalidOid)
+			goto fail;
+		a.n = 0;
+		arg_text(&a, st->id);
+		arg_text(&a, names[i]);
+		arg_int(&a, (long long)lo);
+		if (pg_do(pg, "submit", "INSERT INTO spoolcgi_upload (job, "
+		    "name, data) VALUES ($1::uuid, $2, $3::oid)", &a) == -1)
+			goto fail;
+	}
 	a.n = 0;
 	arg_text(&a, st->id);
 	if (pg_do(pg, "submit", "SELECT pg_notify('spoolcgi_queued', $1)",
@@ -1717,6 +1763,57 @@ pg_jobs(struct pg *pg, int (*fn)(void *, const char *), void *arg)
 		(void)fn(arg, PQgetvalue(res, i, 0));
 	PQclear(res);
 	return 0;
+}
+
+/*
+ * Job id's uploads, each copied (in pieces) into the descriptor
+ * create(arg, name) gives, which is then closed; only names[] that
+ * pg_submit_files stored.  With only (not NULL), that upload alone.
+ * One transaction.  Returns STORE_OK, STORE_NOENT (only: no such
+ * upload) or STORE_ERR.
+ */
+int
+pg_uploads_copy(struct pg *pg, const char *id, const char *only,
+    int (*create)(void *, const char *), void *arg)
+{
+	struct pgargs	 a = { .n = 0 };
+	PGresult	*res;
+	long long	 size;
+	int		 i, fd, rc = STORE_OK;
+
+	if (!job_id_check(id, strlen(id)))
+		return STORE_NOENT;
+	if (pg_begin(pg, "uploads", 0) == -1)
+		return STORE_ERR;
+	arg_text(&a, id);
+	arg_text(&a, only);
+	if ((res = pg_q(pg, "uploads", "SELECT name, data::bigint FROM "
+	    "spoolcgi_upload WHERE job = $1::uuid AND ($2::text IS NULL OR "
+	    "name = $2) ORDER BY name", &a, 0)) == NULL) {
+		pg_rollback(pg);
+		return STORE_ERR;
+	}
+	if (only != NULL && PQntuples(res) == 0)
+		rc = STORE_NOENT;
+	for (i = 0; rc == STORE_OK && i < PQntuples(res); i++) {
+		if ((fd = create(arg, PQgetvalue(res, i, 0))) == -1) {
+			rc = STORE_ERR;
+			break;
+		}
+		if (pg_lo_get(pg, (Oid)pg_ll(res, i, 1), fd, NULL, &size) == -1)
+			rc = STORE_ERR;
+		if (close(fd) == -1 && rc == STORE_OK) {
+			log_warn("database: upload %s of %s", PQgetvalue(res,
+			    i, 0), id);
+			rc = STORE_ERR;
+		}
+	}
+	PQclear(res);
+	if (rc != STORE_OK) {
+		pg_rollback(pg);
+		return rc;
+	}
+	return pg_commit(pg, "uploads") == -1 ? STORE_ERR : STORE_OK;
 }
 
 #else /* !HAVE_LIBPQ */

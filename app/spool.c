@@ -543,6 +543,8 @@ store_upload_copy(struct store *sp, int workfd, const char *from,
 	ssize_t		 n = 0;
 	int		 in, out, saved;
 
+	if (sp->ops != NULL)
+		return sp->ops->upload_copy(sp, workfd, from, name, size);
 	*size = 0;
 	/* Names are the configured upload's plus a tame extension. */
 	for (i = 0; i < len; i++)

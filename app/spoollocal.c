@@ -112,6 +112,40 @@ store_local_open(struct store *sp, const char *id, const char *input,
 }
 
 /*
+ * An upload of the job, new in its work/ under name (one the front's
+ * store gave it: no path, no dot first), for pg_uploads_copy; arg is the
+ * struct local.  Returns its descriptor, or -1 (logged).
+ */
+int
+store_local_upload(void *arg, const char *name)
+{
+	struct local	*lc = arg;
+	size_t		 len = strlen(name);
+	int		 wfd, fd, saved;
+
+	if (len == 0 || name[0] == '.' || strspn(name, "abcdefghijklmnopqrstu"
+	    "vwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != len) {
+		log_warnx("spool: %s/%s: an upload's name the store did not "
+		    "give", LOCAL_DIR, lc->id);
+		errno = EINVAL;
+		return -1;
+	}
+	if ((wfd = openat(lc->dirfd, "work", O_RDONLY | O_DIRECTORY |
+	    O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		log_warn("spool: open %s/%s/work", LOCAL_DIR, lc->id);
+		return -1;
+	}
+	if ((fd = openat(wfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) == -1) {
+		saved = errno;
+		log_warn("spool: create %s/%s/work/%s", LOCAL_DIR, lc->id, name);
+		errno = saved;
+	}
+	close(wfd);
+	return fd;
+}
+
+/*
  * Open what the task is given, as store_run_files does on one host:
  * input.json, a fresh result.tmp, the log and work/, close-on-exec and
  * above 2.  Returns 0, or -1 (logged).

@@ -8,9 +8,11 @@
  * What lives where:
  *
  *   the database (pg.c)   every job's row (state, progress, log tail,
- *                         input, result), tombstones, idempotency keys
- *   the local spool       tmp/ID: a start being staged (removed once the
- *                         row is committed); jobs/ID/result: a result
+ *                         input, result), its uploads, tombstones,
+ *                         idempotency keys
+ *   the local spool       tmp/ID: a start being staged, its uploads in
+ *                         work/ (removed once the row and the uploads
+ *                         are committed); jobs/ID/result: a result
  *                         copied from the row on its first read, then
  *                         served as on one host (ranges, X-Sendfile),
  *                         dropped by the clean-up after CACHE_SECONDS and
@@ -166,28 +168,122 @@ spg_update(struct store *sp, const char *id, store_change_fn change,
 	return rc;
 }
 
+/* Is name one the store gives an upload (store_upload_place's)? */
+static int
+spg_upload_name(const char *name)
+{
+	size_t	 len = strlen(name);
+
+	return len > 0 && len <= SPOOLCGI_NAME_MAX + 15 && name[0] != '.' &&
+	    strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789._-") == len;
+}
+
 /*
- * Commit the job's row (pg_submit: one transaction, with its key), then
- * drop its local staging, which held nothing the row does not (a
- * configuration with uploads is refused with a database, main.c).
+ * Commit the job's row and its uploads, the files its staging holds
+ * (pg_submit_files: one transaction, with its key), then drop the
+ * staging: everything it held is in the database.
  */
 static int
 spg_submit(struct store *sp, const struct jobstatus *st, const char *input,
     size_t len, int maxq, const char *key, unsigned long long hash,
     char *oid, unsigned long long *ohash)
 {
+	char		 path[SPOOLCGI_ID_LEN + 8];
+	char		 names[UPLOAD_FILES_MAX][SPOOLCGI_NAME_MAX + 16];
+	const char	*np[UPLOAD_FILES_MAX];
+	int		 fds[UPLOAD_FILES_MAX];
+	struct dirent	*de;
 	struct pg	*pg;
-	int		 rc, saved;
+	DIR		*d;
+	size_t		 n = 0, i;
+	int		 rc = STORE_ERR, saved;
 
-	if ((pg = spg_conn(sp)) == NULL)
-		rc = STORE_ERR;
-	else if ((rc = pg_submit(pg, st, st->owner, input, len, maxq, key,
-	    hash, oid, ohash)) == STORE_ERR)
+	snprintf(path, sizeof(path), "%s/work", st->id);
+	if ((d = spool_opendir(sp->tmpfd, path)) == NULL) {
+		log_warn("spool: opendir tmp/%s", path);
+		goto done;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (!spg_upload_name(de->d_name))
+			continue;
+		if (n == UPLOAD_FILES_MAX) {
+			log_warnx("spool: tmp/%s holds too many files", path);
+			goto done;
+		}
+		snprintf(names[n], sizeof(names[n]), "%s", de->d_name);
+		if ((fds[n] = openat(dirfd(d), de->d_name, O_RDONLY |
+		    O_NOFOLLOW | O_CLOEXEC)) == -1) {
+			log_warn("spool: open tmp/%s/%s", path, de->d_name);
+			goto done;
+		}
+		np[n] = names[n];
+		n++;
+	}
+	if ((pg = spg_conn(sp)) != NULL &&
+	    (rc = pg_submit_files(pg, st, st->owner, input, len, maxq, key,
+	    hash, oid, ohash, np, fds, n)) == STORE_ERR)
 		spg_check(sp);
+done:
 	saved = errno;
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+	if (d != NULL)
+		closedir(d);
 	if (spool_remove_tree(sp->tmpfd, st->id) == -1 && errno != ENOENT)
 		log_warn("spool: remove tmp/%s", st->id);
 	errno = saved;
+	return rc;
+}
+
+/* pg_uploads_copy's file: the upload, new in the staging (arg: its fd). */
+static int
+spg_upload_create(void *arg, const char *name)
+{
+	int	 fd;
+
+	if (!spg_upload_name(name)) {
+		log_warnx("database: an upload the store did not name");
+		errno = EINVAL;
+		return -1;
+	}
+	if ((fd = openat(*(int *)arg, name, O_WRONLY | O_CREAT | O_EXCL |
+	    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1)
+		log_warn("spool: create work/%s", name);
+	return fd;
+}
+
+/*
+ * A retry's copy of upload name of job from into the staging workfd,
+ * from the database (as store_upload_copy).
+ */
+static int
+spg_upload_copy(struct store *sp, int workfd, const char *from,
+    const char *name, long long *size)
+{
+	struct stat	 sb;
+	struct pg	*pg;
+	int		 rc;
+
+	*size = 0;
+	if (!spg_upload_name(name)) {
+		log_warnx("database: job %s's input names an upload the store "
+		    "did not name", from);
+		errno = EINVAL;
+		return STORE_ERR;
+	}
+	if ((pg = spg_conn(sp)) == NULL)
+		return STORE_ERR;
+	if ((rc = pg_uploads_copy(pg, from, name, spg_upload_create,
+	    &workfd)) == STORE_ERR)
+		spg_check(sp);
+	if (rc == STORE_OK) {
+		if (fstatat(workfd, name, &sb, AT_SYMLINK_NOFOLLOW) == -1) {
+			log_warn("spool: stat work/%s", name);
+			return STORE_ERR;
+		}
+		*size = (long long)sb.st_size;
+	}
 	return rc;
 }
 
@@ -432,6 +528,7 @@ static const struct store_ops spoolpg_ops = {
 	.read = spg_read,
 	.update = spg_update,
 	.submit = spg_submit,
+	.upload_copy = spg_upload_copy,
 	.remove = spg_remove,
 	.cancel = spg_cancel,
 	.input = spg_input,

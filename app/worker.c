@@ -379,8 +379,10 @@ sup_main(const struct config *cfg, struct pgrun *run, pid_t parent)
 	    &cancel) != STORE_OK ||
 	    pg_blob_read(s.pg, id, 0, &in) != STORE_OK)
 		_exit(1);
+	/* The uploads are in work/ before the task starts, as on one host. */
 	if (store_local_open(sp, id, in.data != NULL ? in.data : "", in.len,
-	    &lc) == -1 || store_local_files(&lc, &fds) == -1 ||
+	    &lc) == -1 || pg_uploads_copy(s.pg, id, NULL, store_local_upload,
+	    &lc) != STORE_OK || store_local_files(&lc, &fds) == -1 ||
 	    store_local_workdir(&lc, workdir, sizeof(workdir)) == -1)
 		_exit(1);
 	s.lc = &lc;

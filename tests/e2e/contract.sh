@@ -60,6 +60,23 @@ contract_checks() {
 	contract_run "$_f"
 	is "$(contract_text "$_f")" "contract two" "$_s: form start: its result"
 
+	# An upload (multipart/form-data): in the task's directory, byte for
+	# byte, whichever host runs it.
+	head -c 50000 /dev/urandom >"$T/contract.doc"
+	http POST "$APP/jobs" -H 'Accept: application/json' -F task=upload \
+	    -F note=hello -F "doc=@$T/contract.doc;filename=scan.pdf"
+	_f=$(location_id)
+	is "$HTTP_STATUS" 202 "$_s: an upload: 202"
+	contract_run "$_f"
+	is "$JOB_STATE" succeeded "$_s: the upload's job succeeds"
+	http GET "$APP/jobs/$_f/result"
+	tail -c +"$(($(head -n 1 "$BODY" | wc -c) + 1))" "$BODY" \
+	    >"$T/contract.out"
+	ok "$_s: the task reads the upload byte for byte" \
+	    cmp -s "$T/contract.doc" "$T/contract.out"
+	is "$(head -n 1 "$BODY" | jq -r '.files.doc.size')" 50000 \
+	    "$_s: the upload's size in the task's input"
+
 	# Refusals and unknown ids.
 	start_json '{"task": "echo", "text": ""}'
 	is "$HTTP_STATUS" 400 "$_s: a required field missing: 400"
