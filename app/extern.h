@@ -527,6 +527,9 @@ int		 store_input_read(struct store *, const char *, struct buf *);
 int		 store_log_read(struct store *, const char *, long long,
 		    struct buf *, long long *);
 int		 store_watch(struct store *, const char *);
+int		 store_watch_pending(struct store *, int);
+void		 store_watch_clear(struct store *, int);
+void		 store_watch_end(struct store *, int);
 int		 store_draining(struct store *);
 int		 store_drain_set(struct store *, int);
 int		 store_recovery_due(struct store *);
@@ -645,6 +648,9 @@ struct store_ops {
 	void	(*gc)(struct store *, time_t, struct gcstats *);
 	int	(*jobs)(struct store *, int (*)(void *, const char *),
 		    void *);
+	int	(*watch)(struct store *, const char *);
+	int	(*watch_pending)(struct store *, int);
+	void	(*watch_end)(struct store *, int);
 	int	(*unreachable)(struct store *);
 	void	(*close)(struct store *);
 };
@@ -769,6 +775,7 @@ int		 pg_submit_files(struct pg *, const struct jobstatus *,
 		    const char *const *, const int *, size_t);
 int		 pg_uploads_copy(struct pg *, const char *, const char *,
 		    int (*)(void *, const char *), void *);
+int		 pg_watch(struct pg *, int);
 
 /* worker.c: "spoolcgi worker", a compute host of the PostgreSQL store */
 int		 worker_main(const struct config *, int, char *[]);

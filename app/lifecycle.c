@@ -220,7 +220,6 @@ lifecycle_wait(struct store *s, const struct config *cfg,
     struct jobstatus *st, int secs)
 {
 	struct pollfd	 pfd;
-	char		 ev[4096];
 	long long	 deadline;
 	int		 fd, n, rc;
 
@@ -231,8 +230,7 @@ lifecycle_wait(struct store *s, const struct config *cfg,
 	for (;;) {
 		/* Read after the watch exists: no change can slip by. */
 		if ((rc = lifecycle_read(s, cfg, st->id, st)) != LC_OK) {
-			if (fd != -1)
-				close(fd);
+			store_watch_end(s, fd);
 			return rc;
 		}
 		if (job_state_final(st->state))
@@ -246,12 +244,17 @@ lifecycle_wait(struct store *s, const struct config *cfg,
 		 */
 		pfd.fd = fd;
 		pfd.events = POLLIN;
-		if (poll(&pfd, 1, n > 1000 ? 1000 : n) > 0)
-			while (read(fd, ev, sizeof(ev)) > 0)
-				;
+		pfd.revents = 0;
+		if (!store_watch_pending(s, fd) &&
+		    poll(&pfd, 1, n > 1000 ? 1000 : n) > 0)
+			store_watch_clear(s, fd);
+		/* A watch that broke (a connection lost): the second's look. */
+		if (pfd.revents & (POLLERR | POLLHUP | POLLNVAL)) {
+			store_watch_end(s, fd);
+			fd = -1;
+		}
 	}
-	if (fd != -1)
-		close(fd);
+	store_watch_end(s, fd);
 	return LC_OK;
 }
 

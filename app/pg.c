@@ -164,7 +164,20 @@ static const char *const pg_migrations[] = {
 	" PERFORM lo_unlink(OLD.data);"
 	" RETURN NULL; END $f$;"
 	"CREATE TRIGGER spoolcgi_upload_unlink AFTER DELETE ON spoolcgi_upload"
-	" FOR EACH ROW EXECUTE FUNCTION spoolcgi_upload_unlink();",
+	" FOR EACH ROW EXECUTE FUNCTION spoolcgi_upload_unlink();"
+	/*
+	 * And a notification on "spoolcgi_done" (the job's id) when a job
+	 * becomes final, whoever writes it, at its commit: what a front's
+	 * Prefer: wait listens for.
+	 */
+	"CREATE FUNCTION spoolcgi_done_notify() RETURNS trigger"
+	" LANGUAGE plpgsql AS $f$ BEGIN"
+	" PERFORM pg_notify('spoolcgi_done', NEW.id::text);"
+	" RETURN NULL; END $f$;"
+	"CREATE TRIGGER spoolcgi_job_done AFTER UPDATE OF state ON spoolcgi_job"
+	" FOR EACH ROW WHEN (NEW.state IN ('succeeded', 'failed', 'cancelled')"
+	" AND OLD.state IS DISTINCT FROM NEW.state)"
+	" EXECUTE FUNCTION spoolcgi_done_notify();",
 };
 
 _Static_assert(sizeof(pg_migrations) / sizeof(pg_migrations[0]) ==
@@ -1814,6 +1827,21 @@ pg_uploads_copy(struct pg *pg, const char *id, const char *only,
 		return rc;
 	}
 	return pg_commit(pg, "uploads") == -1 ? STORE_ERR : STORE_OK;
+}
+
+/*
+ * Listen (on) for jobs becoming final ("spoolcgi_done", the trigger of
+ * schema version 3), or stop (off) and forget what came meanwhile, so
+ * that a connection kept for polls queues nothing.  Returns 0 or -1.
+ */
+int
+pg_watch(struct pg *pg, int on)
+{
+	if (on)
+		return pg_do(pg, "watch", "LISTEN spoolcgi_done", NULL);
+	if (pg_do(pg, "watch", "UNLISTEN spoolcgi_done", NULL) == -1)
+		return -1;
+	return pg_notified(pg, NULL) == -1 ? -1 : 0;
 }
 
 #else /* !HAVE_LIBPQ */

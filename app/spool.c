@@ -978,8 +978,9 @@ store_log_read(struct store *sp, const char *id, long long tail,
 
 /*
  * A descriptor that becomes readable when job id's status is replaced or
- * the job removed (inotify), for waiting without spinning.  Returns it,
- * or -1 (logged; or, records in a database, nothing to watch).
+ * the job removed (inotify; in a database, any job's end), for waiting
+ * without spinning.  Returns it, or -1 (logged): then the caller reads
+ * again now and then.
  */
 int
 store_watch(struct store *sp, const char *id)
@@ -987,9 +988,8 @@ store_watch(struct store *sp, const char *id)
 	char	 path[PATH_MAX];
 	int	 fd;
 
-	/* No change of a row is watched yet: the caller reads again. */
 	if (sp->ops != NULL)
-		return -1;
+		return sp->ops->watch(sp, id);
 
 	if ((fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK)) == -1) {
 		log_warn("spool: inotify_init1");
@@ -1002,6 +1002,42 @@ store_watch(struct store *sp, const char *id)
 		return -1;
 	}
 	return fd;
+}
+
+/*
+ * Has watch fd seen a change that poll(2) on fd would not show (a
+ * database's notifications its connection already read)?  Then they are
+ * taken.  Returns 1 or 0.
+ */
+int
+store_watch_pending(struct store *sp, int fd)
+{
+	return sp->ops != NULL && fd != -1 && sp->ops->watch_pending(sp, fd);
+}
+
+/* Take what made watch fd readable. */
+void
+store_watch_clear(struct store *sp, int fd)
+{
+	char	 ev[4096];
+
+	if (sp->ops != NULL)
+		(void)sp->ops->watch_pending(sp, fd);
+	else
+		while (read(fd, ev, sizeof(ev)) > 0)
+			;
+}
+
+/* The end of watch fd (-1: none). */
+void
+store_watch_end(struct store *sp, int fd)
+{
+	if (fd == -1)
+		return;
+	if (sp->ops != NULL)
+		sp->ops->watch_end(sp, fd);
+	else
+		close(fd);
 }
 
 /* This boot's id, from the kernel; "" where there is no /proc. */

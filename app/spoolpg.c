@@ -506,6 +506,36 @@ spg_jobs(struct store *sp, int (*fn)(void *, const char *), void *arg)
 	return pg_jobs(pg, fn, arg);
 }
 
+/*
+ * The watch: LISTEN on the kept connection, whose socket poll(2) watches;
+ * the notifications are libpq's to read, never the caller's.
+ */
+static int
+spg_watch(struct store *sp, const char *id)
+{
+	struct pg	*pg;
+
+	(void)id;	/* any job's end wakes; the waiter reads its own */
+	if ((pg = spg_conn(sp)) == NULL || pg_watch(pg, 1) == -1)
+		return -1;
+	return pg_socket(pg);
+}
+
+static int
+spg_watch_pending(struct store *sp, int fd)
+{
+	(void)fd;
+	return sp->pg->pg != NULL && pg_notified(sp->pg->pg, NULL) > 0;
+}
+
+static void
+spg_watch_end(struct store *sp, int fd)
+{
+	(void)fd;
+	if (sp->pg->pg != NULL && !pg_broken(sp->pg->pg))
+		(void)pg_watch(sp->pg->pg, 0);
+}
+
 static int
 spg_unreachable(struct store *sp)
 {
@@ -538,6 +568,9 @@ static const struct store_ops spoolpg_ops = {
 	.owner_list = spg_owner_list,
 	.gc = spg_gc,
 	.jobs = spg_jobs,
+	.watch = spg_watch,
+	.watch_pending = spg_watch_pending,
+	.watch_end = spg_watch_end,
 	.unreachable = spg_unreachable,
 	.close = spg_close,
 };
