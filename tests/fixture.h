@@ -24,7 +24,8 @@
 
 #define FX_UNUSED	__attribute__((unused))
 
-static char	*fx_script(const char *, const char *, const char *) FX_UNUSED;
+static char	*fx_script(const char *, const char *, const char *)
+		    FX_UNUSED;
 static void	 fx_task(struct task *, const char *, char *) FX_UNUSED;
 static void	 fx_job_new(struct jobstatus *, const char *) FX_UNUSED;
 static int	 fx_job_submit(struct store *, const struct config *,
