@@ -27,6 +27,7 @@
 static char	*fx_script(const char *, const char *, const char *)
 		    FX_UNUSED;
 static void	 fx_task(struct task *, const char *, char *) FX_UNUSED;
+static void	 fx_tasks_free(struct task *, size_t) FX_UNUSED;
 static void	 fx_job_new(struct jobstatus *, const char *) FX_UNUSED;
 static int	 fx_job_submit(struct store *, const struct config *,
 		    struct jobstatus *, const char *, size_t) FX_UNUSED;
@@ -75,6 +76,22 @@ fx_task(struct task *t, const char *name, char *cmd)
 	t->command[0] = cmd;
 	t->result_type = (char *)"text/plain";
 	t->max_result_bytes = 1 << 20;
+}
+
+/* Free what fx_task and the test allocated for n tasks: each one's
+ * command and its notifier, when it has one. */
+static void
+fx_tasks_free(struct task *t, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++) {
+		free(t[i].command[0]);
+		free(t[i].command);
+		if (t[i].notify != NULL)
+			free(t[i].notify[0]);
+		free(t[i].notify);
+	}
 }
 
 /* A new job of task, queued, with a fresh id, as a start makes it. */

@@ -260,17 +260,7 @@ main(void)
 	    "logged: it could not be started");
 
 	store_close(sp);
-	{
-		size_t i;
-
-		for (i = 0; i < sizeof(tasks) / sizeof(tasks[0]); i++) {
-			free(tasks[i].command[0]);
-			free(tasks[i].command);
-			if (tasks[i].notify != NULL)
-				free(tasks[i].notify[0]);
-			free(tasks[i].notify);
-		}
-	}
+	fx_tasks_free(tasks, sizeof(tasks) / sizeof(tasks[0]));
 	snprintf(path, sizeof(path), "rm -rf '%s'", root);
 	if (system(path) != 0)
 		return 1;

@@ -207,14 +207,7 @@ main(void)
 	close(sv[0]);
 	close(sv[1]);
 	store_close(sp);
-	{
-		size_t i;
-
-		for (i = 0; i < sizeof(tasks) / sizeof(tasks[0]); i++) {
-			free(tasks[i].command[0]);
-			free(tasks[i].command);
-		}
-	}
+	fx_tasks_free(tasks, sizeof(tasks) / sizeof(tasks[0]));
 	snprintf(path, sizeof(path), "rm -rf '%s'", root);
 	if (system(path) != 0)
 		return 1;
