@@ -24,6 +24,8 @@
 
 #define FX_UNUSED	__attribute__((unused))
 
+static struct store *fx_spool(char *, size_t, const char *, struct config *)
+		    FX_UNUSED;
 static char	*fx_script(const char *, const char *, const char *)
 		    FX_UNUSED;
 static void	 fx_task(struct task *, const char *, char *) FX_UNUSED;
@@ -42,6 +44,28 @@ static int	 fx_entries(const char *) FX_UNUSED;
 
 /* The poll between two looks of a wait, in milliseconds. */
 #define FX_NAP_MS	20
+
+/*
+ * Make the test's own directory, /tmp/NAME.XXXXXX, into root (rootsz
+ * bytes), and open a store at root/spool, which cfg->spool then names.
+ * Returns the store; bails out of the test when either cannot be made.
+ */
+static struct store *
+fx_spool(char *root, size_t rootsz, const char *name, struct config *cfg)
+{
+	static char	 spool[512];
+	struct store	*sp;
+
+	if ((size_t)snprintf(root, rootsz, "/tmp/%s.XXXXXX", name) >=
+	    rootsz || mkdtemp(root) == NULL ||
+	    (size_t)snprintf(spool, sizeof(spool), "%s/spool", root) >=
+	    sizeof(spool) || (sp = store_open(spool)) == NULL) {
+		printf("Bail out! no spool under /tmp for %s\n", name);
+		exit(1);
+	}
+	cfg->spool = spool;
+	return sp;
+}
 
 /*
  * Write the shell script body as dir/name, executable.  Returns its

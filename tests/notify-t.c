@@ -90,15 +90,9 @@ main(void)
 	char			 path[1024], out[512], gate[512], *s;
 	pid_t			 sup, kid;
 
-	snprintf(root, sizeof(root), "/tmp/notify-t.XXXXXX");
-	if (mkdtemp(root) == NULL)
-		return 1;
-	snprintf(path, sizeof(path), "%s/spool", root);
-	if ((sp = store_open(path)) == NULL)
-		return 1;
+	sp = fx_spool(root, sizeof(root), "notify-t", &cfg);
 	snprintf(out, sizeof(out), "%s/ok.out", root);
 	snprintf(gate, sizeof(gate), "%s/gate", root);
-	cfg.spool = path;
 	cfg.max_running = 1;	/* the next job needs the slot back */
 	cfg.max_queued = 100;
 	cfg.tasks = tasks;

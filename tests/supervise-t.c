@@ -79,13 +79,7 @@ main(void)
 	char			 path[1024], *r, *in;
 	int			 sv[2], status;
 
-	snprintf(root, sizeof(root), "/tmp/supervise-t.XXXXXX");
-	if (mkdtemp(root) == NULL)
-		return 1;
-	snprintf(path, sizeof(path), "%s/spool", root);
-	if ((sp = store_open(path)) == NULL)
-		return 1;
-	cfg.spool = path;
+	sp = fx_spool(root, sizeof(root), "supervise-t", &cfg);
 	cfg.max_running = 4;
 	cfg.max_queued = 100;
 	cfg.tasks = tasks;
