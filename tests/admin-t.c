@@ -20,6 +20,7 @@
 
 #include "extern.h"
 #include "tap.h"
+#include "fixture.h"
 
 static char		 root[256];
 static struct config	 cfg;
@@ -89,52 +90,32 @@ older(struct jobstatus *st, void *arg)
 static void
 job(const char *task, struct jobstatus *st)
 {
-	struct submit	 sub;
-	time_t		 deadline = time(NULL) + 20;
-	int		 fd;
-
-	memset(st, 0, sizeof(*st));
-	memset(&sub, 0, sizeof(sub));
-	job_id_new(st->id);
-	snprintf(st->task, sizeof(st->task), "%s", task);
-	st->state = JOB_QUEUED;
-	st->progress = -1;
-	st->created_at = time(NULL);
-	sub.key = "";
-	if ((fd = store_stage(sp, st->id)) == -1)
-		exit(1);
-	close(fd);
-	if (lifecycle_submit(sp, &cfg, st, "{\"fields\":{},\"files\":{}}\n",
-	    25, &sub) != LC_OK) {
+	fx_job_new(st, task);
+	if (fx_job_submit(sp, &cfg, st, "{\"fields\":{},\"files\":{}}\n",
+	    25) != LC_OK) {
 		printf("Bail out! a job of %s\n", task);
 		exit(1);
 	}
-	while (!job_state_final(st->state) && time(NULL) <= deadline &&
-	    poll(NULL, 0, 20) == 0)
-		(void)lifecycle_read(sp, &cfg, st->id, st);
+	(void)fx_wait_final(sp, &cfg, st->id, st, 20);
 }
 
 int
 main(void)
 {
 	struct jobstatus	 s, f, st;
-	char			 conf[2048], path[600], id[SPOOLCGI_ID_LEN + 1];
-	char			 e[256], cmd[300];
+	char			 conf[2048], id[SPOOLCGI_ID_LEN + 1];
+	char			 e[256], cmd[300], *fail;
 	size_t			 n;
-	FILE			*fp;
 
 	snprintf(root, sizeof(root), "/tmp/admin-t.XXXXXX");
 	if (mkdtemp(root) == NULL)
 		return 1;
-	snprintf(path, sizeof(path), "%s/fail", root);
-	if ((fp = fopen(path, "w")) == NULL)
-		return 1;
-	fputs("#!/bin/sh\necho 'fail: the end of the log' >&2\nexit 3\n", fp);
-	fclose(fp);
-	chmod(path, 0755);
+	fail = fx_script(root, "fail",
+	    "echo 'fail: the end of the log' >&2\nexit 3\n");
 	n = (size_t)snprintf(conf, sizeof(conf), "{\"spool\": \"%s/spool\", "
 	    "\"tasks\": {\"ok\": {\"command\": [\"/bin/true\"]}, "
-	    "\"fail\": {\"command\": [\"%s\"]}}}", root, path);
+	    "\"fail\": {\"command\": [\"%s\"]}}}", root, fail);
+	free(fail);
 	if (config_parse(&cfg, conf, n, "admin-t.json", e, sizeof(e)) == -1 ||
 	    (sp = store_open(cfg.spool)) == NULL) {
 		printf("Bail out! %s\n", e);

@@ -163,6 +163,21 @@ bail_out() {
 	exit 1
 }
 
+# relay_results FILE: the lines a client script printed to FILE ("ok -
+# NAME", "not ok - NAME", then "# " lines of detail: tests/browser/lib.mjs,
+# tests/lro/azure-poll.py) as this test's own, numbered in turn.
+relay_results() {
+	local _line
+	while IFS= read -r _line; do
+		case $_line in
+		"ok - "*) pass "${_line#ok - }" ;;
+		"not ok - "*) fail "${_line#not ok - }" ;;
+		"#"*) printf '%s\n' "$_line" ;;
+		esac
+	done <"$1"
+	return 0
+}
+
 # done_testing: the plan; on failure the server logs as diagnostics.
 # Returns 1 if any test failed.
 done_testing() {

@@ -33,6 +33,7 @@
 
 #include "extern.h"
 #include "tap.h"
+#include "fixture.h"
 
 #define DEADLINE_MS	10000	/* the longest any one wait may take */
 #define MARK_VAR	"LIFECYCLE_T_RUN"	/* inherited by all we start */
@@ -83,13 +84,7 @@ static void
 task_init(struct task *t, const char *name, char *cmd, int maxrun,
     int retries)
 {
-	memset(t, 0, sizeof(*t));
-	t->name = (char *)name;
-	t->title = (char *)name;
-	t->command = calloc(2, sizeof(char *));
-	t->command[0] = cmd;
-	t->result_type = (char *)"text/plain";
-	t->max_result_bytes = 1 << 20;
+	fx_task(t, name, cmd);
 	t->max_running = maxrun;
 	t->retries = retries;
 }
@@ -98,13 +93,9 @@ task_init(struct task *t, const char *name, char *cmd, int maxrun,
 static char *
 script(void)
 {
-	char	 path[512];
-	FILE	*f;
+	char	 body[2048];
 
-	snprintf(path, sizeof(path), "%s/task", root);
-	if ((f = fopen(path, "w")) == NULL)
-		exit(1);
-	fprintf(f, "#!/bin/sh\n"
+	snprintf(body, sizeof(body),
 	    "d='%s' id=$SPOOLCGI_JOB_ID bg=\n"
 	    "if [ \"$SPOOLCGI_TASK\" = retry ] &&\n"
 	    "    [ -e \"$d/tried.$id\" ]; then\n"
@@ -118,9 +109,7 @@ script(void)
 	    "[ \"$SPOOLCGI_TASK\" = quick ] && exit 0\n"
 	    "while [ ! -e \"$d/gate.$id\" ]; do sleep 0.02; done\n"
 	    "exit 0\n", root);
-	fclose(f);
-	chmod(path, 0755);
-	return strdup(path);
+	return fx_script(root, "task", body);
 }
 
 /* A spool of its own for each part, and the record of starts emptied. */
@@ -145,23 +134,10 @@ part(const char *name, int maxrun, int maxq)
 static int
 submit(const char *task, struct jobstatus *st)
 {
-	struct submit	 sub;
-	int		 fd;
-
-	memset(st, 0, sizeof(*st));
-	memset(&sub, 0, sizeof(sub));
-	job_id_new(st->id);
-	snprintf(st->task, sizeof(st->task), "%s", task);
-	st->state = JOB_QUEUED;
-	st->progress = -1;
-	st->created_at = time(NULL);
+	fx_job_new(st, task);
 	if (nids < MAXJOBS)
 		memcpy(ids[nids++], st->id, sizeof(st->id));
-	if ((fd = store_stage(sp, st->id)) == -1)
-		return LC_ERR;
-	close(fd);
-	sub.key = "";
-	return lifecycle_submit(sp, &cfg, st, "{}", 2, &sub);
+	return fx_job_submit(sp, &cfg, st, "{}", 2);
 }
 
 static int
@@ -174,20 +150,6 @@ static void
 nap(void)
 {
 	(void)poll(NULL, 0, 10);
-}
-
-/* Wait for a file to exist.  Returns 0, or -1 at the deadline. */
-static int
-wait_file(const char *path)
-{
-	long long	 start = proc_now_ms();
-
-	while (access(path, F_OK) == -1) {
-		if (expired(start))
-			return -1;
-		nap();
-	}
-	return 0;
 }
 
 /* Read job id until it is in state s.  Returns 0, or -1 at the deadline. */
@@ -214,7 +176,7 @@ read_pids(const char *id, pid_t *task, pid_t *super, pid_t *bg)
 	long	 a = 0, b = 0, c = 0;
 	int	 n;
 
-	if (wait_file(in_root("pid", id)) == -1 ||
+	if (fx_wait_file(in_root("pid", id), DEADLINE_MS / 1000) == -1 ||
 	    (f = fopen(in_root("pid", id), "r")) == NULL)
 		return -1;
 	n = fscanf(f, "%ld %ld %ld", &a, &b, &c);
@@ -224,30 +186,6 @@ read_pids(const char *id, pid_t *task, pid_t *super, pid_t *bg)
 	if (bg != NULL)
 		*bg = (pid_t)c;
 	return n >= 2 ? 0 : -1;
-}
-
-/*
- * Is pid gone: no such process, or a zombie (dead, waiting for its
- * reaper, which is no process of ours)?
- */
-static int
-gone(pid_t pid)
-{
-	char	 path[64], buf[512], *p;
-	ssize_t	 n;
-	int	 fd;
-
-	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-	if ((fd = open(path, O_RDONLY)) == -1)
-		return 1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 1;
-	buf[n] = '\0';
-	if ((p = strrchr(buf, ')')) == NULL || p[1] == '\0')
-		return 1;
-	return p[2] == 'Z' || p[2] == 'X';
 }
 
 /* Does pid's environment hold the string want? */
@@ -290,7 +228,7 @@ procs_with(const char *want, int kill_them)
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] < '1' || de->d_name[0] > '9' ||
 		    atol(de->d_name) == (long)getpid() ||
-		    gone((pid_t)atol(de->d_name)) ||
+		    fx_gone((pid_t)atol(de->d_name)) ||
 		    !env_has(de->d_name, want))
 			continue;
 		n++;
@@ -347,19 +285,10 @@ started(const char *id)
 static int
 entries(const char *dir)
 {
-	struct dirent	*de;
-	DIR		*d;
-	char		 path[600];
-	int		 n = 0;
+	char	 path[600];
 
 	snprintf(path, sizeof(path), "%s/%s", spath, dir);
-	if ((d = opendir(path)) == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
+	return fx_entries(path);
 }
 
 /* Delete job id's queue entry by hand, as a crash between writes would. */
@@ -522,7 +451,7 @@ test_cancel(void)
 	ok(lifecycle_cancel(sp, &cfg, g.id, &st) == LC_OK,
 	    "cancel of the running job");
 	ok(wait_state(g.id, JOB_CANCELLED, &st) == 0, "it reads cancelled");
-	ok(gone(t), "its task process is gone");
+	ok(fx_gone(t), "its task process is gone");
 	is_int(job_procs(g.id), 0, "and nothing of its job runs");
 	both[0] = g;
 	both[1] = a;
@@ -579,12 +508,12 @@ test_killed(void)
 	    bg > 0, "a job with a background child runs");
 	ok(p > 1 && same_program(p), "its task's parent is a supervisor, a "
 	    "fork of this program");
-	ok(!gone(bg), "the background child lives");
+	ok(!fx_gone(bg), "the background child lives");
 	ok(p > 1 && kill(p, SIGKILL) == 0, "the supervisor is killed (-9)");
 	ok(wait_settled(j.id, &st) == 0, "the job leaves running");
 	/* At once, before anything else could finish the kill. */
-	tg = gone(t);
-	bgg = gone(bg);
+	tg = fx_gone(t);
+	bgg = fx_gone(bg);
 	live = job_procs(j.id);
 	is_str(job_state_name(st.state), "failed", "it reads failed");
 	is_str(st.error_code, "interrupted", "error.code interrupted");
@@ -621,7 +550,7 @@ test_retry(void)
 	ok(lifecycle_read(sp, &cfg, j.id, &st) == LC_OK &&
 	    st.state == JOB_QUEUED && st.queue_position == 1,
 	    "the next read finds it first in the queue");
-	ok(gone(t), "the first attempt's task is gone");
+	ok(fx_gone(t), "the first attempt's task is gone");
 	cfg.max_running = 1;
 	ok(wait_state(j.id, JOB_SUCCEEDED, &st) == 0,
 	    "then it runs to succeeded");
@@ -641,13 +570,8 @@ submit_upload(const char *task, const char *text, struct jobstatus *st)
 	char		 in[600];
 	int		 wfd, fd, n;
 
-	memset(st, 0, sizeof(*st));
+	fx_job_new(st, task);
 	memset(&sub, 0, sizeof(sub));
-	job_id_new(st->id);
-	snprintf(st->task, sizeof(st->task), "%s", task);
-	st->state = JOB_QUEUED;
-	st->progress = -1;
-	st->created_at = time(NULL);
 	if (nids < MAXJOBS)
 		memcpy(ids[nids++], st->id, sizeof(st->id));
 	if ((wfd = store_stage(sp, st->id)) == -1)
@@ -672,19 +596,10 @@ submit_upload(const char *task, const char *text, struct jobstatus *st)
 static const char *
 work_file(const char *id, const char *name)
 {
-	static char	 text[256];
-	char		 path[700];
-	ssize_t		 n;
-	int		 fd;
+	char	 path[700];
 
-	text[0] = '\0';
 	snprintf(path, sizeof(path), "%s/jobs/%s/work/%s", spath, id, name);
-	if ((fd = open(path, O_RDONLY)) == -1)
-		return text;
-	n = read(fd, text, sizeof(text) - 1);
-	text[n > 0 ? n : 0] = '\0';
-	close(fd);
-	return text;
+	return fx_slurp(path);
 }
 
 /* The input.json of job id with its own id taken out (static). */

@@ -21,6 +21,7 @@
 
 #include "extern.h"
 #include "tap.h"
+#include "fixture.h"
 
 static char		 root[256];
 static struct metric	*m;
@@ -49,22 +50,6 @@ val(enum metric_kind kind, const char *task, const char *label, int bucket)
 	return -1;
 }
 
-/* Entries of directory path, dot files aside; -1 when unreadable. */
-static int
-files(const char *path)
-{
-	struct dirent	*de;
-	DIR		*d;
-	int		 n = 0;
-
-	if ((d = opendir(path)) == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL)
-		n += de->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
-
 static void
 test_counts(struct store *s)
 {
@@ -74,12 +59,13 @@ test_counts(struct store *s)
 	store_metric_move(s, "ocr", -1, JOB_QUEUED);
 	store_metric_refused(s, "queue_full");
 	store_metric_run(s, "ocr", 5);
-	ok(reread(s) == 0 && nm == 0 && files("spool/metrics") == -1,
+	ok(reread(s) == 0 && nm == 0 && fx_entries("spool/metrics") == -1,
 	    "metrics off: nothing counted, no directory made");
 	i = open("spool/gc.stamp", O_WRONLY | O_CREAT, 0600);
 	ok(i != -1 && close(i) == 0, "a clean-up was done (gc.stamp)");
 	ok(store_metric_enable(s) == 0 && store_metric_enable(s) == 0 &&
-	    files("spool/metrics") == 0, "enabled (twice): an empty directory");
+	    fx_entries("spool/metrics") == 0,
+	    "enabled (twice): an empty directory");
 	ok(access("spool/gc.stamp", F_OK) == -1, "enabled: a clean-up is due, "
 	    "to count the jobs");
 	for (i = 0; i < 3; i++)
@@ -109,7 +95,7 @@ test_counts(struct store *s)
 	    "the store's own");
 
 	/* Names that are no task or reason are not counted, nor written. */
-	n = files("spool/metrics");
+	n = fx_entries("spool/metrics");
 	store_metric_move(s, "../x", -1, JOB_QUEUED);
 	store_metric_move(s, "a.b", -1, JOB_QUEUED);
 	store_metric_move(s, "", -1, JOB_QUEUED);
@@ -117,7 +103,7 @@ test_counts(struct store *s)
 	ok(reread(s) == 0 && val(METRIC_STARTED, "a", "", 0) == -1 &&
 	    val(METRIC_STARTED, "../x", "", 0) == -1,
 	    "bad names: not counted");
-	is_int(files("spool/metrics"), n, "bad names: no file made");
+	is_int(fx_entries("spool/metrics"), n, "bad names: no file made");
 
 	/* A removal the counters never saw enter (an upgrade): not < 0. */
 	store_metric_move(s, "old", JOB_SUCCEEDED, -1);

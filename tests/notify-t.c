@@ -23,140 +23,40 @@
 
 #include "extern.h"
 #include "tap.h"
+#include "fixture.h"
 
 static char		 root[256];
 static struct store	*sp;
 static struct config	 cfg;
 static struct task	 tasks[5];
 
-static char *
-script(const char *name, const char *body)
-{
-	char	 path[512];
-	FILE	*f;
-
-	snprintf(path, sizeof(path), "%s/%s", root, name);
-	if ((f = fopen(path, "w")) == NULL)
-		exit(1);
-	fprintf(f, "#!/bin/sh\n%s", body);
-	fclose(f);
-	chmod(path, 0755);
-	return strdup(path);
-}
-
 static struct field	 text_field = { .name = (char *)"text",
     .label = (char *)"text", .max_bytes = 100 };
 
+/* A task that runs cmd, then the notifier notify (none when NULL). */
 static void
 task_init(struct task *t, const char *name, char *cmd, char *notify)
 {
-	memset(t, 0, sizeof(*t));
-	t->name = (char *)name;
-	t->title = (char *)name;
-	t->command = calloc(2, sizeof(char *));
-	t->command[0] = cmd;
+	fx_task(t, name, cmd);
 	if (notify != NULL) {
 		t->notify = calloc(2, sizeof(char *));
 		t->notify[0] = notify;
 	}
-	t->result_type = (char *)"text/plain";
-	t->max_result_bytes = 1 << 20;
 }
 
 /* Create a job and dispatch it.  Returns 0, or -1. */
 static int
 start(const struct task *t, const char *input, struct jobstatus *st)
 {
-	struct submit	 sub;
-	int		 fd;
-
-	memset(st, 0, sizeof(*st));
-	memset(&sub, 0, sizeof(sub));
-	job_id_new(st->id);
-	snprintf(st->task, sizeof(st->task), "%s", t->name);
-	st->state = JOB_QUEUED;
-	st->progress = -1;
-	st->created_at = time(NULL);
-	if ((fd = store_stage(sp, st->id)) == -1)
-		return -1;
-	close(fd);
-	sub.key = "";
-	return lifecycle_submit(sp, &cfg, st, input, strlen(input), &sub) ==
-	    LC_OK ? 0 : -1;
-}
-
-/* Poll the status until it is final, for at most secs seconds. */
-static int
-wait_final(const char *id, struct jobstatus *st, int secs)
-{
-	time_t	 deadline = time(NULL) + secs;
-
-	while (time(NULL) <= deadline) {
-		if (lifecycle_read(sp, &cfg, id, st) == LC_OK &&
-		    job_state_final(st->state))
-			return 0;
-		poll(NULL, 0, 20);
-	}
-	return -1;
-}
-
-/* Poll until path exists, for at most secs seconds. */
-static int
-wait_file(const char *path, int secs)
-{
-	time_t	 deadline = time(NULL) + secs;
-
-	while (time(NULL) <= deadline) {
-		if (access(path, F_OK) == 0)
-			return 0;
-		poll(NULL, 0, 20);
-	}
-	return -1;
-}
-
-/* A process is gone (or a zombie, which PID 1 reaps late). */
-static int
-gone(long pid)
-{
-	char	 path[64], buf[512], *p;
-	FILE	*f;
-
-	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return 1;
-	p = fgets(buf, sizeof(buf), f);
-	fclose(f);
-	return p != NULL && (p = strrchr(buf, ')')) != NULL &&
-	    (p[2] == 'Z' || p[2] == 'X');
-}
-
-static int
-wait_gone(long pid, int secs)
-{
-	time_t	 deadline = time(NULL) + secs;
-
-	while (time(NULL) <= deadline) {
-		if (gone(pid))
-			return 0;
-		poll(NULL, 0, 20);
-	}
-	return -1;
+	fx_job_new(st, t->name);
+	return fx_job_submit(sp, &cfg, st, input, strlen(input)) == LC_OK ?
+	    0 : -1;
 }
 
 static char *
-slurp(const char *path)
+script(const char *name, const char *body)
 {
-	static char	 buf[8192];
-	ssize_t		 n;
-	int		 fd;
-
-	buf[0] = '\0';
-	if ((fd = open(path, O_RDONLY)) == -1)
-		return buf;
-	n = read(fd, buf, sizeof(buf) - 1);
-	buf[n > 0 ? n : 0] = '\0';
-	close(fd);
-	return buf;
+	return fx_script(root, name, body);
 }
 
 static char *
@@ -165,7 +65,7 @@ job_file(const char *id, const char *name)
 	char	 path[512];
 
 	snprintf(path, sizeof(path), "%s/spool/jobs/%s/%s", root, id, name);
-	return slurp(path);
+	return fx_slurp(path);
 }
 
 static int
@@ -188,17 +88,11 @@ main(void)
 	struct task		*t_miss = &tasks[4];
 	struct jobstatus	 st, st2;
 	char			 path[1024], out[512], gate[512], *s;
-	long			 sup, kid;
+	pid_t			 sup, kid;
 
-	snprintf(root, sizeof(root), "/tmp/notify-t.XXXXXX");
-	if (mkdtemp(root) == NULL)
-		return 1;
-	snprintf(path, sizeof(path), "%s/spool", root);
-	if ((sp = store_open(path)) == NULL)
-		return 1;
+	sp = fx_spool(root, sizeof(root), "notify-t", &cfg);
 	snprintf(out, sizeof(out), "%s/ok.out", root);
 	snprintf(gate, sizeof(gate), "%s/gate", root);
-	cfg.spool = path;
 	cfg.max_running = 1;	/* the next job needs the slot back */
 	cfg.max_queued = 100;
 	cfg.tasks = tasks;
@@ -243,10 +137,10 @@ main(void)
 	/* ------------------------------------------------------ once */
 	ok(start(t_ok, "{\"id\":\"x\",\"fields\":{\"text\":\"hi there\"}}",
 	    &st) == 0, "a job with a notifier starts");
-	ok(wait_final(st.id, &st, 20) == 0 &&
+	ok(fx_wait_final(sp, &cfg, st.id, &st, 20) == 0 &&
 	    st.state == JOB_SUCCEEDED, "it succeeds");
-	ok(wait_file(out, 20) == 0, "its notifier runs");
-	s = slurp(out);
+	ok(fx_wait_file(out, 20) == 0, "its notifier runs");
+	s = fx_slurp(out);
 	printf("# %s", s);
 	ok(strstr(s, "stdin={\"id\":\"") != NULL &&
 	    strstr(s, st.id) != NULL &&
@@ -281,17 +175,19 @@ main(void)
 
 	/* While it runs, the slot is free: the next job runs to its end. */
 	ok(start(t_none, "{\"id\":\"y\"}", &st2) == 0 &&
-	    wait_final(st2.id, &st2, 20) == 0 && st2.state == JOB_SUCCEEDED,
+	    fx_wait_final(sp, &cfg, st2.id, &st2, 20) == 0 &&
+	    st2.state == JOB_SUCCEEDED,
 	    "a queued job runs while the notifier still runs (max_running 1)");
-	ok(!gone(sup), "the first job's supervisor is still notifying");
+	ok(!fx_gone(sup), "the first job's supervisor is still notifying");
 	snprintf(path, sizeof(path), "%s/spool/jobs/%s/notify.log", root,
 	    st2.id);
 	ok(access(path, F_OK) == -1 && errno == ENOENT,
 	    "a task without a notifier leaves no notify log");
 	close(open(gate, O_CREAT | O_WRONLY, 0600));
-	ok(wait_gone(sup, 20) == 0, "the supervisor ends after its notifier");
+	ok(fx_wait_gone(sup, 20) == 0,
+	    "the supervisor ends after its notifier");
 	snprintf(path, sizeof(path), "%s.count", out);
-	is_str(slurp(path), "ran\n", "the notifier ran once");
+	is_str(fx_slurp(path), "ran\n", "the notifier ran once");
 	ok(lifecycle_read(sp, &cfg, st.id, &st) == LC_OK &&
 	    st.state == JOB_SUCCEEDED, "the job is as it was");
 	s = job_file(st.id, "notify.log");
@@ -303,19 +199,14 @@ main(void)
 
 	/* ------------------------------------------------------ failure */
 	ok(start(t_bad, "{\"id\":\"x\"}", &st) == 0 &&
-	    wait_final(st.id, &st, 20) == 0 && st.state == JOB_FAILED,
+	    fx_wait_final(sp, &cfg, st.id, &st, 20) == 0 &&
+	    st.state == JOB_FAILED,
 	    "a failing job with a failing notifier");
 	snprintf(path, sizeof(path), "%s/spool/jobs/%s/notify.log", root,
 	    st.id);
-	ok(wait_file(path, 20) == 0, "it has a notify log");
-	{
-		time_t deadline = time(NULL) + 20;
-
-		while (strstr(slurp(path), "exited with status 3") == NULL &&
-		    time(NULL) <= deadline)
-			poll(NULL, 0, 20);
-	}
-	s = slurp(path);
+	ok(fx_wait_file(path, 20) == 0, "it has a notify log");
+	(void)fx_wait_text(path, "exited with status 3", 20);
+	s = fx_slurp(path);
 	printf("# %s", s);
 	is_int(count(s, "exited with status 3"), 1,
 	    "the failure is logged once");
@@ -332,58 +223,38 @@ main(void)
 	/* ------------------------------------------------------ timeout */
 	cfg.notify_timeout_seconds = 1;
 	ok(start(t_hang, "{\"id\":\"x\"}", &st) == 0 &&
-	    wait_final(st.id, &st, 20) == 0 && st.state == JOB_SUCCEEDED,
+	    fx_wait_final(sp, &cfg, st.id, &st, 20) == 0 &&
+	    st.state == JOB_SUCCEEDED,
 	    "a job whose notifier hangs, ignoring SIGTERM");
 	snprintf(path, sizeof(path), "%s.kid", out);
-	ok(wait_file(path, 20) == 0, "the notifier started its child");
-	kid = strtol(slurp(path), NULL, 10);
+	ok(fx_wait_file(path, 20) == 0, "the notifier started its child");
+	kid = strtol(fx_slurp(path), NULL, 10);
 	snprintf(path, sizeof(path), "%s/spool/jobs/%s/notify.log", root,
 	    st.id);
-	{
-		time_t deadline = time(NULL) + 30;
-
-		while (strstr(slurp(path), "notify_timeout_seconds") == NULL &&
-		    time(NULL) <= deadline)
-			poll(NULL, 0, 20);
-	}
-	s = slurp(path);
+	(void)fx_wait_text(path, "notify_timeout_seconds", 30);
+	s = fx_slurp(path);
 	printf("# %s", s);
 	ok(strstr(s, "ran longer than notify_timeout_seconds (1) and was "
 	    "stopped") != NULL, "stopped at its timeout, and logged");
-	ok(kid > 0 && wait_gone(kid, 10) == 0,
+	ok(kid > 0 && fx_wait_gone(kid, 10) == 0,
 	    "its whole process group is stopped");
 	ok(lifecycle_read(sp, &cfg, st.id, &st2) == LC_OK &&
 	    st2.state == JOB_SUCCEEDED, "the job still reads succeeded");
 
 	/* ------------------------------------------------------ missing */
 	ok(start(t_miss, "{\"id\":\"x\"}", &st) == 0 &&
-	    wait_final(st.id, &st, 20) == 0 && st.state == JOB_SUCCEEDED,
+	    fx_wait_final(sp, &cfg, st.id, &st, 20) == 0 &&
+	    st.state == JOB_SUCCEEDED,
 	    "a job whose notifier cannot be started");
 	snprintf(path, sizeof(path), "%s/spool/jobs/%s/notify.log", root,
 	    st.id);
-	{
-		time_t deadline = time(NULL) + 20;
-
-		while (strstr(slurp(path), "could not be started") == NULL &&
-		    time(NULL) <= deadline)
-			poll(NULL, 0, 20);
-	}
-	s = slurp(path);
+	(void)fx_wait_text(path, "could not be started", 20);
+	s = fx_slurp(path);
 	ok(strstr(s, "/nonexistent/notifier could not be started") != NULL,
 	    "logged: it could not be started");
 
 	store_close(sp);
-	{
-		size_t i;
-
-		for (i = 0; i < sizeof(tasks) / sizeof(tasks[0]); i++) {
-			free(tasks[i].command[0]);
-			free(tasks[i].command);
-			if (tasks[i].notify != NULL)
-				free(tasks[i].notify[0]);
-			free(tasks[i].notify);
-		}
-	}
+	fx_tasks_free(tasks, sizeof(tasks) / sizeof(tasks[0]));
 	snprintf(path, sizeof(path), "rm -rf '%s'", root);
 	if (system(path) != 0)
 		return 1;

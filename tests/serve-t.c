@@ -27,6 +27,7 @@
 
 #include "extern.h"
 #include "tap.h"
+#include "fixture.h"
 
 static char		 root[256];
 static struct server	 srv;
@@ -1835,18 +1836,10 @@ sample(const struct answer *a, const char *series)
 static int
 entries(const char *name)
 {
-	char		 path[512];
-	struct dirent	*de;
-	DIR		*d;
-	int		 n = 0;
+	char	 path[512];
 
 	snprintf(path, sizeof(path), "%s/spool/%s", root, name);
-	if ((d = opendir(path)) == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL)
-		n += de->d_name[0] != '.';
-	closedir(d);
-	return n;
+	return fx_entries(path);
 }
 
 /*

@@ -22,6 +22,7 @@
 
 #include "extern.h"
 #include "tap.h"
+#include "fixture.h"
 
 static char		 root[256];
 static struct store	*sp;
@@ -31,53 +32,18 @@ static struct task	 tasks[6];
 static char *
 script(const char *name, const char *body)
 {
-	char	 path[512];
-	FILE	*f;
-
-	snprintf(path, sizeof(path), "%s/%s", root, name);
-	if ((f = fopen(path, "w")) == NULL)
-		exit(1);
-	fprintf(f, "#!/bin/sh\n%s", body);
-	fclose(f);
-	chmod(path, 0755);
-	return strdup(path);
+	return fx_script(root, name, body);
 }
 
 static struct field	 text_field = { .name = (char *)"text",
     .label = (char *)"text", .max_bytes = 100 };
 
-static void
-task_init(struct task *t, const char *name, char *cmd)
-{
-	memset(t, 0, sizeof(*t));
-	t->name = (char *)name;
-	t->title = (char *)name;
-	t->command = calloc(2, sizeof(char *));
-	t->command[0] = cmd;
-	t->result_type = (char *)"text/plain";
-	t->max_result_bytes = 1 << 20;
-}
-
 /* Create a job and start it; returns 0 when the supervisor took it. */
 static int
 start(const struct task *t, const char *input, struct jobstatus *st)
 {
-	struct submit	 sub;
-	int		 fd;
-
-	memset(st, 0, sizeof(*st));
-	memset(&sub, 0, sizeof(sub));
-	job_id_new(st->id);
-	snprintf(st->task, sizeof(st->task), "%s", t->name);
-	st->state = JOB_QUEUED;
-	st->progress = -1;
-	st->created_at = time(NULL);
-	if ((fd = store_stage(sp, st->id)) == -1)
-		return -1;
-	close(fd);
-	sub.key = "";
-	if (lifecycle_submit(sp, &cfg, st, input, strlen(input), &sub) !=
-	    LC_OK)
+	fx_job_new(st, t->name);
+	if (fx_job_submit(sp, &cfg, st, input, strlen(input)) != LC_OK)
 		return -1;
 	/*
 	 * Taken: its supervisor records "running" (or is done already)
@@ -93,37 +59,14 @@ start(const struct task *t, const char *input, struct jobstatus *st)
 	return st->state != JOB_QUEUED ? 0 : -1;
 }
 
-/* Poll the status until it is final, for at most secs seconds. */
-static int
-wait_final(const char *id, struct jobstatus *st, int secs)
-{
-	time_t	 deadline = time(NULL) + secs;
-
-	while (time(NULL) <= deadline) {
-		if (lifecycle_read(sp, &cfg, id, st) == LC_OK &&
-		    job_state_final(st->state))
-			return 0;
-		poll(NULL, 0, 20);
-	}
-	return -1;
-}
-
+/* The text of job id's file name (static). */
 static char *
 slurp(const char *id, const char *name)
 {
-	static char	 buf[8192];
-	char		 path[512];
-	ssize_t		 n;
-	int		 fd;
+	char	 path[512];
 
 	snprintf(path, sizeof(path), "%s/spool/jobs/%s/%s", root, id, name);
-	buf[0] = '\0';
-	if ((fd = open(path, O_RDONLY)) == -1)
-		return buf;
-	n = read(fd, buf, sizeof(buf) - 1);
-	buf[n > 0 ? n : 0] = '\0';
-	close(fd);
-	return buf;
+	return fx_slurp(path);
 }
 
 int
@@ -136,20 +79,14 @@ main(void)
 	char			 path[1024], *r, *in;
 	int			 sv[2], status;
 
-	snprintf(root, sizeof(root), "/tmp/supervise-t.XXXXXX");
-	if (mkdtemp(root) == NULL)
-		return 1;
-	snprintf(path, sizeof(path), "%s/spool", root);
-	if ((sp = store_open(path)) == NULL)
-		return 1;
-	cfg.spool = path;
+	sp = fx_spool(root, sizeof(root), "supervise-t", &cfg);
 	cfg.max_running = 4;
 	cfg.max_queued = 100;
 	cfg.tasks = tasks;
 	cfg.ntasks = sizeof(tasks) / sizeof(tasks[0]);
 	cfg.kill_grace_seconds = 1;
 
-	task_init(t_ok, "ok", script("ok", 
+	fx_task(t_ok, "ok", script("ok", 
 	    "echo \"stdin=$(cat)\"\n"
 	    "echo \"field=$SPOOLCGI_FIELD_text id=$SPOOLCGI_JOB_ID "
 	    "task=$SPOOLCGI_TASK\"\n"
@@ -160,17 +97,17 @@ main(void)
 	/* Its input has the field "text", so its task takes one. */
 	t_ok->fields = &text_field;
 	t_ok->nfields = 1;
-	task_init(t_fail, "fail", script("fail",
+	fx_task(t_fail, "fail", script("fail",
 	    "echo one >&2\necho progress: 30 going >&2\necho two >&2\n"
 	    "echo three >&2\nexit 3\n"));
-	task_init(t_spawn, "spawn", strdup("/nonexistent/task"));
-	task_init(t_slow, "slow", script("slow",
+	fx_task(t_spawn, "spawn", strdup("/nonexistent/task"));
+	fx_task(t_slow, "slow", script("slow",
 	    "trap '' TERM\nsleep 30 & wait\n"));
 	t_slow->timeout_seconds = 1;
-	task_init(t_big, "big", script("big",
+	fx_task(t_big, "big", script("big",
 	    "while :; do echo xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; done\n"));
 	t_big->max_result_bytes = 4096;
-	task_init(t_prog, "prog", script("prog",
+	fx_task(t_prog, "prog", script("prog",
 	    "echo 'progress: 40 reading' >&2\n"
 	    "while [ ! -e gate ]; do sleep 0.05; done\n"
 	    "echo 'progress: 80 writing' >&2\nprintf done\n"));
@@ -185,7 +122,7 @@ main(void)
 	    &st) == 0, "supervisor took the job");
 	ok(waitpid(-1, &status, WNOHANG) == -1 && errno == ECHILD,
 	    "the first child was reaped at once: no zombie, no child left");
-	ok(wait_final(st.id, &st, 10) == 0, "job finished");
+	ok(fx_wait_final(sp, &cfg, st.id, &st, 10) == 0, "job finished");
 	is_str(job_state_name(st.state), "succeeded", "it succeeded");
 	is_int(st.progress, 100, "progress 100 at the end");
 	ok(st.started_at > 0 && st.finished_at >= st.started_at, "times set");
@@ -210,7 +147,8 @@ main(void)
 		    "the task leads its own process group");
 	}
 
-	ok(start(t_fail, "{}", &st) == 0 && wait_final(st.id, &st, 10) == 0,
+	ok(start(t_fail, "{}", &st) == 0 &&
+	    fx_wait_final(sp, &cfg, st.id, &st, 10) == 0,
 	    "failing job finished");
 	is_str(job_state_name(st.state), "failed", "it failed");
 	is_str(st.error_code, "exit", "error.code exit");
@@ -219,10 +157,19 @@ main(void)
 	    "the message has the status and the stderr tail");
 	ok(strstr(slurp(st.id, "log"), "progress:") == NULL,
 	    "progress lines stay out of the log");
-	ok(access(slurp(st.id, "result"), F_OK) == -1,
-	    "no result for a failed job");
+	{
+		struct stat	 sb;
+		int		 fd;
 
-	ok(start(t_spawn, "{}", &st) == 0 && wait_final(st.id, &st, 10) == 0,
+		/* The store's answer, ENOENT: no "result" was renamed in. */
+		fd = store_result_open(sp, st.id, &sb);
+		ok(fd == -1 && errno == ENOENT, "no result for a failed job");
+		if (fd != -1)
+			close(fd);
+	}
+
+	ok(start(t_spawn, "{}", &st) == 0 &&
+	    fx_wait_final(sp, &cfg, st.id, &st, 10) == 0,
 	    "unstartable job finished");
 	is_str(st.error_code, "spawn", "error.code spawn");
 	ok(strstr(st.error_message, "/nonexistent/task") != NULL,
@@ -243,31 +190,26 @@ main(void)
 		snprintf(path, sizeof(path), "%s/spool/jobs/%s/work/gate",
 		    root, st.id);
 		close(open(path, O_CREAT | O_WRONLY, 0600));
-		ok(wait_final(st.id, &p, 10) == 0 &&
+		ok(fx_wait_final(sp, &cfg, st.id, &p, 10) == 0 &&
 		    p.state == JOB_SUCCEEDED, "then it finishes");
 		is_str(slurp(st.id, "result"), "done", "result byte-exact");
 	}
 
-	ok(start(t_slow, "{}", &st) == 0 && wait_final(st.id, &st, 15) == 0,
+	ok(start(t_slow, "{}", &st) == 0 &&
+	    fx_wait_final(sp, &cfg, st.id, &st, 15) == 0,
 	    "job over its timeout finished");
 	is_str(st.error_code, "timeout", "error.code timeout (SIGTERM "
 	    "ignored, SIGKILL after the grace)");
 
-	ok(start(t_big, "{}", &st) == 0 && wait_final(st.id, &st, 15) == 0,
+	ok(start(t_big, "{}", &st) == 0 &&
+	    fx_wait_final(sp, &cfg, st.id, &st, 15) == 0,
 	    "job over its result limit finished");
 	is_str(st.error_code, "result_too_large", "error.code result_too_large");
 
 	close(sv[0]);
 	close(sv[1]);
 	store_close(sp);
-	{
-		size_t i;
-
-		for (i = 0; i < sizeof(tasks) / sizeof(tasks[0]); i++) {
-			free(tasks[i].command[0]);
-			free(tasks[i].command);
-		}
-	}
+	fx_tasks_free(tasks, sizeof(tasks) / sizeof(tasks[0]));
 	snprintf(path, sizeof(path), "rm -rf '%s'", root);
 	if (system(path) != 0)
 		return 1;

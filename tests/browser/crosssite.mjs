@@ -11,54 +11,12 @@
 // the wrapper numbers them.  Synchronisation is Playwright's waiting with
 // a deadline, never a fixed sleep; the run stops itself after 50 s.
 
-import { chromium } from 'playwright-core';
 import { createServer } from 'node:http';
-import { readdirSync } from 'node:fs';
-import path from 'node:path';
+import { ID_URL, args, check, deadline, failures, launch, listing, posted,
+    taskForm } from './lib.mjs';
 
-const [origin, port, spool] = process.argv.slice(2);
-if (!origin || !port || !spool) {
-	console.error('usage: node crosssite.mjs ORIGIN PORT SPOOL');
-	process.exit(2);
-}
-const ID_URL = /\/app\/jobs\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-let failed = 0;
-
-function result(name, ok, diag) {
-	process.stdout.write(`${ok ? 'ok' : 'not ok'} - ${name}\n`);
-	if (!ok) {
-		failed++;
-		for (const l of String(diag || '').split('\n').slice(0, 8))
-			if (l)
-				process.stdout.write(`# ${l}\n`);
-	}
-}
-
-async function check(name, fn) {
-	try {
-		const r = await fn();
-		result(name, r !== false && typeof r !== 'string', r);
-	} catch (e) {
-		result(name, false, e && e.message || e);
-	}
-}
-
-setTimeout(() => {
-	result('crosssite.mjs finished within 50 s', false);
-	process.exit(3);
-}, 50_000).unref();
-
-/* Every path under the spool, sorted: a refusal must leave it as it was. */
-function listing(dir, rel = '') {
-	let out = [];
-	for (const e of readdirSync(path.join(dir, rel), { withFileTypes: true })) {
-		const r = path.join(rel, e.name);
-		out.push(r);
-		if (e.isDirectory())
-			out = out.concat(listing(dir, r));
-	}
-	return out.sort().join('\n');
-}
+const [origin, port, spool] = args('crosssite.mjs', 'ORIGIN', 'PORT', 'SPOOL');
+deadline('crosssite.mjs', 50);
 
 /* The other sites' page: the echo task's form, posting to spoolcgi. */
 const page = `<!doctype html><meta charset="utf-8"><title>elsewhere</title>
@@ -76,10 +34,7 @@ for (const host of ['127.0.0.2', '127.0.0.3']) {
 	servers.push(s);
 }
 
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ||
-    '/usr/bin/chromium', timeout: 30_000, args: ['--headless', '--no-sandbox',
-    '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--no-first-run'] });
+const browser = await launch();
 const ctx = await browser.newContext();
 const tab = await ctx.newPage();
 tab.setDefaultTimeout(15_000);
@@ -87,9 +42,7 @@ tab.setDefaultTimeout(15_000);
 /* Submit the form on the page at url; returns the answer to the post. */
 async function post(url) {
 	await tab.goto(url);
-	const [res] = await Promise.all([
-	    tab.waitForResponse((r) => r.request().method() === 'POST'),
-	    tab.click('button[type="submit"]')]);
+	const res = await posted(tab, () => tab.click('button[type="submit"]'));
 	await tab.waitForLoadState();
 	return res;
 }
@@ -123,12 +76,9 @@ await check('the task form on the site itself starts a job (same-origin)', async
 	const own = await ctx.newPage();
 	own.setDefaultTimeout(15_000);
 	await own.goto(`${origin}/app/tasks`);
-	const form = own.locator('form').filter({
-	    has: own.locator('input[name="task"][value="echo"]') });
+	const form = taskForm(own, 'echo');
 	await form.locator('textarea[name="text"]').fill('from this site');
-	const [res] = await Promise.all([
-	    own.waitForResponse((r) => r.request().method() === 'POST'),
-	    form.locator('button[type="submit"]').click()]);
+	const res = await posted(own, () => form.locator('button[type="submit"]').click());
 	// 202 when the page's client (spoolcgi.js) posts it with fetch,
 	// 303 when the browser posts the form itself.
 	if (res.status() === 303)
@@ -143,4 +93,4 @@ await check('the task form on the site itself starts a job (same-origin)', async
 await browser.close();
 for (const s of servers)
 	s.close();
-process.exit(failed ? 1 : 0);
+process.exit(failures() ? 1 : 0);

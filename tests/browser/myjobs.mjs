@@ -15,70 +15,21 @@
 // waiting with a deadline, never a fixed sleep; the run stops itself
 // after 80 s.
 
-import { chromium } from 'playwright-core';
-import { readdirSync } from 'node:fs';
-import path from 'node:path';
+import { ID_URL, args, check, deadline, failures, launch, listing, posted,
+    screenshots, taskForm } from './lib.mjs';
 
-const [origin, artifacts, spool] = process.argv.slice(2);
-if (!origin || !artifacts || !spool) {
-	console.error('usage: node myjobs.mjs ORIGIN ARTIFACTS SPOOL');
-	process.exit(2);
-}
-const ID_URL = /\/app\/jobs\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-let failed = 0;
+const [origin, artifacts, spool] = args('myjobs.mjs', 'ORIGIN', 'ARTIFACTS', 'SPOOL');
+deadline('myjobs.mjs', 80);
+const shot = screenshots(artifacts, { numbered: false });
+const browser = await launch();
 
-function result(name, ok, diag) {
-	process.stdout.write(`${ok ? 'ok' : 'not ok'} - ${name}\n`);
-	if (!ok) {
-		failed++;
-		for (const l of String(diag || '').split('\n').slice(0, 8))
-			if (l)
-				process.stdout.write(`# ${l}\n`);
-	}
-}
-
-async function check(name, fn) {
-	try {
-		const r = await fn();
-		result(name, r !== false && typeof r !== 'string', r);
-	} catch (e) {
-		result(name, false, e && e.message || e);
-	}
-}
-
-setTimeout(() => {
-	result('myjobs.mjs finished within 80 s', false);
-	process.exit(3);
-}, 80_000).unref();
-
-/* Every path under the spool, sorted: a refusal must leave it as it was. */
-function listing(dir, rel = '') {
-	let out = [];
-	for (const e of readdirSync(path.join(dir, rel), { withFileTypes: true })) {
-		const r = path.join(rel, e.name);
-		out.push(r);
-		if (e.isDirectory())
-			out = out.concat(listing(dir, r));
-	}
-	return out.sort().join('\n');
-}
-
-async function shot(page, name) {
-	await page.screenshot({ path: path.join(artifacts, `${name}.png`),
-	    fullPage: true, animations: 'disabled' });
-}
-
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ||
-    '/usr/bin/chromium', timeout: 30_000, args: ['--headless', '--no-sandbox',
-    '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--no-first-run'] });
-
-/* Start an echo job from the task form of page; returns the job's URL. */
-async function start(page, text) {
+/* Start a job of task (no fields but those given) from its form; returns
+ * the job's path. */
+async function startTask(page, task, fields) {
 	await page.goto(`${origin}/app/tasks`);
-	const form = page.locator('form').filter({
-	    has: page.locator('input[name="task"][value="echo"]') });
-	await form.locator('textarea[name="text"]').fill(text);
+	const form = taskForm(page, task);
+	for (const [k, v] of Object.entries(fields))
+		await form.locator(`[name="${k}"]`).fill(v);
 	await Promise.all([page.waitForURL(ID_URL),
 	    form.locator('button[type="submit"]').click()]);
 	return new URL(page.url()).pathname;
@@ -97,8 +48,8 @@ pa.setDefaultTimeout(20_000);
 let first, second;
 
 await check('a browser starts two jobs from the task form', async () => {
-	first = await start(pa, 'the first job');
-	second = await start(pa, 'the second job');
+	first = await startTask(pa, 'echo', { text: 'the first job' });
+	second = await startTask(pa, 'echo', { text: 'the second job' });
 	return first !== second || 'the same job twice';
 });
 await check('the owner cookie is HttpOnly, SameSite=Lax, Path=/app', async () => {
@@ -138,18 +89,6 @@ await check('once the jobs are done, the list links their results', async () => 
 	return await pa.locator('table.jobs a[download]').count() === 2 ||
 	    'no result links';
 });
-
-/* Start a job of task (no fields but those given) from its form. */
-async function startTask(page, task, fields) {
-	await page.goto(`${origin}/app/tasks`);
-	const form = page.locator('form').filter({
-	    has: page.locator(`input[name="task"][value="${task}"]`) });
-	for (const [k, v] of Object.entries(fields))
-		await form.locator(`[name="${k}"]`).fill(v);
-	await Promise.all([page.waitForURL(ID_URL),
-	    form.locator('button[type="submit"]').click()]);
-	return new URL(page.url()).pathname;
-}
 
 await check('every state in the list: running with its progress, failed, succeeded', async () => {
 	const failedJob = await startTask(pa, 'fail', {});
@@ -207,12 +146,9 @@ const pc = await c.newPage();
 pc.setDefaultTimeout(20_000);
 await check('with JavaScript, a start through the page\'s client is listed', async () => {
 	await pc.goto(`${origin}/app/tasks`);
-	const form = pc.locator('form').filter({
-	    has: pc.locator('input[name="task"][value="echo"]') });
+	const form = taskForm(pc, 'echo');
 	await form.locator('textarea[name="text"]').fill('started by fetch');
-	const [res] = await Promise.all([
-	    pc.waitForResponse((r) => r.request().method() === 'POST'),
-	    form.locator('button[type="submit"]').click()]);
+	const res = await posted(pc, () => form.locator('button[type="submit"]').click());
 	const loc = res.headers()['location'] || '';
 	await pc.goto(`${origin}/app/jobs`);
 	const r = await rows(pc);
@@ -222,4 +158,4 @@ await check('with JavaScript, a start through the page\'s client is listed', asy
 });
 
 await browser.close();
-process.exit(failed ? 1 : 0);
+process.exit(failures() ? 1 : 0);

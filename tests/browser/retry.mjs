@@ -12,56 +12,14 @@
 // sleep; the run stops itself after 100 s.  Screenshots go to
 // ARTIFACTS_DIR as NN-name.png.
 
-import { chromium } from 'playwright-core';
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
+import { ID_URL, args, check, deadline, diag, failures, launch, panel,
+    result, screenshots, taskForm } from './lib.mjs';
 
-const [origin, outdir] = process.argv.slice(2);
-if (!origin || !outdir) {
-	console.error('usage: node retry.mjs ORIGIN ARTIFACTS_DIR');
-	process.exit(2);
-}
+const [origin, outdir] = args('retry.mjs', 'ORIGIN', 'ARTIFACTS_DIR');
 const APP = `${origin}/app`;
-const ID = /\/app\/jobs\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
 const ACCEPT = { Accept: 'application/json' };
-let failed = 0;
-mkdirSync(outdir, { recursive: true });
-
-function result(name, ok, diag) {
-	process.stdout.write(`${ok ? 'ok' : 'not ok'} - ${name}\n`);
-	if (!ok) {
-		failed++;
-		for (const l of String(diag || '').split('\n').slice(0, 8))
-			if (l)
-				process.stdout.write(`# ${l}\n`);
-	}
-}
-
-/* A test passes when fn neither throws nor returns false or a string. */
-async function check(name, fn) {
-	try {
-		const r = await fn();
-		result(name, r !== false && typeof r !== 'string', r);
-	} catch (e) {
-		result(name, false, e && e.message || e);
-	}
-}
-
-setTimeout(() => {
-	result('retry.mjs finished within 100 s', false);
-	process.exit(3);
-}, 100_000).unref();
-
-let shot = 0;
-async function screenshot(page, name) {
-	const file = path.join(outdir, `${String(++shot).padStart(2, '0')}-${name}.png`);
-	try {
-		await page.screenshot({ path: file, fullPage: true, animations: 'disabled',
-		    timeout: 10_000 });
-	} catch (e) {
-		process.stdout.write(`# screenshot ${file}: ${e.message.split('\n')[0]}\n`);
-	}
-}
+deadline('retry.mjs', 100);
+const screenshot = screenshots(outdir, { onError: diag });
 
 /* A flaky job started from Node, waited for until final: its status. */
 async function failedJob(text) {
@@ -80,9 +38,7 @@ async function failedJob(text) {
 	throw new Error(`the job ${self} did not end within 30 s`);
 }
 
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ||
-    '/usr/bin/chromium', timeout: 30_000, args: ['--headless', '--no-sandbox',
-    '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
+const browser = await launch();
 try {
 	/* ------------------------------------------------ without JavaScript */
 	const nojs = await browser.newContext({ javaScriptEnabled: false,
@@ -118,14 +74,14 @@ try {
 		const a = await post();
 		const b = await post();
 		const la = a.headers.get('Location'), lb = b.headers.get('Location');
-		return a.status === 303 && b.status === 303 && la === lb && ID.test(la) ||
+		return a.status === 303 && b.status === 303 && la === lb && ID_URL.test(la) ||
 		    `${a.status} ${la}, ${b.status} ${lb}`;
 	});
 	let again = null;
 	await check('no JS: Run again posts, and lands on a new job\'s page (303)', async () => {
-		await Promise.all([page.waitForURL(ID),
+		await Promise.all([page.waitForURL(ID_URL),
 		    page.click('form[action$="/retry"] button')]);
-		again = page.url().match(ID)[1];
+		again = page.url().match(ID_URL)[1];
 		return again !== old.id || 'the same job';
 	});
 	await check('no JS: the new job runs to its result; the page says so', async () => {
@@ -147,17 +103,14 @@ try {
 	const errors = [];
 	js.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
 	js.setDefaultTimeout(20_000);
-	const form = js.locator('form').filter({
-	    has: js.locator('input[name="task"][value="flaky"]') });
-	const panel = (state) => js.waitForSelector(
-	    `.spoolcgi-job[data-state="${state}"]`, { timeout: 40_000 });
+	const form = taskForm(js, 'flaky');
 	await check('JS: the flaky form on /app/tasks fails, and the panel offers Run again',
 	    async () => {
 		await js.goto(`${APP}/tasks`);
 		await js.waitForFunction(() => window.spoolcgi && window.spoolcgi.version);
 		await form.locator('input[name="text"]').fill('https://example.org/js');
 		await form.locator('button').click();
-		await panel('failed');
+		await panel(js, 'failed');
 		const b = js.locator('.spoolcgi-job .spoolcgi-again');
 		await b.waitFor({ state: 'visible' });
 		return await b.textContent() === 'Run again' || 'no Run again button';
@@ -167,7 +120,7 @@ try {
 	    async () => {
 		const first = await js.getAttribute('.spoolcgi-job a.spoolcgi-link', 'href');
 		await js.click('.spoolcgi-job .spoolcgi-again');
-		await panel('succeeded');
+		await panel(js, 'succeeded');
 		const t = await js.textContent('.spoolcgi-job pre');
 		const now = await js.getAttribute('.spoolcgi-job a.spoolcgi-link', 'href');
 		if (!/Fetched: https:\/\/example\.org\/js/.test(t))
@@ -184,4 +137,4 @@ try {
 } finally {
 	await browser.close();
 }
-process.exitCode = failed > 0 ? 1 : 0;
+process.exitCode = failures() > 0 ? 1 : 0;

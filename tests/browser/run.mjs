@@ -18,23 +18,15 @@
 // what it needs (the /static route, the CSP, multipart bodies): it then
 // fails as expected, and stops being todo once the server has it.
 // Synchronisation is Playwright's waiting with a deadline, never a fixed
-// sleep; the whole run stops itself after RUN_LIMIT_MS.  Screenshots of
+// sleep; the whole run stops itself after 150 s.  Screenshots of
 // each state go to ARTIFACTS_DIR as NN-name.png.
 
-import { chromium } from 'playwright-core';
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
+import { ID_URL, args, deadline, launch, panel, screenshots,
+    taskForm } from './lib.mjs';
 
-const RUN_LIMIT_MS = 150_000;
-const [origin, outdir] = process.argv.slice(2);
-if (!origin || !outdir) {
-	console.error('usage: node run.mjs ORIGIN ARTIFACTS_DIR');
-	process.exit(2);
-}
+const [origin, outdir] = args('run.mjs', 'ORIGIN', 'ARTIFACTS_DIR');
 const APP = `${origin}/app`;
-const ID_URL = /\/app\/jobs\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const TEXT = 'The quick brown fox jumps over the lazy dog';	/* 9 words */
-mkdirSync(outdir, { recursive: true });
 
 /* ---------------------------------------------------------------- TAP */
 
@@ -63,22 +55,8 @@ async function check(name, fn, opts = {}) {
 	}
 }
 
-setTimeout(() => {
-	result(`run.mjs finished within ${RUN_LIMIT_MS / 1000} s`, false);
-	process.exit(3);
-}, RUN_LIMIT_MS).unref();
-
-let shot = 0;
-async function screenshot(page, name) {
-	shot++;
-	const file = path.join(outdir, `${String(shot).padStart(2, '0')}-${name}.png`);
-	try {
-		await page.screenshot({ path: file, fullPage: true, animations: 'disabled',
-		    timeout: 10_000 });
-	} catch (e) {
-		emit({ diag: `screenshot ${file}: ${short(e)[0]}` });
-	}
-}
+deadline('run.mjs', 150, result);
+const screenshot = screenshots(outdir, { onError: (diag) => emit({ diag }) });
 
 /* ---------------------------------------------------------------- probes */
 
@@ -194,9 +172,6 @@ function submitDemo(page) {
 		return button.disabled;
 	});
 }
-
-const panel = (page, state) => page.waitForSelector(
-    `.spoolcgi-job[data-state="${state}"]`, { timeout: 40_000 });
 
 /* ---------------------------------------------------------------- tests */
 
@@ -385,8 +360,7 @@ async function upload(browser, p) {
 	const file = { name: 'notes.txt', mimeType: 'text/plain',
 	    buffer: Buffer.from('first line of the upload\nsecond line\n') };
 	const want = /File: notes\.txt[\s\S]*Size: 37 bytes[\s\S]*First line: first line of the upload/;
-	const form = (page) => page.locator('form').filter({
-	    has: page.locator('input[name="task"][value="upload"]') });
+	const form = (page) => taskForm(page, 'upload');
 
 	for (const js of [false, true]) {
 		const tag = js ? 'JS' : 'no JS';
@@ -590,13 +564,9 @@ async function phone(browser) {
 
 /* ---------------------------------------------------------------- main */
 
-const flags = ['--headless', '--no-sandbox', '--disable-gpu',
-    '--disable-background-networking', '--disable-component-update',
-    '--disable-sync', '--no-first-run'];
 let browser;
 try {
-	browser = await chromium.launch({ executablePath: process.env.CHROMIUM ||
-	    '/usr/bin/chromium', args: flags, timeout: 30_000 });
+	browser = await launch();
 } catch (e) {
 	result('Chromium starts', false, { diag: short(e) });
 	process.exit(1);
