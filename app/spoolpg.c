@@ -15,7 +15,7 @@
  *                         are committed); jobs/ID/result: a result
  *                         copied from the row on its first read, then
  *                         served as on one host (ranges, X-Sendfile),
- *                         dropped by the clean-up after CACHE_SECONDS and
+ *                         dropped by the clean-up after an hour and
  *                         copied again when asked; drain, clients/,
  *                         secret, as on one host
  *
