@@ -318,7 +318,8 @@ admin_jobs(const struct config *cfg, struct store *s, int argc, char *argv[])
 		free(l.rows);
 		return ADMIN_ERR;
 	}
-	qsort(l.rows, l.n, sizeof(*l.rows), admin_row_cmp);
+	if (l.n > 1)	/* none: rows is NULL, which qsort must not get */
+		qsort(l.rows, l.n, sizeof(*l.rows), admin_row_cmp);
 	if (store_queue_list(s, &q, &nq) == -1)
 		nq = 0;
 	if (json)

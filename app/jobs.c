@@ -457,7 +457,9 @@ jobs_log(struct req *r, const char *id)
 		while (skip < raw.len && skip < 3 &&
 		    ((unsigned char)raw.data[skip] & 0xc0) == 0x80)
 			skip++;
-	if (buf_utf8_clean(&text, raw.data + skip, raw.len - skip) == -1) {
+	/* An empty log was never allocated: raw.data is NULL. */
+	if (buf_utf8_clean(&text, raw.len > 0 ? raw.data + skip : "",
+	    raw.len - skip) == -1) {
 		log_warn("job %s: log", id);
 		reply_fail(r, "reading the job's log");
 		goto done;

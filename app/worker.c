@@ -699,7 +699,7 @@ int
 worker_main(const struct config *cfg, int argc, char *argv[])
 {
 	struct worker		 w;
-	struct store		*sp;
+	struct store		*sp = NULL;
 	struct sigaction	 sa;
 	struct pollfd		 pfd;
 	struct timespec		 ts;
@@ -708,6 +708,7 @@ worker_main(const struct config *cfg, int argc, char *argv[])
 	char			 host[256], *end;
 	long			 v;
 	int			 i, timeout, signalled = 0, pending;
+	int			 rc = 0;
 
 	/*
 	 * What a shell or a service manager left open is no business of
@@ -720,7 +721,8 @@ worker_main(const struct config *cfg, int argc, char *argv[])
 	if ((w.tasks = calloc(cfg->ntasks + (size_t)argc + 1,
 	    sizeof(*w.tasks))) == NULL) {
 		log_warn("worker: calloc");
-		return 1;
+		rc = 1;
+		goto out;
 	}
 	for (i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--slots") == 0 && i + 1 < argc) {
@@ -730,19 +732,22 @@ worker_main(const struct config *cfg, int argc, char *argv[])
 			    v > WORKER_SLOTS_MAX) {
 				log_warnx("worker: --slots: give a number "
 				    "from 1 to %d", WORKER_SLOTS_MAX);
-				return 2;
+				rc = 2;
+				goto out;
 			}
 			w.nslots = (int)v;
 		} else if (strcmp(argv[i], "--task") == 0 && i + 1 < argc) {
 			if (config_task(cfg, argv[++i]) == NULL) {
 				log_warnx("worker: --task %s: no such task in "
 				    "%s", argv[i], cfg->path);
-				return 2;
+				rc = 2;
+				goto out;
 			}
 			w.tasks[w.ntasks++] = argv[i];
 		} else {
 			worker_usage();
-			return 2;
+			rc = 2;
+			goto out;
 		}
 	}
 	/*
@@ -758,20 +763,23 @@ worker_main(const struct config *cfg, int argc, char *argv[])
 		    "the jobs of a PostgreSQL database; give its libpq "
 		    "connection string, e.g. \"database\": "
 		    "\"dbname=spoolcgi\"", cfg->path);
-		return 2;
+		rc = 2;
+		goto out;
 	}
 	if (geteuid() == 0 && !cfg->allow_root) {
 		log_warnx("%s: refusing to run as root: every task would run "
 		    "as root; run the worker as an unprivileged user (the "
 		    "example unit's User=), or set \"allow_root\": true if "
 		    "you really mean it", cfg->path);
-		return 1;
+		rc = 1;
+		goto out;
 	}
 	if ((sp = store_open(cfg->spool)) == NULL) {
 		log_warnx("%s: spool: %s cannot be used (see above): the "
 		    "worker keeps its running jobs' files there", cfg->path,
 		    cfg->spool);
-		return 1;
+		rc = 1;
+		goto out;
 	}
 	if (store_local_sweep(sp) > 0)
 		log_info("worker: removed what earlier supervisors left in "
@@ -783,7 +791,8 @@ worker_main(const struct config *cfg, int argc, char *argv[])
 	if ((w.slot = calloc((size_t)w.nslots, sizeof(*w.slot))) == NULL ||
 	    (w.dead = calloc((size_t)w.nslots, sizeof(*w.dead))) == NULL) {
 		log_warn("worker: calloc");
-		return 1;
+		rc = 1;
+		goto out;
 	}
 
 	/* What its supervisors' tasks orphan comes to us, not to init. */
@@ -816,11 +825,11 @@ worker_main(const struct config *cfg, int argc, char *argv[])
 		ts.tv_nsec = (WORKER_BACKOFF_MS % 1000) * 1000000L;
 		(void)ppoll(NULL, 0, &ts, &waitmask);
 		if (worker_stop)
-			return 0;
+			goto out;
 	}
 	if (pg_schema_check(w.pg) == -1 || pg_listen(w.pg, 0) == -1) {
-		pg_close(w.pg);
-		return 1;
+		rc = 1;
+		goto out;
 	}
 	log_info("worker %s: running up to %d job%s of %s", w.name, w.nslots,
 	    w.nslots == 1 ? "" : "s", argc > 0 && w.ntasks < cfg->ntasks ?
@@ -861,12 +870,15 @@ worker_main(const struct config *cfg, int argc, char *argv[])
 			worker_broken(&w);
 	}
 	log_info("worker %s: stopped", w.name);
-	pg_close(w.pg);
-	store_close(sp);
+out:
+	if (w.pg != NULL)
+		pg_close(w.pg);
+	if (sp != NULL)
+		store_close(sp);
 	free(w.slot);
 	free(w.dead);
 	free(w.tasks);
-	return 0;
+	return rc;
 }
 
 #else /* !HAVE_LIBPQ */
