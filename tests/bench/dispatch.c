@@ -50,7 +50,7 @@ make_job(struct store *sp, enum job_state state)
 	if ((fd = store_stage(sp, st.id)) == -1)
 		exit(1);
 	close(fd);
-	if (store_submit(sp, &st, "{}", 2, 1 << 30, "", 0, oid, &oh) !=
+	if (store_submit(sp, &st, "{}", 2, 1 << 30, "", 0, oid, &oh, NULL) !=
 	    STORE_OK)
 		exit(1);
 	if (state != JOB_QUEUED &&
