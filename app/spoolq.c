@@ -152,6 +152,26 @@ store_queue_list(struct store *sp, struct qentry **out, size_t *n)
 	return 0;
 }
 
+/*
+ * How many entries queue/ holds, from their names alone (no readlink).
+ * Returns the count, or -1 with errno set.
+ */
+static int
+spool_queue_count(struct store *sp)
+{
+	struct dirent	*de;
+	DIR		*d;
+	int		 n = 0;
+
+	if ((d = spool_opendir(sp->queuefd, ".")) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		if (spool_queue_seqof(de->d_name) != 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
 static int
 spool_name_cmp(const void *a, const void *b)
 {
@@ -435,20 +455,18 @@ spool_queue_publish(struct store *sp, unsigned long long seq)
 int
 spool_queue_full(struct store *sp, int maxq, int *full)
 {
-	struct qentry	*q;
-	size_t		 n;
+	int	 n;
 
 	*full = 0;
 	if (__atomic_load_n(&sp->qidx->tail, __ATOMIC_ACQUIRE) -
 	    __atomic_load_n(&sp->qidx->head, __ATOMIC_ACQUIRE) <
 	    (unsigned long long)maxq)
 		return 0;
-	if (store_queue_list(sp, &q, &n) == -1) {
+	if ((n = spool_queue_count(sp)) == -1) {
 		log_warn("spool: list %s/queue", sp->path);
 		return -1;
 	}
-	free(q);
-	*full = n >= (size_t)maxq;
+	*full = n >= maxq;
 	return 0;
 }
 
@@ -589,20 +607,17 @@ done:
 int
 store_counts(struct store *sp, int max, int *queued, int *running)
 {
-	struct qentry	*q = NULL;
-	size_t		 n = 0;
-	int		 lfd;
+	int	 lfd, n;
 
 	*queued = *running = 0;
 	if ((lfd = store_queue_lock(sp)) == -1)
 		return -1;
-	if (store_queue_list(sp, &q, &n) == -1) {
+	if ((n = spool_queue_count(sp)) == -1) {
 		log_warn("spool: list %s/queue", sp->path);
 		store_unlock(lfd);
 		return -1;
 	}
-	free(q);
-	*queued = (int)n;
+	*queued = n;
 	*running = store_slots_busy(sp, "g", max);
 	store_unlock(lfd);
 	return 0;
