@@ -454,8 +454,14 @@ struct taskfds {
 };
 
 struct qentry {
-	unsigned long long key;		/* FIFO order */
+	unsigned long long key;		/* FIFO order: its sequence number */
 	char		 id[SPOOLCGI_ID_LEN + 1];
+};
+
+/* A walk of the queue from its cursor (store_queue_first). */
+struct qcursor {
+	unsigned long long seq;
+	unsigned long long end;
 };
 
 /* A start admitted under the per-client limits (store_client_admit). */
@@ -492,7 +498,7 @@ int		 store_upload_copy(struct store *, int, const char *,
 void		 store_abort(struct store *, const char *);
 int		 store_submit(struct store *, const struct jobstatus *,
 		    const char *, size_t, int, const char *,
-		    unsigned long long, char *, unsigned long long *);
+		    unsigned long long, char *, unsigned long long *, int *);
 int		 store_remove(struct store *, const char *, int);
 int		 store_queue_lock(struct store *);
 void		 store_unlock(int);
@@ -501,6 +507,10 @@ int		 store_queue_position(struct store *, const char *);
 int		 store_queue_drop(struct store *, const struct qentry *);
 int		 store_queue_drop_orphan(struct store *, const struct qentry *);
 int		 store_queue_readd(struct store *, const char *);
+int		 store_queue_empty(struct store *);
+void		 store_queue_first(struct store *, struct qcursor *);
+int		 store_queue_next(struct store *, struct qcursor *,
+		    struct qentry *);
 int		 store_slot_take(struct store *, const char *, int);
 int		 store_slots_busy(struct store *, const char *, int);
 int		 store_counts(struct store *, int, int *, int *);
@@ -614,6 +624,7 @@ struct store {
 	const struct store_ops *ops;	/* the job records' home: NULL, the
 					   files above; else spoolpg.c's */
 	struct spoolpg	*pg;		/* spoolpg.c's own */
+	struct spool_qidx *qidx;	/* queue.idx, mapped shared */
 };
 
 /*
@@ -674,11 +685,12 @@ int		 spool_result_commit(int, int);
 int		 spool_log_tail(int, char *, size_t, int);
 long long	 spool_du(int, const char *);
 void		 spool_usage_set(struct store *, long long);
-void		 spool_queue_name(char *, size_t, unsigned long long,
-		    const char *);
-int		 spool_queue_key(struct store *, unsigned long long *, size_t *);
-int		 spool_queue_create(struct store *, unsigned long long,
-		    const char *);
+int		 spool_queue_open(struct store *);
+void		 spool_queue_close(struct store *);
+int		 spool_queue_recover(struct store *);
+unsigned long long spool_queue_append(struct store *, const char *);
+void		 spool_queue_publish(struct store *, unsigned long long);
+int		 spool_queue_full(struct store *, int, int *);
 int		 spool_queue_add(struct store *, const char *);
 int		 spool_queue_remove_id(struct store *, const char *);
 int		 spool_owner_add(struct store *, const char *, const char *,

@@ -145,7 +145,12 @@ job_state_final(enum job_state s)
 void
 job_time_format(time_t t, char *out, size_t sz)
 {
+	/* The day's "YYYY-MM-DDT", kept: a status's times share a day. */
+	static long long	 cday = -1;
+	static char		 cdate[12];
 	long long	 days, secs, z, era, doe, yoe, y, doy, mp, d, m;
+	char		*p;
+	int		 i;
 
 	if (sz == 0)
 		return;
@@ -154,37 +159,49 @@ job_time_format(time_t t, char *out, size_t sz)
 		return;
 	days = (long long)t / 86400;
 	secs = (long long)t % 86400;
-	z = days + 719468;
-	era = z / 146097;
-	doe = z - era * 146097;
-	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	y = yoe + era * 400;
-	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	mp = (5 * doy + 2) / 153;
-	d = doy - (153 * mp + 2) / 5 + 1;
-	m = mp < 10 ? mp + 3 : mp - 9;
-	y += m <= 2;
-	if (y > 9999)
-		return;
-	/* By hand: three of these per answer made printf the poll's cost. */
-	{
-		long long v[6] = { y, m, d, secs / 3600, secs / 60 % 60,
-		    secs % 60 };
-		static const char sep[6] = { '-', '-', 'T', ':', ':', 'Z' };
-		char *p = out;
-		int i;
+	if (days != cday) {
+		z = days + 719468;
+		era = z / 146097;
+		doe = z - era * 146097;
+		yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+		y = yoe + era * 400;
+		doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+		mp = (5 * doy + 2) / 153;
+		d = doy - (153 * mp + 2) / 5 + 1;
+		m = mp < 10 ? mp + 3 : mp - 9;
+		y += m <= 2;
+		if (y > 9999)
+			return;
+		/* By hand: printf was the poll's cost. */
+		{
+			long long v[3] = { y % 100, m, d };
+			static const char sep[3] = { '-', '-', 'T' };
 
-		p[0] = (char)('0' + v[0] / 1000);
-		p[1] = (char)('0' + v[0] / 100 % 10);
-		p += 2;
-		for (i = 0; i < 6; i++) {
-			p[0] = (char)('0' + v[i] / 10 % 10);
-			p[1] = (char)('0' + v[i] % 10);
-			p[2] = sep[i];
-			p += 3;
+			cdate[0] = (char)('0' + y / 1000);
+			cdate[1] = (char)('0' + y / 100 % 10);
+			for (i = 0, p = cdate + 2; i < 3; i++, p += 3) {
+				p[0] = (char)('0' + v[i] / 10);
+				p[1] = (char)('0' + v[i] % 10);
+				p[2] = sep[i];
+			}
 		}
-		*p = '\0';
+		cday = days;
 	}
+	memcpy(out, cdate, 11);
+	p = out + 11;
+	i = (int)(secs / 3600);
+	p[0] = (char)('0' + i / 10);
+	p[1] = (char)('0' + i % 10);
+	p[2] = ':';
+	i = (int)(secs / 60 % 60);
+	p[3] = (char)('0' + i / 10);
+	p[4] = (char)('0' + i % 10);
+	p[5] = ':';
+	i = (int)(secs % 60);
+	p[6] = (char)('0' + i / 10);
+	p[7] = (char)('0' + i % 10);
+	p[8] = 'Z';
+	p[9] = '\0';
 }
 
 /* The inverse of job_time_format.  Returns 0, or -1 for anything else. */

@@ -258,6 +258,31 @@ lifecycle_wait(struct store *s, const struct config *cfg,
 	return LC_OK;
 }
 
+/* ------------------------------------------------------------ starting */
+
+/* What a supervisor is handed. */
+struct lc_start {
+	struct store		*store;
+	const struct config	*cfg;
+	const struct task	*task;
+	char			 id[SPOOLCGI_ID_LEN + 1];
+	unsigned long long	 key;		/* its queue entry */
+	int			 gslot, tslot;	/* slot locks, or -1 */
+	int			 lockfd;	/* the job's lock, held */
+};
+
+static int	lc_spawn(struct lc_start *);
+
+/* A run slot of task t (which has its own max_running), or -1. */
+static int
+lc_task_slot(struct store *s, const struct task *t)
+{
+	char	 class[SPOOLCGI_NAME_MAX + 8];
+
+	snprintf(class, sizeof(class), "t.%s", t->name);
+	return store_slot_take(s, class, t->max_running);
+}
+
 /* ------------------------------------------------------------ changing */
 
 /*
@@ -273,20 +298,59 @@ lifecycle_submit(struct store *s, const struct config *cfg,
     struct jobstatus *st, const char *input, size_t len, struct submit *sub)
 {
 	unsigned long long	 ohash = 0;
-	int			 rc;
+	struct lc_start		 a;
+	int			 rc, direct = 0;
 
+	/*
+	 * Nobody waits and a slot is free: the job starts here, without a
+	 * queue entry or the queue's lock (FIFO holds: nothing is ahead).
+	 */
+	memset(&a, 0, sizeof(a));
+	a.gslot = a.tslot = a.lockfd = -1;
+	if (store_runs_here(s) && store_queue_empty(s) &&
+	    (a.task = config_task(cfg, st->task)) != NULL &&
+	    (a.gslot = store_slot_take(s, "g", cfg->max_running)) != -1) {
+		direct = 1;
+		if (a.task->max_running > 0 &&
+		    (a.tslot = lc_task_slot(s, a.task)) == -1) {
+			close(a.gslot);
+			a.gslot = -1;
+			direct = 0;
+		}
+	}
 	rc = store_submit(s, st, input, len, cfg->max_queued,
 	    sub->key != NULL ? sub->key : "", sub->hash, sub->existing,
-	    &ohash);
+	    &ohash, direct ? &a.lockfd : NULL);
+	if (direct && rc == STORE_OK) {
+		a.store = s;
+		a.cfg = cfg;
+		memcpy(a.id, st->id, sizeof(a.id));
+		if (lc_spawn(&a) == -1) {
+			/* Queued without an entry: give it one. */
+			close(a.lockfd);
+			a.lockfd = -1;
+			(void)store_queue_readd(s, st->id);
+		}
+	}
+	if (a.lockfd != -1)
+		close(a.lockfd);
+	if (a.gslot != -1)
+		close(a.gslot);
+	if (a.tslot != -1)
+		close(a.tslot);
+	/* A job queued meanwhile may wait for the slot held here. */
+	if (rc == STORE_OK ? !direct || !store_queue_empty(s) :
+	    direct && !store_queue_empty(s))
+		(void)lifecycle_dispatch(s, cfg);
 	switch (rc) {
 	case STORE_OK:
 		log_info("job %s: created (task %s)", st->id, st->task);
-		(void)lifecycle_dispatch(s, cfg);
 		if (store_read(s, st->id, st) != STORE_OK)
 			return LC_ERR;
 		/* Its supervisor may not have said "running" yet. */
-		if (st->state == JOB_QUEUED && st->queue_position == 0 &&
-		    (st->queue_position = store_queue_position(s, st->id)) == 0)
+		if (st->state == JOB_QUEUED && (direct ||
+		    (st->queue_position == 0 && (st->queue_position =
+		    store_queue_position(s, st->id)) == 0)))
 			st->queue_position = 1;
 		return LC_OK;
 	case STORE_FULL:
@@ -501,19 +565,6 @@ lifecycle_remove(struct store *s, const char *id)
 
 /* ------------------------------------------------------------ dispatch */
 
-/* What a supervisor is handed. */
-struct lc_start {
-	struct store		*store;
-	const struct config	*cfg;
-	const struct task	*task;
-	char			 id[SPOOLCGI_ID_LEN + 1];
-	unsigned long long	 key;		/* its queue entry */
-	int			 gslot, tslot;	/* slot locks, or -1 */
-	int			 lockfd;	/* the job's lock, held */
-};
-
-static int	lc_spawn(struct lc_start *);
-
 /*
  * Start queued jobs while slots are free, first in, first out.  Takes no
  * global lock: a run slot and a job's lock are each held by one process
@@ -530,11 +581,10 @@ static int	lc_spawn(struct lc_start *);
 int
 lifecycle_dispatch(struct store *s, const struct config *cfg)
 {
-	struct qentry		*q = NULL;
+	struct qcursor		 c;
+	struct qentry		 q;
 	struct jobstatus	 st;
 	struct lc_start		 a;
-	size_t			 n = 0, i;
-	char			 class[SPOOLCGI_NAME_MAX + 8];
 	struct gcstats		 gs;
 	int			 rc, started = 0;
 
@@ -544,21 +594,33 @@ lifecycle_dispatch(struct store *s, const struct config *cfg)
 	/* The first dispatch after a boot recovers what a power cut took. */
 	if (store_recovery_due(s))
 		(void)lifecycle_gc(s, cfg, time(NULL), &gs);
-	if (store_queue_list(s, &q, &n) == -1)
-		return -1;
-	for (i = 0; i < n; i++) {
+	if (store_queue_empty(s))
+		return 0;
+	store_queue_first(s, &c);
+	for (;;) {
 		memset(&a, 0, sizeof(a));
 		if ((a.gslot = store_slot_take(s, "g", cfg->max_running)) ==
 		    -1)
 			break;		/* every slot is busy */
 		a.tslot = -1;
-		if ((rc = store_read(s, q[i].id, &st)) != STORE_OK ||
+		if ((rc = store_queue_next(s, &c, &q)) != 1) {
+			close(a.gslot);
+			if (rc == -1)
+				started = started ? started : -1;
+			break;
+		}
+		if ((rc = store_read(s, q.id, &st)) != STORE_OK ||
 		    st.state != JOB_QUEUED) {
-			/* Started, cancelled or removed meanwhile. */
-			if (rc == STORE_OK || rc == STORE_GONE)
-				(void)store_queue_drop(s, &q[i]);
+			/*
+			 * Started, cancelled or removed meanwhile; a running
+			 * job is being queued again (store_update makes the
+			 * entry first), or its supervisor drops the entry.
+			 */
+			if (rc == STORE_GONE || (rc == STORE_OK &&
+			    st.state != JOB_RUNNING))
+				(void)store_queue_drop(s, &q);
 			else if (rc == STORE_NOENT)
-				(void)store_queue_drop_orphan(s, &q[i]);
+				(void)store_queue_drop_orphan(s, &q);
 			close(a.gslot);
 			continue;
 		}
@@ -567,13 +629,10 @@ lifecycle_dispatch(struct store *s, const struct config *cfg)
 			close(a.gslot);
 			continue;
 		}
-		if (a.task->max_running > 0) {
-			snprintf(class, sizeof(class), "t.%s", a.task->name);
-			if ((a.tslot = store_slot_take(s, class,
-			    a.task->max_running)) == -1) {
-				close(a.gslot);
-				continue;	/* its task is at its limit */
-			}
+		if (a.task->max_running > 0 &&
+		    (a.tslot = lc_task_slot(s, a.task)) == -1) {
+			close(a.gslot);
+			continue;	/* its task is at its limit */
 		}
 		/* Being started by another dispatcher, or cancelled now. */
 		if ((a.lockfd = store_job_lock(s, st.id)) == -1) {
@@ -585,7 +644,7 @@ lifecycle_dispatch(struct store *s, const struct config *cfg)
 		a.store = s;
 		a.cfg = cfg;
 		memcpy(a.id, st.id, sizeof(a.id));
-		a.key = q[i].key;
+		a.key = q.key;
 		if (lc_spawn(&a) == 0)
 			started++;
 		close(a.lockfd);
@@ -593,7 +652,6 @@ lifecycle_dispatch(struct store *s, const struct config *cfg)
 		if (a.tslot != -1)
 			close(a.tslot);
 	}
-	free(q);
 	return started;
 }
 

@@ -32,16 +32,20 @@
  *                       supervisor looks for it every tick
  *   tmp/ID/             a job being created; renamed to jobs/ID when whole;
  *   tmp/ID.rm.PID       or a removed job on its way out
- *   queue/KEY-ID        one empty file per queued job; KEY is 16 hex digits,
- *                       given under dispatch.lock as the larger of the
- *                       clock in nanoseconds and the last key plus one, so
- *                       names sort in the order jobs were accepted
+ *   queue/SEQ           one symbolic link per queued job, to its ID; SEQ is
+ *                       16 hex digits, a sequence number given under
+ *                       dispatch.lock (never twice), so names sort in the
+ *                       order jobs were queued.  A job started at once, with
+ *                       nobody waiting, never has one
+ *   queue.idx           the queue's cursor and next number, mapped shared by
+ *                       every process (spoolq.c); not synced, rebuilt from
+ *                       queue/ after a boot or when missing
  *   slots/g.N           global run slots, N < max_running; a supervisor
  *   slots/t.TASK.N      holds flock on one global slot (and one of its
  *                       task's, when the task has its own max_running) for
  *                       its whole life
- *   dispatch.lock       flock(LOCK_EX) while the queue is changed or read
- *                       for a decision: one dispatcher at a time
+ *   dispatch.lock       flock(LOCK_EX) while an entry is added (one
+ *                       appender at a time); dispatch takes no lock
  *   gone/ID             a tombstone: job ID expired and was removed; its
  *                       mtime is the removal time
  *   keys/k-KEY          an Idempotency-Key: "ID HASH\n", the job started for
@@ -70,19 +74,26 @@
  *                       files of a job claimed from the database
  *                       (spoollocal.c's top comment has them)
  *
- * Creating a job (store_submit).  tmp/ID is built completely (input.json,
- * lock, reserve, status.json, uploads in work/; every file fsynced), and
- * its owner's entry made and synced when it has an owner.  Then,
- * under dispatch.lock: the queue entry is created and queue/ fsynced, tmp/ID
- * is renamed to jobs/ID and jobs/ fsynced, the idempotency key is claimed.
- * Only then is the client answered, so a job answered with an id survives
- * any crash.  A job run again (lifecycle_retry) is created the same way;
- * its uploads are copied from the old job's work/ into tmp/ID/work/ and
+ * Creating a job (store_submit).  tmp/ID is built completely (input.json
+ * and uploads fsynced, lock, reserve and an unsynced status.json, then
+ * tmp/ID fsynced), and its owner's entry made and synced when it has an
+ * owner.  A job run again (lifecycle_retry) is created the same way; its
+ * uploads are copied from the old job's work/ into tmp/ID/work/ and
  * synced first (store_upload_copy), never linked: either job's task may
- * change its own working files.  A crash before the rename leaves an entry without a job (a
- * dispatcher drops it) and a staging directory (the clean-up removes it
- * after an hour); after it, a queued job with its entry.  Nobody sees the
- * steps in between: every reader of the queue takes dispatch.lock.
+ * change its own working files.  When nobody waits and a run slot is free, the start
+ * takes the slot, locks the job in tmp/ID, renames it to jobs/ID, claims
+ * the idempotency key and fsyncs jobs/, then hands job and slot to its
+ * supervisor: no queue entry, no queue lock.  Otherwise, under
+ * dispatch.lock: the queue entry is made, tmp/ID renamed to jobs/ID, the
+ * key claimed, and only then the entry published (queue.idx's tail), so a
+ * dispatcher never sees an entry before its job; then jobs/ is fsynced.
+ * Only then is the client answered, so a job answered with an id survives
+ * any crash: a crash before the rename leaves a staging directory (the
+ * clean-up removes it after an hour) and at most an unpublished entry
+ * (the next appender passes it; a dispatcher drops it, its job not
+ * found); after it, a queued job, with its entry or, when the entry or a
+ * started job's supervisor was lost, without one, which a read or the
+ * clean-up gives back (store_queue_readd).
  *
  * Readers.  status.json is always a whole file.  A state of "running" is
  * a claim; the lock is the proof.  A reader that finds "running" and can
@@ -91,8 +102,10 @@
  * becomes (store_update).  The result is complete once "result" exists
  * and the state is "succeeded".
  *
- * Dispatch reads queue/ (only the waiting jobs, at most max_queued) and
- * tries flock on at most max_running slot files; it never lists jobs/.
+ * Dispatch reads the entry at queue.idx's cursor by its name (and those
+ * after it, past jobs whose task is at its limit, which keep their place)
+ * and tries flock on at most max_running slot files; it lists neither
+ * queue/ nor jobs/, and an empty queue costs it no system call.
  * Whether a job runs is known from the locks the kernel keeps, so a
  * supervisor killed with -9 frees its slot at once, and no count can
  * drift.  A job runs at most once: a supervisor starts a job only while
@@ -189,6 +202,8 @@ store_open(const char *path)
 		log_warn("spool: open a directory under %s", path);
 		goto fail;
 	}
+	if (spool_queue_open(sp) == -1)
+		goto fail;
 	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		if ((fd = spool_subdir(sp->dirfd, dirs[i])) == -1) {
 			log_warn("spool: open %s/%s", path, dirs[i]);
@@ -248,6 +263,7 @@ store_close(struct store *sp)
 		return;
 	if (sp->ops != NULL)
 		sp->ops->close(sp);
+	spool_queue_close(sp);
 	if (sp->queuefd != -1)
 		close(sp->queuefd);
 	if (sp->slotsfd != -1)
@@ -650,19 +666,24 @@ spool_prepare(struct store *sp, const struct jobstatus *st,
  * Create staged job st (state queued) with the task's stdin in input and
  * queue it, as one step: nobody sees the job without its queue entry.
  * Unless the queue holds maxq jobs; with a key, unless the key belongs
- * to another job (its id in oid, its hash in *ohash).  The staging is
- * used up whatever happens.  Returns STORE_OK, STORE_FULL, STORE_TAKEN,
- * or STORE_ERR (logged; errno ENOSPC or EDQUOT for a full disk).
+ * to another job (its id in oid, its hash in *ohash).  With lockfd, the
+ * caller holds run slots and starts the job itself: it is published with
+ * its lock held (returned in *lockfd), without a queue entry or the
+ * queue's lock; should the caller die before its supervisor holds the
+ * lock, the job is queued without an entry, which a read or the clean-up
+ * gives back (store_queue_readd).  The staging is used up whatever
+ * happens.  Returns STORE_OK, STORE_FULL, STORE_TAKEN, or STORE_ERR
+ * (logged; errno ENOSPC or EDQUOT for a full disk).
  */
 int
 store_submit(struct store *sp, const struct jobstatus *st, const char *input,
     size_t len, int maxq, const char *key, unsigned long long hash,
-    char *oid, unsigned long long *ohash)
+    char *oid, unsigned long long *ohash, int *lockfd)
 {
-	unsigned long long	 qkey;
+	unsigned long long	 seq = 0;
 	char			 oname[SPOOLCGI_ID_LEN + 24] = "";
-	size_t			 n;
-	int			 lfd, rc, saved;
+	char			 path[SPOOLCGI_ID_LEN + 8];
+	int			 lfd = -1, jfd = -1, rc, saved, full;
 
 	if (sp->ops != NULL)
 		return sp->ops->submit(sp, st, input, len, maxq, key, hash,
@@ -676,36 +697,46 @@ store_submit(struct store *sp, const struct jobstatus *st, const char *input,
 		errno = saved;
 		return STORE_ERR;
 	}
-	if ((lfd = store_queue_lock(sp)) == -1)
-		goto fail;
-	if (spool_queue_key(sp, &qkey, &n) == -1) {
-		log_warn("spool: list %s/queue", sp->path);
-		goto unlock;
+	if (lockfd != NULL) {
+		snprintf(path, sizeof(path), "%s/lock", st->id);
+		if ((jfd = spool_job_lock(sp->tmpfd, path, 1)) == -1) {
+			log_warn("spool: lock tmp/%s", path);
+			goto fail;
+		}
+	} else {
+		if ((lfd = store_queue_lock(sp)) == -1)
+			goto fail;
+		if (spool_queue_full(sp, maxq, &full) == -1)
+			goto unlock;
+		if (full) {
+			store_unlock(lfd);
+			spool_owner_drop(sp, st->owner, oname);
+			store_abort(sp, st->id);
+			return STORE_FULL;
+		}
+		/* The entry first, seen once published: after the job. */
+		if ((seq = spool_queue_append(sp, st->id)) == 0)
+			goto unlock;
 	}
-	if (n >= (size_t)maxq) {
-		store_unlock(lfd);
-		spool_owner_drop(sp, st->owner, oname);
-		store_abort(sp, st->id);
-		return STORE_FULL;
-	}
-	/* The entry first: a crash then leaves an entry with no job. */
-	if (spool_queue_create(sp, qkey, st->id) == -1)
-		goto unlock;
 	if (renameat(sp->tmpfd, st->id, sp->jobsfd, st->id) == -1) {
 		log_warn("spool: rename tmp/%s to jobs/%s", st->id, st->id);
-		spool_unpublish(sp, qkey, st->id, 0);
+		spool_unpublish(sp, seq, st->id, 0);
 		goto unlock;
 	}
 	if (key != NULL && *key != '\0') {
 		/* Claimed once the job exists: a repeat finds a job. */
 		rc = spool_key_claim(sp, key, st->id, hash, oid, ohash);
 		if (rc != 0) {
-			spool_unpublish(sp, qkey, st->id, 1);
+			spool_unpublish(sp, seq, st->id, 1);
 			store_unlock(lfd);
+			if (jfd != -1)
+				close(jfd);
 			spool_owner_drop(sp, st->owner, oname);
 			return rc == 1 ? STORE_TAKEN : STORE_ERR;
 		}
 	}
+	if (seq != 0)
+		spool_queue_publish(sp, seq);
 	store_unlock(lfd);
 	/*
 	 * Outside the lock: others queue while this start syncs.  A failed
@@ -714,10 +745,14 @@ store_submit(struct store *sp, const struct jobstatus *st, const char *input,
 	if (fsync(sp->jobsfd) == -1)
 		log_warn("spool: fsync %s/jobs after %s", sp->path, st->id);
 	(void)store_metric_move(sp, st->task, -1, JOB_QUEUED);
+	if (lockfd != NULL)
+		*lockfd = jfd;
 	return STORE_OK;
 unlock:
 	saved = errno;
 	store_unlock(lfd);
+	if (jfd != -1)
+		close(jfd);
 	errno = saved;
 fail:
 	saved = errno;
@@ -793,14 +828,16 @@ static void
 spool_unpublish(struct store *sp, unsigned long long key, const char *id,
     int published)
 {
-	char	 name[SPOOLCGI_ID_LEN + 24];
-	int	 saved = errno;
+	struct qentry	 q;
+	int		 saved = errno;
 
 	if (published && spool_withdraw(sp, id) == -1)
 		log_warnx("spool: job %s could not be withdrawn", id);
-	spool_queue_name(name, sizeof(name), key, id);
-	if (unlinkat(sp->queuefd, name, 0) == -1 && errno != ENOENT)
-		log_warn("spool: unlink queue/%s", name);
+	if (key != 0) {
+		q.key = key;
+		memcpy(q.id, id, sizeof(q.id));
+		(void)store_queue_drop(sp, &q);
+	}
 	errno = saved;
 }
 

@@ -161,6 +161,9 @@ store_gc_begin(struct store *sp, time_t now)
 		errno = saved;
 		return -1;
 	}
+	/* After a boot, the queue's cursor may be older than its entries. */
+	if (sp->recovery == 1)
+		(void)spool_queue_recover(sp);
 	if ((sfd = openat(sp->dirfd, "gc.stamp", O_WRONLY | O_CREAT |
 	    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1) {
 		log_warn("spool: open %s/gc.stamp", sp->path);

@@ -297,17 +297,18 @@ unqueue(const char *id)
 {
 	struct dirent	*de;
 	DIR		*d;
-	char		 path[600];
+	char		 path[600], target[64];
 	size_t		 len;
 	int		 n = 0;
 
 	snprintf(path, sizeof(path), "%s/queue", spath);
 	if ((d = opendir(path)) == NULL)
 		return -1;
+	/* An entry is queue/SEQ, a symbolic link to its job's id. */
 	while ((de = readdir(d)) != NULL) {
-		len = strlen(de->d_name);
-		if (len > SPOOLCGI_ID_LEN && strcmp(de->d_name + len -
-		    SPOOLCGI_ID_LEN, id) == 0 &&
+		len = (size_t)readlinkat(dirfd(d), de->d_name, target,
+		    sizeof(target) - 1);
+		if (len == SPOOLCGI_ID_LEN && memcmp(target, id, len) == 0 &&
 		    unlinkat(dirfd(d), de->d_name, 0) == 0)
 			n++;
 	}

@@ -163,7 +163,7 @@ submit(struct store *s, const char *owner, char *id)
 	if ((fd = store_stage(s, st.id)) == -1)
 		exit(1);
 	close(fd);
-	if (store_submit(s, &st, "{}\n", 3, 1000, "", 0, NULL, NULL) !=
+	if (store_submit(s, &st, "{}\n", 3, 1000, "", 0, NULL, NULL, NULL) !=
 	    STORE_OK)
 		exit(1);
 	memcpy(id, st.id, SPOOLCGI_ID_LEN + 1);
@@ -251,7 +251,7 @@ test_index(void)
 		if ((fd = store_stage(s, st.id)) == -1)
 			exit(1);
 		close(fd);
-		is_int(store_submit(s, &st, "{}\n", 3, 0, "", 0, NULL, NULL),
+		is_int(store_submit(s, &st, "{}\n", 3, 0, "", 0, NULL, NULL, NULL),
 		    STORE_FULL, "a start into a full queue: STORE_FULL");
 		snprintf(path, sizeof(path), "%s/spool/owners/%s", root, c);
 		ok(stat(path, &sb) == -1, "its owner's directory is not left");

@@ -100,7 +100,8 @@ submit_key(struct store *sp, const struct jobstatus *st, int maxq,
 	if ((fd = store_stage(sp, st->id)) == -1)
 		return STORE_ERR;
 	close(fd);
-	return store_submit(sp, st, "{}", 2, maxq, key, hash, oid, ohash);
+	return store_submit(sp, st, "{}", 2, maxq, key, hash, oid, ohash,
+	    NULL);
 }
 
 static int
@@ -177,7 +178,8 @@ test_create(struct jobstatus *st)
 	job_init(st);
 	ok((fd = store_stage(sp, st->id)) >= 0, "a job is staged");
 	close(fd);
-	ok(store_submit(sp, st, "{\"x\":1}\n", 8, 100, "", 0, oid, &oh) ==
+	ok(store_submit(sp, st, "{\"x\":1}\n", 8, 100, "", 0, oid, &oh,
+	    NULL) ==
 	    STORE_OK, "and submitted");
 	is_int(count_entries(at("tmp"), NULL), 0, "nothing left in tmp/");
 	ok(stat(at("jobs/%s/work", st->id), &sb) == 0 &&
@@ -547,10 +549,9 @@ test_queue(void)
 	struct store		*sp;
 	struct jobstatus	 j[6], fake;
 	struct qentry		*q;
-	struct timespec		 ts;
 	unsigned long long	 future;
 	size_t			 n, i;
-	int			 fd, inorder;
+	int			 inorder;
 
 	sp = fresh("queue");
 	for (i = 0; i < 3; i++) {
@@ -574,18 +575,16 @@ test_queue(void)
 	    "a queued job without an entry gets one, at the end");
 
 	/*
-	 * A clock that has not moved on since the last entry (one tick for
-	 * many submissions, or a clock set back): stand in for it with an
-	 * entry ten seconds ahead.  Later submissions must still sort after
-	 * it and after each other.
+	 * An appender that died between making its entry and publishing
+	 * it leaves an entry at the next number: later submissions pass
+	 * it, sort after it and after each other, and it becomes visible.
 	 */
 	job_init(&fake);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	future = (unsigned long long)ts.tv_sec * 1000000000ULL +
-	    (unsigned long long)ts.tv_nsec + 10000000000ULL;
-	fd = open(at("queue/%016llx-%s", future, fake.id),
-	    O_WRONLY | O_CREAT, 0600);
-	close(fd);
+	store_queue_list(sp, &q, &n);
+	future = n > 0 ? q[n - 1].key + 1 : 1;
+	free(q);
+	ok(symlink(fake.id, at("queue/%016llx", future)) == 0,
+	    "an entry left by a crashed appender");
 	for (i = 3; i < 6; i++) {
 		job_init(&j[i]);
 		submit(sp, &j[i], 100);
@@ -595,8 +594,8 @@ test_queue(void)
 	for (i = 3; inorder && i < 6; i++)
 		inorder = strcmp(q[i + 1].id, j[i].id) == 0 &&
 		    q[i + 1].key == future + (i - 2);
-	ok(inorder, "submissions within one clock tick keep their order "
-	    "(keys: the last plus one)");
+	ok(inorder, "submissions after a left entry keep their order "
+	    "(numbers: the next free one)");
 	free(q);
 	store_close(sp);
 
