@@ -64,6 +64,14 @@ fx_spool(char *root, size_t rootsz, const char *name, struct config *cfg)
 		exit(1);
 	}
 	cfg->spool = spool;
+	/*
+	 * The configuration's own defaults, not zero: the first dispatch
+	 * after a boot runs the recovery's clean-up, in whichever process
+	 * dispatches first (a supervisor, once starts go straight to one),
+	 * and with zero it would expire a job the test has yet to read.
+	 */
+	cfg->keep_finished_seconds = 86400;
+	cfg->tombstone_seconds = 86400;
 	return sp;
 }
 
