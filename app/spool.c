@@ -802,11 +802,11 @@ store_remove(struct store *sp, const char *id, int tombstone)
 	size = spool_du(sp->jobsfd, id);
 	/* Its task and state, for the counters: a move to none. */
 	counted = spool_metric_on(sp) && store_read(sp, id, &st) == STORE_OK;
-	if (spool_withdraw(sp, id) == -1)
-		return -1;
-	store_usage_add(sp, -size);
-	if (counted)
-		(void)store_metric_move(sp, st.task, st.state, -1);
+	/*
+	 * The tombstone first: a reader between the two steps finds the job
+	 * (readers look in jobs/ before gone/) or its tombstone, never a
+	 * 404.  A removal that fails leaves a tombstone the clean-up ends.
+	 */
 	if (tombstone) {
 		if ((gfd = openat(sp->dirfd, "gone", O_RDONLY | O_DIRECTORY |
 		    O_CLOEXEC)) == -1 || (fd = openat(gfd, id, O_WRONLY |
@@ -817,6 +817,11 @@ store_remove(struct store *sp, const char *id, int tombstone)
 		if (gfd != -1)
 			close(gfd);
 	}
+	if (spool_withdraw(sp, id) == -1)
+		return -1;
+	store_usage_add(sp, -size);
+	if (counted)
+		(void)store_metric_move(sp, st.task, st.state, -1);
 	return 0;
 }
 
