@@ -11,7 +11,7 @@
  */
 #include "config.h"
 
-#ifdef HAVE_LIBPQ
+#if defined(HAVE_LIBPQ) && !defined(SPOOLCGI_WITHOUT_LIBPQ)
 
 #include <dlfcn.h>
 #include <stddef.h>
