@@ -29,6 +29,10 @@
 #            BENCH_SYNC_JOBS starts, each waited for until its supervisor
 #            has exited; "in the request" counts the FastCGI processes'
 #            own calls, "in all" every process's.  The floor alike.
+#   pg       tools/bench-pg.sh, under its own lighttpd and PostgreSQL:
+#            starts/s and completions/s on the file spool and on
+#            PostgreSQL with one worker, then two; polls against hello on
+#            both stores.  Run after the rest.
 #
 # The task of every start is /bin/cat (it copies its input to the result).
 # Two spoolcgi sites share the lighttpd: /app with the defaults
@@ -46,7 +50,7 @@
 #                    with gcc -O2 into the temporary directory)
 #   FLOOR_BIN        a built floor (default: compile tests/bench/floor.c)
 #   BENCH_PARTS      which measurements, of: poll starts latency backlog
-#                    syncs (default: all of them)
+#                    syncs storm pg (default: all of them)
 #   BENCH_SECONDS    length of each measured wrk run (default 10)
 #   BENCH_ROUNDS     measured runs per URL, interleaved (default 3)
 #   BENCH_THREADS    wrk -t (default 2)
@@ -80,7 +84,7 @@ top_builddir=${top_builddir:-$top_srcdir}
 SPOOLCGI_BIN=${SPOOLCGI_BIN:-$top_builddir/app/spoolcgi}
 HELLO_BIN=${HELLO_BIN:-}
 FLOOR_BIN=${FLOOR_BIN:-}
-PARTS=" ${BENCH_PARTS:-poll starts latency backlog syncs storm} "
+PARTS=" ${BENCH_PARTS:-poll starts latency backlog syncs storm pg} "
 SECONDS_=${BENCH_SECONDS:-10}
 ROUNDS=${BENCH_ROUNDS:-3}
 THREADS=${BENCH_THREADS:-2}
@@ -881,6 +885,13 @@ if part storm; then
 	    "$(((t1 - t0) / 1000)) s (exit $storm_rc)"
 	grep '^# ' "$DIR/storm.tap" | grep -i 'storm:\|start\|kill' | head -n 8
 	grep -A3 '^not ok' "$DIR/storm.tap" | head -n 40
+fi
+
+if part pg; then
+	say "pg: tools/bench-pg.sh, its own lighttpd and PostgreSQL"
+	echo
+	SPOOLCGI_BIN=$SPOOLCGI_BIN HELLO_BIN=$DIR/bin/hello \
+	    sh "$top_srcdir/tools/bench-pg.sh" || exit 1
 fi
 
 if [ "${BENCH_PERF:-0}" = 1 ]; then
