@@ -44,6 +44,8 @@
 #   BENCH_WARMUP     seconds of unmeasured load on each URL first (default 2)
 #   BENCH_BACKLOG    jobs in each backlog (default 400)
 #   BENCH_SLOTS      a worker's --slots (default 4)
+#   BENCH_PG_PROCS   FastCGI processes of the PostgreSQL front (default 2,
+#                    as every other site; each keeps one connection)
 #   KEEP_TMP         1: keep the temporary directories
 #
 # Takes about three minutes with the defaults.  Exits 0 with the table
@@ -69,6 +71,7 @@ CONNS=${BENCH_CONNS:-16}
 WARMUP=${BENCH_WARMUP:-2}
 BACKLOG=${BENCH_BACKLOG:-400}
 SLOTS=${BENCH_SLOTS:-4}
+PG_PROCS=${BENCH_PG_PROCS:-2}
 ACCEPT='Accept: application/json'
 JOB_BODY='task=cat&text=hello+bench'
 
@@ -275,7 +278,7 @@ fastcgi.server = (
 	"/pg" => ((
 		"bin-path" => "$DIR/bin/spoolcgi-pg",
 		"socket" => "$DIR/run/pg.sock",
-		"max-procs" => 2,
+		"max-procs" => $PG_PROCS,
 		"check-local" => "disable",
 		"bin-environment" => ("SPOOLCGI_CONFIG" => "$DIR/pg.json"),
 	)),
@@ -582,7 +585,8 @@ echo "| starts, PostgreSQL, 1 worker | $(runs startpg1) |"
 echo "| starts, PostgreSQL, 2 workers | $(runs startpg2) |"
 echo
 echo "(lighttpd $(lighttpd -v 2>/dev/null |
-    sed -n 's/^lighttpd\/\([^ ]*\).*/\1/p'), bin-path, max-procs 2 each;" \
+    sed -n 's/^lighttpd\/\([^ ]*\).*/\1/p'), bin-path, max-procs 2 each" \
+    "($PG_PROCS for PostgreSQL);" \
     "PostgreSQL $(pg_sql postgres 'SHOW server_version' 2>/dev/null) on a" \
     "Unix socket; workers --slots $SLOTS on the same machine;" \
     "file spool max_running 4 for the backlog, room to run for the starts;" \
