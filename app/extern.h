@@ -468,6 +468,8 @@ struct qcursor {
 struct client {
 	int		 lockfd;
 	int		 dirfd;
+	struct store	*shared;	/* a database's: the client's lock */
+	char		 addr[64];	/* held there, for this address */
 };
 
 struct gcstats {
@@ -632,10 +634,10 @@ struct store {
  * on a configuration with "database" (store_open_config).  The store_*
  * functions of the file spool hand a job's record to these; the spool
  * keeps what is the front host's own: staging, the results it serves
- * (copied on first read), drain, the per-client limits, the owners'
- * secret.  Function pointers, so that a binary without libpq (pgnone.c)
- * links the file spool alone.  Each returns as the store_* function it
- * stands for.
+ * (copied on first read), drain.  The owners' secret and the per-client
+ * limits are the database's, one for every front.  Function pointers,
+ * so that a binary without libpq (pgnone.c) links the file spool alone.
+ * Each returns as the store_* function it stands for.
  */
 struct spoolpg;
 struct store_ops {
@@ -664,6 +666,11 @@ struct store_ops {
 	void	(*watch_end)(struct store *, int);
 	int	(*unreachable)(struct store *);
 	void	(*close)(struct store *);
+	/* What fronts share: as store_secret, store_client_admit/done. */
+	int	(*secret)(struct store *, unsigned char *,
+		    const unsigned char *);
+	int	(*client_admit)(struct store *, const char *, int, int, int *);
+	void	(*client_done)(struct store *, const char *, const char *);
 };
 int		 spoolpg_attach(struct store *, const struct config *);
 
@@ -724,7 +731,7 @@ int		 store_local_sweep(struct store *);
  * so).  The same vocabulary as the file store above (enum store_rc,
  * struct jobstatus), to be put behind its seam; only pg.c knows SQL.
  */
-#define PG_SCHEMA_VERSION	3
+#define PG_SCHEMA_VERSION	4
 #define PG_GRACE_SECONDS	20	/* lock free this long: interrupted */
 
 struct pg;
@@ -788,6 +795,11 @@ int		 pg_submit_files(struct pg *, const struct jobstatus *,
 int		 pg_uploads_copy(struct pg *, const char *, const char *,
 		    int (*)(void *, const char *), void *);
 int		 pg_watch(struct pg *, int);
+/* pg.c: what fronts on one database share (spoolpg.c) */
+int		 pg_secret(struct pg *, const unsigned char *, unsigned char *);
+int		 pg_client_admit(struct pg *, const char *, int, int, int *);
+int		 pg_client_done(struct pg *, const char *, const char *);
+int		 pg_client_gc(struct pg *, int *);
 
 /* worker.c: "spoolcgi worker", a compute host of the PostgreSQL store */
 int		 worker_main(const struct config *, int, char *[]);
@@ -989,6 +1001,10 @@ int		 owner_cookie_find(const char *, const char *, char *, size_t);
 int		 owner_identify(struct req *, struct owner *);
 int		 owner_for_start(struct req *, struct owner *);
 void		 owner_cookie_set(struct req *, const struct owner *, int);
+#define OWNER_KEY_LEN	128	/* an Idempotency-Key's or _token's most */
+#define OWNER_KEY_MAX	(SPOOLCGI_OWNER_LEN + 1 + OWNER_KEY_LEN)
+void		 owner_key_scope(const struct owner *, int, const char *,
+		    char [OWNER_KEY_MAX + 1]);
 
 /* joblist.c: GET {base}/jobs, the caller's own jobs */
 #define JOBLIST_LIMIT		50	/* a page, unless ?limit= says */

@@ -265,3 +265,35 @@ owner_cookie_set(struct req *r, const struct owner *o, int clear)
 	    "SameSite=Lax%s", OWNER_COOKIE, clear ? "" : o->token, path,
 	    clear ? 0 : OWNER_MAX_AGE, http_https(r) ? "; Secure" : "");
 }
+
+/*
+ * The name the store keeps a start's key under, into out: an
+ * Idempotency-Key (header set) is scoped to the owner the request
+ * presented, REMOTE_USER or a valid cookie ("HASH~KEY"), so that a
+ * client who guesses another's key learns nothing of their job; requests
+ * that present neither share one scope ("KEY"), as scripts did before
+ * owners.  A form's one-time _token is a random id the server put in its
+ * page, which nobody guesses; it has a scope of its own ("~KEY"), the
+ * same for a new browser's first post (no cookie yet) and its re-post
+ * (with the cookie the first answer set), so both land on one job.  A
+ * key is at most OWNER_KEY_LEN of [A-Za-z0-9._:-] (start.c), never "~",
+ * so scopes never meet.  "" stays "".  Pure.
+ */
+void
+owner_key_scope(const struct owner *o, int header, const char *key,
+    char out[OWNER_KEY_MAX + 1])
+{
+	int	 presented;
+
+	presented = o->kind == OWNER_USER || (o->kind == OWNER_TOKEN &&
+	    o->token[0] == '\0');
+	if (key[0] == '\0')
+		out[0] = '\0';
+	else if (!header)
+		snprintf(out, OWNER_KEY_MAX + 1, "~%.*s", OWNER_KEY_LEN, key);
+	else if (presented)
+		snprintf(out, OWNER_KEY_MAX + 1, "%s~%.*s", o->hash,
+		    OWNER_KEY_LEN, key);
+	else
+		snprintf(out, OWNER_KEY_MAX + 1, "%.*s", OWNER_KEY_LEN, key);
+}

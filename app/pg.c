@@ -12,10 +12,15 @@
  *                       key), state, attempt (the fencing token), the
  *                       worker, progress, message, log tail, times,
  *                       cancel_requested_at, error, the idempotency key
- *                       (unique per owner) with its request hash, input
- *                       and result (since version 2 a large object,
- *                       result_oid, unlinked by a trigger with its row)
+ *                       (unique; since version 4 scoped by the front, so
+ *                       per owner) with its request hash, input and
+ *                       result (since version 2 a large object,
+ *                       result_oid, unlinked by a trigger with its row),
+ *                       the client that started it (version 4)
  *   spoolcgi_tombstone  expired ids, answered "gone" until gone_until
+ *   spoolcgi_secret     one row: the owners' secret, for every front
+ *   spoolcgi_client     a client's starts in the minute that began at
+ *                       window_start, for client_starts_per_minute
  *
  * What a reader may conclude:
  *
@@ -37,6 +42,10 @@
  *   - Claims take a transaction-scoped advisory lock (PG_LOCK_CLAIM), so
  *     the counts of running jobs they read are exact across any number
  *     of claimers; submits take PG_LOCK_SUBMIT, so max_queued is.
+ *   - A start under the per-client limits holds the session advisory
+ *     lock (PG_LOCK_CLIENTS, hashtext(client)) from its count to the
+ *     tagging of its committed row (pg_client_admit, pg_client_done), so
+ *     the limits are exact across fronts.
  *
  * Every value travels as a bind parameter (PQexecParams): no text of a
  * client or of the configuration is ever part of a statement.
@@ -63,6 +72,8 @@
 #define PG_LOCK_SCHEMA	1
 #define PG_LOCK_CLAIM	2
 #define PG_LOCK_SUBMIT	3
+/* The first key of a client's lock (pg_client_admit): "spoc". */
+#define PG_LOCK_CLIENTS	0x73706f63
 
 #define PG_ARGS_MAX	12
 #define PG_CHUNK	(256 * 1024)	/* a large object's piece */
@@ -178,6 +189,30 @@ static const char *const pg_migrations[] = {
 	" FOR EACH ROW WHEN (NEW.state IN ('succeeded', 'failed', 'cancelled')"
 	" AND OLD.state IS DISTINCT FROM NEW.state)"
 	" EXECUTE FUNCTION spoolcgi_done_notify();",
+	/*
+	 * Fronts that share the database (README "Shared between fronts"):
+	 * the owners' secret, one row for all; the client (address) that
+	 * started a job, for max_jobs_per_client; each client's starts in
+	 * the current minute, for client_starts_per_minute; idempotency
+	 * keys unique by themselves, as the front scopes them before the
+	 * store sees them (owner_key_scope), the old ones rewritten the
+	 * same way.  STORE_SECRET_LEN is 32.
+	 */
+	"CREATE TABLE spoolcgi_secret ("
+	" id integer PRIMARY KEY CHECK (id = 1),"
+	" secret bytea NOT NULL CHECK (length(secret) = 32));"
+	"ALTER TABLE spoolcgi_job ADD COLUMN client text;"
+	"CREATE INDEX spoolcgi_job_client ON spoolcgi_job (client)"
+	" WHERE state IN ('queued', 'running');"
+	"CREATE TABLE spoolcgi_client ("
+	" client text PRIMARY KEY,"
+	" window_start timestamptz NOT NULL,"
+	" starts integer NOT NULL);"
+	"UPDATE spoolcgi_job SET idem_key = owner || '~' || idem_key"
+	" WHERE idem_key IS NOT NULL AND owner <> '';"
+	"ALTER TABLE spoolcgi_job DROP CONSTRAINT"
+	" spoolcgi_job_owner_idem_key_key;"
+	"CREATE UNIQUE INDEX spoolcgi_job_idem ON spoolcgi_job (idem_key);",
 };
 
 _Static_assert(sizeof(pg_migrations) / sizeof(pg_migrations[0]) ==
@@ -635,9 +670,9 @@ static Oid	pg_lo_put(struct pg *, int, const char *, size_t);
  * Submit job st (its id, task, created_at) for owner with the task's
  * stdin in input, as one transaction that also notifies "spoolcgi_queued"
  * with the id: nobody sees the job before it is committed.  Unless the
- * queue holds maxq jobs (STORE_FULL); with a key, unless the owner's key
- * belongs to a job already (STORE_TAKEN: its id in oid, its request's
- * hash in *ohash).  Returns STORE_OK, STORE_FULL, STORE_TAKEN or
+ * queue holds maxq jobs (STORE_FULL); with a key (scoped by the front:
+ * owner_key_scope), unless it belongs to a job already (STORE_TAKEN: its
+ * id in oid, its request's hash in *ohash).  Returns STORE_OK, STORE_FULL, STORE_TAKEN or
  * STORE_ERR (logged).
  */
 int
@@ -675,11 +710,9 @@ pg_submit_files(struct pg *pg, const struct jobstatus *st, const char *owner,
 		return STORE_ERR;
 	if (key != NULL && *key != '\0') {
 		a.n = 0;
-		arg_text(&a, owner);
 		arg_text(&a, key);
 		if ((res = pg_q(pg, "submit", "SELECT id::text, idem_hash "
-		    "FROM spoolcgi_job WHERE owner = $1 AND idem_key = $2",
-		    &a, 0)) == NULL)
+		    "FROM spoolcgi_job WHERE idem_key = $1", &a, 0)) == NULL)
 			goto fail;
 		if ((n = PQntuples(res)) > 0) {
 			snprintf(oid, SPOOLCGI_ID_LEN + 1, "%s",
@@ -1842,6 +1875,179 @@ pg_watch(struct pg *pg, int on)
 	if (pg_do(pg, "watch", "UNLISTEN spoolcgi_done", NULL) == -1)
 		return -1;
 	return pg_notified(pg, NULL) == -1 ? -1 : 0;
+}
+
+/*
+ * What fronts that share the database share (README "Shared between
+ * fronts"), where one host keeps it in its spool: the owners' secret,
+ * and the per-client limits, counted from the job rows.
+ */
+
+_Static_assert(STORE_SECRET_LEN == 32, "spoolcgi_secret holds 32 bytes");
+
+/*
+ * The owners' secret into out (STORE_SECRET_LEN bytes).  With offer
+ * (not NULL), offer's bytes become the secret when there is none yet:
+ * of several fronts the first INSERT wins, and every front reads that
+ * row.  Returns 0, 1 when there is none (offer NULL), or -1 (logged).
+ */
+int
+pg_secret(struct pg *pg, const unsigned char *offer, unsigned char *out)
+{
+	struct pgargs	 a = { .n = 0 };
+	PGresult	*res;
+	int		 rc = 0;
+
+	if (offer != NULL) {
+		arg_bin(&a, offer, STORE_SECRET_LEN);
+		if (pg_do(pg, "secret", "INSERT INTO spoolcgi_secret (id, "
+		    "secret) VALUES (1, $1::bytea) ON CONFLICT (id) DO "
+		    "NOTHING", &a) == -1)
+			return -1;
+	}
+	if ((res = pg_q(pg, "secret", "SELECT secret FROM spoolcgi_secret "
+	    "WHERE id = 1", NULL, 1)) == NULL)
+		return -1;
+	if (PQntuples(res) == 0)
+		rc = 1;
+	else if (PQgetlength(res, 0, 0) != STORE_SECRET_LEN) {
+		snprintf(pg->err, sizeof(pg->err), "the owners' secret is "
+		    "not %d bytes", STORE_SECRET_LEN);
+		log_warnx("database: %s", pg->err);
+		errno = EIO;
+		rc = -1;
+	} else
+		memcpy(out, PQgetvalue(res, 0, 0), STORE_SECRET_LEN);
+	PQclear(res);
+	return rc;
+}
+
+/* Take (lock) or give back client's session advisory lock: 0 or -1. */
+static int
+pg_client_lock(struct pg *pg, const char *client, int lock)
+{
+	struct pgargs	 a = { .n = 0 };
+
+	arg_int(&a, PG_LOCK_CLIENTS);
+	arg_text(&a, client);
+	return pg_do(pg, "client", lock ? "SELECT pg_advisory_lock("
+	    "$1::integer, hashtext($2))" : "SELECT pg_advisory_unlock("
+	    "$1::integer, hashtext($2))", &a);
+}
+
+/*
+ * Admit a start from client (its address) under the per-client limits,
+ * as store_client_admit: fewer than maxjobs of its jobs queued or
+ * running (0: no limit), counted from the rows pg_client_done tagged,
+ * and fewer than perminute starts in the minute that began at its
+ * window's start (0: no limit; the database's clock, one for every
+ * front), this one then counted.  Admitted, the client's lock stays held
+ * until pg_client_done, so that no other start of it, on any front, is
+ * counted before this one's row is tagged.  Returns 0 when admitted, 1
+ * when over a limit (*retry: seconds to wait), or -1 (logged; the lock
+ * is not held).
+ */
+int
+pg_client_admit(struct pg *pg, const char *client, int maxjobs,
+    int perminute, int *retry)
+{
+	struct pgargs	 a = { .n = 0 };
+	PGresult	*res;
+	long long	 now, start, count;
+
+	if (pg_client_lock(pg, client, 1) == -1)
+		return -1;
+	arg_text(&a, client);
+	if (maxjobs > 0) {
+		if ((res = pg_q(pg, "client", "SELECT count(*) FROM "
+		    "spoolcgi_job WHERE client = $1 AND state IN ('queued', "
+		    "'running')", &a, 0)) == NULL)
+			goto fail;
+		count = pg_ll(res, 0, 0);
+		PQclear(res);
+		if (count >= maxjobs) {
+			*retry = 30;
+			goto over;
+		}
+	}
+	if (perminute > 0) {
+		if ((res = pg_q(pg, "client", "SELECT extract(epoch FROM "
+		    "now())::bigint, extract(epoch FROM c.window_start)::bigint,"
+		    " c.starts FROM (SELECT 1) AS one LEFT JOIN spoolcgi_client "
+		    "c ON c.client = $1", &a, 0)) == NULL)
+			goto fail;
+		now = pg_ll(res, 0, 0);
+		start = pg_ll(res, 0, 1);
+		count = pg_ll(res, 0, 2);
+		PQclear(res);
+		if (now - start >= 60 || now < start) {
+			start = now;
+			count = 0;
+		}
+		if (count >= perminute) {
+			*retry = (int)(60 - (now - start));
+			if (*retry < 1)
+				*retry = 1;
+			goto over;
+		}
+		arg_int(&a, start);
+		arg_int(&a, count + 1);
+		if (pg_do(pg, "client", "INSERT INTO spoolcgi_client (client, "
+		    "window_start, starts) VALUES ($1, to_timestamp($2::bigint),"
+		    " $3::integer) ON CONFLICT (client) DO UPDATE SET "
+		    "window_start = EXCLUDED.window_start, starts = "
+		    "EXCLUDED.starts", &a) == -1)
+			goto fail;
+	}
+	return 0;
+over:
+	(void)pg_client_lock(pg, client, 0);
+	return 1;
+fail:
+	(void)pg_client_lock(pg, client, 0);
+	return -1;
+}
+
+/*
+ * After pg_client_admit admitted client: tag job id (not NULL: its row
+ * is committed) as the client's, then give its lock back.  Returns 0, or
+ * -1 (logged; the lock is given back whatever happens, or went with a
+ * lost connection).
+ */
+int
+pg_client_done(struct pg *pg, const char *client, const char *id)
+{
+	struct pgargs	 a = { .n = 0 };
+	int		 rc = 0;
+
+	if (id != NULL && job_id_check(id, strlen(id))) {
+		arg_text(&a, client);
+		arg_text(&a, id);
+		rc = pg_do(pg, "client", "UPDATE spoolcgi_job SET client = $1 "
+		    "WHERE id = $2::uuid", &a);
+	}
+	if (pg_client_lock(pg, client, 0) == -1)
+		rc = -1;
+	return rc;
+}
+
+/*
+ * Forget the clients whose minute is over: their next start opens a new
+ * one anyway.  *n: how many.  Returns 0, or -1 (logged).
+ */
+int
+pg_client_gc(struct pg *pg, int *n)
+{
+	PGresult	*res;
+
+	*n = 0;
+	if ((res = pg_q(pg, "client", "DELETE FROM spoolcgi_client WHERE "
+	    "window_start < now() - interval '60 seconds' RETURNING 1", NULL,
+	    0)) == NULL)
+		return -1;
+	*n = PQntuples(res);
+	PQclear(res);
+	return 0;
 }
 
 #else /* !HAVE_LIBPQ */

@@ -49,13 +49,16 @@
  *   gone/ID             a tombstone: job ID expired and was removed; its
  *                       mtime is the removal time
  *   keys/k-KEY          an Idempotency-Key: "ID HASH\n", the job started for
- *                       it and a hash of its task and fields
+ *                       it and a hash of its task and fields; KEY as
+ *                       scoped by the front (owner_key_scope), so it may
+ *                       begin with an owner's hash and a "~"
  *   clients/ADDR/ID     one empty file per pending job of client ADDR (an
  *                       IPv4 or IPv6 address), for max_jobs_per_client;
  *                       entries of finished jobs are dropped when counted
  *   clients/ADDR/rate   "START COUNT": the client's starts in the minute
  *                       that began at START, for client_starts_per_minute;
- *                       clients/ADDR/lock serialises both
+ *                       clients/ADDR/lock serialises both (with a
+ *                       database, the database counts instead: pg.c)
  *   usage, usage.lock   the spool's size in bytes, for max_spool_bytes: kept
  *                       up to date by creations, supervisors and removals,
  *                       measured exactly by every clean-up
@@ -1205,8 +1208,8 @@ store_job_size(struct store *sp, const char *id)
 }
 
 /*
- * Claim Idempotency-Key key (already checked: [A-Za-z0-9._:-], 1..128)
- * for job id with the given hash of its task and fields.  The key file is
+ * Claim Idempotency-Key key (as owner_key_scope made it: [A-Za-z0-9._:-],
+ * 1..128, after a scope of hex digits and "~") for job id with the given hash of its task and fields.  The key file is
  * written whole under a temporary name and linked into place, so a
  * racing claim sees either nothing or all of it.  Returns 0 when claimed,
  * 1 when the key is taken (its job and hash in oid and *ohash), -1 on
@@ -1216,7 +1219,7 @@ static int
 spool_key_claim(struct store *sp, const char *key, const char *id,
     unsigned long long hash, char *oid, unsigned long long *ohash)
 {
-	char		 name[160], tmp[200], line[128];
+	char		 name[OWNER_KEY_MAX + 2], tmp[200], line[128];
 	struct stat	 sb;
 	ssize_t		 n;
 	int		 kfd, fd, saved, tries;

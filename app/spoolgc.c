@@ -269,7 +269,8 @@ spool_client_lock(struct store *sp, const char *addr, int *cfd)
  * per-client limits: fewer than maxjobs pending jobs (0: no limit) and
  * fewer than perminute starts this minute (0: no limit).  On admission
  * the start is counted and the client stays locked until
- * store_client_done.  Returns 0 when admitted, 1 when over a limit
+ * store_client_done.  With a database, both are the database's, so that
+ * a client's starts count alike on every front (pg_client_admit).  Returns 0 when admitted, 1 when over a limit
  * (*retry: seconds to wait), -1 (logged).
  */
 int
@@ -285,6 +286,16 @@ store_client_admit(struct store *sp, const char *addr, int maxjobs,
 	int			 fd, cfd, lfd, pending = 0;
 
 	cl->lockfd = cl->dirfd = -1;
+	cl->shared = NULL;
+	if (sp->ops != NULL) {
+		/* Counted in the database: exact across fronts. */
+		if ((n = sp->ops->client_admit(sp, addr, maxjobs, perminute,
+		    retry)) == 0) {
+			cl->shared = sp;
+			snprintf(cl->addr, sizeof(cl->addr), "%s", addr);
+		}
+		return (int)n;
+	}
 	if ((lfd = spool_client_lock(sp, addr, &cfd)) == -1) {
 		log_warn("spool: lock clients/%s", addr);
 		return -1;
@@ -354,6 +365,10 @@ store_client_done(struct client *cl, const char *id)
 {
 	int	 fd;
 
+	if (cl->shared != NULL) {
+		cl->shared->ops->client_done(cl->shared, cl->addr, id);
+		cl->shared = NULL;
+	}
 	if (cl->dirfd != -1 && id != NULL && (fd = openat(cl->dirfd, id,
 	    O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) != -1)
 		close(fd);

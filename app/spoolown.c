@@ -8,7 +8,9 @@
  *                       cookie or the user name itself), KEY 16 hex digits
  *                       of the clock in nanoseconds at the start, so that
  *                       names sort in the order jobs were started
- *   secret              32 random bytes, made once, never served
+ *   secret              32 random bytes, made once, never served; with a
+ *                       database, the database's instead (one for every
+ *                       front), this one offered as its first value
  *
  * An owner's list reads its own directory and the statuses of one page
  * of jobs; it never walks jobs/.  The entry is created and synced before
@@ -319,6 +321,46 @@ spool_gc_owners(struct store *sp)
 }
 
 /*
+ * The secret of a store whose fronts share a database: the database's
+ * (ops->secret), so that a token one front gave out is good on all.  The
+ * first front to need it offers this spool's own secret when it has one
+ * (the tokens it gave out stay good), else, with create, fresh bytes.
+ * Returns as store_secret.
+ */
+static int
+spool_secret_shared(struct store *sp, unsigned char out[STORE_SECRET_LEN],
+    int create)
+{
+	unsigned char	 offer[STORE_SECRET_LEN];
+	ssize_t		 got = 0;
+	int		 fd, rc;
+
+	if (sp->ops->secret(sp, out, NULL) == 0)
+		return 0;
+	if (errno != ENOENT)
+		return -1;
+	if ((fd = openat(sp->dirfd, "secret", O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) != -1) {
+		got = read(fd, offer, sizeof(offer));
+		close(fd);
+	}
+	if (got != (ssize_t)sizeof(offer)) {
+		if (!create) {
+			errno = ENOENT;
+			return -1;
+		}
+		if (getrandom(offer, sizeof(offer), 0) !=
+		    (ssize_t)sizeof(offer)) {
+			log_warn("spool: getrandom");
+			return -1;
+		}
+	}
+	rc = sp->ops->secret(sp, out, offer);
+	explicit_bzero(offer, sizeof(offer));
+	return rc;
+}
+
+/*
  * The spool's secret (STORE_SECRET_LEN random bytes) into out; with
  * create, made on first use: written whole under a name of its own,
  * synced, and linked into place, so that of two first uses one wins and
@@ -336,6 +378,8 @@ store_secret(struct store *sp, unsigned char out[STORE_SECRET_LEN],
 	ssize_t		 got;
 	int		 fd, tries;
 
+	if (sp->ops != NULL)
+		return spool_secret_shared(sp, out, create);
 	for (tries = 0; tries < 3; tries++) {
 		if ((fd = openat(sp->dirfd, "secret", O_RDONLY | O_NOFOLLOW |
 		    O_CLOEXEC)) != -1) {

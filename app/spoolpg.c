@@ -9,15 +9,18 @@
  *
  *   the database (pg.c)   every job's row (state, progress, log tail,
  *                         input, result), its uploads, tombstones,
- *                         idempotency keys
+ *                         idempotency keys; and what every front behind
+ *                         one address must agree on: the owners' secret
+ *                         (read once per process, then kept), the
+ *                         per-client limits (counted from the rows)
  *   the local spool       tmp/ID: a start being staged, its uploads in
  *                         work/ (removed once the row and the uploads
  *                         are committed); jobs/ID/result: a result
  *                         copied from the row on its first read, then
  *                         served as on one host (ranges, X-Sendfile),
  *                         dropped by the clean-up after an hour and
- *                         copied again when asked; drain, clients/,
- *                         secret, as on one host
+ *                         copied again when asked; drain, as on one
+ *                         host: the maintenance of this front
  *
  * A reader may trust a local copy because a result is written once, with
  * the job's final state, and every request reads the row first: a job
@@ -68,6 +71,8 @@ struct spoolpg {
 	 */
 	char		 running[SPOOLCGI_ID_LEN + 1];
 	struct jobstatus runst;
+	unsigned char	 secret[STORE_SECRET_LEN];	/* once read */
+	int		 have_secret;
 };
 
 /*
@@ -482,6 +487,7 @@ spg_gc(struct store *sp, time_t now, struct gcstats *gs)
 			if (jobs < SPOOLPG_GC_BATCH && tombs < SPOOLPG_GC_BATCH)
 				break;
 		}
+		(void)pg_client_gc(pg, &n);
 	}
 	if ((dir = spool_opendir(sp->jobsfd, ".")) == NULL) {
 		log_warn("spool: opendir %s/jobs", sp->path);
@@ -536,6 +542,55 @@ spg_watch_end(struct store *sp, int fd)
 		(void)pg_watch(sp->pg->pg, 0);
 }
 
+/*
+ * The owners' secret, the database's (pg_secret), read once and then
+ * kept: a token is checked on every request that carries one.
+ */
+static int
+spg_secret(struct store *sp, unsigned char *out, const unsigned char *offer)
+{
+	struct spoolpg	*d = sp->pg;
+	struct pg	*pg;
+	int		 rc;
+
+	if (!d->have_secret) {
+		if ((pg = spg_conn(sp)) == NULL)
+			return -1;
+		if ((rc = pg_secret(pg, offer, d->secret)) == -1) {
+			spg_check(sp);
+			return -1;
+		}
+		if (rc == 1) {
+			errno = ENOENT;
+			return -1;
+		}
+		d->have_secret = 1;
+	}
+	memcpy(out, d->secret, STORE_SECRET_LEN);
+	return 0;
+}
+
+static int
+spg_client_admit(struct store *sp, const char *addr, int maxjobs,
+    int perminute, int *retry)
+{
+	struct pg	*pg;
+	int		 rc;
+
+	if ((pg = spg_conn(sp)) == NULL)
+		return -1;
+	if ((rc = pg_client_admit(pg, addr, maxjobs, perminute, retry)) == -1)
+		spg_check(sp);
+	return rc;
+}
+
+static void
+spg_client_done(struct store *sp, const char *addr, const char *id)
+{
+	if (sp->pg->pg != NULL && pg_client_done(sp->pg->pg, addr, id) == -1)
+		spg_check(sp);
+}
+
 static int
 spg_unreachable(struct store *sp)
 {
@@ -548,6 +603,7 @@ spg_close(struct store *sp)
 	struct spoolpg	*d = sp->pg;
 
 	pg_close(d->pg);
+	explicit_bzero(d->secret, sizeof(d->secret));
 	free(d->conninfo);
 	free(d);
 	sp->pg = NULL;
@@ -573,6 +629,9 @@ static const struct store_ops spoolpg_ops = {
 	.watch_end = spg_watch_end,
 	.unreachable = spg_unreachable,
 	.close = spg_close,
+	.secret = spg_secret,
+	.client_admit = spg_client_admit,
+	.client_done = spg_client_done,
 };
 
 /*

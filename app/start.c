@@ -101,7 +101,7 @@ start_idem_key(const struct req *r, const struct form *f, char *key,
 		n -= 2;
 	} else
 		n = strlen(k);
-	if (n == 0 || n >= sz || n > 128) {
+	if (n == 0 || n >= sz || n > OWNER_KEY_LEN) {
 		refuse(rf, 400, "invalid_field", field, "the key must be 1 to "
 		    "128 characters");
 		return -1;
@@ -352,11 +352,11 @@ start_job(struct req *r)
 	struct buf		 body = { 0 }, input = { 0 };
 	struct jobstatus	 st, old;
 	const struct task	*t;
-	char			 mt[128], key[160];
+	char			 mt[128], key[160], skey[OWNER_KEY_MAX + 1];
 	const char		*ct;
 	struct uploads		 up;
 	struct submit		 sub;
-	struct client		 cl = { -1, -1 };
+	struct client		 cl = { -1, -1, NULL, "" };
 	struct owner		 own;
 	size_t			 len;
 	int			 rc, multipart, staged = 0, workfd = -1;
@@ -440,7 +440,9 @@ start_job(struct req *r)
 		}
 		staged = 1;
 	}
-	sub.key = key;
+	owner_key_scope(&own, http_param(r, "HTTP_IDEMPOTENCY_KEY") != NULL,
+	    key, skey);
+	sub.key = skey;
 	staged = 0;	/* lifecycle_submit uses the staging up */
 	rc = lifecycle_submit(srv->store, cfg, &st, input.data, input.len,
 	    &sub);
@@ -523,9 +525,9 @@ start_retry(struct req *r, const char *id)
 	struct buf		 body = { 0 };
 	struct jobstatus	 old, st;
 	struct submit		 sub;
-	struct client		 cl = { -1, -1 };
+	struct client		 cl = { -1, -1, NULL, "" };
 	struct owner		 own;
-	char			 mt[128], key[160];
+	char			 mt[128], key[160], skey[OWNER_KEY_MAX + 1];
 	const char		*ct;
 	size_t			 len;
 	int			 rc;
@@ -573,7 +575,9 @@ start_retry(struct req *r, const char *id)
 	memset(&st, 0, sizeof(st));
 	(void)owner_for_start(r, &own);
 	memcpy(st.owner, own.hash, sizeof(st.owner));
-	sub.key = key;
+	owner_key_scope(&own, http_param(r, "HTTP_IDEMPOTENCY_KEY") != NULL,
+	    key, skey);
+	sub.key = skey;
 	rc = lifecycle_retry(srv->store, cfg, id, &old, &st, &sub);
 	switch (rc) {
 	case LC_OK:
