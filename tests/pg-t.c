@@ -218,7 +218,7 @@ test_submit(struct pg *pg)
 	ok(pg_read(pg, "'; DROP TABLE spoolcgi_job; --", &r, NULL) ==
 	    STORE_NOENT, "a malformed id is STORE_NOENT, never a query");
 
-	/* Idempotency keys: unique per owner. */
+	/* Idempotency keys: unique by themselves (the front scopes them). */
 	ok(submit(pg, &a, "alpha", "client1", "{}", 2, "k1") == STORE_OK,
 	    "a job with a key");
 	memset(&b, 0, sizeof(b));
@@ -230,8 +230,10 @@ test_submit(struct pg *pg)
 	is_int(oh, 42, "and its request's hash");
 	ok(pg_read(pg, b.id, &r, NULL) == STORE_NOENT,
 	    "and leaves nothing behind");
-	ok(submit(pg, &b, "alpha", "client2", "{}", 2, "k1") == STORE_OK,
-	    "another client's same key is another job");
+	ok(submit(pg, &b, "alpha", "client2", "{}", 2, "k1") == STORE_TAKEN,
+	    "another owner's same key, unscoped, is the same key");
+	ok(submit(pg, &b, "alpha", "client2", "{}", 2, "client2~k1") ==
+	    STORE_OK, "scoped by the front, it is another job");
 	is_int(count_state("queued"), 4, "four queued");
 	memset(&b, 0, sizeof(b));
 	job_id_new(b.id);
@@ -241,6 +243,146 @@ test_submit(struct pg *pg)
 	ok(pg_read(pg, b.id, &r, NULL) == STORE_NOENT,
 	    "and leaves nothing behind");
 	buf_free(&in);
+	sql1("DELETE FROM spoolcgi_job");
+}
+
+/* The advisory locks of clients (pg_client_admit) held now. */
+static int
+client_locks(void)
+{
+	return atoi(sql1("SELECT count(*) FROM pg_locks WHERE locktype = "
+	    "'advisory' AND classid = 1936748387 AND objsubid = 2 AND "
+	    "granted"));
+}
+
+/* Admit a start from client, submit it, tag it: pg_client_admit's rc. */
+static int
+client_start(struct pg *pg, const char *client, int maxjobs,
+    struct jobstatus *st)
+{
+	int	 rc, retry = -1;
+
+	if ((rc = pg_client_admit(pg, client, maxjobs, 0, &retry)) != 0)
+		return rc == 1 && retry == 30 ? 1 : -1;
+	if (submit(pg, st, "alpha", "", "{}", 2, NULL) != STORE_OK) {
+		pg_client_done(pg, client, NULL);
+		return -1;
+	}
+	return pg_client_done(pg, client, st->id);
+}
+
+/*
+ * What fronts share: the owners' secret (one, whoever offers first,
+ * racing processes included) and the per-client limits.
+ */
+static void
+test_shared(struct pg *pg)
+{
+	unsigned char	 a[STORE_SECRET_LEN], b[STORE_SECRET_LEN];
+	unsigned char	 out[STORE_SECRET_LEN], got[STORE_SECRET_LEN];
+	struct jobstatus j1, j2, j3, r;
+	struct pg	*pg2;
+	pid_t		 pids[4];
+	int		 fds[2], i, n, same, retry, status;
+	static const char evil[] = "'; DROP TABLE spoolcgi_job; --";
+
+	memset(a, 'a', sizeof(a));
+	memset(b, 'b', sizeof(b));
+	ok(pg_secret(pg, NULL, out) == 1, "no secret yet: pg_secret says so");
+	is_str(sql1("SELECT count(*) FROM spoolcgi_secret"), "0",
+	    "and makes none");
+	ok(pg_secret(pg, a, out) == 0 && memcmp(out, a, sizeof(a)) == 0,
+	    "the first offer becomes the secret");
+	if ((pg2 = pg_open(conninfo)) == NULL) {
+		printf("Bail out! pg_open %s\n", conninfo);
+		exit(1);
+	}
+	ok(pg_secret(pg2, b, out) == 0 && memcmp(out, a, sizeof(a)) == 0,
+	    "another front's offer reads the first's");
+	ok(pg_secret(pg2, NULL, out) == 0 && memcmp(out, a, sizeof(a)) == 0,
+	    "and so does a plain read");
+	sql1("DELETE FROM spoolcgi_secret");
+	if (pipe(fds) == -1) {
+		printf("Bail out! pipe\n");
+		exit(1);
+	}
+	fflush(stdout);
+	for (i = 0; i < 4; i++) {
+		if ((pids[i] = fork()) == 0) {
+			struct pg	*c;
+
+			close(fds[0]);
+			memset(b, 'A' + i, sizeof(b));
+			if ((c = pg_open(conninfo)) == NULL ||
+			    pg_secret(c, b, out) != 0 ||
+			    write(fds[1], out, sizeof(out)) != sizeof(out))
+				_exit(1);
+			_exit(0);
+		}
+	}
+	close(fds[1]);
+	for (i = n = 0, same = 1; i < 4; i++) {
+		waitpid(pids[i], &status, 0);
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			same = 0;
+		if (read(fds[0], i == 0 ? got : out, sizeof(out)) ==
+		    sizeof(out))
+			n++;
+		if (i > 0 && memcmp(got, out, sizeof(out)) != 0)
+			same = 0;
+	}
+	close(fds[0]);
+	ok(n == 4 && same && got[0] >= 'A' && got[0] <= 'D',
+	    "four fronts racing to make it read one of their offers");
+	is_str(sql1("SELECT count(*) FROM spoolcgi_secret"), "1",
+	    "one row");
+
+	/* max_jobs_per_client 2, counted from the rows across fronts. */
+	ok(client_start(pg, "192.0.2.1", 2, &j1) == 0,
+	    "a client's first start is admitted");
+	is_int(client_locks(), 0, "its lock is given back when done");
+	ok(client_start(pg2, "192.0.2.1", 2, &j2) == 0,
+	    "its second, on another front, too");
+	is_str(sql1("SELECT count(*) FROM spoolcgi_job WHERE client = "
+	    "'192.0.2.1'"), "2", "both rows are tagged with the client");
+	ok(client_start(pg, "192.0.2.1", 2, &j3) == 1,
+	    "its third is over the limit, retry in 30 s");
+	ok(client_start(pg2, "192.0.2.1", 2, &j3) == 1,
+	    "on either front");
+	is_int(client_locks(), 0, "a refusal gives the lock back");
+	ok(client_start(pg2, "192.0.2.2", 2, &j3) == 0,
+	    "another client is admitted");
+	ok(pg_cancel(pg, j1.id, &r) == STORE_OK && client_start(pg, "192.0.2.1",
+	    2, &j3) == 0, "a job that ended no longer counts");
+	ok(client_start(pg, evil, 1, &j3) == 0 &&
+	    client_start(pg2, evil, 1, &j3) == 1,
+	    "a client key is a value, never SQL");
+	ok(pg_client_admit(pg, "192.0.2.9", 5, 0, &retry) == 0 &&
+	    client_locks() == 1, "admitted, the client's lock is held");
+	ok(pg_client_done(pg, "192.0.2.9", NULL) == 0 && client_locks() == 0,
+	    "done without a job, it is given back");
+
+	/* client_starts_per_minute 2, in the database's minute. */
+	ok(pg_client_admit(pg, "192.0.2.3", 0, 2, &retry) == 0 &&
+	    pg_client_done(pg, "192.0.2.3", NULL) == 0 &&
+	    pg_client_admit(pg2, "192.0.2.3", 0, 2, &retry) == 0 &&
+	    pg_client_done(pg2, "192.0.2.3", NULL) == 0,
+	    "two starts a minute: two admitted, across fronts");
+	retry = -1;
+	ok(pg_client_admit(pg, "192.0.2.3", 0, 2, &retry) == 1 &&
+	    retry >= 1 && retry <= 60, "the third waits for the minute's end "
+	    "(%d s)", retry);
+	sql1("UPDATE spoolcgi_client SET window_start = now() - "
+	    "interval '61 seconds'");
+	ok(pg_client_admit(pg, "192.0.2.3", 0, 2, &retry) == 0 &&
+	    pg_client_done(pg, "192.0.2.3", NULL) == 0,
+	    "a minute later, admitted again");
+	sql1("UPDATE spoolcgi_client SET window_start = now() - "
+	    "interval '61 seconds'");
+	ok(pg_client_gc(pg, &n) == 0 && n == 1 &&
+	    strcmp(sql1("SELECT count(*) FROM spoolcgi_client"), "0") == 0,
+	    "the clean-up forgets clients whose minute is over");
+	pg_close(pg2);
 	sql1("DELETE FROM spoolcgi_job");
 }
 
@@ -762,6 +904,7 @@ main(void)
 	}
 	test_schema(pg);
 	test_submit(pg);
+	test_shared(pg);
 	test_claim(pg);
 	test_race(pg);
 	test_fence(pg);
