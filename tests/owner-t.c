@@ -282,6 +282,47 @@ test_index(void)
 	(void)system(cmd);
 }
 
+/* The names keys are kept under: per presented owner, or not. */
+static void
+test_key_scope(void)
+{
+	struct owner	 o;
+	char		 out[OWNER_KEY_MAX + 1], k[OWNER_KEY_LEN + 1];
+
+	memset(&o, 0, sizeof(o));
+	owner_hash("user", "alice", 5, o.hash);
+	o.kind = OWNER_USER;
+	owner_key_scope(&o, 1, "order-1", out);
+	ok(strlen(out) == SPOOLCGI_OWNER_LEN + 8 &&
+	    strncmp(out, o.hash, SPOOLCGI_OWNER_LEN) == 0 &&
+	    strcmp(out + SPOOLCGI_OWNER_LEN, "~order-1") == 0,
+	    "a signed-in user's Idempotency-Key: HASH~KEY");
+	o.kind = OWNER_TOKEN;
+	owner_key_scope(&o, 1, "order-1", out);
+	ok(strncmp(out, o.hash, SPOOLCGI_OWNER_LEN) == 0,
+	    "a valid cookie's: scoped to it");
+	snprintf(o.token, sizeof(o.token), "%0*d", OWNER_TOKEN_LEN, 0);
+	owner_key_scope(&o, 1, "order-1", out);
+	is_str(out, "order-1", "a cookie given out with this very start is "
+	    "no identity the request presented: unscoped");
+	memset(&o, 0, sizeof(o));
+	o.kind = OWNER_NONE;
+	owner_key_scope(&o, 1, "order-1", out);
+	is_str(out, "order-1", "no owner: the scope of every anonymous key");
+	o.kind = OWNER_USER;
+	owner_hash("user", "alice", 5, o.hash);
+	owner_key_scope(&o, 0, "2f1c0b9e-8d4e-4c53-9a61-0b7f3c9d2e11", out);
+	is_str(out, "~2f1c0b9e-8d4e-4c53-9a61-0b7f3c9d2e11",
+	    "a form's token: a scope of its own, whoever posts it");
+	owner_key_scope(&o, 1, "", out);
+	is_str(out, "", "no key: none");
+	memset(k, 'x', OWNER_KEY_LEN);
+	k[OWNER_KEY_LEN] = '\0';
+	owner_key_scope(&o, 1, k, out);
+	ok(strlen(out) == OWNER_KEY_MAX && strcmp(out + SPOOLCGI_OWNER_LEN +
+	    1, k) == 0, "the longest key, scoped, fits whole");
+}
+
 int
 main(void)
 {
@@ -289,5 +330,6 @@ main(void)
 	test_tokens();
 	test_cookies();
 	test_index();
+	test_key_scope();
 	return tap_done();
 }
