@@ -100,6 +100,36 @@ contract_checks() {
 	start_json '{"task": "echo", "text": "keyed"}' -H "Idempotency-Key: $_k-2"
 	isnt "$JOB_ID" "$_j" "$_s: Idempotency-Key: another key, another job"
 
+	# An Idempotency-Key is the owner's: another browser's same key is
+	# another job (nobody finds another's job by guessing its key), and
+	# a request with no owner has a scope of its own.
+	for _f in A B; do
+		: >"$T/contract.key$_f"
+		http POST "$APP/jobs" -H 'Accept: text/html' \
+		    -b "$T/contract.key$_f" -c "$T/contract.key$_f" \
+		    --data "task=echo&text=owner+$_f"
+	done
+	_k="contract-owned-$$-$_s"
+	start_json '{"task": "echo", "text": "owned"}' -H "Idempotency-Key: $_k" \
+	    -b "$T/contract.keyA"
+	_j=$JOB_ID
+	is "$HTTP_STATUS" 202 "$_s: owner A's key: 202"
+	start_json '{"task": "echo", "text": "owned"}' -H "Idempotency-Key: $_k" \
+	    -b "$T/contract.keyB"
+	is "$HTTP_STATUS" 202 "$_s: owner B's same key: 202"
+	isnt "$JOB_ID" "$_j" "$_s: owner B's same key: another job, not A's"
+	_f=$JOB_ID
+	start_json '{"task": "echo", "text": "owned"}' -H "Idempotency-Key: $_k"
+	ok "$_s: the same key without an owner: 202, neither owner's job" \
+	    test "$HTTP_STATUS" = 202 -a -n "$JOB_ID" -a "$JOB_ID" != "$_j" \
+	    -a "$JOB_ID" != "$_f"
+	start_json '{"task": "echo", "text": "owned"}' -H "Idempotency-Key: $_k" \
+	    -b "$T/contract.keyA"
+	is "$JOB_ID" "$_j" "$_s: owner A's key again: A's job"
+	start_json '{"task": "echo", "text": "owned"}' -H "Idempotency-Key: $_k" \
+	    -b "$T/contract.keyB"
+	is "$JOB_ID" "$_f" "$_s: owner B's key again: B's job"
+
 	# A form's one-time token, posted twice by one browser.
 	: >"$T/contract.jar"
 	http GET "$APP/tasks" -H 'Accept: text/html' -b "$T/contract.jar" \
