@@ -45,7 +45,8 @@
  *   - A start under the per-client limits holds the session advisory
  *     lock (PG_LOCK_CLIENTS, hashtext(client)) from its count to the
  *     tagging of its committed row (pg_client_admit, pg_client_done), so
- *     the limits are exact across fronts.
+ *     the limits are exact across fronts (two clients whose hashes meet
+ *     only wait for each other).
  *
  * Every value travels as a bind parameter (PQexecParams): no text of a
  * client or of the configuration is ever part of a statement.
