@@ -731,7 +731,7 @@ int		 store_local_sweep(struct store *);
  * so).  The same vocabulary as the file store above (enum store_rc,
  * struct jobstatus), to be put behind its seam; only pg.c knows SQL.
  */
-#define PG_SCHEMA_VERSION	4
+#define PG_SCHEMA_VERSION	5
 #define PG_GRACE_SECONDS	20	/* lock free this long: interrupted */
 
 struct pg;
@@ -791,7 +791,7 @@ int		 pg_jobs(struct pg *, int (*)(void *, const char *), void *);
 int		 pg_submit_files(struct pg *, const struct jobstatus *,
 		    const char *, const char *, size_t, int, const char *,
 		    unsigned long long, char *, unsigned long long *,
-		    const char *const *, const int *, size_t);
+		    const char *const *, const int *, size_t, int);
 int		 pg_uploads_copy(struct pg *, const char *, const char *,
 		    int (*)(void *, const char *), void *);
 int		 pg_watch(struct pg *, int);

@@ -16,7 +16,8 @@
  *                       per owner) with its request hash, input and
  *                       result (since version 2 a large object,
  *                       result_oid, unlinked by a trigger with its row),
- *                       the client that started it (version 4)
+ *                       the client that started it (version 4), its
+ *                       task's retries (version 5)
  *   spoolcgi_tombstone  expired ids, answered "gone" until gone_until
  *   spoolcgi_secret     one row: the owners' secret, for every front
  *   spoolcgi_client     a client's starts in the minute that began at
@@ -39,6 +40,11 @@
  *     guarded by "attempt = N AND state = 'running'": zero rows means
  *     the job was declared interrupted or cancelled meanwhile, and the
  *     late writer is fenced out (STORE_NOENT).
+ *   - An interrupted attempt (pg_settle, pg_interrupt, or a supervisor
+ *     that stopped its task for its worker or for the database) makes
+ *     the job queued again while attempt <= retries and no cancel was
+ *     asked, as on one host; else failed, "interrupted".  It goes to the
+ *     back of the queue with a new seq (PG_REQUEUE).
  *   - Claims take a transaction-scoped advisory lock (PG_LOCK_CLAIM), so
  *     the counts of running jobs they read are exact across any number
  *     of claimers; submits take PG_LOCK_SUBMIT, so max_queued is.
@@ -214,6 +220,13 @@ static const char *const pg_migrations[] = {
 	"ALTER TABLE spoolcgi_job DROP CONSTRAINT"
 	" spoolcgi_job_owner_idem_key_key;"
 	"CREATE UNIQUE INDEX spoolcgi_job_idem ON spoolcgi_job (idem_key);",
+	/*
+	 * 5: the task's retries, written with the row at its submit: an
+	 * interrupted attempt is queued again while attempt <= retries,
+	 * whichever host settles it (rows from before read 0, as then).
+	 */
+	"ALTER TABLE spoolcgi_job ADD COLUMN retries integer NOT NULL"
+	" DEFAULT 0 CHECK (retries >= 0);",
 };
 
 _Static_assert(sizeof(pg_migrations) / sizeof(pg_migrations[0]) ==
@@ -229,6 +242,25 @@ _Static_assert(sizeof(pg_migrations) / sizeof(pg_migrations[0]) ==
 	"CASE WHEN j.state = 'queued' THEN (SELECT count(*) FROM " \
 	"spoolcgi_job q WHERE q.state = 'queued' AND q.seq <= j.seq) " \
 	"ELSE 0 END, j.cancel_requested_at IS NOT NULL, j.seq"
+
+/*
+ * An interrupted attempt of row j is queued again while its task allows
+ * retries and no cancel was asked (PG_RETRY_LEFT), as lifecycle.c's
+ * lc_settle does on one host, with the same message.  It goes to the
+ * back of the queue, as the file spool appends a new entry for it: a new
+ * seq, which is also a new lock key, so that the old attempt's session,
+ * should it still hold its lock, never stands in the way of the next
+ * attempt's (the attempt fences its late writes, as ever).  Workers are
+ * told on "spoolcgi_queued", as for a submit.
+ */
+#define PG_RETRY_LEFT	"(j.attempt <= j.retries AND " \
+	"j.cancel_requested_at IS NULL)"
+#define PG_REQUEUE	"state = 'queued', seq = DEFAULT, worker = NULL, " \
+	"started_at = NULL, heartbeat_at = NULL, progress = -1, " \
+	"message = format('interrupted; queued again (retry %s of %s)', " \
+	"j.attempt, j.retries)"
+#define PG_REQUEUED	"j.id::text, j.attempt, j.retries, " \
+	"pg_notify('spoolcgi_queued', j.id::text)"
 
 static const char *
 pg_oneline(char *dst, size_t sz, const char *msg)
@@ -410,6 +442,22 @@ pg_row_status(struct pg *pg, const PGresult *res, int row,
 	if (cancel != NULL)
 		*cancel = strcmp(PQgetvalue(res, row, 12), "t") == 0;
 	return 0;
+}
+
+/*
+ * Log the jobs of res (PG_REQUEUED's first columns) queued again, once
+ * committed; a row without an attempt was not.
+ */
+static void
+pg_log_requeued(const PGresult *res)
+{
+	int	 i;
+
+	for (i = 0; i < PQntuples(res); i++)
+		if (!PQgetisnull(res, i, 1))
+				log_warnx("job %s: interrupted; queued again (retry "
+			    "%s of %s)", PQgetvalue(res, i, 0),
+			    PQgetvalue(res, i, 1), PQgetvalue(res, i, 2));
 }
 
 /* Why the store cannot be used: NULL, it is compiled in. */
@@ -682,19 +730,20 @@ pg_submit(struct pg *pg, const struct jobstatus *st, const char *owner,
     unsigned long long hash, char *oid, unsigned long long *ohash)
 {
 	return pg_submit_files(pg, st, owner, input, len, maxq, key, hash,
-	    oid, ohash, NULL, NULL, 0);
+	    oid, ohash, NULL, NULL, 0, 0);
 }
 
 /*
  * The same, with the job's uploads: nfiles files, each read from fds[i]
  * (from where it stands, in pieces) into a large object kept under
- * names[i], in the same transaction as the row.
+ * names[i], in the same transaction as the row; and the task's retries
+ * (tasks.T.retries), how often an interrupted attempt is queued again.
  */
 int
 pg_submit_files(struct pg *pg, const struct jobstatus *st, const char *owner,
     const char *input, size_t len, int maxq, const char *key,
     unsigned long long hash, char *oid, unsigned long long *ohash,
-    const char *const *names, const int *fds, size_t nfiles)
+    const char *const *names, const int *fds, size_t nfiles, int retries)
 {
 	struct pgargs	 a;
 	PGresult	*res;
@@ -744,10 +793,11 @@ pg_submit_files(struct pg *pg, const struct jobstatus *st, const char *owner,
 	arg_text(&a, key != NULL && *key != '\0' ? key : NULL);
 	arg_int(&a, (long long)hash);
 	arg_bin(&a, input, len);
+	arg_int(&a, retries > 0 ? retries : 0);
 	if (pg_do(pg, "submit", "INSERT INTO spoolcgi_job (id, task, owner, "
-	    "state, created_at, idem_key, idem_hash, input) VALUES "
+	    "state, created_at, idem_key, idem_hash, input, retries) VALUES "
 	    "($1::uuid, $2, $3, 'queued', to_timestamp($4::bigint), $5, "
-	    "$6::bigint, $7::bytea)", &a) == -1)
+	    "$6::bigint, $7::bytea, $8::integer)", &a) == -1)
 		goto fail;
 	for (i = 0; i < nfiles; i++) {
 		if ((lo = pg_lo_put(pg, fds[i], NULL, 0)) == InvalidOid)
@@ -1239,7 +1289,10 @@ fail:
  * The final write: one transaction that stores the result (fd, or buf
  * when fd is -1 and buf is not NULL) as a large object and then the end,
  * guarded by the attempt: the result is durable before the final state
- * is visible, and a fenced-out write leaves no large object behind.
+ * is visible, and a fenced-out write leaves no large object behind.  An
+ * end "interrupted" (the supervisor stopped its task for its worker or
+ * for the database) queues the job again instead while its retries
+ * allow (PG_REQUEUE), with no result.
  */
 static int
 pg_finish(struct pgrun *run, const struct jobstatus *st, int fd,
@@ -1257,11 +1310,30 @@ pg_finish(struct pgrun *run, const struct jobstatus *st, int fd,
 	}
 	if (pg_begin(run->pg, "finish", 0) == -1)
 		goto fail;
+	arg_text(&a, run->st.id);
+	arg_int(&a, run->attempt);
+	if (st->state == JOB_FAILED &&
+	    strcmp(st->error_code, "interrupted") == 0) {
+		if ((res = pg_q(run->pg, "finish", "UPDATE spoolcgi_job j "
+		    "SET " PG_REQUEUE " WHERE id = $1::uuid AND "
+		    "attempt = $2::integer AND state = 'running' AND "
+		    PG_RETRY_LEFT " RETURNING " PG_REQUEUED, &a, 0)) == NULL)
+			goto rollback;
+		if (PQntuples(res) == 1) {
+			if (pg_commit(run->pg, "finish") == -1) {
+				PQclear(res);
+				goto fail;
+			}
+			pg_log_requeued(res);
+			PQclear(res);
+			pg_run_release(run);
+			return STORE_OK;
+		}
+		PQclear(res);
+	}
 	if ((fd != -1 || result != NULL) &&
 	    (oid = pg_lo_put(run->pg, fd, result, len)) == InvalidOid)
 		goto rollback;
-	arg_text(&a, run->st.id);
-	arg_int(&a, run->attempt);
 	arg_text(&a, job_state_name(st->state));
 	arg_int(&a, st->progress);
 	arg_text(&a, st->message);
@@ -1384,8 +1456,9 @@ pg_notified(struct pg *pg, const char *payload)
 }
 
 /*
- * Job id's attempt ends as "interrupted" (error.message msg) now, for a
- * worker that saw its supervisor die: guarded by the attempt, and only
+ * Job id's attempt ends as "interrupted" now, for a worker that saw its
+ * supervisor die: queued again while its retries allow (PG_REQUEUE),
+ * else failed with error.message msg; guarded by the attempt, and only
  * while nobody holds the job's lock (the supervisor is gone, and so is
  * its session).  Returns STORE_OK, STORE_NOENT (fenced out or not
  * running), STORE_BUSY (its lock is held) or STORE_ERR.
@@ -1415,23 +1488,37 @@ pg_interrupt(struct pg *pg, const char *id, int attempt, const char *msg)
 		pg_rollback(pg);
 		return rc;
 	}
-	arg_text(&a, msg);
-	if (pg_do(pg, "interrupt", "UPDATE spoolcgi_job SET state = 'failed', "
-	    "finished_at = now(), error_code = 'interrupted', "
-	    "error_message = $3 WHERE id = $1::uuid AND attempt = $2::integer",
-	    &a) == -1) {
+	if ((res = pg_q(pg, "interrupt", "UPDATE spoolcgi_job j SET "
+	    PG_REQUEUE " WHERE id = $1::uuid AND attempt = $2::integer AND "
+	    PG_RETRY_LEFT " RETURNING " PG_REQUEUED, &a, 0)) == NULL) {
 		pg_rollback(pg);
 		return STORE_ERR;
 	}
-	return pg_commit(pg, "interrupt") == -1 ? STORE_ERR : STORE_OK;
+	arg_text(&a, msg);
+	if (PQntuples(res) == 0 && pg_do(pg, "interrupt", "UPDATE "
+	    "spoolcgi_job SET state = 'failed', finished_at = now(), "
+	    "error_code = 'interrupted', error_message = $3 "
+	    "WHERE id = $1::uuid AND attempt = $2::integer", &a) == -1) {
+		PQclear(res);
+		pg_rollback(pg);
+		return STORE_ERR;
+	}
+	if (pg_commit(pg, "interrupt") == -1) {
+		PQclear(res);
+		return STORE_ERR;
+	}
+	pg_log_requeued(res);
+	PQclear(res);
+	return STORE_OK;
 }
 
 /*
  * Settle interrupted jobs: running rows whose lock can be taken, whose
  * last heartbeat is older than grace seconds, and which have been
  * running longer than grace since the server started (a restart drops
- * every lock and must not read as dead workers).  They fail with
- * "interrupted"; their late writes are then fenced out.  Call it on a
+ * every lock and must not read as dead workers).  Each is queued again
+ * while its retries allow (PG_REQUEUE), else fails with "interrupted";
+ * either way the old attempt's late writes are fenced out.  Call it on a
  * connection that holds no job's lock (advisory locks are re-entrant
  * within a session).  *n: how many.  Returns 0, or -1 (logged).
  */
@@ -1451,18 +1538,29 @@ pg_settle(struct pg *pg, int grace, int *n)
 	    "  now() - make_interval(secs => $1::integer)"
 	    " FOR UPDATE SKIP LOCKED),"
 	    " dead AS MATERIALIZED (SELECT id FROM cand"
-	    "  WHERE pg_try_advisory_xact_lock(seq))"
-	    " UPDATE spoolcgi_job j SET state = 'failed',"
-	    " finished_at = now(), error_code = 'interrupted',"
-	    " error_message = 'the job was interrupted: its supervisor or "
+	    "  WHERE pg_try_advisory_xact_lock(seq)),"
+	    " again AS (UPDATE spoolcgi_job j SET " PG_REQUEUE
+	    "  FROM dead WHERE j.id = dead.id AND " PG_RETRY_LEFT
+	    "  RETURNING " PG_REQUEUED "),"
+	    " gone AS (UPDATE spoolcgi_job j SET state = 'failed',"
+	    "  finished_at = now(), error_code = 'interrupted',"
+	    "  error_message = 'the job was interrupted: its supervisor or "
 	    "its worker is gone' FROM dead WHERE j.id = dead.id"
-	    " RETURNING j.id::text", &a, 0)) == NULL) {
+	    "  AND NOT " PG_RETRY_LEFT " RETURNING j.id)"
+	    " SELECT id, attempt::text, retries::text FROM again"
+	    " UNION ALL SELECT id::text, NULL, NULL FROM gone", &a,
+	    0)) == NULL) {
 		pg_rollback(pg);
 		return -1;
 	}
 	*n = PQntuples(res);
+	if (pg_commit(pg, "settle") == -1) {
+		PQclear(res);
+		return -1;
+	}
+	pg_log_requeued(res);
 	PQclear(res);
-	return pg_commit(pg, "settle");
+	return 0;
 }
 
 /*

@@ -64,6 +64,7 @@ struct spoolpg {
 	int		 down;		/* the last attempt could not connect */
 	long		 keep;		/* keep_finished_seconds */
 	long		 tomb;		/* tombstone_seconds */
+	const struct config *cfg;	/* its tasks' retries, at a submit */
 	/*
 	 * The job last read as running, and how: a poll's settle question
 	 * (store_update) is then answered without a second round trip, as
@@ -186,8 +187,9 @@ spg_upload_name(const char *name)
 
 /*
  * Commit the job's row and its uploads, the files its staging holds
- * (pg_submit_files: one transaction, with its key), then drop the
- * staging: everything it held is in the database.
+ * (pg_submit_files: one transaction, with its key, and its task's
+ * retries), then drop the staging: everything it held is in the
+ * database.
  */
 static int
 spg_submit(struct store *sp, const struct jobstatus *st, const char *input,
@@ -199,6 +201,7 @@ spg_submit(struct store *sp, const struct jobstatus *st, const char *input,
 	const char	*np[UPLOAD_FILES_MAX];
 	int		 fds[UPLOAD_FILES_MAX];
 	struct dirent	*de;
+	const struct task *t;
 	struct pg	*pg;
 	DIR		*d;
 	size_t		 n = 0, i;
@@ -227,7 +230,8 @@ spg_submit(struct store *sp, const struct jobstatus *st, const char *input,
 	}
 	if ((pg = spg_conn(sp)) != NULL &&
 	    (rc = pg_submit_files(pg, st, st->owner, input, len, maxq, key,
-	    hash, oid, ohash, np, fds, n)) == STORE_ERR)
+	    hash, oid, ohash, np, fds, n, (t = config_task(sp->pg->cfg,
+	    st->task)) != NULL ? t->retries : 0)) == STORE_ERR)
 		spg_check(sp);
 done:
 	saved = errno;
@@ -652,6 +656,7 @@ spoolpg_attach(struct store *sp, const struct config *cfg)
 	}
 	d->keep = cfg->keep_finished_seconds;
 	d->tomb = cfg->tombstone_seconds;
+	d->cfg = cfg;
 	sp->pg = d;
 	sp->ops = &spoolpg_ops;
 	return 0;

@@ -873,6 +873,171 @@ test_worker(struct pg *pg)
 	    "no large object is left");
 }
 
+/* A job of alpha with retries, submitted as the front does. */
+static int
+submit_retries(struct pg *pg, struct jobstatus *st, int retries)
+{
+	char			 oid[SPOOLCGI_ID_LEN + 1];
+	unsigned long long	 oh;
+
+	memset(st, 0, sizeof(*st));
+	if (job_id_new(st->id) == -1)
+		return STORE_ERR;
+	snprintf(st->task, sizeof(st->task), "alpha");
+	st->created_at = time(NULL);
+	return pg_submit_files(pg, st, "c1", "{}", 2, 1000, NULL, 0, oid, &oh,
+	    NULL, NULL, 0, retries);
+}
+
+/* pg_interrupt of run, once the server has ended its closed session. */
+static int
+interrupt_within(struct pg *pg, const struct pgrun *run)
+{
+	int	 i, rc = STORE_BUSY;
+
+	for (i = 0; i < 200 && rc == STORE_BUSY; i++)
+		if ((rc = pg_interrupt(pg, run->st.id, run->attempt,
+		    "gone")) == STORE_BUSY)
+			pause_ms(50);
+	return rc;
+}
+
+/* job id's column col, as text (sql1's buffer). */
+static const char *
+col(const char *id, const char *c)
+{
+	char	 sql[256];
+
+	snprintf(sql, sizeof(sql), "SELECT %s FROM spoolcgi_job WHERE "
+	    "id = '%s'", c, id);
+	return sql1(sql);
+}
+
+/*
+ * Retries: an interrupted attempt is queued again while attempt <=
+ * retries (pg_interrupt, pg_settle, a supervisor's own "interrupted"
+ * end), at the back of the queue; then it fails; the old attempt stays
+ * fenced out.
+ */
+static void
+test_retry(struct pg *pg)
+{
+	struct jobstatus	 j, o, r, fin;
+	struct pgrun		 run, stale, orun;
+	struct pg		*sup;
+	PGconn			*l;
+	char			 seq[32];
+
+	sql1("DELETE FROM spoolcgi_job");
+	cfg.max_running = 10;
+	ok(submit_retries(pg, &j, 1) == STORE_OK &&
+	    strcmp(col(j.id, "retries"), "1") == 0,
+	    "a submit writes its task's retries on the row");
+	snprintf(seq, sizeof(seq), "%s", col(j.id, "seq"));
+	if ((sup = pg_open(conninfo)) == NULL)
+		return;
+	ok(pg_claim(pg, &cfg, NULL, 0, 0, "w1", &run) == STORE_OK &&
+	    pg_run_lock(sup, &run) == STORE_OK && run.attempt == 1,
+	    "it runs, attempt 1");
+	submit(pg, &o, "alpha", "c1", "{}", 2, NULL);
+	stale = run;
+	pg_close(sup);
+	run.pg = NULL;
+	ok(interrupt_within(pg, &run) == STORE_OK &&
+	    pg_read(pg, j.id, &r, NULL) == STORE_OK &&
+	    r.state == JOB_QUEUED && r.error_code[0] == '\0' &&
+	    r.started_at == 0 && strcmp(r.message,
+	    "interrupted; queued again (retry 1 of 1)") == 0,
+	    "its supervisor gone, pg_interrupt queues it again: \"%s\"",
+	    r.message);
+	ok(r.queue_position == 2 && strcmp(col(j.id, "seq"), seq) != 0,
+	    "at the back of the queue, behind a job started after it "
+	    "(position %d), with a new seq", r.queue_position);
+	ok(pg_interrupt(pg, j.id, run.attempt, "gone") == STORE_NOENT,
+	    "once");
+	sup = pg_open(conninfo);
+	stale.pg = sup;
+	ok(pg_run_beat(&stale, 90, "late", NULL, 0, NULL) == STORE_NOENT,
+	    "the interrupted attempt's heartbeat is fenced out");
+	fin = stale.st;
+	fin.state = JOB_SUCCEEDED;
+	ok(pg_run_finish(&stale, &fin, "late", 4) == STORE_NOENT &&
+	    pg_read(pg, j.id, &r, NULL) == STORE_OK && r.state == JOB_QUEUED,
+	    "so is its final write");
+	ok(pg_claim(pg, &cfg, NULL, 0, 0, "w1", &orun) == STORE_OK &&
+	    strcmp(orun.st.id, o.id) == 0 && pg_run_lock(sup, &orun) ==
+	    STORE_OK, "the next claim takes the job that was behind it");
+	finish(&orun);
+	ok(pg_claim(pg, &cfg, NULL, 0, 0, "w1", &run) == STORE_OK &&
+	    strcmp(run.st.id, j.id) == 0 && run.attempt == 2 &&
+	    pg_run_lock(sup, &run) == STORE_OK, "then the retry: attempt 2");
+	pg_close(sup);
+	run.pg = NULL;
+	ok(settle_within(pg, GRACE, 15) == 1 &&
+	    pg_read(pg, j.id, &r, NULL) == STORE_OK &&
+	    r.state == JOB_FAILED && strcmp(r.error_code, "interrupted") == 0,
+	    "interrupted again, its retries used up: pg_settle fails it");
+
+	/* pg_settle queues again too, and tells the workers. */
+	submit_retries(pg, &j, 2);
+	sup = pg_open(conninfo);
+	ok(pg_claim(pg, &cfg, NULL, 0, 0, "w1", &run) == STORE_OK &&
+	    pg_run_lock(sup, &run) == STORE_OK, "a job with retries 2 runs");
+	pg_close(sup);
+	run.pg = NULL;
+	l = PQconnectdb(conninfo);
+	PQclear(PQexec(l, "LISTEN spoolcgi_queued"));
+	ok(settle_within(pg, GRACE, 15) == 1 &&
+	    pg_read(pg, j.id, &r, NULL) == STORE_OK &&
+	    r.state == JOB_QUEUED && strcmp(r.message,
+	    "interrupted; queued again (retry 1 of 2)") == 0,
+	    "its supervisor gone, pg_settle queues it again: \"%s\"",
+	    r.message);
+	ok(notified(l, "spoolcgi_queued", j.id),
+	    "and notifies spoolcgi_queued with its id");
+	PQfinish(l);
+
+	/* A supervisor's own end "interrupted" (its worker stopped). */
+	sup = pg_open(conninfo);
+	ok(pg_claim(pg, &cfg, NULL, 0, 0, "w1", &run) == STORE_OK &&
+	    run.attempt == 2 && pg_run_lock(sup, &run) == STORE_OK,
+	    "attempt 2 runs");
+	fin = run.st;
+	fin.state = JOB_FAILED;
+	snprintf(fin.error_code, sizeof(fin.error_code), "interrupted");
+	ok(pg_run_finish(&run, &fin, "partial", 7) == STORE_OK &&
+	    pg_read(pg, j.id, &r, NULL) == STORE_OK &&
+	    r.state == JOB_QUEUED && strcmp(r.message,
+	    "interrupted; queued again (retry 2 of 2)") == 0 &&
+	    strcmp(col(j.id, "result_oid IS NULL"), "t") == 0,
+	    "its supervisor's end \"interrupted\" queues it again, with no "
+	    "result");
+	ok(pg_claim(pg, &cfg, NULL, 0, 0, "w1", &run) == STORE_OK &&
+	    run.attempt == 3 && pg_run_lock(sup, &run) == STORE_OK,
+	    "attempt 3 runs, on the same session: the new seq is a new lock");
+	fin = run.st;
+	fin.state = JOB_FAILED;
+	snprintf(fin.error_code, sizeof(fin.error_code), "interrupted");
+	ok(pg_run_finish(&run, &fin, NULL, 0) == STORE_OK &&
+	    pg_read(pg, j.id, &r, NULL) == STORE_OK &&
+	    r.state == JOB_FAILED && strcmp(r.error_code, "interrupted") == 0,
+	    "its third end \"interrupted\": failed, its retries used up");
+
+	/* A cancel asked: it ends, never to run again. */
+	submit_retries(pg, &j, 1);
+	ok(pg_claim(pg, &cfg, NULL, 0, 0, "w1", &run) == STORE_OK &&
+	    pg_run_lock(sup, &run) == STORE_OK &&
+	    pg_cancel(pg, j.id, &r) == STORE_OK && r.state == JOB_RUNNING,
+	    "a job with retries 1 runs; a cancel is asked");
+	pg_close(sup);
+	run.pg = NULL;
+	ok(interrupt_within(pg, &run) == STORE_OK &&
+	    pg_read(pg, j.id, &r, NULL) == STORE_OK &&
+	    r.state == JOB_FAILED && strcmp(r.error_code, "interrupted") == 0,
+	    "its supervisor gone, it is not queued again: failed");
+	sql1("DELETE FROM spoolcgi_job");
+}
+
 int
 main(void)
 {
@@ -912,12 +1077,178 @@ main(void)
 	test_cancel(pg);
 	test_expire(pg);
 	test_worker(pg);
+	test_retry(pg);
 	pg_close(pg);
 	PQfinish(admin);
 	return tap_done();
 }
 
 #else /* !HAVE_LIBPQ */
+
+/* A job of alpha with retries, submitted as the front does. */
+static int
+submit_retries(struct pg *pg, struct jobstatus *st, int retries)
+{
+	char			 oid[SPOOLCGI_ID_LEN + 1];
+	unsigned long long	 oh;
+
+	memset(st, 0, sizeof(*st));
+	if (job_id_new(st->id) == -1)
+		return STORE_ERR;
+	snprintf(st->task, sizeof(st->task), "alpha");
+	st->created_at = time(NULL);
+	return pg_submit_files(pg, st, "c1", "{}", 2, 1000, NULL, 0, oid, &oh,
+	    NULL, NULL, 0, retries);
+}
+
+/* pg_interrupt of run, once the server has ended its closed session. */
+static int
+interrupt_within(struct pg *pg, const struct pgrun *run)
+{
+	int	 i, rc = STORE_BUSY;
+
+	for (i = 0; i < 200 && rc == STORE_BUSY; i++)
+		if ((rc = pg_interrupt(pg, run->st.id, run->attempt,
+		    "gone")) == STORE_BUSY)
+			pause_ms(50);
+	return rc;
+}
+
+/* job id's column col, as text (sql1's buffer). */
+static const char *
+col(const char *id, const char *c)
+{
+	char	 sql[256];
+
+	snprintf(sql, sizeof(sql), "SELECT %s FROM spoolcgi_job WHERE "
+	    "id = '%s'", c, id);
+	return sql1(sql);
+}
+
+/*
+ * Retries: an interrupted attempt is queued again while attempt <=
+ * retries (pg_interrupt, pg_settle, a supervisor's own "interrupted"
+ * end), at the back of the queue; then it fails; the old attempt stays
+ * fenced out.
+ */
+static void
+test_retry(struct pg *pg)
+{
+	struct jobstatus	 j, o, r, fin;
+	struct pgrun		 run, stale, orun;
+	struct pg		*sup;
+	PGconn			*l;
+	char			 seq[32];
+
+	sql1("DELETE FROM spoolcgi_job");
+	cfg.max_running = 10;
+	ok(submit_retries(pg, &j, 1) == STORE_OK &&
+	    strcmp(col(j.id, "retries"), "1") == 0,
+	    "a submit writes its task's retries on the row");
+	snprintf(seq, sizeof(seq), "%s", col(j.id, "seq"));
+	if ((sup = pg_open(conninfo)) == NULL)
+		return;
+	ok(pg_claim(pg, &cfg, NULL, 0, 0, "w1", &run) == STORE_OK &&
+	    pg_run_lock(sup, &run) == STORE_OK && run.attempt == 1,
+	    "it runs, attempt 1");
+	submit(pg, &o, "alpha", "c1", "{}", 2, NULL);
+	stale = run;
+	pg_close(sup);
+	run.pg = NULL;
+	ok(interrupt_within(pg, &run) == STORE_OK &&
+	    pg_read(pg, j.id, &r, NULL) == STORE_OK &&
+	    r.state == JOB_QUEUED && r.error_code[0] == '\0' &&
+	    r.started_at == 0 && strcmp(r.message,
+	    "interrupted; queued again (retry 1 of 1)") == 0,
+	    "its supervisor gone, pg_interrupt queues it again: \"%s\"",
+	    r.message);
+	ok(r.queue_position == 2 && strcmp(col(j.id, "seq"), seq) != 0,
+	    "at the back of the queue, behind a job started after it "
+	    "(position %d), with a new seq", r.queue_position);
+	ok(pg_interrupt(pg, j.id, run.attempt, "gone") == STORE_NOENT,
+	    "once");
+	sup = pg_open(conninfo);
+	stale.pg = sup;
+	ok(pg_run_beat(&stale, 90, "late", NULL, 0, NULL) == STORE_NOENT,
+	    "the interrupted attempt's heartbeat is fenced out");
+	fin = stale.st;
+	fin.state = JOB_SUCCEEDED;
+	ok(pg_run_finish(&stale, &fin, "late", 4) == STORE_NOENT &&
+	    pg_read(pg, j.id, &r, NULL) == STORE_OK && r.state == JOB_QUEUED,
+	    "so is its final write");
+	ok(pg_claim(pg, &cfg, NULL, 0, 0, "w1", &orun) == STORE_OK &&
+	    strcmp(orun.st.id, o.id) == 0 && pg_run_lock(sup, &orun) ==
+	    STORE_OK, "the next claim takes the job that was behind it");
+	finish(&orun);
+	ok(pg_claim(pg, &cfg, NULL, 0, 0, "w1", &run) == STORE_OK &&
+	    strcmp(run.st.id, j.id) == 0 && run.attempt == 2 &&
+	    pg_run_lock(sup, &run) == STORE_OK, "then the retry: attempt 2");
+	pg_close(sup);
+	run.pg = NULL;
+	ok(settle_within(pg, GRACE, 15) == 1 &&
+	    pg_read(pg, j.id, &r, NULL) == STORE_OK &&
+	    r.state == JOB_FAILED && strcmp(r.error_code, "interrupted") == 0,
+	    "interrupted again, its retries used up: pg_settle fails it");
+
+	/* pg_settle queues again too, and tells the workers. */
+	submit_retries(pg, &j, 2);
+	sup = pg_open(conninfo);
+	ok(pg_claim(pg, &cfg, NULL, 0, 0, "w1", &run) == STORE_OK &&
+	    pg_run_lock(sup, &run) == STORE_OK, "a job with retries 2 runs");
+	pg_close(sup);
+	run.pg = NULL;
+	l = PQconnectdb(conninfo);
+	PQclear(PQexec(l, "LISTEN spoolcgi_queued"));
+	ok(settle_within(pg, GRACE, 15) == 1 &&
+	    pg_read(pg, j.id, &r, NULL) == STORE_OK &&
+	    r.state == JOB_QUEUED && strcmp(r.message,
+	    "interrupted; queued again (retry 1 of 2)") == 0,
+	    "its supervisor gone, pg_settle queues it again: \"%s\"",
+	    r.message);
+	ok(notified(l, "spoolcgi_queued", j.id),
+	    "and notifies spoolcgi_queued with its id");
+	PQfinish(l);
+
+	/* A supervisor's own end "interrupted" (its worker stopped). */
+	sup = pg_open(conninfo);
+	ok(pg_claim(pg, &cfg, NULL, 0, 0, "w1", &run) == STORE_OK &&
+	    run.attempt == 2 && pg_run_lock(sup, &run) == STORE_OK,
+	    "attempt 2 runs");
+	fin = run.st;
+	fin.state = JOB_FAILED;
+	snprintf(fin.error_code, sizeof(fin.error_code), "interrupted");
+	ok(pg_run_finish(&run, &fin, "partial", 7) == STORE_OK &&
+	    pg_read(pg, j.id, &r, NULL) == STORE_OK &&
+	    r.state == JOB_QUEUED && strcmp(r.message,
+	    "interrupted; queued again (retry 2 of 2)") == 0 &&
+	    strcmp(col(j.id, "result_oid IS NULL"), "t") == 0,
+	    "its supervisor's end \"interrupted\" queues it again, with no "
+	    "result");
+	ok(pg_claim(pg, &cfg, NULL, 0, 0, "w1", &run) == STORE_OK &&
+	    run.attempt == 3 && pg_run_lock(sup, &run) == STORE_OK,
+	    "attempt 3 runs, on the same session: the new seq is a new lock");
+	fin = run.st;
+	fin.state = JOB_FAILED;
+	snprintf(fin.error_code, sizeof(fin.error_code), "interrupted");
+	ok(pg_run_finish(&run, &fin, NULL, 0) == STORE_OK &&
+	    pg_read(pg, j.id, &r, NULL) == STORE_OK &&
+	    r.state == JOB_FAILED && strcmp(r.error_code, "interrupted") == 0,
+	    "its third end \"interrupted\": failed, its retries used up");
+
+	/* A cancel asked: it ends, never to run again. */
+	submit_retries(pg, &j, 1);
+	ok(pg_claim(pg, &cfg, NULL, 0, 0, "w1", &run) == STORE_OK &&
+	    pg_run_lock(sup, &run) == STORE_OK &&
+	    pg_cancel(pg, j.id, &r) == STORE_OK && r.state == JOB_RUNNING,
+	    "a job with retries 1 runs; a cancel is asked");
+	pg_close(sup);
+	run.pg = NULL;
+	ok(interrupt_within(pg, &run) == STORE_OK &&
+	    pg_read(pg, j.id, &r, NULL) == STORE_OK &&
+	    r.state == JOB_FAILED && strcmp(r.error_code, "interrupted") == 0,
+	    "its supervisor gone, it is not queued again: failed");
+	sql1("DELETE FROM spoolcgi_job");
+}
 
 int
 main(void)

@@ -5,7 +5,9 @@
  *
  *   pgjob submit TASK [NAME=VALUE]...   a job of TASK with those fields
  *                                       (the task's stdin as start.c
- *                                       makes it); prints its id
+ *                                       makes it), with retries
+ *                                       $PGJOB_RETRIES (default 0);
+ *                                       prints its id
  *   pgjob read ID                       settles first (pg_settle, grace
  *                                       $PGJOB_GRACE, default 20), as a
  *                                       poll will; prints "STATE PROGRESS
@@ -71,8 +73,9 @@ submit(struct pg *pg, int argc, char *argv[])
 	json_object_object_add(o, "files", json_object_new_object());
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 	    JSON_C_TO_STRING_NOSLASHESCAPE);
-	rc = pg_submit(pg, &st, "test", s, strlen(s), 100000, NULL, 0, oid,
-	    &oh);
+	rc = pg_submit_files(pg, &st, "test", s, strlen(s), 100000, NULL, 0,
+	    oid, &oh, NULL, NULL, 0, getenv("PGJOB_RETRIES") != NULL ?
+	    atoi(getenv("PGJOB_RETRIES")) : 0);
 	if (rc == STORE_OK) {
 		/* The stdin the task must see, for the test to compare. */
 		if (getenv("PGJOB_INPUT") != NULL) {
