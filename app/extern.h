@@ -741,6 +741,7 @@ struct pgrun {
 	struct pg	*pg;		/* NULL until pg_run_lock */
 	long long	 seq;		/* FIFO order; the lock's key */
 	int		 attempt;	/* the fencing token */
+	int		 requeued;	/* its end "interrupted" queued it */
 	struct jobstatus st;
 };
 

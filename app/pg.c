@@ -1324,6 +1324,7 @@ pg_finish(struct pgrun *run, const struct jobstatus *st, int fd,
 				PQclear(res);
 				goto fail;
 			}
+			run->requeued = 1;
 			pg_log_requeued(res);
 			PQclear(res);
 			pg_run_release(run);
@@ -1371,8 +1372,9 @@ fail:
 /*
  * The final write of running attempt run: st's state, progress, message
  * and error, and the result (NULL: none), guarded by the attempt; then
- * the lock is let go.  Returns STORE_OK, STORE_NOENT (fenced out:
- * nothing was written) or STORE_ERR.
+ * the lock is let go.  Returns STORE_OK (run->requeued set when an end
+ * "interrupted" queued the job again), STORE_NOENT (fenced out: nothing
+ * was written) or STORE_ERR.
  */
 int
 pg_run_finish(struct pgrun *run, const struct jobstatus *st,

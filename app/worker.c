@@ -443,7 +443,9 @@ sup_main(const struct config *cfg, struct pgrun *run, pid_t parent)
 			    "the result could not be read back");
 		}
 	}
-	if ((rc = sup_final(&s, &st, resfd)) == 0) {
+	if ((rc = sup_final(&s, &st, resfd)) == 0 && run->requeued)
+		log_info("job %s: queued again (its retries allow)", id);
+	else if (rc == 0) {
 		log_info("job %s: %s%s%s", id, job_state_name(st.state),
 		    st.error_code[0] != '\0' ? ": " : "", st.error_code);
 		/*
