@@ -34,7 +34,8 @@
  *
  * Stopping (SIGTERM or SIGINT): the worker claims nothing more and asks
  * every supervisor to stop; each stops its task as a cancel does and ends
- * its job as failed, "interrupted" (retrying it is the client's choice),
+ * its job as failed, "interrupted" (queued again while its task's retries
+ * allow: pg_run_finish_fd; else retrying it is the client's choice),
  * so that a stop is over within kill_grace_seconds, as systemd expects,
  * and no job waits for a worker that is gone.  A worker that dies without
  * that (SIGKILL) takes its supervisors along: each has PR_SET_PDEATHSIG
