@@ -576,8 +576,8 @@ pg_open(const char *conninfo)
  * Make pg usable again after its connection broke (the server restarted,
  * the network failed): reconnect with the same parameters.  A supervisor
  * then takes its job's lock again (pg_run_lock), which the fence lets it
- * do only while its attempt still runs.  Returns 0 (it is, or is again,
- * connected), or -1 (logged).
+ * do only while its attempt still runs.  Returns 0 (it is connected), 1
+ * (it is connected again: the old connection was lost), or -1 (logged).
  */
 int
 pg_reconnect(struct pg *pg)
@@ -601,7 +601,7 @@ pg_reconnect(struct pg *pg)
 		errno = ECONNREFUSED;
 		return -1;
 	}
-	return 0;
+	return 1;
 }
 
 /* Close the connection: its session advisory locks go with it. */

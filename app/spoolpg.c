@@ -74,6 +74,13 @@ struct spoolpg {
 	struct jobstatus runst;
 	unsigned char	 secret[STORE_SECRET_LEN];	/* once read */
 	int		 have_secret;
+	/*
+	 * The job this process committed last, as it was written: the read
+	 * that follows a start's COMMIT, should the server go away between
+	 * the two, answers with it (the job is there: 202, not 503).
+	 */
+	char		 submitted[SPOOLCGI_ID_LEN + 1];
+	struct jobstatus subst;
 };
 
 /*
@@ -128,11 +135,18 @@ spg_retry(struct store *sp, int rc)
 	return 1;
 }
 
-/* After a write that failed: a connection lost is an outage. */
+/*
+ * After a write that failed: a connection lost is an outage, even when
+ * the server is back by the time it is made again (a crash and a quick
+ * restart): the write was cut off by it, and is answered 503, not 500.
+ */
 static void
 spg_check(struct store *sp)
 {
-	(void)spg_retry(sp, STORE_ERR);
+	struct spoolpg	*d = sp->pg;
+
+	if (d->pg != NULL && pg_reconnect(d->pg) != 0)
+		d->down = 1;
 }
 
 static int
@@ -142,9 +156,15 @@ spg_read(struct store *sp, const char *id, struct jobstatus *st)
 	int		 rc;
 
 	if ((pg = spg_conn(sp)) == NULL)
-		return STORE_ERR;
-	if (spg_retry(sp, rc = pg_read(pg, id, st, NULL)))
+		rc = STORE_ERR;
+	else if (spg_retry(sp, rc = pg_read(pg, id, st, NULL)))
 		rc = pg_read(sp->pg->pg, id, st, NULL);
+	if (rc == STORE_ERR && strcmp(sp->pg->submitted, id) == 0) {
+		log_warnx("database: job %s: answered as committed", id);
+		*st = sp->pg->subst;
+		rc = STORE_OK;
+	}
+	sp->pg->submitted[0] = '\0';
 	sp->pg->running[0] = '\0';
 	if (rc == STORE_OK && st->state == JOB_RUNNING) {
 		memcpy(sp->pg->running, st->id, sizeof(sp->pg->running));
@@ -233,6 +253,11 @@ spg_submit(struct store *sp, const struct jobstatus *st, const char *input,
 	    hash, oid, ohash, np, fds, n, (t = config_task(sp->pg->cfg,
 	    st->task)) != NULL ? t->retries : 0)) == STORE_ERR)
 		spg_check(sp);
+	if (rc == STORE_OK) {
+		memcpy(sp->pg->submitted, st->id, sizeof(sp->pg->submitted));
+		sp->pg->subst = *st;
+		sp->pg->subst.state = JOB_QUEUED;
+	}
 done:
 	saved = errno;
 	for (i = 0; i < n; i++)
@@ -595,10 +620,15 @@ spg_client_done(struct store *sp, const char *addr, const char *id)
 		spg_check(sp);
 }
 
+/*
+ * Was the last failure an outage: the server could not be reached, or
+ * the connection broke under the call (a read tried again after a
+ * reconnect that failed once more)?
+ */
 static int
 spg_unreachable(struct store *sp)
 {
-	return sp->pg->down;
+	return sp->pg->down || (sp->pg->pg != NULL && pg_broken(sp->pg->pg));
 }
 
 static void

@@ -289,6 +289,60 @@ sup_final(struct sup *s, const struct jobstatus *st, int resfd)
 	}
 }
 
+/*
+ * The supervisor's start on the database: its connection, the job's
+ * lock, a first heartbeat (*cancel: a cancel was asked), the input in in
+ * and the job's local files in lc (store_local_open), its uploads among
+ * them.  A database that goes away meanwhile (a crash and its restart)
+ * is waited for with backoff, as the final write waits (WORKER_FINAL_MS):
+ * no task has started, and a restart must not end the job
+ * "interrupted".  Returns 0; 1 when the attempt is not ours any more
+ * (settled meanwhile); -1 (the database stayed away, the worker stops,
+ * or the local files could not be made).
+ */
+static int
+sup_begin(struct sup *s, struct store *sp, struct local *lc, struct buf *in,
+    int *cancel)
+{
+	long long	 deadline = proc_now_ms() + WORKER_FINAL_MS;
+	int		 ms = 250, rc;
+
+	for (;;) {
+		rc = STORE_ERR;
+		if (s->pg == NULL)
+			s->pg = pg_open(s->cfg->database);
+		else if (pg_reconnect(s->pg) == -1)
+			goto wait;
+		if (s->pg == NULL || (rc = pg_run_lock(s->pg, s->run)) !=
+		    STORE_OK)
+			goto wait;
+		if (pg_listen(s->pg, 1) == 0 && (rc = pg_run_beat(s->run,
+		    s->run->st.progress, s->run->st.message, NULL, 0,
+		    cancel)) == STORE_OK && (rc = pg_blob_read(s->pg,
+		    s->run->st.id, 0, in)) == STORE_OK) {
+			/* The directory is made afresh at each try. */
+			if (store_local_open(sp, s->run->st.id, in->data !=
+			    NULL ? in->data : "", in->len, lc) == -1)
+				return -1;
+			if ((rc = pg_uploads_copy(s->pg, s->run->st.id, NULL,
+			    store_local_upload, lc)) == STORE_OK)
+				return 0;
+			store_local_close(lc);
+		}
+		pg_run_release(s->run);
+		if (rc == STORE_OK)
+			rc = STORE_ERR;		/* the LISTEN failed */
+wait:
+		if (rc != STORE_ERR)
+			return 1;	/* busy elsewhere, or fenced out */
+		if (worker_stop || proc_now_ms() >= deadline)
+			return -1;
+		(void)poll(NULL, 0, ms);
+		if ((ms *= 2) > WORKER_BACKOFF_MS)
+			ms = WORKER_BACKOFF_MS;
+	}
+}
+
 /* Drop libpq's variables: the task must not learn how to reach the database. */
 static void
 sup_env_scrub(void)
@@ -363,27 +417,19 @@ sup_main(const struct config *cfg, struct pgrun *run, pid_t parent)
 		    run->st.task);
 		_exit(1);
 	}
-	if ((sp = store_open(cfg->spool)) == NULL ||
-	    (s.pg = pg_open(cfg->database)) == NULL)
+	if ((sp = store_open(cfg->spool)) == NULL)
 		_exit(1);
-	sup_env_scrub();
-	switch (pg_run_lock(s.pg, run)) {
-	case STORE_OK:
+	switch (sup_begin(&s, sp, &lc, &in, &cancel)) {
+	case 0:
 		break;
-	case STORE_ERR:
-		_exit(1);
-	default:
+	case 1:
 		_exit(0);	/* not ours any more */
-	}
-	if (pg_listen(s.pg, 1) == -1 ||
-	    pg_run_beat(run, run->st.progress, run->st.message, NULL, 0,
-	    &cancel) != STORE_OK ||
-	    pg_blob_read(s.pg, id, 0, &in) != STORE_OK)
+	default:
 		_exit(1);
+	}
+	sup_env_scrub();
 	/* The uploads are in work/ before the task starts, as on one host. */
-	if (store_local_open(sp, id, in.data != NULL ? in.data : "", in.len,
-	    &lc) == -1 || pg_uploads_copy(s.pg, id, NULL, store_local_upload,
-	    &lc) != STORE_OK || store_local_files(&lc, &fds) == -1 ||
+	if (store_local_files(&lc, &fds) == -1 ||
 	    store_local_workdir(&lc, workdir, sizeof(workdir)) == -1)
 		_exit(1);
 	s.lc = &lc;

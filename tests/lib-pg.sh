@@ -15,6 +15,15 @@
 #               start it again: the recovery replays the WAL
 #   pg_sql DB SQL
 #               run SQL with psql (tuples only, unaligned)
+#   pg_front_db DB
+#               for a front's site (tests/lib.sh setup_site, done, with
+#               "database": "$PG_CONNINFO dbname=DB" in its configuration):
+#               an EXIT trap that stops the server and the site, the server
+#               started, DB created and "spoolcgi db init" run on it as the
+#               site's user; bails out on failure.  The caller then starts
+#               its web server (and workers)
+#   as_web CMD [ARGS...]
+#               CMD as the site's user (the spool is theirs)
 #   PG_CONNINFO     "host=$PG_DIR/sock port=$PG_PORT user=spoolcgi"
 #   PG_CONNINFO_TCP the same over 127.0.0.1
 #
@@ -105,4 +114,20 @@ pg_restart_immediate() {
 pg_sql() {
 	psql -X -q -t -A -v ON_ERROR_STOP=1 -d "$PG_CONNINFO dbname=$1" \
 	    -c "$2"
+}
+
+as_web() {
+	if [ -n "$WEB_USER" ]; then
+		runuser -u "$WEB_USER" -- "$@"
+	else
+		"$@"
+	fi
+}
+
+pg_front_db() {
+	trap '_rc=$?; pg_cleanup; (exit $_rc); cleanup' EXIT
+	pg_start || bail_out "the PostgreSQL server did not start"
+	pg_sql postgres "CREATE DATABASE $1" || bail_out "createdb failed"
+	as_web "$SITE/bin/spoolcgi" -c "$CONFIG" db init >"$T/init.out" \
+	    2>&1 || { diag_file "$T/init.out"; bail_out "db init failed"; }
 }

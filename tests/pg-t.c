@@ -680,17 +680,18 @@ test_restart(struct pg *pg)
 	end = now_s() + RGRACE + 1;
 	while (now_s() < end)
 		pause_ms(100);
+	ok(pg_reconnect(pg) == 0, "pg_reconnect of a working connection: 0");
 	restart();
 	ok(pg_read(pg, a.id, &r, NULL) == STORE_ERR,
 	    "the restart broke the store's connection");
-	ok(pg_reconnect(pg) == 0 && pg_read(pg, a.id, &r, NULL) == STORE_OK,
-	    "pg_reconnect makes it usable again");
+	ok(pg_reconnect(pg) == 1 && pg_read(pg, a.id, &r, NULL) == STORE_OK,
+	    "pg_reconnect makes it usable again, and says so (1)");
 	ok(pg_settle(pg, RGRACE, &n) == 0 && n == 0 &&
 	    pg_read(pg, a.id, &r, NULL) == STORE_OK && r.state == JOB_RUNNING &&
 	    pg_read(pg, b.id, &r, NULL) == STORE_OK && r.state == JOB_RUNNING,
 	    "right after the restart every lock is gone and every heartbeat "
 	    "old, yet no job reads interrupted");
-	ok(pg_reconnect(supa) == 0 && pg_run_lock(supa, &ra) == STORE_OK,
+	ok(pg_reconnect(supa) == 1 && pg_run_lock(supa, &ra) == STORE_OK,
 	    "one supervisor reconnects and takes its job's lock again");
 	ok(pg_read(pg, k.id, &r, NULL) == STORE_OK &&
 	    r.state == JOB_QUEUED &&
