@@ -455,7 +455,7 @@ pg_log_requeued(const PGresult *res)
 
 	for (i = 0; i < PQntuples(res); i++)
 		if (!PQgetisnull(res, i, 1))
-				log_warnx("job %s: interrupted; queued again (retry "
+			log_warnx("job %s: interrupted; queued again (retry "
 			    "%s of %s)", PQgetvalue(res, i, 0),
 			    PQgetvalue(res, i, 1), PQgetvalue(res, i, 2));
 }
