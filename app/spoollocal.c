@@ -15,7 +15,11 @@
  *
  * The database holds the job; these are scratch: a directory whose lock
  * is free belongs to a supervisor that is gone, and any worker starting
- * on this spool removes it (store_local_sweep).
+ * on this spool removes it (store_local_sweep).  A job queued again after
+ * an interrupted attempt may be claimed here while the earlier attempt's
+ * supervisor still lets go of its directory: the next attempt removes it
+ * only once its lock is free, and a supervisor removes its own directory
+ * while it holds the lock, so neither removes the other's.
  */
 #include "config.h"
 
@@ -26,6 +30,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -33,6 +38,7 @@
 #include "extern.h"
 
 #define LOCAL_DIR	"running"
+#define LOCAL_WAIT_MS	10000	/* for an earlier attempt's supervisor */
 
 /* spool/running, created when missing.  Returns its descriptor or -1. */
 static int
@@ -52,10 +58,39 @@ local_dir(struct store *sp)
 }
 
 /*
+ * Remove what an earlier attempt of job id left in dfd, once its lock is
+ * free.  Returns 0, or -1 (errno EWOULDBLOCK: still held after
+ * LOCAL_WAIT_MS).
+ */
+static int
+local_remove_old(int dfd, const char *id)
+{
+	int	 fd, ms, rc, saved;
+
+	if ((fd = openat(dfd, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return errno == ENOENT ? 0 : -1;
+	for (ms = 0; flock(fd, LOCK_EX | LOCK_NB) == -1; ms += 50) {
+		if (errno != EWOULDBLOCK || ms >= LOCAL_WAIT_MS) {
+			saved = errno;
+			close(fd);
+			errno = saved;
+			return -1;
+		}
+		(void)poll(NULL, 0, 50);
+	}
+	rc = spool_remove_tree(dfd, id);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return rc;
+}
+
+/*
  * Make job id's local directory afresh (what an earlier run of it left is
- * removed), lock it, and write input (len bytes) as its input.json,
- * synced: the task reads its stdin from the disk, as on one host.
- * Returns 0, or -1 (logged).
+ * removed, once free), lock it, and write input (len bytes) as its
+ * input.json, synced: the task reads its stdin from the disk, as on one
+ * host.  Returns 0, or -1 (logged).
  */
 int
 store_local_open(struct store *sp, const char *id, const char *input,
@@ -82,7 +117,7 @@ store_local_open(struct store *sp, const char *id, const char *input,
 	 * between its creation and its lock: then it is made again.
 	 */
 	for (tries = 0; tries < 3; tries++) {
-		if (spool_remove_tree(dfd, id) == -1 ||
+		if (local_remove_old(dfd, id) == -1 ||
 		    (mkdirat(dfd, id, 0700) == -1 && errno != EEXIST))
 			break;
 		if ((lc->dirfd = openat(dfd, id, O_RDONLY | O_DIRECTORY |

@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -908,6 +909,42 @@ test_log_read(void)
 	store_close(sp);
 }
 
+/*
+ * A job queued again and claimed on the same spool while its earlier
+ * attempt's supervisor still holds its directory: the next attempt waits
+ * for that lock before it makes the directory afresh, so neither removes
+ * the other's files.
+ */
+static void
+test_local_again(struct store *sp, const char *id, const char *in,
+    size_t len)
+{
+	struct local	 lc, lc2;
+	pid_t		 pid;
+	int		 ws = -1, waited;
+
+	ok(store_local_open(sp, id, in, len, &lc) == 0,
+	    "an attempt's files are made and held");
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		/* A lock is its open file's: the copy is not the next's. */
+		close(lc.dirfd);
+		_exit(store_local_open(sp, id, in, len, &lc2) == 0 &&
+		    access(at("running/%s/input.json", id), F_OK) == 0 ? 0 : 1);
+	}
+	/* Bounded: what is checked is that it has not finished yet. */
+	poll(NULL, 0, 500);
+	waited = waitpid(pid, &ws, WNOHANG) == 0;
+	ok(waited, "the next attempt waits while the earlier one holds them");
+	store_local_close(&lc);
+	if (waited)
+		(void)waitpid(pid, &ws, 0);
+	ok(WIFEXITED(ws) && WEXITSTATUS(ws) == 0 &&
+	    access(at("running/%s/input.json", id), F_OK) == 0,
+	    "once they are let go, it makes its own, and they stay");
+	(void)store_local_sweep(sp);
+}
+
 /* spoollocal.c: a worker's local files for the jobs it runs. */
 static void
 test_local(void)
@@ -964,6 +1001,7 @@ test_local(void)
 	store_local_close(&lc);
 	ok(access(at("running/%s", id), F_OK) == -1 && lc.dirfd == -1,
 	    "closing removes a job's files");
+	test_local_again(sp, id, in, sizeof(in) - 1);
 	store_close(sp);
 }
 
