@@ -25,7 +25,9 @@
  *     must never run where nobody believes it runs;
  *   - a broken connection (a database restart) is made again with
  *     backoff and the lock taken again; the task goes on meanwhile
- *     (pg_settle counts a restart as a fresh heartbeat);
+ *     (pg_settle counts a restart as a fresh heartbeat); before the
+ *     task starts, the database is waited for as the final write waits
+ *     (sup_begin), so a restart never ends a job that had not started;
  *   - a cancel is heard through LISTEN within a tick (250 ms) and from
  *     the heartbeat's flag; the task's group is stopped (TERM, the grace,
  *     KILL) and the job ends cancelled;
