@@ -646,6 +646,8 @@ pg_reconnect(struct pg *pg)
 		errno = ECONNREFUSED;
 		return -1;
 	}
+	/* A call given up may have left it non-blocking; it starts anew. */
+	(void)PQsetnonblocking(pg->conn, 0);
 	return 0;
 }
 
