@@ -749,6 +749,7 @@ const char	*pg_unavailable(void);
 int		 pg_main(const struct config *, int, char *[]);
 struct pg	*pg_open(const char *);
 int		 pg_reconnect(struct pg *);
+void		 pg_deadline(struct pg *, long long);
 void		 pg_close(struct pg *);
 const char	*pg_error(const struct pg *);
 int		 pg_schema_version(struct pg *, int *);

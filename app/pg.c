@@ -72,6 +72,7 @@
 
 #include <libpq-fe.h>
 #include <libpq/libpq-fs.h>
+#include <poll.h>
 #include <unistd.h>
 
 /* The first key of the program's two-key advisory locks: "spoo". */
@@ -95,8 +96,13 @@
 	"-c tcp_keepalives_interval=2 -c tcp_keepalives_count=3 " \
 	"-c tcp_user_timeout=5000"
 
+/* Why a call given up at the deadline (pg_deadline) failed. */
+#define PG_LATE		"no answer by the deadline: the network may be cut"
+
 struct pg {
 	PGconn		*conn;
+	long long	 deadline;	/* proc_now_ms(); 0: none */
+	int		 late;		/* the last call passed it */
 	char		 err[512];	/* the last error, one line */
 };
 
@@ -309,6 +315,82 @@ arg_bin(struct pgargs *a, const void *p, size_t len)
 }
 
 /*
+ * Wait on pg's socket for events (POLLIN, POLLOUT) until its deadline.
+ * Returns 0 (ready, or to be asked again), or -1 (no socket, or the
+ * deadline passed: pg->late set; errno ETIMEDOUT).
+ */
+static int
+pg_poll(struct pg *pg, short events)
+{
+	struct pollfd	 pfd;
+	long long	 left;
+
+	if ((left = pg->deadline - proc_now_ms()) <= 0) {
+		pg->late = 1;
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	if ((pfd.fd = PQsocket(pg->conn)) < 0) {
+		errno = EBADF;
+		return -1;
+	}
+	pfd.events = events;
+	if (poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left) == -1 &&
+	    errno != EINTR)
+		return -1;
+	return 0;
+}
+
+/*
+ * PQexecParams, but given up at pg's deadline when it has one: the
+ * query is sent and its answer read without blocking, so a connection
+ * that a silent network cut left waiting for the kernel's timeouts
+ * returns in time.  One given up leaves its query in flight: the
+ * connection is then not idle, and pg_reconnect makes it again.
+ * Returns the result (the last, or the first error), or NULL.
+ */
+static PGresult *
+pg_exec(struct pg *pg, const char *sql, const struct pgargs *a, int binary)
+{
+	PGresult	*res = NULL, *r;
+	int		 f;
+
+	pg->late = 0;
+	if (pg->deadline == 0)
+		return PQexecParams(pg->conn, sql, a != NULL ? a->n : 0, NULL,
+		    a != NULL ? a->v : NULL, a != NULL ? a->len : NULL,
+		    a != NULL ? a->fmt : NULL, binary);
+	if (PQsetnonblocking(pg->conn, 1) == -1 ||
+	    PQsendQueryParams(pg->conn, sql, a != NULL ? a->n : 0, NULL,
+	    a != NULL ? a->v : NULL, a != NULL ? a->len : NULL,
+	    a != NULL ? a->fmt : NULL, binary) == 0)
+		goto fail;
+	for (;;) {
+		while ((f = PQflush(pg->conn)) != 0 ||
+		    PQisBusy(pg->conn)) {
+			if (f == -1 || pg_poll(pg, POLLIN |
+			    (f == 1 ? POLLOUT : 0)) == -1 ||
+			    PQconsumeInput(pg->conn) == 0)
+				goto fail;
+		}
+		if ((r = PQgetResult(pg->conn)) == NULL)
+			break;
+		if (res != NULL && PQresultStatus(res) == PGRES_FATAL_ERROR)
+			PQclear(r);
+		else {
+			PQclear(res);
+			res = r;
+		}
+	}
+	(void)PQsetnonblocking(pg->conn, 0);
+	return res;
+fail:
+	PQclear(res);
+	(void)PQsetnonblocking(pg->conn, 0);
+	return NULL;
+}
+
+/*
  * Run sql with the arguments in a (NULL: none), its result in text or,
  * with binary, in binary form.  Returns the result, or NULL (logged as
  * "database: what: why"; errno EIO).
@@ -320,14 +402,13 @@ pg_q(struct pg *pg, const char *what, const char *sql,
 	PGresult	*res;
 	ExecStatusType	 s;
 
-	res = PQexecParams(pg->conn, sql, a != NULL ? a->n : 0, NULL,
-	    a != NULL ? a->v : NULL, a != NULL ? a->len : NULL,
-	    a != NULL ? a->fmt : NULL, binary);
+	res = pg_exec(pg, sql, a, binary);
 	s = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK)
 		return res;
 	pg_oneline(pg->err, sizeof(pg->err), res != NULL ?
-	    PQresultErrorMessage(res) : PQerrorMessage(pg->conn));
+	    PQresultErrorMessage(res) : pg->late ? PG_LATE :
+	    PQerrorMessage(pg->conn));
 	log_warnx("database: %s: %s", what, pg->err);
 	PQclear(res);
 	errno = EIO;
@@ -373,7 +454,7 @@ pg_do_script(struct pg *pg, const char *script)
 static void
 pg_rollback(struct pg *pg)
 {
-	PQclear(PQexec(pg->conn, "ROLLBACK"));
+	PQclear(pg_exec(pg, "ROLLBACK", NULL, 0));
 }
 
 static int
@@ -582,26 +663,55 @@ pg_open(const char *conninfo)
 int
 pg_reconnect(struct pg *pg)
 {
-	PGresult	*res;
+	PostgresPollingStatusType	 ps = PGRES_POLLING_WRITING;
+	PGresult			*res;
 
 	if (PQstatus(pg->conn) == CONNECTION_OK &&
 	    PQtransactionStatus(pg->conn) == PQTRANS_IDLE) {
 		/* A server that went away is found only by talking to it. */
-		res = PQexec(pg->conn, "SELECT 1");
+		res = pg_exec(pg, "SELECT 1", NULL, 0);
 		if (PQresultStatus(res) == PGRES_TUPLES_OK) {
 			PQclear(res);
 			return 0;
 		}
 		PQclear(res);
 	}
-	PQreset(pg->conn);
+	pg->late = 0;
+	if (pg->deadline == 0)
+		PQreset(pg->conn);
+	else if (PQresetStart(pg->conn) == 0)
+		ps = PGRES_POLLING_FAILED;
+	/* libpq's own connect_timeout is for blocking connects only. */
+	while (pg->deadline != 0 && ps != PGRES_POLLING_OK &&
+	    ps != PGRES_POLLING_FAILED)
+		ps = pg_poll(pg, ps == PGRES_POLLING_READING ? POLLIN :
+		    POLLOUT) == -1 ? PGRES_POLLING_FAILED :
+		    PQresetPoll(pg->conn);
 	if (PQstatus(pg->conn) != CONNECTION_OK) {
-		pg_oneline(pg->err, sizeof(pg->err), PQerrorMessage(pg->conn));
+		pg_oneline(pg->err, sizeof(pg->err), pg->late ? PG_LATE :
+		    PQerrorMessage(pg->conn));
 		log_warnx("database: reconnect: %s", pg->err);
 		errno = ECONNREFUSED;
 		return -1;
 	}
+	/* A call given up may have left it non-blocking; it starts anew. */
+	(void)PQsetnonblocking(pg->conn, 0);
 	return 1;
+}
+
+/*
+ * From now on every statement on pg and pg_reconnect give up at at_ms
+ * (proc_now_ms's clock; 0: never), failing as a broken connection does.
+ * A supervisor must stop its task when its fence passes, however its
+ * calls fare: on a silently cut network one call would otherwise wait
+ * for the kernel (the TCP user timeout of a heartbeat, then that of a
+ * connect: twice the fence's margin).  Large objects (the final write
+ * of a result, after the task) are not bounded.
+ */
+void
+pg_deadline(struct pg *pg, long long at_ms)
+{
+	pg->deadline = at_ms;
 }
 
 /* Close the connection: its session advisory locks go with it. */

@@ -30,7 +30,8 @@
 	X(PQsocket) X(PQsetNoticeProcessor) X(PQreset) X(PQnotifies) \
 	X(PQconsumeInput) X(PQconninfoParse) X(PQconnectdbParams) \
 	X(lo_close) X(lo_unlink) X(lo_open) X(lo_write) X(lo_read) \
-	X(lo_creat)
+	X(lo_creat) X(PQsetnonblocking) X(PQsendQueryParams) X(PQflush) \
+	X(PQisBusy) X(PQgetResult) X(PQresetStart) X(PQresetPoll)
 
 /* One pointer per function, typed from libpq-fe.h's declaration. */
 static struct {
@@ -225,6 +226,51 @@ int
 PQconsumeInput(PGconn *c)
 {
 	return pq_load() == 0 ? pq.PQconsumeInput(c) : 0;
+}
+
+int
+PQsetnonblocking(PGconn *c, int arg)
+{
+	return pq_load() == 0 ? pq.PQsetnonblocking(c, arg) : -1;
+}
+
+int
+PQsendQueryParams(PGconn *c, const char *q, int n, const Oid *types,
+    const char *const *values, const int *lengths, const int *formats,
+    int resultformat)
+{
+	return pq_load() == 0 ? pq.PQsendQueryParams(c, q, n, types, values,
+	    lengths, formats, resultformat) : 0;
+}
+
+int
+PQflush(PGconn *c)
+{
+	return pq_load() == 0 ? pq.PQflush(c) : -1;
+}
+
+int
+PQisBusy(PGconn *c)
+{
+	return pq_load() == 0 ? pq.PQisBusy(c) : 0;
+}
+
+PGresult *
+PQgetResult(PGconn *c)
+{
+	return pq_load() == 0 ? pq.PQgetResult(c) : NULL;
+}
+
+int
+PQresetStart(PGconn *c)
+{
+	return pq_load() == 0 ? pq.PQresetStart(c) : 0;
+}
+
+PostgresPollingStatusType
+PQresetPoll(PGconn *c)
+{
+	return pq_load() == 0 ? pq.PQresetPoll(c) : PGRES_POLLING_FAILED;
 }
 
 int

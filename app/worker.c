@@ -22,7 +22,10 @@
  *     more is written;
  *   - with no successful heartbeat for WORKER_FENCE_MS it kills its task
  *     (self-fencing): by then the job may read "interrupted", and a task
- *     must never run where nobody believes it runs;
+ *     must never run where nobody believes it runs.  Its calls give up
+ *     at the fence (pg_deadline): on a silently cut network a heartbeat
+ *     and then a reconnect would each wait for the kernel's TCP user
+ *     timeout, and the task would outlive the fence;
  *   - a broken connection (a database restart) is made again with
  *     backoff and the lock taken again; the task goes on meanwhile
  *     (pg_settle counts a restart as a fresh heartbeat); before the
@@ -171,6 +174,8 @@ sup_beat(struct sup *s)
 	int		 cancel = 0;
 
 	s->beat_ms = proc_now_ms();
+	/* Whatever the network does, the fence is kept in time. */
+	pg_deadline(s->pg, s->ok_ms + WORKER_FENCE_MS);
 	if (s->broken) {
 		(void)sup_reconnect(s);
 		return;
@@ -257,10 +262,11 @@ sup_final(struct sup *s, const struct jobstatus *st, int resfd)
 {
 	long long	 deadline = proc_now_ms() + WORKER_FINAL_MS;
 
+	pg_deadline(s->pg, deadline);
 	for (;;) {
 		if (s->broken && sup_reconnect(s) == -1) {
 			if (s->why == WHY_FENCED)
-				return 1;
+				goto fenced;
 		} else if (!s->broken) {
 			/* Each try sends the result from its start. */
 			if (resfd != -1 && lseek(resfd, 0, SEEK_SET) == -1) {
@@ -271,10 +277,7 @@ sup_final(struct sup *s, const struct jobstatus *st, int resfd)
 			case STORE_OK:
 				return 0;
 			case STORE_NOENT:
-				log_warnx("job %s: fenced out: it was settled "
-				    "while its task ran; its end is not "
-				    "written", st->id);
-				return 1;
+				goto fenced;
 			default:
 				/* The lock went with pg_run_finish_fd. */
 				s->broken = 1;
@@ -289,6 +292,10 @@ sup_final(struct sup *s, const struct jobstatus *st, int resfd)
 		}
 		(void)poll(NULL, 0, 250);	/* the reconnect's pace */
 	}
+fenced:
+	log_warnx("job %s: fenced out: it was settled while its task ran; "
+	    "its end is not written", st->id);
+	return 1;
 }
 
 /*

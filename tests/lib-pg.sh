@@ -9,6 +9,9 @@
 #   pg_start    start it, on a Unix socket in $PG_DIR/sock and on
 #               127.0.0.1:$PG_PORT; returns when it accepts connections
 #               (pg_ctl -w, bounded by -t)
+#   pg_listen_also ADDR CLIENT
+#               before pg_start: listen on ADDR too, and let CLIENT (one
+#               address) in over TCP, as a test's network namespace does
 #   pg_stop     stop it (immediate: nothing of a test's server is kept)
 #   pg_restart_immediate
 #               kill it the way a crash does (pg_ctl -m immediate) and
@@ -27,7 +30,8 @@
 #   PG_CONNINFO     "host=$PG_DIR/sock port=$PG_PORT user=spoolcgi"
 #   PG_CONNINFO_TCP the same over 127.0.0.1
 #
-# Authentication is "trust": the server listens on loopback and in a
+# Authentication is "trust": the server listens on loopback (and on what
+# pg_listen_also names, for one client address) and in a
 # directory only the test's user can enter.
 
 PG_BIN=${PG_BIN:-$(pg_config --bindir 2>/dev/null)}
@@ -88,6 +92,12 @@ shared_buffers = 16MB
 EOF
 	PG_CONNINFO="host=$PG_DIR/sock port=$PG_PORT user=spoolcgi"
 	PG_CONNINFO_TCP="host=127.0.0.1 port=$PG_PORT user=spoolcgi"
+}
+
+pg_listen_also() {
+	{ echo "listen_addresses = '127.0.0.1, $1'" >>"$PG_DIR/data/postgresql.conf" &&
+	    echo "host all all $2/32 trust" >>"$PG_DIR/data/pg_hba.conf"; } ||
+	    bail_out "pg_listen_also $1 $2"
 }
 
 pg_start() {

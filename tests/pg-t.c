@@ -716,6 +716,54 @@ test_restart(struct pg *pg)
 	sql1("DELETE FROM spoolcgi_job");
 }
 
+/*
+ * pg_deadline: a statement that cannot be answered in time (here a claim
+ * waiting for the claimers' lock, which this test holds, as a cut network
+ * would leave it waiting) gives up at the deadline; pg_reconnect makes
+ * the connection again, and nothing of the call given up was done.
+ */
+static void
+test_deadline(struct pg *pg)
+{
+	struct jobstatus	 q, r;
+	struct pgrun		 run;
+	struct pg		*d;
+	char			 sql[128];
+	long long		 t0, el;
+	int			 rc;
+
+	submit(pg, &q, "alpha", "c1", "{}", 2, NULL);
+	if ((d = pg_open(conninfo)) == NULL) {
+		printf("Bail out! pg_open %s\n", conninfo);
+		exit(1);
+	}
+	pg_deadline(d, proc_now_ms() + 10000);
+	ok(pg_read(d, q.id, &r, NULL) == STORE_OK && r.state == JOB_QUEUED,
+	    "with a deadline, a statement is answered as without one");
+	snprintf(sql, sizeof(sql), "SELECT pg_advisory_lock(%d, 2)",
+	    0x73706f6f);
+	sql1(sql);
+	t0 = proc_now_ms();
+	pg_deadline(d, t0 + 500);
+	rc = pg_claim(d, &cfg, NULL, 0, 0, "w-late", &run);
+	el = proc_now_ms() - t0;
+	ok(rc == STORE_ERR && el >= 450 && el < 5000,
+	    "a claim left waiting gives up at its deadline (%lld ms)", el);
+	ok(pg_reconnect(d) == -1, "past the deadline, pg_reconnect fails at once");
+	pg_deadline(d, proc_now_ms() + 10000);
+	ok(pg_reconnect(d) == 0, "with time left, pg_reconnect makes it again");
+	snprintf(sql, sizeof(sql), "SELECT pg_advisory_unlock(%d, 2)",
+	    0x73706f6f);
+	sql1(sql);
+	ok(pg_read(d, q.id, &r, NULL) == STORE_OK && r.state == JOB_QUEUED,
+	    "the claim given up took nothing");
+	pg_deadline(d, 0);
+	ok(pg_claim(d, &cfg, NULL, 0, 0, "w-late", &run) == STORE_OK &&
+	    strcmp(run.st.id, q.id) == 0, "without a deadline, it claims");
+	pg_close(d);
+	sql1("DELETE FROM spoolcgi_job");
+}
+
 static void
 test_cancel(struct pg *pg)
 {
@@ -1075,6 +1123,7 @@ main(void)
 	test_race(pg);
 	test_fence(pg);
 	test_restart(pg);
+	test_deadline(pg);
 	test_cancel(pg);
 	test_expire(pg);
 	test_worker(pg);

@@ -25,7 +25,7 @@ cd "$(dirname "$0")/.." || exit 2
 PACKAGES="build-essential autoconf automake pkg-config libfcgi-dev
 libjson-c-dev uuid-dev busybox-static lighttpd curl jq apache2
 libapache2-mod-fcgid libapache2-mod-xsendfile nginx spawn-fcgi chromium
-util-linux python3-azure postgresql libpq-dev openssl"
+util-linux python3-azure postgresql libpq-dev openssl iproute2"
 # The memory checkers and fuzzers (CHECK_EXTRA=1) need these too.
 [ "${CHECK_EXTRA:-0}" = 1 ] &&
     PACKAGES="$PACKAGES clang libclang-rt-14-dev valgrind git"
