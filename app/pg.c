@@ -80,6 +80,7 @@
 struct pg {
 	PGconn		*conn;
 	char		 err[512];	/* the last error, one line */
+	int		 prepared;	/* this session has PG_READ_STMT */
 };
 
 struct pgargs {
@@ -193,6 +194,19 @@ _Static_assert(sizeof(pg_migrations) / sizeof(pg_migrations[0]) ==
 	"CASE WHEN j.state = 'queued' THEN (SELECT count(*) FROM " \
 	"spoolcgi_job q WHERE q.state = 'queued' AND q.seq <= j.seq) " \
 	"ELSE 0 END, j.cancel_requested_at IS NOT NULL, j.seq"
+
+/*
+ * A poll's one statement (pg_read): the job's row by primary key and,
+ * only when there is none, whether its tombstone stands, in one round
+ * trip.  Prepared once per session (pg_read_exec): parsing and planning
+ * it for every poll cost the server several times the read itself.
+ */
+#define PG_READ_STMT	"spoolcgi_read"
+#define PG_READ_SQL	"SELECT " PG_STATUS_COLS ", CASE WHEN j.id IS NULL " \
+	"THEN EXISTS (SELECT 1 FROM spoolcgi_tombstone t WHERE t.id = k.id " \
+	"AND t.gone_until > now()) ELSE false END FROM (VALUES ($1::uuid)) " \
+	"k (id) LEFT JOIN spoolcgi_job j ON j.id = k.id"
+#define PG_READ_GONE	14	/* the tombstone's column */
 
 static const char *
 pg_oneline(char *dst, size_t sz, const char *msg)
@@ -510,6 +524,7 @@ pg_reconnect(struct pg *pg)
 		}
 		PQclear(res);
 	}
+	pg->prepared = 0;	/* a new session has no prepared statement */
 	PQreset(pg->conn);
 	if (PQstatus(pg->conn) != CONNECTION_OK) {
 		pg_oneline(pg->err, sizeof(pg->err), PQerrorMessage(pg->conn));
@@ -740,8 +755,54 @@ fail:
 }
 
 /*
+ * Run PG_READ_STMT with a, preparing it first where this session has not
+ * got it: after a connect or a reconnect, or when the server says it has
+ * none (26000, invalid_sql_statement_name: a DISCARD, a pooler's other
+ * session).  Returns the result, or NULL (logged as "database: read:
+ * why"; errno EIO).
+ */
+static PGresult *
+pg_read_exec(struct pg *pg, const struct pgargs *a)
+{
+	PGresult	*res = NULL;
+	ExecStatusType	 s;
+	const char	*code;
+	int		 try;
+
+	for (try = 0; try < 2; try++) {
+		PQclear(res);
+		if (!pg->prepared) {
+			res = PQprepare(pg->conn, PG_READ_STMT, PG_READ_SQL, 0,
+			    NULL);
+			code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+			/* 42P05, duplicate_prepared_statement: it has it. */
+			if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+			    (code == NULL || strcmp(code, "42P05") != 0))
+				break;
+			PQclear(res);
+			pg->prepared = 1;
+		}
+		res = PQexecPrepared(pg->conn, PG_READ_STMT, a->n, a->v,
+		    a->len, a->fmt, 0);
+		s = PQresultStatus(res);
+		if (s == PGRES_TUPLES_OK)
+			return res;
+		code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		if (code == NULL || strcmp(code, "26000") != 0)
+			break;
+		pg->prepared = 0;
+	}
+	pg_oneline(pg->err, sizeof(pg->err), res != NULL ?
+	    PQresultErrorMessage(res) : PQerrorMessage(pg->conn));
+	log_warnx("database: read: %s", pg->err);
+	PQclear(res);
+	errno = EIO;
+	return NULL;
+}
+
+/*
  * The status of job id (checked by job_id_check first) in st: one read
- * by primary key.  *cancel, when not NULL: a cancel was asked.  Returns
+ * by primary key, the poll's one statement (PG_READ_SQL).  *cancel, when not NULL: a cancel was asked.  Returns
  * STORE_OK, STORE_NOENT, STORE_GONE (its tombstone stands) or STORE_ERR.
  */
 int
@@ -754,20 +815,16 @@ pg_read(struct pg *pg, const char *id, struct jobstatus *st, int *cancel)
 	if (!job_id_check(id, strlen(id)))
 		return STORE_NOENT;
 	arg_text(&a, id);
-	if ((res = pg_q(pg, "read", "SELECT " PG_STATUS_COLS " FROM "
-	    "spoolcgi_job j WHERE j.id = $1::uuid", &a, 0)) == NULL)
+	if ((res = pg_read_exec(pg, &a)) == NULL)
 		return STORE_ERR;
-	if (PQntuples(res) == 1) {
+	if (PQntuples(res) != 1)
+		rc = STORE_NOENT;
+	else if (!PQgetisnull(res, 0, 0))
 		rc = pg_row_status(pg, res, 0, st, cancel) == -1 ?
 		    STORE_ERR : STORE_OK;
-		PQclear(res);
-		return rc;
-	}
-	PQclear(res);
-	if ((res = pg_q(pg, "read", "SELECT 1 FROM spoolcgi_tombstone WHERE "
-	    "id = $1::uuid AND gone_until > now()", &a, 0)) == NULL)
-		return STORE_ERR;
-	rc = PQntuples(res) > 0 ? STORE_GONE : STORE_NOENT;
+	else
+		rc = strcmp(PQgetvalue(res, 0, PG_READ_GONE), "t") == 0 ?
+		    STORE_GONE : STORE_NOENT;
 	PQclear(res);
 	return rc;
 }
