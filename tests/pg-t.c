@@ -161,8 +161,8 @@ test_schema(struct pg *pg)
 }
 
 /*
- * A poll's read (pg_read): one prepared statement that also answers the
- * tombstone, prepared again on a new session, failing (not answering
+ * A poll's read (pg_read): one prepared statement (and the tombstone
+ * only for an id without a row), prepared again on a new session, failing (not answering
  * wrongly) when the table changed under it.  Only pg's session is the
  * program's here ("spoolcgi", as pg_open names it).
  */
@@ -188,7 +188,7 @@ test_poll(struct pg *pg)
 	    "gone_until) VALUES ('%s', now() + interval '1 hour')", gone);
 	sql1(sql);
 	ok(pg_read(pg, gone, &r, NULL) == STORE_GONE,
-	    "its tombstone standing: GONE, from the same statement");
+	    "its tombstone standing: GONE");
 	sql1("UPDATE spoolcgi_tombstone SET gone_until = now() - "
 	    "interval '1 second'");
 	ok(pg_read(pg, gone, &r, NULL) == STORE_NOENT,
