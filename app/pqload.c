@@ -31,7 +31,8 @@
 	X(PQconsumeInput) X(PQconninfoParse) X(PQconnectdbParams) \
 	X(lo_close) X(lo_unlink) X(lo_open) X(lo_write) X(lo_read) \
 	X(lo_creat) X(PQsetnonblocking) X(PQsendQueryParams) X(PQflush) \
-	X(PQisBusy) X(PQgetResult) X(PQresetStart) X(PQresetPoll)
+	X(PQisBusy) X(PQgetResult) X(PQresetStart) X(PQresetPoll) \
+	X(PQprepare) X(PQexecPrepared) X(PQresultErrorField)
 
 /* One pointer per function, typed from libpq-fe.h's declaration. */
 static struct {
@@ -177,6 +178,29 @@ PQexecParams(PGconn *c, const char *q, int n, const Oid *types,
 {
 	return pq_load() == 0 ? pq.PQexecParams(c, q, n, types, values,
 	    lengths, formats, resultformat) : NULL;
+}
+
+PGresult *
+PQprepare(PGconn *c, const char *name, const char *q, int n,
+    const Oid *types)
+{
+	return pq_load() == 0 ? pq.PQprepare(c, name, q, n, types) : NULL;
+}
+
+PGresult *
+PQexecPrepared(PGconn *c, const char *name, int n,
+    const char *const *values, const int *lengths, const int *formats,
+    int resultformat)
+{
+	return pq_load() == 0 ? pq.PQexecPrepared(c, name, n, values,
+	    lengths, formats, resultformat) : NULL;
+}
+
+char *
+PQresultErrorField(const PGresult *r, int field)
+{
+	return r != NULL && pq_load() == 0 ? pq.PQresultErrorField(r, field) :
+	    NULL;
 }
 
 int

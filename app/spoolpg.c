@@ -84,6 +84,28 @@ struct spoolpg {
 };
 
 /*
+ * Look at the schema of a new session (a connect, a reconnect: a "db
+ * upgrade" may have run meanwhile).  One this program was not built for
+ * is answered as an outage, 503 with Retry-After, not as a bug: the log
+ * names the fix (pg_schema_check: "spoolcgi db upgrade"), and the next
+ * request connects and looks again.  Returns 0, or -1 (the connection
+ * closed, store_unreachable() true).
+ */
+static int
+spg_schema(struct store *sp)
+{
+	struct spoolpg	*d = sp->pg;
+
+	if (pg_schema_check(d->pg) == 0)
+		return 0;
+	pg_close(d->pg);
+	d->pg = NULL;
+	d->down = 1;
+	errno = EPROTO;
+	return -1;
+}
+
+/*
  * The connection, opened or repaired as needed.  Returns it, or NULL
  * (logged; store_unreachable() says whether the server was unreachable
  * or the schema is wrong).
@@ -93,23 +115,21 @@ spg_conn(struct store *sp)
 {
 	struct spoolpg	*d = sp->pg;
 
-	if (d->pg != NULL && pg_broken(d->pg) && pg_reconnect(d->pg) == -1) {
-		d->down = 1;
-		return NULL;
+	if (d->pg != NULL && pg_broken(d->pg)) {
+		if (pg_reconnect(d->pg) == -1) {
+			d->down = 1;
+			return NULL;
+		}
+		if (spg_schema(sp) == -1)
+			return NULL;
 	}
 	if (d->pg == NULL) {
 		if ((d->pg = pg_open(d->conninfo)) == NULL) {
 			d->down = errno == ECONNREFUSED;
 			return NULL;
 		}
-		/* A schema this program was not built for is no outage. */
-		if (pg_schema_check(d->pg) == -1) {
-			d->down = pg_broken(d->pg);
-			pg_close(d->pg);
-			d->pg = NULL;
-			errno = EPROTO;
+		if (spg_schema(sp) == -1)
 			return NULL;
-		}
 	}
 	d->down = 0;
 	return d->pg;
@@ -119,7 +139,9 @@ spg_conn(struct store *sp)
  * After a call that failed: was the connection lost?  libpq does not
  * always say so at once (a write into a closed socket fails later), so
  * the connection is tried (pg_reconnect: a "SELECT 1", then a reset).
- * Returns 1 when it works again and a read may be tried once more.
+ * Or did a "db upgrade" change the tables under a kept connection (an
+ * undefined column)?  So the schema is looked at again.  Returns 1 when
+ * it works again and a read may be tried once more.
  */
 static int
 spg_retry(struct store *sp, int rc)
@@ -132,7 +154,7 @@ spg_retry(struct store *sp, int rc)
 		d->down = 1;
 		return 0;
 	}
-	return 1;
+	return spg_schema(sp) == 0;
 }
 
 /*

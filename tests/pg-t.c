@@ -160,6 +160,63 @@ test_schema(struct pg *pg)
 	sql1(sql);
 }
 
+/*
+ * A poll's read (pg_read): one prepared statement (and the tombstone
+ * only for an id without a row), prepared again on a new session, failing (not answering
+ * wrongly) when the table changed under it.  Only pg's session is the
+ * program's here ("spoolcgi", as pg_open names it).
+ */
+static void
+test_poll(struct pg *pg)
+{
+	struct jobstatus	 j, r;
+	char			 sql[256], gone[SPOOLCGI_ID_LEN + 1];
+	int			 i, good = 0;
+
+	ok(submit(pg, &j, "alpha", "c1", "{}", 2, NULL) == STORE_OK,
+	    "a job to poll");
+	for (i = 0; i < 10; i++)
+		if (pg_read(pg, j.id, &r, NULL) == STORE_OK &&
+		    strcmp(r.id, j.id) == 0 && r.state == JOB_QUEUED &&
+		    r.queue_position == 1 && strcmp(r.task, "alpha") == 0)
+			good++;
+	is_int(good, 10, "ten polls on one session (prepared once), each "
+	    "the job as submitted");
+	job_id_new(gone);
+	ok(pg_read(pg, gone, &r, NULL) == STORE_NOENT, "an unknown id: NOENT");
+	snprintf(sql, sizeof(sql), "INSERT INTO spoolcgi_tombstone (id, "
+	    "gone_until) VALUES ('%s', now() + interval '1 hour')", gone);
+	sql1(sql);
+	ok(pg_read(pg, gone, &r, NULL) == STORE_GONE,
+	    "its tombstone standing: GONE");
+	sql1("UPDATE spoolcgi_tombstone SET gone_until = now() - "
+	    "interval '1 second'");
+	ok(pg_read(pg, gone, &r, NULL) == STORE_NOENT,
+	    "its tombstone past its time: NOENT");
+	sql1("DELETE FROM spoolcgi_tombstone");
+
+	is_str(sql1("SELECT count(pg_terminate_backend(pid)) FROM "
+	    "pg_stat_activity WHERE application_name = 'spoolcgi' AND "
+	    "pid <> pg_backend_pid()"), "1", "the store's session is ended "
+	    "by the server");
+	ok(pg_read(pg, j.id, &r, NULL) == STORE_ERR,
+	    "a poll on the ended session fails");
+	ok(pg_reconnect(pg) == 0 && pg_read(pg, j.id, &r, NULL) == STORE_OK &&
+	    strcmp(r.id, j.id) == 0 && pg_read(pg, j.id, &r, NULL) ==
+	    STORE_OK, "after pg_reconnect the statement is prepared on the "
+	    "new session: polls succeed");
+
+	sql1("ALTER TABLE spoolcgi_job RENAME COLUMN message TO message_was");
+	ok(pg_read(pg, j.id, &r, NULL) == STORE_ERR &&
+	    strstr(pg_error(pg), "message") != NULL, "a column gone under "
+	    "the prepared statement: the poll fails, naming it: %s",
+	    pg_error(pg));
+	sql1("ALTER TABLE spoolcgi_job RENAME COLUMN message_was TO message");
+	ok(pg_read(pg, j.id, &r, NULL) == STORE_OK && r.state == JOB_QUEUED,
+	    "and succeeds once it is back");
+	sql1("DELETE FROM spoolcgi_job");
+}
+
 static int
 notified(PGconn *c, const char *channel, const char *payload)
 {
@@ -1117,6 +1174,7 @@ main(void)
 		return 1;
 	}
 	test_schema(pg);
+	test_poll(pg);
 	test_submit(pg);
 	test_shared(pg);
 	test_claim(pg);
