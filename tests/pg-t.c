@@ -201,7 +201,7 @@ test_poll(struct pg *pg)
 	    "by the server");
 	ok(pg_read(pg, j.id, &r, NULL) == STORE_ERR,
 	    "a poll on the ended session fails");
-	ok(pg_reconnect(pg) == 0 && pg_read(pg, j.id, &r, NULL) == STORE_OK &&
+	ok(pg_reconnect(pg) == 1 && pg_read(pg, j.id, &r, NULL) == STORE_OK &&
 	    strcmp(r.id, j.id) == 0 && pg_read(pg, j.id, &r, NULL) ==
 	    STORE_OK, "after pg_reconnect the statement is prepared on the "
 	    "new session: polls succeed");
