@@ -147,6 +147,13 @@ struct config {
 	 */
 	const char	*self;
 	int		 spawner;	/* socket to the spawner, or -1 */
+	/*
+	 * Not from the file: this process holds no listen socket (a
+	 * supervisor, the spawner), so a supervisor it starts without a
+	 * launcher is forked from it rather than exec'd: no loader, no
+	 * second parse of this file.
+	 */
+	int		 forks;
 	int		 max_jobs_per_client;	/* 0: no limit */
 	int		 client_starts_per_minute;	/* 0: no limit */
 	struct proxy	*proxies;	/* trusted for forwarding headers */
@@ -395,7 +402,9 @@ void		 hmac_sha256(const void *, size_t, const void *, size_t,
 int		 proc_detach(void (*)(void *), void *, const int *, size_t);
 int		 proc_spawn(int, char *const [], const int *, size_t, int);
 int		 proc_spawner_start(const char *, const char *);
-void		 proc_spawner_run(int) __attribute__((noreturn));
+#define PROC_EXEC	(-2)	/* proc_spawner_run: not in process */
+void		 proc_spawner_run(int, int (*)(void *, char *const [],
+		    const int *), void *) __attribute__((noreturn));
 void		 proc_orphan(void);
 int		 proc_kill_children(void);
 void		 proc_sanitize(const int *, size_t, int);

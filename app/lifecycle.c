@@ -269,6 +269,7 @@ struct lc_start {
 	unsigned long long	 key;		/* its queue entry */
 	int			 gslot, tslot;	/* slot locks, or -1 */
 	int			 lockfd;	/* the job's lock, held */
+	int			 own;		/* store is this process's own */
 };
 
 static int	lc_spawn(struct lc_start *);
@@ -715,7 +716,9 @@ lc_supervise(struct lc_start *a)
 
 	signal(SIGHUP, SIG_IGN);	/* the session we left may hang up */
 	signal(SIGPIPE, SIG_IGN);
-	if ((s = store_open(store_path(a->store))) == NULL)
+	/* A process forked from one with the store open opens its own. */
+	if ((s = a->own ? a->store : store_open(store_path(a->store))) ==
+	    NULL)
 		_exit(1);
 	switch (store_claim(s, a->id, a->lockfd, &run)) {
 	case STORE_OK:
@@ -866,6 +869,7 @@ lifecycle_resume(struct store *s, const struct config *cfg, const char *id,
 	a.gslot = gslot;
 	a.tslot = tslot;
 	a.lockfd = lockfd;
+	a.own = 1;
 	lc_supervise(&a);
 }
 
@@ -876,9 +880,10 @@ lifecycle_resume(struct store *s, const struct config *cfg, const char *id,
  * GSLOT TSLOT LOCK KEY", the three locks as descriptors 3, 4 and 5, under
  * the configured launcher if there is one (e.g. systemd-run --scope, so
  * that a job leaves the web server's cgroup and survives its restart);
- * forked from this process image only where there is no program to exec
- * (the unit tests).  Returns 0 once the supervisor exists, and so holds
- * the job, or -1 (logged).
+ * forked from this process image where there is no program to exec (the
+ * unit tests) or where no listen socket is held (a supervisor starting
+ * the next job).  Returns 0 once the supervisor exists, and so holds the
+ * job, or -1 (logged).
  */
 static int
 lc_spawn(struct lc_start *a)
@@ -890,7 +895,8 @@ lc_spawn(struct lc_start *a)
 	pass[0] = a->gslot;
 	pass[1] = a->tslot;
 	pass[2] = a->lockfd;
-	if (a->cfg->self == NULL)
+	if (a->cfg->self == NULL ||
+	    (a->cfg->forks && a->cfg->launcher == NULL))
 		return proc_detach(lc_supervisor_main, a, pass, 3);
 	for (i = 0; a->cfg->launcher != NULL && a->cfg->launcher[i] != NULL;
 	    i++)
