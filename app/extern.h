@@ -682,6 +682,8 @@ int		 spool_write_all(int, const char *, size_t);
 int		 spool_file_create(int, const char *, const char *, size_t);
 int		 spool_file_reserve(int, const char *, off_t);
 int		 spool_status_write(int, const struct jobstatus *, int);
+int		 spool_status_keep(int, const struct jobstatus *, const char *,
+		    const char *);
 int		 spool_status_fd(int, struct jobstatus *);
 int		 spool_status_readat(int, struct jobstatus *);
 int		 spool_job_lock(int, const char *, int);

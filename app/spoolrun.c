@@ -101,7 +101,28 @@ store_run_release(struct run *run)
 int
 store_run_write(struct run *run, int durable)
 {
-	if (spool_status_write(run->dirfd, &run->st, durable) == -1) {
+	char	 keep[sizeof(SPOOL_STATUS) + 16];
+	int	 rc;
+
+	/*
+	 * The two writes of every run, start and end, free no inode (see
+	 * spool_status_keep): the status replaced keeps a name, and the
+	 * final one is written into the reserve.
+	 */
+	snprintf(keep, sizeof(keep), "status.%s",
+	    job_state_name(run->written));
+	if (durable && run->written == JOB_QUEUED &&
+	    run->st.state == JOB_RUNNING)
+		rc = spool_status_keep(run->dirfd, &run->st, NULL, keep);
+	else if (durable && run->st.state != JOB_QUEUED &&
+	    run->st.state != JOB_RUNNING) {
+		rc = spool_status_keep(run->dirfd, &run->st, "reserve", keep);
+		if (rc == -1 && errno == ENOENT)
+			rc = spool_status_keep(run->dirfd, &run->st, NULL,
+			    keep);
+	} else
+		rc = spool_status_write(run->dirfd, &run->st, durable);
+	if (rc == -1) {
 		log_warn("spool: write jobs/%s/%s", run->st.id, SPOOL_STATUS);
 		return -1;
 	}
@@ -240,5 +261,6 @@ store_run_size(struct run *run)
 void
 store_run_settle(struct run *run)
 {
-	spool_run_leftovers(run->dirfd, 1);
+	/* The reserve stays: the final status is written into it. */
+	spool_run_leftovers(run->dirfd, 0);
 }
