@@ -569,6 +569,7 @@ void		 store_usage_add(struct store *, long long);
 long long	 store_job_size(struct store *, const char *);
 long long	 store_free_bytes(struct store *);
 const char	*store_path(const struct store *);
+size_t		 store_fds(const struct store *, int *, size_t);
 int		 store_inside(const char *, const char *);
 /* spoolown.c: "my jobs": each owner's jobs, and the secret of its tokens */
 #define STORE_SECRET_LEN	32

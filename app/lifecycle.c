@@ -711,7 +711,7 @@ lc_supervise(struct lc_start *a)
 	struct buf		 in = { 0 };
 	json_object		*input = NULL, *fields = NULL;
 	char			 workdir[PATH_MAX], **env;
-	long long		 usage0 = -1, size0, t0 = 0;
+	long long		 usage0 = -1, size0 = 0, t0 = 0;
 	int			 devnull, nfd = -1;
 
 	signal(SIGHUP, SIG_IGN);	/* the session we left may hang up */
@@ -731,6 +731,12 @@ lc_supervise(struct lc_start *a)
 	}
 	if (run.st.state != JOB_QUEUED)
 		_exit(0);	/* cancelled, or already run */
+	if (a->task == NULL && (a->task = config_task(cfg, run.st.task)) ==
+	    NULL) {
+		log_warnx("job %s: task %s is not configured", a->id,
+		    run.st.task);
+		_exit(1);
+	}
 	if (store_run_files(&run, &fds) == -1 ||
 	    store_run_workdir(&run, workdir, sizeof(workdir)) == -1 ||
 	    (devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1) {
@@ -766,9 +772,10 @@ lc_supervise(struct lc_start *a)
 		memcpy(q.id, a->id, sizeof(q.id));
 		(void)store_queue_drop(s, &q);
 	}
-	if (cfg->max_spool_bytes > 0)
+	if (cfg->max_spool_bytes > 0) {
 		usage0 = store_usage(s);
-	size0 = store_run_size(&run);
+		size0 = store_run_size(&run);
+	}
 	run.st.started_at = time(NULL);
 	run.st.attempts++;
 	run.st.message[0] = '\0';
@@ -848,7 +855,6 @@ lifecycle_resume(struct store *s, const struct config *cfg, const char *id,
     int gslot, int tslot, int lockfd, unsigned long long key)
 {
 	struct lc_start		 a;
-	struct jobstatus	 st;
 
 	if (!job_id_check(id, strlen(id)) ||
 	    (gslot != -1 && fcntl(gslot, F_GETFD) == -1) ||
@@ -856,14 +862,10 @@ lifecycle_resume(struct store *s, const struct config *cfg, const char *id,
 	    fcntl(lockfd, F_GETFD) == -1)
 		fatalx("supervise: this command is run by spoolcgi itself, "
 		    "through the configured launcher");
-	if (store_read(s, id, &st) != STORE_OK)
-		fatalx("supervise: job %s cannot be read", id);
 	memset(&a, 0, sizeof(a));
 	a.store = s;
 	a.cfg = cfg;
-	if ((a.task = config_task(cfg, st.task)) == NULL)
-		fatalx("supervise: job %s: task %s is not configured", id,
-		    st.task);
+	a.task = NULL;		/* the job's, once it is claimed */
 	memcpy(a.id, id, sizeof(a.id));
 	a.key = key;
 	a.gslot = gslot;

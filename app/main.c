@@ -173,24 +173,31 @@ main_spool_check(const struct config *cfg, struct store *sp, int warn)
  * this image, whose configuration is loaded and whose libraries are
  * mapped, rather than exec the program again.  The child is what "spoolcgi
  * supervise" would be after its exec: its own session, /dev/null on 0
- * and 1, default signals, the three locks, nothing else.  Under a
- * launcher the request is exec'd (PROC_EXEC), as the launcher must wrap
- * it.  Returns 0 once the child exists, -1 (logged), or PROC_EXEC.
+ * and 1, default signals, the three locks and the spool this process
+ * opened once, nothing else.  Under a launcher the request is exec'd
+ * (PROC_EXEC), as the launcher must wrap it.  Returns 0 once the child exists, -1 (logged), or PROC_EXEC.
  */
+struct main_spawner {
+	struct config	*cfg;
+	struct store	*store;		/* open once, kept by each child */
+};
+
 static int
 main_inproc(void *arg, char *const av[], const int *pass)
 {
-	struct config	*cfg = arg;
-	struct store	*sp;
-	int		 keep[3];
-	size_t		 n, nkeep = 0, i;
-	pid_t		 pid;
+	struct main_spawner	*ms = arg;
+	struct config		*cfg = ms->cfg;
+	int			 keep[16];
+	size_t			 n, nkeep, i;
+	pid_t			 pid;
 
 	for (n = 0; av[n] != NULL; n++)
 		;
 	if (cfg->launcher != NULL || n != 10 || strcmp(av[3], "--") != 0 ||
 	    strcmp(av[4], "supervise") != 0)
 		return PROC_EXEC;
+	nkeep = store_fds(ms->store, keep, sizeof(keep) / sizeof(keep[0]) -
+	    3);
 	for (i = 0; i < 3; i++)
 		if (pass[i] != -1)
 			keep[nkeep++] = pass[i];
@@ -204,9 +211,7 @@ main_inproc(void *arg, char *const av[], const int *pass)
 	if (setsid() == -1)
 		_exit(1);
 	proc_signals_reset();
-	if ((sp = store_open_config(cfg)) == NULL)
-		_exit(1);
-	lifecycle_resume(sp, cfg, av[5], pass[0], pass[1], pass[2],
+	lifecycle_resume(ms->store, cfg, av[5], pass[0], pass[1], pass[2],
 	    strtoull(av[9], NULL, 10));
 	/* NOTREACHED */
 	_exit(1);
@@ -301,9 +306,14 @@ main(int argc, char *argv[])
 		fatalx("%s", err);
 	/* The configuration its FastCGI process has just loaded. */
 	if (spawner) {
+		struct main_spawner	ms = { &cfg, NULL };
+
 		cfg.forks = 1;
-		proc_spawner_run(3, cfg.database == NULL ? main_inproc : NULL,
-		    &cfg);
+		/* Its supervisors fork from here: the file spool only. */
+		if (cfg.database == NULL)
+			ms.store = store_open_config(&cfg);
+		proc_spawner_run(3, ms.store != NULL ? main_inproc : NULL,
+		    &ms);
 	}
 	/* The schema of the PostgreSQL store: no templates, no spool. */
 	if (db)

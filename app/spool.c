@@ -288,6 +288,23 @@ store_path(const struct store *sp)
 }
 
 /*
+ * The descriptors the store holds, into fds (room for max): what a
+ * child forked to use this store must keep.  Returns how many.
+ */
+size_t
+store_fds(const struct store *sp, int *fds, size_t max)
+{
+	const int	 all[] = { sp->dirfd, sp->jobsfd, sp->tmpfd,
+			    sp->queuefd, sp->slotsfd };
+	size_t		 i, n = 0;
+
+	for (i = 0; i < sizeof(all) / sizeof(all[0]) && n < max; i++)
+		if (all[i] != -1)
+			fds[n++] = all[i];
+	return n;
+}
+
+/*
  * What would make jobs vanish or never start: a spool this user cannot
  * write, or a file system without flock (a network file system): the
  * lock is how a job is known to run.  Returns 0, or -1 with *what saying
