@@ -1,5 +1,5 @@
 /*
- * The PostgreSQL store (README "PostgreSQL (in progress)"): the only file
+ * The PostgreSQL store (README "Scaling out on PostgreSQL"): the only file
  * that knows SQL.  It is a store implementation, so it knows its schema.
  *
  * The schema (version PG_SCHEMA_VERSION, made and upgraded by "spoolcgi

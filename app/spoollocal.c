@@ -1,5 +1,5 @@
 /*
- * A worker's local files (README "PostgreSQL (in progress)"): the jobs a
+ * A worker's local files (README "Scaling out on PostgreSQL"): the jobs a
  * worker claimed from the database run from here, exactly as on one host,
  * and only this file knows where that is.  Under the configured spool,
  * on the worker's own disk:

@@ -1,6 +1,6 @@
 /*
  * The store's second home for job records: PostgreSQL (README
- * "PostgreSQL (in progress)"), attached to the file spool of a
+ * "Scaling out on PostgreSQL"), attached to the file spool of a
  * configuration with "database" (store_open_config).  The rest of the
  * program still calls store_*; the file spool's functions hand a job's
  * record to the operations here, and keep what is the front host's own.

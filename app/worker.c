@@ -1,6 +1,6 @@
 /*
  * "spoolcgi -c FILE worker [--slots N] [--task T]...": a compute host's
- * side of the PostgreSQL store (README "PostgreSQL (in progress)").  It
+ * side of the PostgreSQL store (README "Scaling out on PostgreSQL").  It
  * runs in the foreground (for systemd), logs to stderr, and:
  *
  *   - claims queued jobs in FIFO order, within max_running and each

@@ -29,6 +29,10 @@
 #            BENCH_SYNC_JOBS starts, each waited for until its supervisor
 #            has exited; "in the request" counts the FastCGI processes'
 #            own calls, "in all" every process's.  The floor alike.
+#   pg       tools/bench-pg.sh, under its own lighttpd and PostgreSQL:
+#            starts/s and completions/s on the file spool and on
+#            PostgreSQL with one worker, then two; polls against hello on
+#            both stores.  Run after the rest.
 #
 # The task of every start is /bin/cat (it copies its input to the result).
 # Two spoolcgi sites share the lighttpd: /app with the defaults
@@ -46,7 +50,7 @@
 #                    with gcc -O2 into the temporary directory)
 #   FLOOR_BIN        a built floor (default: compile tests/bench/floor.c)
 #   BENCH_PARTS      which measurements, of: poll starts latency backlog
-#                    syncs (default: all of them)
+#                    syncs storm pg (default: all of them)
 #   BENCH_SECONDS    length of each measured wrk run (default 10)
 #   BENCH_ROUNDS     measured runs per URL, interleaved (default 3)
 #   BENCH_THREADS    wrk -t (default 2)
@@ -74,13 +78,14 @@ set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
 # now_cs, wait_for, wait_while_alive, proc_alive, all_dead, free_port,
-# lighttpd_user_lines, url_code
+# lighttpd_user_lines, url_code, median, percentile, ratio, cpu_busy,
+# wrk_rps, build_fcgi
 . "$top_srcdir/tools/lib.sh"
 
 SPOOLCGI_BIN=${SPOOLCGI_BIN:-$top_builddir/app/spoolcgi}
 HELLO_BIN=${HELLO_BIN:-}
 FLOOR_BIN=${FLOOR_BIN:-}
-PARTS=" ${BENCH_PARTS:-poll starts latency backlog syncs storm} "
+PARTS=" ${BENCH_PARTS:-poll starts latency backlog syncs storm pg} "
 SECONDS_=${BENCH_SECONDS:-10}
 ROUNDS=${BENCH_ROUNDS:-3}
 THREADS=${BENCH_THREADS:-2}
@@ -160,22 +165,6 @@ rss_kb() {
 	awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status" 2>/dev/null
 }
 
-# cpu_busy: percentage of all CPUs' time spent busy over the next second
-# (from /proc/stat), to tell a quiet machine from a shared, busy one.
-cpu_busy() {
-	local _a _b
-	_a=$(sed -n 's/^cpu  //p' /proc/stat)
-	sleep 1
-	_b=$(sed -n 's/^cpu  //p' /proc/stat)
-	echo "$_a $_b" | awk '{
-		for (i = 1; i <= 8; i++) {
-			t += $(i + 10) - $i
-			if (i == 4 || i == 5) idle += $(i + 10) - $i
-		}
-		printf "%.0f%%\n", t ? 100 * (t - idle) / t : 0
-	}'
-}
-
 stop_lighttpd() {
 	local _pids _p
 	[ -n "$LIGHTTPD_PID" ] || return 0
@@ -250,12 +239,8 @@ build() {
 		cp "$2" "$DIR/bin/$1" || die "cannot copy $2"
 		return 0
 	fi
-	command -v gcc >/dev/null ||
-	    die "gcc is not installed (or give a built $1)"
-	# Unquoted on purpose: pkg-config prints several words.
-	gcc -O2 -o "$DIR/bin/$1" "$top_srcdir/tests/bench/$1.c" \
-	    $(pkg-config --cflags --libs fcgi 2>/dev/null || echo -lfcgi) ||
-	    die "cannot build tests/bench/$1.c"
+	build_fcgi "$DIR/bin/$1" "$top_srcdir/tests/bench/$1.c" ||
+	    die "cannot build tests/bench/$1.c (or give a built $1)"
 }
 
 # ---------------------------------------------------------------- the site
@@ -447,23 +432,7 @@ run_wrk() {
 	wrk -t"$THREADS" -c"$CONNS" -d"$_s"s -H "$ACCEPT" "$@" \
 	    "http://127.0.0.1:$PORT$_path" >"$_out" 2>&1 ||
 	    { cat "$_out" >&2; say "wrk failed on $_path"; return 1; }
-	awk -v what="$_path" '
-	/^ *Socket errors:/ {
-		n = $0; gsub(/[^0-9 ]/, " ", n); split(n, a, " ")
-		for (i in a) if (a[i] + 0 > 0) bad = bad " socket errors:" $0
-	}
-	/^ *Non-2xx or 3xx responses:/ { if ($NF + 0 > 0) bad = bad " " $0 }
-	/requests in/ { reqs = $1 }
-	/^Requests\/sec:/ { rps = $2 }
-	END {
-		if (reqs + 0 == 0 || rps == "")
-			bad = bad " no requests completed"
-		if (bad != "") {
-			printf "bench: %s:%s\n", what, bad > "/dev/stderr"
-			exit 1
-		}
-		printf "%.0f\n", rps
-	}' "$_out" || { cat "$_out" >&2; return 1; }
+	wrk_rps "$_out" "$_path" || { cat "$_out" >&2; return 1; }
 }
 
 # wrk_p99 NAME: the 99th percentile of latency in ms from the --latency
@@ -475,27 +444,6 @@ wrk_p99() {
 		else if (u == "m") v *= 60000
 		printf "%.1f\n", v; found = 1
 	} END { if (!found) exit 1 }' "$DIR/wrk.$1.out"
-}
-
-# median: the middle of the numbers on stdin (the lower middle if even).
-median() {
-	sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
-}
-
-# percentile P: the P-th percentile (nearest rank) of the numbers on stdin.
-percentile() {
-	sort -n | awk -v p="$1" '{ v[NR] = $1 } END {
-		r = int(p / 100 * NR); if (r < p / 100 * NR) r++
-		if (r < 1) r = 1
-		print v[r]
-	}'
-}
-
-# ratio A B: A/B with two decimals, "?" if B is not a positive number.
-ratio() {
-	awk -v a="$1" -v b="$2" 'BEGIN {
-		if (b + 0 > 0) printf "%.2f\n", a / b; else print "?"
-	}'
 }
 
 runs() { tr '\n' ' ' <"$1" | sed 's/ $//; s/ /, /g'; }
@@ -881,6 +829,13 @@ if part storm; then
 	    "$(((t1 - t0) / 1000)) s (exit $storm_rc)"
 	grep '^# ' "$DIR/storm.tap" | grep -i 'storm:\|start\|kill' | head -n 8
 	grep -A3 '^not ok' "$DIR/storm.tap" | head -n 40
+fi
+
+if part pg; then
+	say "pg: tools/bench-pg.sh, its own lighttpd and PostgreSQL"
+	echo
+	SPOOLCGI_BIN=$SPOOLCGI_BIN HELLO_BIN=$DIR/bin/hello \
+	    sh "$top_srcdir/tools/bench-pg.sh" || exit 1
 fi
 
 if [ "${BENCH_PERF:-0}" = 1 ]; then

@@ -5,6 +5,8 @@
 #   time       now_cs, wait_for SECONDS CMD..., wait_while_alive PID SECONDS CMD...
 #   processes  proc_state, proc_ppid, proc_alive, all_dead, all_alive
 #   the site   free_port, lighttpd_user_lines, url_code URL [CURL_ARGS...]
+#   benches    median, percentile P, ratio A B, cpu_busy, wrk_rps FILE WHAT,
+#              build_fcgi OUT SRC (tools/bench.sh, tools/bench-pg.sh)
 #
 # Synchronisation is a poll of a condition with a deadline; the only sleeps
 # are the short pauses inside those polls.
@@ -123,4 +125,75 @@ url_code() {
 	shift
 	curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@" "$_url" \
 	    2>/dev/null
+}
+
+# ---------------------------------------------------------------- benches
+
+# median: the middle of the numbers on stdin (the lower middle if even).
+median() {
+	sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+
+# percentile P: the P-th percentile (nearest rank) of the numbers on stdin.
+percentile() {
+	sort -n | awk -v p="$1" '{ v[NR] = $1 } END {
+		r = int(p / 100 * NR); if (r < p / 100 * NR) r++
+		if (r < 1) r = 1
+		print v[r]
+	}'
+}
+
+# ratio A B: A/B with two decimals, "?" if B is not a positive number.
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		if (b + 0 > 0) printf "%.2f\n", a / b; else print "?"
+	}'
+}
+
+# cpu_busy: percentage of all CPUs' time spent busy over the next second
+# (from /proc/stat), to tell a quiet machine from a shared, busy one.
+cpu_busy() {
+	local _a _b
+	_a=$(sed -n 's/^cpu  //p' /proc/stat)
+	sleep 1
+	_b=$(sed -n 's/^cpu  //p' /proc/stat)
+	echo "$_a $_b" | awk '{
+		for (i = 1; i <= 8; i++) {
+			t += $(i + 10) - $i
+			if (i == 4 || i == 5) idle += $(i + 10) - $i
+		}
+		printf "%.0f%%\n", t ? 100 * (t - idle) / t : 0
+	}'
+}
+
+# wrk_rps FILE WHAT: the req/s of the wrk output in FILE, or a message
+# naming WHAT on stderr and status 1 when a request got a non-2xx/3xx
+# answer, a socket error happened, or no request completed.
+wrk_rps() {
+	awk -v what="$2" '
+	/^ *Socket errors:/ {
+		n = $0; gsub(/[^0-9 ]/, " ", n); split(n, a, " ")
+		for (i in a) if (a[i] + 0 > 0) bad = bad " socket errors:" $0
+	}
+	/^ *Non-2xx or 3xx responses:/ { if ($NF + 0 > 0) bad = bad " " $0 }
+	/requests in/ { reqs = $1 }
+	/^Requests\/sec:/ { rps = $2 }
+	END {
+		if (reqs + 0 == 0 || rps == "")
+			bad = bad " no requests completed"
+		if (bad != "") {
+			printf "bench: %s:%s\n", what, bad > "/dev/stderr"
+			exit 1
+		}
+		printf "%.0f\n", rps
+	}' "$1"
+}
+
+# build_fcgi OUT SRC: compile the libfcgi program SRC (tests/bench/*.c)
+# into OUT with gcc -O2.  Returns gcc's status (1 without gcc).
+build_fcgi() {
+	command -v gcc >/dev/null || { echo "gcc is not installed" >&2; return 1; }
+	# Unquoted on purpose: pkg-config prints several words.
+	gcc -O2 -o "$1" "$2" \
+	    $(pkg-config --cflags --libs fcgi 2>/dev/null || echo -lfcgi)
 }
