@@ -526,6 +526,7 @@ int		 store_counts(struct store *, int, int *, int *);
 int		 store_job_lock(struct store *, const char *);
 int		 store_claim(struct store *, const char *, int, struct run *);
 int		 store_run_write(struct run *, int);
+int		 store_run_sync(struct run *);
 int		 store_run_files(struct run *, struct taskfds *);
 int		 store_run_input(struct run *, struct buf *);
 int		 store_run_workdir(struct run *, char *, size_t);
@@ -684,7 +685,8 @@ int		 spool_file_create(int, const char *, const char *, size_t);
 int		 spool_file_reserve(int, const char *, off_t);
 int		 spool_status_write(int, const struct jobstatus *, int);
 int		 spool_status_keep(int, const struct jobstatus *, const char *,
-		    const char *);
+		    const char *, int);
+int		 spool_status_sync(int);
 int		 spool_status_fd(int, struct jobstatus *);
 int		 spool_status_readat(int, struct jobstatus *);
 int		 spool_job_lock(int, const char *, int);
@@ -817,8 +819,16 @@ struct supervise_hooks {
 	void	(*progress)(void *, int, const char *);
 	int	(*cancelled)(void *);
 	int	 cancel_fd;	/* readable when a cancel may be asked; -1 */
+	/*
+	 * Called once when the task has run for SUPERVISE_DURABLE_MS and
+	 * not ended (NULL: never): what was written unsynced at its start
+	 * is made durable then, and a task that ends sooner never waits
+	 * for it, its final status being synced in any case.
+	 */
+	void	(*durable)(void *);
 	void	*arg;
 };
+#define SUPERVISE_DURABLE_MS	50
 
 int		 supervise_task(const struct config *, const struct task *,
 		    struct taskfds *, char **, long long,

@@ -669,6 +669,13 @@ lc_progress(void *arg, int pct, const char *msg)
 	(void)store_run_write(run, 0);
 }
 
+/* The task has run SUPERVISE_DURABLE_MS: "running" becomes durable. */
+static void
+lc_durable(void *arg)
+{
+	(void)store_run_sync(arg);
+}
+
 static int
 lc_cancelled(void *arg)
 {
@@ -786,16 +793,23 @@ lc_supervise(struct lc_start *a)
 		hooks.progress = lc_progress;
 		hooks.cancelled = lc_cancelled;
 		hooks.cancel_fd = store_run_watch(&run);
+		hooks.durable = lc_durable;
 		hooks.arg = &run;
 		/*
-		 * Running, durable before the task starts and as close to its
-		 * start as can be: "running" is what a reader sees once the
-		 * task is about to exist.  A crash before this write leaves
-		 * "queued" (without its entry: the recovery gives it back)
-		 * and no task ever started; after it, "interrupted".
+		 * Running, written before the task starts: "running" is what
+		 * a reader sees once the task is about to exist.  It is
+		 * synced once the task has run SUPERVISE_DURABLE_MS, so that
+		 * a short job waits on no sync but its final status's.  What
+		 * a crash means: a supervisor or task killed, at any time,
+		 * leaves "running" with its lock free: "interrupted" (or run
+		 * again when the task allows retries).  A power cut before
+		 * the sync may lose the write: the job reads "queued", without
+		 * its entry, and the recovery after the boot gives it back,
+		 * so it runs again from the start; after the sync,
+		 * "interrupted".
 		 */
 		run.st.state = JOB_RUNNING;
-		if (store_run_write(&run, 1) == -1)
+		if (store_run_write(&run, 0) == -1)
 			_exit(1);
 		t0 = proc_now_ms();
 		(void)supervise_task(cfg, a->task, &fds, env, usage0, &hooks,

@@ -14,8 +14,8 @@
  *                       lines; replaced whole by rename from
  *                       status.json.PID (or, at the end of a run, from
  *                       the reserve), never written in place
- *     status.queued     the status a run's start and end replaced, kept
- *     status.running    (linked) rather than freed: see spool_status_keep
+ *     status.queued     the status a run's start replaced, kept (linked)
+ *                       rather than freed: see spool_status_keep
  *     lock              the supervisor holds flock(LOCK_EX) on it for its
  *                       whole life; the kernel drops it when the process
  *                       dies.  Anyone else changes the status only while

@@ -280,21 +280,21 @@ fail:
 }
 
 /*
- * Write st as dfd's status.json durably, freeing no inode: ext4 without
- * a journal skips every inode freed in the last minutes when it looks for
- * a free one (recently_deleted()), so a spool that frees a few per job
- * makes every later creation scan thousands under load.  The status
- * being replaced keeps the name keep (one that exists already is
- * replaced, which is rare: a run after an interrupted one); the new one
- * is written into the existing file into when it is not NULL (the
+ * Write st as dfd's status.json, synced (file, then directory) when
+ * durable, freeing as few inodes as can be: ext4 without a journal skips
+ * every inode freed in the last minutes when it looks for a free one
+ * (recently_deleted()), so a spool that frees a few per job makes every
+ * later creation scan thousands of them under load.  The status being
+ * replaced keeps the name keep, unless keep is NULL (a keep that exists
+ * already is replaced: a run after an interrupted one).  The new status
+ * is written into the existing file into when that is not NULL (the
  * reserve: its blocks are allocated, so the final status fits on a full
- * disk) and cut to its length, else into a fresh temporary.  Both go
- * with the job's directory.  Returns 0, or -1 with errno set and
- * status.json as it was.
+ * disk) and cut to its length, else into a fresh temporary.  Returns 0,
+ * or -1 with errno set and status.json as it was.
  */
 int
 spool_status_keep(int dfd, const struct jobstatus *st, const char *into,
-    const char *keep)
+    const char *keep, int durable)
 {
 	struct buf	 b = { 0 };
 	char		 tmp[sizeof(SPOOL_STATUS) + 16];
@@ -316,17 +316,17 @@ spool_status_keep(int dfd, const struct jobstatus *st, const char *into,
 		goto fail;
 	if (spool_write_all(fd, b.data, b.len) == -1 ||
 	    (into != NULL && ftruncate(fd, (off_t)b.len) == -1) ||
-	    fsync(fd) == -1 || close(fd) == -1) {
+	    (durable && fsync(fd) == -1) || close(fd) == -1) {
 		fd = -1;
 		goto fail;
 	}
 	fd = -1;
-	if (linkat(dfd, SPOOL_STATUS, dfd, keep, 0) == -1 && errno ==
-	    EEXIST && unlinkat(dfd, keep, 0) == 0)
+	if (keep != NULL && linkat(dfd, SPOOL_STATUS, dfd, keep, 0) == -1 &&
+	    errno == EEXIST && unlinkat(dfd, keep, 0) == 0)
 		(void)linkat(dfd, SPOOL_STATUS, dfd, keep, 0);
 	if (renameat(dfd, from, dfd, SPOOL_STATUS) == -1)
 		goto fail;
-	if (fsync(dfd) == -1)
+	if (durable && fsync(dfd) == -1)
 		log_warn("spool: fsync a job's directory after %s",
 		    SPOOL_STATUS);
 	buf_free(&b);
@@ -340,6 +340,26 @@ fail:
 	buf_free(&b);
 	errno = saved;
 	return -1;
+}
+
+/*
+ * Make dfd's status.json, as last written without a sync, durable: the
+ * file, then the directory that names it.  Returns 0, or -1 with errno
+ * set.
+ */
+int
+spool_status_sync(int dfd)
+{
+	int	 fd, rc, saved;
+
+	if ((fd = openat(dfd, SPOOL_STATUS, O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return -1;
+	rc = fsync(fd);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return rc == -1 ? -1 : fsync(dfd);
 }
 
 /* Read and decode the status file open on fd, and close fd. */
