@@ -147,6 +147,13 @@ struct config {
 	 */
 	const char	*self;
 	int		 spawner;	/* socket to the spawner, or -1 */
+	/*
+	 * Not from the file: this process holds no listen socket (a
+	 * supervisor, the spawner), so a supervisor it starts without a
+	 * launcher is forked from it rather than exec'd: no loader, no
+	 * second parse of this file.
+	 */
+	int		 forks;
 	int		 max_jobs_per_client;	/* 0: no limit */
 	int		 client_starts_per_minute;	/* 0: no limit */
 	struct proxy	*proxies;	/* trusted for forwarding headers */
@@ -395,7 +402,9 @@ void		 hmac_sha256(const void *, size_t, const void *, size_t,
 int		 proc_detach(void (*)(void *), void *, const int *, size_t);
 int		 proc_spawn(int, char *const [], const int *, size_t, int);
 int		 proc_spawner_start(const char *, const char *);
-void		 proc_spawner_run(int) __attribute__((noreturn));
+#define PROC_EXEC	(-2)	/* proc_spawner_run: not in process */
+void		 proc_spawner_run(int, int (*)(void *, char *const [],
+		    const int *), void *) __attribute__((noreturn));
 void		 proc_orphan(void);
 int		 proc_kill_children(void);
 void		 proc_sanitize(const int *, size_t, int);
@@ -519,6 +528,7 @@ int		 store_counts(struct store *, int, int *, int *);
 int		 store_job_lock(struct store *, const char *);
 int		 store_claim(struct store *, const char *, int, struct run *);
 int		 store_run_write(struct run *, int);
+int		 store_run_sync(struct run *);
 int		 store_run_files(struct run *, struct taskfds *);
 int		 store_run_input(struct run *, struct buf *);
 int		 store_run_workdir(struct run *, char *, size_t);
@@ -562,6 +572,7 @@ void		 store_usage_add(struct store *, long long);
 long long	 store_job_size(struct store *, const char *);
 long long	 store_free_bytes(struct store *);
 const char	*store_path(const struct store *);
+size_t		 store_fds(const struct store *, int *, size_t);
 int		 store_inside(const char *, const char *);
 /* spoolown.c: "my jobs": each owner's jobs, and the secret of its tokens */
 #define STORE_SECRET_LEN	32
@@ -680,6 +691,9 @@ int		 spool_write_all(int, const char *, size_t);
 int		 spool_file_create(int, const char *, const char *, size_t);
 int		 spool_file_reserve(int, const char *, off_t);
 int		 spool_status_write(int, const struct jobstatus *, int);
+int		 spool_status_keep(int, const struct jobstatus *, const char *,
+		    const char *, int);
+int		 spool_status_sync(int);
 int		 spool_status_fd(int, struct jobstatus *);
 int		 spool_status_readat(int, struct jobstatus *);
 int		 spool_job_lock(int, const char *, int);
@@ -819,8 +833,16 @@ struct supervise_hooks {
 	void	(*progress)(void *, int, const char *);
 	int	(*cancelled)(void *);
 	int	 cancel_fd;	/* readable when a cancel may be asked; -1 */
+	/*
+	 * Called once when the task has run for SUPERVISE_DURABLE_MS and
+	 * not ended (NULL: never): what was written unsynced at its start
+	 * is made durable then, and a task that ends sooner never waits
+	 * for it, its final status being synced in any case.
+	 */
+	void	(*durable)(void *);
 	void	*arg;
 };
+#define SUPERVISE_DURABLE_MS	50
 
 int		 supervise_task(const struct config *, const struct task *,
 		    struct taskfds *, char **, long long,

@@ -269,6 +269,7 @@ struct lc_start {
 	unsigned long long	 key;		/* its queue entry */
 	int			 gslot, tslot;	/* slot locks, or -1 */
 	int			 lockfd;	/* the job's lock, held */
+	int			 own;		/* store is this process's own */
 };
 
 static int	lc_spawn(struct lc_start *);
@@ -668,6 +669,13 @@ lc_progress(void *arg, int pct, const char *msg)
 	(void)store_run_write(run, 0);
 }
 
+/* The task has run SUPERVISE_DURABLE_MS: "running" becomes durable. */
+static void
+lc_durable(void *arg)
+{
+	(void)store_run_sync(arg);
+}
+
 static int
 lc_cancelled(void *arg)
 {
@@ -710,12 +718,14 @@ lc_supervise(struct lc_start *a)
 	struct buf		 in = { 0 };
 	json_object		*input = NULL, *fields = NULL;
 	char			 workdir[PATH_MAX], **env;
-	long long		 usage0 = -1, size0, t0 = 0;
+	long long		 usage0 = -1, size0 = 0, t0 = 0;
 	int			 devnull, nfd = -1;
 
 	signal(SIGHUP, SIG_IGN);	/* the session we left may hang up */
 	signal(SIGPIPE, SIG_IGN);
-	if ((s = store_open(store_path(a->store))) == NULL)
+	/* A process forked from one with the store open opens its own. */
+	if ((s = a->own ? a->store : store_open(store_path(a->store))) ==
+	    NULL)
 		_exit(1);
 	switch (store_claim(s, a->id, a->lockfd, &run)) {
 	case STORE_OK:
@@ -728,6 +738,12 @@ lc_supervise(struct lc_start *a)
 	}
 	if (run.st.state != JOB_QUEUED)
 		_exit(0);	/* cancelled, or already run */
+	if (a->task == NULL && (a->task = config_task(cfg, run.st.task)) ==
+	    NULL) {
+		log_warnx("job %s: task %s is not configured", a->id,
+		    run.st.task);
+		_exit(1);
+	}
 	if (store_run_files(&run, &fds) == -1 ||
 	    store_run_workdir(&run, workdir, sizeof(workdir)) == -1 ||
 	    (devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1) {
@@ -763,9 +779,10 @@ lc_supervise(struct lc_start *a)
 		memcpy(q.id, a->id, sizeof(q.id));
 		(void)store_queue_drop(s, &q);
 	}
-	if (cfg->max_spool_bytes > 0)
+	if (cfg->max_spool_bytes > 0) {
 		usage0 = store_usage(s);
-	size0 = store_run_size(&run);
+		size0 = store_run_size(&run);
+	}
 	run.st.started_at = time(NULL);
 	run.st.attempts++;
 	run.st.message[0] = '\0';
@@ -776,16 +793,23 @@ lc_supervise(struct lc_start *a)
 		hooks.progress = lc_progress;
 		hooks.cancelled = lc_cancelled;
 		hooks.cancel_fd = store_run_watch(&run);
+		hooks.durable = lc_durable;
 		hooks.arg = &run;
 		/*
-		 * Running, durable before the task starts and as close to its
-		 * start as can be: "running" is what a reader sees once the
-		 * task is about to exist.  A crash before this write leaves
-		 * "queued" (without its entry: the recovery gives it back)
-		 * and no task ever started; after it, "interrupted".
+		 * Running, written before the task starts: "running" is what
+		 * a reader sees once the task is about to exist.  It is
+		 * synced once the task has run SUPERVISE_DURABLE_MS, so that
+		 * a short job waits on no sync but its final status's.  What
+		 * a crash means: a supervisor or task killed, at any time,
+		 * leaves "running" with its lock free: "interrupted" (or run
+		 * again when the task allows retries).  A power cut before
+		 * the sync may lose the write: the job reads "queued", without
+		 * its entry, and the recovery after the boot gives it back,
+		 * so it runs again from the start; after the sync,
+		 * "interrupted".
 		 */
 		run.st.state = JOB_RUNNING;
-		if (store_run_write(&run, 1) == -1)
+		if (store_run_write(&run, 0) == -1)
 			_exit(1);
 		t0 = proc_now_ms();
 		(void)supervise_task(cfg, a->task, &fds, env, usage0, &hooks,
@@ -845,7 +869,6 @@ lifecycle_resume(struct store *s, const struct config *cfg, const char *id,
     int gslot, int tslot, int lockfd, unsigned long long key)
 {
 	struct lc_start		 a;
-	struct jobstatus	 st;
 
 	if (!job_id_check(id, strlen(id)) ||
 	    (gslot != -1 && fcntl(gslot, F_GETFD) == -1) ||
@@ -853,19 +876,16 @@ lifecycle_resume(struct store *s, const struct config *cfg, const char *id,
 	    fcntl(lockfd, F_GETFD) == -1)
 		fatalx("supervise: this command is run by spoolcgi itself, "
 		    "through the configured launcher");
-	if (store_read(s, id, &st) != STORE_OK)
-		fatalx("supervise: job %s cannot be read", id);
 	memset(&a, 0, sizeof(a));
 	a.store = s;
 	a.cfg = cfg;
-	if ((a.task = config_task(cfg, st.task)) == NULL)
-		fatalx("supervise: job %s: task %s is not configured", id,
-		    st.task);
+	a.task = NULL;		/* the job's, once it is claimed */
 	memcpy(a.id, id, sizeof(a.id));
 	a.key = key;
 	a.gslot = gslot;
 	a.tslot = tslot;
 	a.lockfd = lockfd;
+	a.own = 1;
 	lc_supervise(&a);
 }
 
@@ -876,9 +896,10 @@ lifecycle_resume(struct store *s, const struct config *cfg, const char *id,
  * GSLOT TSLOT LOCK KEY", the three locks as descriptors 3, 4 and 5, under
  * the configured launcher if there is one (e.g. systemd-run --scope, so
  * that a job leaves the web server's cgroup and survives its restart);
- * forked from this process image only where there is no program to exec
- * (the unit tests).  Returns 0 once the supervisor exists, and so holds
- * the job, or -1 (logged).
+ * forked from this process image where there is no program to exec (the
+ * unit tests) or where no listen socket is held (a supervisor starting
+ * the next job).  Returns 0 once the supervisor exists, and so holds the
+ * job, or -1 (logged).
  */
 static int
 lc_spawn(struct lc_start *a)
@@ -890,7 +911,8 @@ lc_spawn(struct lc_start *a)
 	pass[0] = a->gslot;
 	pass[1] = a->tslot;
 	pass[2] = a->lockfd;
-	if (a->cfg->self == NULL)
+	if (a->cfg->self == NULL ||
+	    (a->cfg->forks && a->cfg->launcher == NULL))
 		return proc_detach(lc_supervisor_main, a, pass, 3);
 	for (i = 0; a->cfg->launcher != NULL && a->cfg->launcher[i] != NULL;
 	    i++)

@@ -168,6 +168,55 @@ main_spool_check(const struct config *cfg, struct store *sp, int warn)
 		    cfg->path, cfg->spool, (long)geteuid());
 }
 
+/*
+ * The spawner's own way to start a supervisor (proc_spawner_run): fork
+ * this image, whose configuration is loaded and whose libraries are
+ * mapped, rather than exec the program again.  The child is what "spoolcgi
+ * supervise" would be after its exec: its own session, /dev/null on 0
+ * and 1, default signals, the three locks and the spool this process
+ * opened once, nothing else.  Under a launcher the request is exec'd
+ * (PROC_EXEC), as the launcher must wrap it.  Returns 0 once the child exists, -1 (logged), or PROC_EXEC.
+ */
+struct main_spawner {
+	struct config	*cfg;
+	struct store	*store;		/* open once, kept by each child */
+};
+
+static int
+main_inproc(void *arg, char *const av[], const int *pass)
+{
+	struct main_spawner	*ms = arg;
+	struct config		*cfg = ms->cfg;
+	int			 keep[16];
+	size_t			 n, nkeep, i;
+	pid_t			 pid;
+
+	for (n = 0; av[n] != NULL; n++)
+		;
+	if (cfg->launcher != NULL || n != 10 || strcmp(av[3], "--") != 0 ||
+	    strcmp(av[4], "supervise") != 0)
+		return PROC_EXEC;
+	nkeep = store_fds(ms->store, keep, sizeof(keep) / sizeof(keep[0]) -
+	    3);
+	for (i = 0; i < 3; i++)
+		if (pass[i] != -1)
+			keep[nkeep++] = pass[i];
+	if ((pid = fork()) == -1) {
+		log_warn("fork of the supervisor of job %s", av[5]);
+		return -1;
+	}
+	if (pid > 0)
+		return 0;
+	proc_sanitize(keep, nkeep, 0);
+	if (setsid() == -1)
+		_exit(1);
+	proc_signals_reset();
+	lifecycle_resume(ms->store, cfg, av[5], pass[0], pass[1], pass[2],
+	    strtoull(av[9], NULL, 10));
+	/* NOTREACHED */
+	_exit(1);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -186,7 +235,7 @@ main(int argc, char *argv[])
 	int			 ch, test = 0, gc = 0, cleanup = 0, db = 0;
 	char			**admin = NULL;
 	int			 nadmin = 0;
-	int			 worker = 0;
+	int			 worker = 0, spawner = 0;
 	char			 self[PATH_MAX];
 	ssize_t			 len;
 
@@ -234,13 +283,12 @@ main(int argc, char *argv[])
 			cleanup = 1;
 		else if (strcmp(argv[optind], "spawner") == 0 &&
 		    optind + 1 == argc) {
-			/* Needs nothing but its socket, descriptor 3. */
+			/* Its socket is descriptor 3. */
 			if (fcntl(3, F_GETFD) == -1)
 				fatalx("spawner: this command is run by "
 				    "spoolcgi itself");
-			proc_spawner_run(3);
-		}
-		else
+			spawner = 1;
+		} else
 			usage();
 	}
 
@@ -256,6 +304,17 @@ main(int argc, char *argv[])
 		    CONFIG_ENV);
 	if (config_load(&cfg, path, err, sizeof(err)) == -1)
 		fatalx("%s", err);
+	/* The configuration its FastCGI process has just loaded. */
+	if (spawner) {
+		struct main_spawner	ms = { &cfg, NULL };
+
+		cfg.forks = 1;
+		/* Its supervisors fork from here: the file spool only. */
+		if (cfg.database == NULL)
+			ms.store = store_open_config(&cfg);
+		proc_spawner_run(3, ms.store != NULL ? main_inproc : NULL,
+		    &ms);
+	}
 	/* The schema of the PostgreSQL store: no templates, no spool. */
 	if (db)
 		return pg_main(&cfg, argc - db, argv + db);
@@ -320,9 +379,11 @@ main(int argc, char *argv[])
 	 */
 	if ((sup != NULL && cfg.launcher == NULL) || cleanup)
 		proc_orphan();
-	if (sup != NULL)
+	if (sup != NULL) {
+		cfg.forks = 1;
 		lifecycle_resume(sp, &cfg, sup[0], atoi(sup[1]),
 		    atoi(sup[2]), atoi(sup[3]), strtoull(sup[4], NULL, 10));
+	}
 	if (cleanup) {
 		lifecycle_cleanup(sp, &cfg);
 		return 0;

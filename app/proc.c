@@ -408,10 +408,17 @@ proc_spawn_via(int spawner, char *const argv[], const int *pass,
 
 /*
  * The spawner's loop (descriptor fd, our end of the socketpair): start
- * what the FastCGI process asks, until it goes.  Never returns.
+ * what the FastCGI process asks, until it goes.  A request that inproc
+ * (when not NULL) takes is started by it, from this process image
+ * without an exec: it returns 0 once that runs, -1 when it failed, and
+ * PROC_EXEC for a request that is not its own, which is exec'd as
+ * always.  What it starts in a child is no child of anything that holds
+ * the listen socket, and SIGCHLD, ignored here, leaves no zombie of it.
+ * Never returns.
  */
 void
-proc_spawner_run(int fd)
+proc_spawner_run(int fd, int (*inproc)(void *, char *const [],
+    const int *), void *arg)
 {
 	char		 msg[PROC_MSG_MAX + 1], cbuf[CMSG_SPACE(3 * sizeof(int))];
 	char		*av[64];
@@ -460,8 +467,11 @@ proc_spawner_run(int fd)
 		    i) + 1)
 			av[n++] = msg + i;
 		av[n] = NULL;
-		rc = n > 0 && r >= 2 ? proc_spawn_here(av, pass, 3,
-		    msg[0]) : -1;
+		rc = n > 0 && r >= 2 ? PROC_EXEC : -1;
+		if (rc == PROC_EXEC && inproc != NULL)
+			rc = inproc(arg, av, pass);
+		if (rc == PROC_EXEC)
+			rc = proc_spawn_here(av, pass, 3, msg[0]);
 		for (i = 0; i < (size_t)nfd; i++)
 			close(got[i]);
 		ok = rc == 0 ? 0 : 1;

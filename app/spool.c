@@ -12,7 +12,10 @@
  *                       written once, before the job becomes visible
  *     status.json       the job's state (struct jobstatus) as "key value"
  *                       lines; replaced whole by rename from
- *                       status.json.PID, never written in place
+ *                       status.json.PID (or, at the end of a run, from
+ *                       the reserve), never written in place
+ *     status.queued     the status a run's start replaced, kept (linked)
+ *                       rather than freed: see spool_status_keep
  *     lock              the supervisor holds flock(LOCK_EX) on it for its
  *                       whole life; the kernel drops it when the process
  *                       dies.  Anyone else changes the status only while
@@ -25,9 +28,9 @@
  *                       job's run ends any other way than success
  *     result            renamed from result.tmp when the task succeeded
  *     work/             the task's working directory (uploads land here)
- *     reserve           16 KiB set aside at creation; removed before the
- *                       last write of a run, so that the final status fits
- *                       even on a full disk
+ *     reserve           16 KiB set aside at creation; the last write of a
+ *                       run goes into it and renames it to status.json,
+ *                       so that the final status fits even on a full disk
  *     cancel            created by a request to cancel a running job; the
  *                       supervisor looks for it every tick
  *   tmp/ID/             a job being created; renamed to jobs/ID when whole;
@@ -285,6 +288,23 @@ const char *
 store_path(const struct store *sp)
 {
 	return sp->path;
+}
+
+/*
+ * The descriptors the store holds, into fds (room for max): what a
+ * child forked to use this store must keep.  Returns how many.
+ */
+size_t
+store_fds(const struct store *sp, int *fds, size_t max)
+{
+	const int	 all[] = { sp->dirfd, sp->jobsfd, sp->tmpfd,
+			    sp->queuefd, sp->slotsfd };
+	size_t		 i, n = 0;
+
+	for (i = 0; i < sizeof(all) / sizeof(all[0]) && n < max; i++)
+		if (all[i] != -1)
+			fds[n++] = all[i];
+	return n;
 }
 
 /*

@@ -279,6 +279,89 @@ fail:
 	return -1;
 }
 
+/*
+ * Write st as dfd's status.json, synced (file, then directory) when
+ * durable, freeing as few inodes as can be: ext4 without a journal skips
+ * every inode freed in the last minutes when it looks for a free one
+ * (recently_deleted()), so a spool that frees a few per job makes every
+ * later creation scan thousands of them under load.  The status being
+ * replaced keeps the name keep, unless keep is NULL (a keep that exists
+ * already is replaced: a run after an interrupted one).  The new status
+ * is written into the existing file into when that is not NULL (the
+ * reserve: its blocks are allocated, so the final status fits on a full
+ * disk) and cut to its length, else into a fresh temporary.  Returns 0,
+ * or -1 with errno set and status.json as it was.
+ */
+int
+spool_status_keep(int dfd, const struct jobstatus *st, const char *into,
+    const char *keep, int durable)
+{
+	struct buf	 b = { 0 };
+	char		 tmp[sizeof(SPOOL_STATUS) + 16];
+	const char	*from = into;
+	int		 fd = -1, saved;
+
+	if (spool_status_encode(st, &b) == -1) {
+		buf_free(&b);
+		errno = ENOMEM;
+		return -1;
+	}
+	if (from == NULL) {
+		snprintf(tmp, sizeof(tmp), "%s.%ld", SPOOL_STATUS,
+		    (long)getpid());
+		from = tmp;
+	}
+	if ((fd = openat(dfd, from, O_WRONLY | O_NOFOLLOW | O_CLOEXEC |
+	    (into == NULL ? O_CREAT | O_TRUNC : 0), 0600)) == -1)
+		goto fail;
+	if (spool_write_all(fd, b.data, b.len) == -1 ||
+	    (into != NULL && ftruncate(fd, (off_t)b.len) == -1) ||
+	    (durable && fsync(fd) == -1) || close(fd) == -1) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (keep != NULL && linkat(dfd, SPOOL_STATUS, dfd, keep, 0) == -1 &&
+	    errno == EEXIST && unlinkat(dfd, keep, 0) == 0)
+		(void)linkat(dfd, SPOOL_STATUS, dfd, keep, 0);
+	if (renameat(dfd, from, dfd, SPOOL_STATUS) == -1)
+		goto fail;
+	if (durable && fsync(dfd) == -1)
+		log_warn("spool: fsync a job's directory after %s",
+		    SPOOL_STATUS);
+	buf_free(&b);
+	return 0;
+fail:
+	saved = errno;
+	if (fd != -1)
+		close(fd);
+	if (into == NULL)
+		(void)unlinkat(dfd, from, 0);
+	buf_free(&b);
+	errno = saved;
+	return -1;
+}
+
+/*
+ * Make dfd's status.json, as last written without a sync, durable: the
+ * file, then the directory that names it.  Returns 0, or -1 with errno
+ * set.
+ */
+int
+spool_status_sync(int dfd)
+{
+	int	 fd, rc, saved;
+
+	if ((fd = openat(dfd, SPOOL_STATUS, O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return -1;
+	rc = fsync(fd);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return rc == -1 ? -1 : fsync(dfd);
+}
+
 /* Read and decode the status file open on fd, and close fd. */
 int
 spool_status_fd(int fd, struct jobstatus *st)

@@ -101,7 +101,31 @@ store_run_release(struct run *run)
 int
 store_run_write(struct run *run, int durable)
 {
-	if (spool_status_write(run->dirfd, &run->st, durable) == -1) {
+	char	 keep[sizeof(SPOOL_STATUS) + 16];
+	int	 rc;
+
+	/*
+	 * The two writes of every run, start and end, free one inode
+	 * between them, not three (see spool_status_keep): the start keeps
+	 * the status it replaces as status.queued, and the end is written
+	 * into the reserve.  Keeping the running status too would free
+	 * none, for one more block per job kept until it expires.
+	 */
+	snprintf(keep, sizeof(keep), "status.%s",
+	    job_state_name(run->written));
+	if (run->written == JOB_QUEUED && run->st.state == JOB_RUNNING)
+		rc = spool_status_keep(run->dirfd, &run->st, NULL, keep,
+		    durable);
+	else if (durable && run->st.state != JOB_QUEUED &&
+	    run->st.state != JOB_RUNNING) {
+		rc = spool_status_keep(run->dirfd, &run->st, "reserve", NULL,
+		    1);
+		if (rc == -1 && errno == ENOENT)
+			rc = spool_status_keep(run->dirfd, &run->st, NULL,
+			    NULL, 1);
+	} else
+		rc = spool_status_write(run->dirfd, &run->st, durable);
+	if (rc == -1) {
 		log_warn("spool: write jobs/%s/%s", run->st.id, SPOOL_STATUS);
 		return -1;
 	}
@@ -109,6 +133,17 @@ store_run_write(struct run *run, int durable)
 		(void)store_metric_move(run->store, run->st.task,
 		    run->written, run->st.state);
 	run->written = run->st.state;
+	return 0;
+}
+
+/* Make the last unsynced write of run durable.  Returns 0, or -1. */
+int
+store_run_sync(struct run *run)
+{
+	if (spool_status_sync(run->dirfd) == -1) {
+		log_warn("spool: sync jobs/%s/%s", run->st.id, SPOOL_STATUS);
+		return -1;
+	}
 	return 0;
 }
 
@@ -240,5 +275,6 @@ store_run_size(struct run *run)
 void
 store_run_settle(struct run *run)
 {
-	spool_run_leftovers(run->dirfd, 1);
+	/* The reserve stays: the final status is written into it. */
+	spool_run_leftovers(run->dirfd, 0);
 }

@@ -361,6 +361,8 @@ supervise_task(const struct config *cfg, const struct task *t,
 	char		 ev[4096];
 	struct stat	 sb;
 	int		 errp[2], execp[2], e, wstatus = 0, eof = 0, n, done;
+	int		 timeout;
+	long long	 due = 0;
 	pid_t		 w, self = getpid();
 	ssize_t		 r;
 
@@ -418,6 +420,8 @@ supervise_task(const struct config *cfg, const struct task *t,
 		return -1;
 	}
 	sv.errfd = errp[0];
+	if (hooks != NULL && hooks->durable != NULL)
+		due = proc_now_ms() + SUPERVISE_DURABLE_MS;
 #ifdef SYS_pidfd_open
 	sv.pidfd = (int)syscall(SYS_pidfd_open, sv.pid, 0);
 #endif
@@ -438,7 +442,11 @@ supervise_task(const struct config *cfg, const struct task *t,
 			pfd[n++].events = POLLIN;
 		}
 		/* Without a pidfd, a task past EOF is looked at each 20 ms. */
-		if (poll(pfd, (nfds_t)n, n > 0 ? SUPERVISE_TICK_MS : 20) > 0) {
+		timeout = n > 0 ? SUPERVISE_TICK_MS : 20;
+		if (due != 0 && due - proc_now_ms() < timeout)
+			timeout = due > proc_now_ms() ?
+			    (int)(due - proc_now_ms()) : 0;
+		if (poll(pfd, (nfds_t)n, timeout) > 0) {
 			if (!eof && pfd[0].revents != 0 &&
 			    supervise_read_stderr(&sv) == 1)
 				eof = 1;
@@ -456,6 +464,10 @@ supervise_task(const struct config *cfg, const struct task *t,
 		} else {
 			supervise_limits(&sv);
 			supervise_report(&sv, 0);
+			if (due != 0 && proc_now_ms() >= due) {
+				due = 0;
+				hooks->durable(hooks->arg);
+			}
 		}
 	}
 	if (sv.pidfd != -1)

@@ -245,8 +245,12 @@ test_status(struct store *sp, const struct jobstatus *st)
 	is_str(rd.error_message, err, "newlines survive, escapes are not "
 	    "unescaped twice");
 	is_int(count_entries(at("jobs/%s", st->id), NULL), 5,
-	    "no temporary status file left "
-	    "(input.json, lock, reserve, status.json, work)");
+	    "no temporary status file left (input.json, lock, status.json, "
+	    "status.queued, work: the reserve became the final status)");
+	ok(access(at("jobs/%s/status.queued", st->id), F_OK) == 0,
+	    "the status the run's start replaced keeps a name");
+	is_int(count_entries(at("jobs/%s", st->id), "status.json."), 0,
+	    "no status.json.* temporary");
 	store_run_release(&run);
 }
 
