@@ -105,6 +105,7 @@ struct pg {
 	int		 late;		/* the last call passed it */
 	char		 err[512];	/* the last error, one line */
 	int		 prepared;	/* this session has PG_READ_STMT */
+	long long	 settle_idle;	/* no front settle before (ms) */
 };
 
 struct pgargs {
@@ -270,17 +271,61 @@ _Static_assert(sizeof(pg_migrations) / sizeof(pg_migrations[0]) ==
 	"pg_notify('spoolcgi_queued', j.id::text)"
 
 /*
- * A poll's one statement (pg_read): the job's row by primary key, its
- * place in the queue with it.  Prepared once per session (pg_read_exec):
- * parsed and planned for every poll, it cost the server's process 200 us
- * of CPU per poll, prepared 64 us (measured under bench-pg).  The
- * tombstone is not folded in: the executor sets up every subquery on
- * each run, evaluated or not (~4 us a poll, measured), and only a poll
- * of an id without a row needs it.
+ * Row j is running, and its last heartbeat and the server's start are
+ * both older than the grace, the bind parameter g (seconds): a database
+ * restart drops every lock, and must not read as every worker dead.
  */
-#define PG_READ_STMT	"spoolcgi_read"
-#define PG_READ_SQL	"SELECT " PG_STATUS_COLS " FROM spoolcgi_job j " \
-	"WHERE j.id = $1::uuid"
+#define PG_STALE(g)	"(j.state = 'running' AND " \
+	"greatest(j.heartbeat_at, pg_postmaster_start_time()) < " \
+	"now() - make_interval(secs => " g "::integer))"
+
+/*
+ * The settle (pg_settle_run), of the stale rows that also satisfy which
+ * (a condition on j; "": all), $1 the grace: each whose lock can be
+ * taken is queued again while its retries allow, else failed.  Its rows:
+ * the id, and the attempt and retries of a job queued again (NULL for
+ * one failed).
+ */
+#define PG_SETTLE_SQL(which) "WITH cand AS MATERIALIZED (" \
+	" SELECT j.id, j.seq FROM spoolcgi_job j WHERE " PG_STALE("$1") \
+	which " FOR UPDATE SKIP LOCKED)," \
+	" dead AS MATERIALIZED (SELECT id FROM cand" \
+	"  WHERE pg_try_advisory_xact_lock(seq))," \
+	" again AS (UPDATE spoolcgi_job j SET " PG_REQUEUE \
+	"  FROM dead WHERE j.id = dead.id AND " PG_RETRY_LEFT \
+	"  RETURNING " PG_REQUEUED ")," \
+	" gone AS (UPDATE spoolcgi_job j SET state = 'failed'," \
+	"  finished_at = now(), error_code = 'interrupted'," \
+	"  error_message = 'the job was interrupted: its supervisor or " \
+	"its worker is gone' FROM dead WHERE j.id = dead.id" \
+	"  AND NOT " PG_RETRY_LEFT " RETURNING j.id)" \
+	" SELECT id, attempt::text, retries::text FROM again" \
+	" UNION ALL SELECT id::text, NULL, NULL FROM gone"
+
+/*
+ * A settle by a front that found nothing to settle (the stale row's lock
+ * is held: its supervisor lives, but is silent) is not tried again by
+ * that connection for this long, so that polls of such a job stay one
+ * statement each; workers settle every 5 s as well.
+ */
+#define PG_SETTLE_IDLE_MS	5000
+
+/*
+ * A poll's one statement (pg_read): the job's row by primary key, its
+ * place in the queue with it, and whether it is running but stale
+ * (PG_STALE, $2 the grace: the front then settles it, pg_read).
+ * Prepared once per session (pg_read_exec): parsed and planned for every
+ * poll, it cost the server's process 200 us of CPU per poll, prepared
+ * 64 us (measured under bench-pg).  The tombstone is not folded in: the
+ * executor sets up every subquery on each run, evaluated or not (~4 us a
+ * poll, measured), and only a poll of an id without a row needs it.
+ * The name changes with the text (a pooler's server session may keep an
+ * older spoolcgi's statement under the old name).
+ */
+#define PG_READ_STMT	"spoolcgi_read2"
+#define PG_READ_SQL	"SELECT " PG_STATUS_COLS ", " PG_STALE("$2") \
+	" FROM spoolcgi_job j WHERE j.id = $1::uuid"
+#define PG_STALE_COL	14	/* PG_STALE's column after PG_STATUS_COLS */
 
 static const char *
 pg_oneline(char *dst, size_t sz, const char *msg)
@@ -553,6 +598,31 @@ pg_log_requeued(const PGresult *res)
 			log_warnx("job %s: interrupted; queued again (retry "
 			    "%s of %s)", PQgetvalue(res, i, 0),
 			    PQgetvalue(res, i, 1), PQgetvalue(res, i, 2));
+}
+
+/*
+ * pg_settle, of every stale row (id NULL) or of job id's only (a front's
+ * poll that read it stale, pg_read): one statement, PG_SETTLE_SQL, which
+ * is its own transaction (its advisory locks end with it; libpq returns
+ * once the server committed it).  *n: how many.  Returns 0, or -1.
+ */
+static int
+pg_settle_run(struct pg *pg, const char *id, int grace, int *n)
+{
+	struct pgargs	 a = { .n = 0 };
+	PGresult	*res;
+
+	*n = 0;
+	arg_int(&a, grace);
+	if (id != NULL)
+		arg_text(&a, id);
+	if ((res = pg_q(pg, "settle", id == NULL ? PG_SETTLE_SQL("") :
+	    PG_SETTLE_SQL(" AND j.id = $2::uuid"), &a, 0)) == NULL)
+		return -1;
+	*n = PQntuples(res);
+	pg_log_requeued(res);
+	PQclear(res);
+	return 0;
 }
 
 /* Why the store cannot be used: NULL, it is compiled in. */
@@ -995,9 +1065,33 @@ pg_read_exec(struct pg *pg, const struct pgargs *a)
 }
 
 /*
+ * A poll read job id running with no heartbeat for PG_GRACE_SECONDS: its
+ * worker may be dead or cut off, and with no other worker to settle it
+ * the job would read running until a front's clean-up.  So the poll
+ * settles that one job (pg_settle_run's test of its lock), unless this
+ * connection's last such settle found a live lock within
+ * PG_SETTLE_IDLE_MS.  Returns 1 when the job was settled (read it
+ * again), else 0 (a failure is logged; the poll answers what it read).
+ */
+static int
+pg_settle_due(struct pg *pg, const char *id)
+{
+	int	 n;
+
+	if (proc_now_ms() < pg->settle_idle ||
+	    pg_settle_run(pg, id, PG_GRACE_SECONDS, &n) == -1)
+		return 0;
+	if (n == 0)
+		pg->settle_idle = proc_now_ms() + PG_SETTLE_IDLE_MS;
+	return n > 0;
+}
+
+/*
  * The status of job id (checked by job_id_check first) in st: one read
  * by primary key, the poll's one statement (PG_READ_SQL); a second only
- * for an id without a row.  *cancel, when not NULL: a cancel was asked.
+ * for an id without a row, or for a running row gone stale (settled,
+ * pg_settle_due, then read again).  *cancel, when not NULL: a cancel
+ * was asked.
  * Returns STORE_OK, STORE_NOENT, STORE_GONE (its tombstone stands) or
  * STORE_ERR.
  */
@@ -1006,20 +1100,32 @@ pg_read(struct pg *pg, const char *id, struct jobstatus *st, int *cancel)
 {
 	struct pgargs	 a = { .n = 0 };
 	PGresult	*res;
-	int		 rc;
+	int		 rc, stale;
 
 	if (!job_id_check(id, strlen(id)))
 		return STORE_NOENT;
 	arg_text(&a, id);
+	arg_int(&a, PG_GRACE_SECONDS);
 	if ((res = pg_read_exec(pg, &a)) == NULL)
 		return STORE_ERR;
 	if (PQntuples(res) == 1) {
 		rc = pg_row_status(pg, res, 0, st, cancel) == -1 ?
 		    STORE_ERR : STORE_OK;
+		stale = strcmp(PQgetvalue(res, 0, PG_STALE_COL), "t") == 0;
+		PQclear(res);
+		if (rc != STORE_OK || !stale || !pg_settle_due(pg, id))
+			return rc;
+		/* Settled: answer what the row became. */
+		if ((res = pg_read_exec(pg, &a)) == NULL)
+			return STORE_ERR;
+		rc = PQntuples(res) != 1 ? STORE_NOENT :
+		    pg_row_status(pg, res, 0, st, cancel) == -1 ? STORE_ERR :
+		    STORE_OK;
 		PQclear(res);
 		return rc;
 	}
 	PQclear(res);
+	a.n = 1;
 	if ((res = pg_q(pg, "read", "SELECT 1 FROM spoolcgi_tombstone WHERE "
 	    "id = $1::uuid AND gone_until > now()", &a, 0)) == NULL)
 		return STORE_ERR;
@@ -1699,42 +1805,7 @@ pg_interrupt(struct pg *pg, const char *id, int attempt, const char *msg)
 int
 pg_settle(struct pg *pg, int grace, int *n)
 {
-	struct pgargs	 a = { .n = 0 };
-	PGresult	*res;
-
-	*n = 0;
-	if (pg_begin(pg, "settle", 0) == -1)
-		return -1;
-	arg_int(&a, grace);
-	if ((res = pg_q(pg, "settle", "WITH cand AS MATERIALIZED ("
-	    " SELECT id, seq FROM spoolcgi_job WHERE state = 'running'"
-	    " AND greatest(heartbeat_at, pg_postmaster_start_time()) <"
-	    "  now() - make_interval(secs => $1::integer)"
-	    " FOR UPDATE SKIP LOCKED),"
-	    " dead AS MATERIALIZED (SELECT id FROM cand"
-	    "  WHERE pg_try_advisory_xact_lock(seq)),"
-	    " again AS (UPDATE spoolcgi_job j SET " PG_REQUEUE
-	    "  FROM dead WHERE j.id = dead.id AND " PG_RETRY_LEFT
-	    "  RETURNING " PG_REQUEUED "),"
-	    " gone AS (UPDATE spoolcgi_job j SET state = 'failed',"
-	    "  finished_at = now(), error_code = 'interrupted',"
-	    "  error_message = 'the job was interrupted: its supervisor or "
-	    "its worker is gone' FROM dead WHERE j.id = dead.id"
-	    "  AND NOT " PG_RETRY_LEFT " RETURNING j.id)"
-	    " SELECT id, attempt::text, retries::text FROM again"
-	    " UNION ALL SELECT id::text, NULL, NULL FROM gone", &a,
-	    0)) == NULL) {
-		pg_rollback(pg);
-		return -1;
-	}
-	*n = PQntuples(res);
-	if (pg_commit(pg, "settle") == -1) {
-		PQclear(res);
-		return -1;
-	}
-	pg_log_requeued(res);
-	PQclear(res);
-	return 0;
+	return pg_settle_run(pg, NULL, grace, n);
 }
 
 /*
@@ -2033,7 +2104,7 @@ pg_owner_list(struct pg *pg, const char *owner, const char *before,
 	struct pgargs	 a = { .n = 0 };
 	PGresult	*res;
 	size_t		 i, rows;
-	int		 rc = STORE_OK;
+	int		 rc = STORE_OK, stale, settled, pass;
 
 	*n = 0;
 	next[0] = '\0';
@@ -2044,12 +2115,33 @@ pg_owner_list(struct pg *pg, const char *owner, const char *before,
 	arg_text(&a, owner);
 	arg_text(&a, before != NULL && *before != '\0' ? before : NULL);
 	arg_int(&a, (long long)limit + 1);
-	if ((res = pg_q(pg, "owner list", "SELECT " PG_STATUS_COLS " FROM "
-	    "spoolcgi_job j WHERE j.owner = $1 AND ($2::bigint IS NULL OR "
-	    "j.seq < $2::bigint) ORDER BY j.seq DESC LIMIT $3::integer", &a,
-	    0)) == NULL)
-		return STORE_ERR;
-	rows = (size_t)PQntuples(res);
+	arg_int(&a, PG_GRACE_SECONDS);
+	/*
+	 * A page that shows a stale running job (PG_STALE) settles every
+	 * stale job, as a worker does (at most once per PG_SETTLE_IDLE_MS
+	 * while that finds none), and is read again once.
+	 */
+	for (pass = 0;; pass++) {
+		if ((res = pg_q(pg, "owner list", "SELECT " PG_STATUS_COLS
+		    ", " PG_STALE("$4") " FROM spoolcgi_job j WHERE "
+		    "j.owner = $1 AND ($2::bigint IS NULL OR j.seq < "
+		    "$2::bigint) ORDER BY j.seq DESC LIMIT $3::integer", &a,
+		    0)) == NULL)
+			return STORE_ERR;
+		rows = (size_t)PQntuples(res);
+		for (i = 0, stale = 0; i < rows && i < limit; i++)
+			if (strcmp(PQgetvalue(res, (int)i, PG_STALE_COL),
+			    "t") == 0)
+				stale = 1;
+		if (pass > 0 || !stale || proc_now_ms() < pg->settle_idle ||
+		    pg_settle_run(pg, NULL, PG_GRACE_SECONDS, &settled) == -1)
+			break;
+		if (settled == 0) {
+			pg->settle_idle = proc_now_ms() + PG_SETTLE_IDLE_MS;
+			break;
+		}
+		PQclear(res);
+	}
 	for (i = 0; i < rows && i < limit; i++)
 		if (pg_row_status(pg, res, (int)i, &out[i], NULL) == -1) {
 			rc = STORE_ERR;

@@ -1144,6 +1144,102 @@ test_retry(struct pg *pg)
 	sql1("DELETE FROM spoolcgi_job");
 }
 
+/* Poll pg_read of id for up to secs while it reads running. */
+static int
+read_within(struct pg *pg, const char *id, struct jobstatus *r, int secs)
+{
+	double	 end = now_s() + secs;
+	int	 rc;
+
+	while ((rc = pg_read(pg, id, r, NULL)) == STORE_OK &&
+	    r->state == JOB_RUNNING && now_s() < end)
+		pause_ms(200);
+	return rc;
+}
+
+/*
+ * A front's poll settles the job it reads stale (pg_read): running, its
+ * heartbeat and the server's start older than PG_GRACE_SECONDS, its lock
+ * free; not one whose lock is held.  A page of the owner's jobs that
+ * shows one settles too (pg_owner_list).
+ */
+static void
+test_read_settle(struct pg *pg)
+{
+	struct jobstatus	 j, r, out[4];
+	struct pgrun		 run;
+	struct pg		*sup;
+	char			 sql[160], next[32];
+	size_t			 n;
+	double			 end;
+	int			 rc;
+
+	sql1("DELETE FROM spoolcgi_job");
+	cfg.max_running = 10;
+	/* The server's start must be older than the grace too. */
+	snprintf(sql, sizeof(sql), "SELECT pg_postmaster_start_time() < "
+	    "now() - interval '%d seconds'", PG_GRACE_SECONDS + 1);
+	for (end = now_s() + PG_GRACE_SECONDS + 15;
+	    strcmp(sql1(sql), "t") != 0 && now_s() < end;)
+		pause_ms(250);
+	is_str(sql1(sql), "t", "the server has been up longer than the grace");
+
+	submit(pg, &j, "alpha", "c1", "{}", 2, NULL);
+	ok(pg_claim(pg, &cfg, NULL, 0, 0, "w1", &run) == STORE_OK &&
+	    pg_read(pg, j.id, &r, NULL) == STORE_OK && r.state == JOB_RUNNING,
+	    "a job is claimed, its lock never taken: it reads running");
+	sql1("UPDATE spoolcgi_job SET heartbeat_at = now() - interval "
+	    "'10 seconds'");
+	ok(pg_read(pg, j.id, &r, NULL) == STORE_OK && r.state == JOB_RUNNING,
+	    "its heartbeat 10 s old, within the grace: running");
+	sql1("UPDATE spoolcgi_job SET heartbeat_at = now() - interval "
+	    "'1 minute'");
+	ok(pg_read(pg, j.id, &r, NULL) == STORE_OK && r.state == JOB_FAILED &&
+	    strcmp(r.error_code, "interrupted") == 0,
+	    "its heartbeat a minute old and its lock free: the read settles "
+	    "it and answers failed, \"interrupted\"");
+	is_str(col(j.id, "state || ' ' || error_code"), "failed interrupted",
+	    "and the row says so");
+
+	submit_retries(pg, &j, 1);
+	ok(pg_claim(pg, &cfg, NULL, 0, 0, "w1", &run) == STORE_OK &&
+	    strcmp(run.st.id, j.id) == 0, "a job with retries 1 is claimed");
+	sql1("UPDATE spoolcgi_job SET heartbeat_at = now() - interval "
+	    "'1 minute'");
+	rc = pg_read(pg, j.id, &r, NULL);
+	ok(rc == STORE_OK && r.state == JOB_QUEUED && r.queue_position == 1 &&
+	    strcmp(r.message, "interrupted; queued again (retry 1 of 1)") ==
+	    0, "stale, the read queues it again: \"%s\", position %d",
+	    r.message, r.queue_position);
+
+	ok(pg_claim(pg, &cfg, NULL, 0, 0, "w1", &run) == STORE_OK &&
+	    run.attempt == 2, "the retry is claimed");
+	sql1("UPDATE spoolcgi_job SET heartbeat_at = now() - interval "
+	    "'1 minute'");
+	ok(pg_owner_list(pg, "c1", "", 4, out, &n, next, sizeof(next)) ==
+	    STORE_OK && n == 2 && strcmp(out[0].id, j.id) == 0 &&
+	    out[0].state == JOB_FAILED &&
+	    strcmp(out[0].error_code, "interrupted") == 0,
+	    "stale, a page of its owner's jobs settles it: failed");
+
+	submit(pg, &j, "alpha", "c1", "{}", 2, NULL);
+	sup = pg_open(conninfo);
+	ok(sup != NULL && pg_claim(sup, &cfg, NULL, 0, 0, "w2", &run) ==
+	    STORE_OK && pg_run_lock(sup, &run) == STORE_OK,
+	    "another job runs, its supervisor holding its lock");
+	sql1("UPDATE spoolcgi_job SET heartbeat_at = now() - interval "
+	    "'1 minute' WHERE state = 'running'");
+	ok(pg_read(pg, j.id, &r, NULL) == STORE_OK && r.state == JOB_RUNNING &&
+	    pg_read(pg, j.id, &r, NULL) == STORE_OK && r.state == JOB_RUNNING,
+	    "its heartbeat a minute old but its lock held: it reads running");
+	is_str(col(j.id, "state"), "running", "and the row is untouched");
+	pg_close(sup);
+	ok(read_within(pg, j.id, &r, 20) == STORE_OK &&
+	    r.state == JOB_FAILED && strcmp(r.error_code, "interrupted") == 0,
+	    "its supervisor's session gone, a later read settles it");
+	sql1("DELETE FROM spoolcgi_job");
+}
+
 int
 main(void)
 {
@@ -1186,6 +1282,7 @@ main(void)
 	test_expire(pg);
 	test_worker(pg);
 	test_retry(pg);
+	test_read_settle(pg);
 	pg_close(pg);
 	PQfinish(admin);
 	return tap_done();
