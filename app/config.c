@@ -1887,6 +1887,32 @@ check_program(struct cparse *cp, const char *key, const char *prog)
 }
 
 /*
+ * The programs of task t exist and are executable by this user: its
+ * command and notify, or with t NULL the tasks' default notify.  What
+ * config_load checks on one host, and a worker of the PostgreSQL store
+ * for the tasks it runs (a front there runs none).  Returns 0, or -1
+ * with a message naming the file, the key and the value in err.
+ */
+int
+config_check_programs(const struct config *cfg, const struct task *t,
+    char *err, size_t errsz)
+{
+	struct cparse	 cp = { cfg->path, err, errsz };
+	char		 key[CONFIG_KEY_MAX];
+
+	if (t == NULL)
+		return cfg->notify == NULL ? 0 :
+		    check_program(&cp, "notify[0]", cfg->notify[0]);
+	snprintf(key, sizeof(key), "tasks.%s.command[0]", t->name);
+	if (check_program(&cp, key, t->command[0]) == -1)
+		return -1;
+	snprintf(key, sizeof(key), "tasks.%s.notify[0]", t->name);
+	if (t->notify != NULL && check_program(&cp, key, t->notify[0]) == -1)
+		return -1;
+	return 0;
+}
+
+/*
  * Check what config_parse cannot: that each task's program, and each
  * notifier, exists and is executable by this user.  Returns 0, or -1
  * with a message.
@@ -1894,29 +1920,20 @@ check_program(struct cparse *cp, const char *key, const char *prog)
 static int
 check_commands(struct cparse *cp, const struct config *cfg)
 {
-	char		 key[CONFIG_KEY_MAX];
 	size_t		 i;
 
-	if (cfg->notify != NULL &&
-	    check_program(cp, "notify[0]", cfg->notify[0]) == -1)
+	if (config_check_programs(cfg, NULL, cp->err, cp->errsz) == -1)
 		return -1;
-	for (i = 0; i < cfg->ntasks; i++) {
-		snprintf(key, sizeof(key), "tasks.%s.command[0]",
-		    cfg->tasks[i].name);
-		if (check_program(cp, key, cfg->tasks[i].command[0]) == -1)
+	for (i = 0; i < cfg->ntasks; i++)
+		if (config_check_programs(cfg, &cfg->tasks[i], cp->err,
+		    cp->errsz) == -1)
 			return -1;
-		snprintf(key, sizeof(key), "tasks.%s.notify[0]",
-		    cfg->tasks[i].name);
-		if (cfg->tasks[i].notify != NULL &&
-		    check_program(cp, key, cfg->tasks[i].notify[0]) == -1)
-			return -1;
-	}
 	return 0;
 }
 
 /*
  * Read and parse the configuration file path into cfg, and check that
- * each task's program can be run.  Returns 0 with cfg filled (cfg->path
+ * each task's program can be run (on one host: config_check_programs).  Returns 0 with cfg filled (cfg->path
  * is path), or -1 with cfg zeroed and a message naming the file, the key
  * and what to do in err.
  */
@@ -1982,7 +1999,11 @@ config_load(struct config *cfg, const char *path, char *err, size_t errsz)
 		config_free(cfg);
 		return cp_nomem(&cp);
 	}
-	if (check_commands(&cp, cfg) == -1) {
+	/*
+	 * With "database" this host's tasks run on the workers, each of
+	 * which checks its own (worker.c); a front runs none.
+	 */
+	if (cfg->database == NULL && check_commands(&cp, cfg) == -1) {
 		config_free(cfg);
 		return -1;
 	}

@@ -182,6 +182,8 @@ struct config {
 int		 config_parse(struct config *, const char *, size_t,
 		    const char *, char *, size_t);
 int		 config_load(struct config *, const char *, char *, size_t);
+int		 config_check_programs(const struct config *,
+		    const struct task *, char *, size_t);
 void		 config_free(struct config *);
 const struct task *config_task(const struct config *, const char *);
 const struct field *task_field(const struct task *, const char *);

@@ -140,6 +140,25 @@ main_check(const struct config *cfg)
 }
 
 /*
+ * With "database" the task programs run on the workers, which check them
+ * (config_load does not, here): -t says which this host lacks.
+ */
+static void
+main_programs_check(const struct config *cfg)
+{
+	char	 err[1024];
+	size_t	 i;
+
+	if (cfg->database == NULL)
+		return;
+	for (i = 0; i <= cfg->ntasks; i++)
+		if (config_check_programs(cfg, i == 0 ? NULL :
+		    &cfg->tasks[i - 1], err, sizeof(err)) == -1)
+			log_warnx("warning: %s (a front on a database runs no "
+			    "task; a worker here would refuse it)", err);
+}
+
+/*
  * What would make jobs vanish or never start, said once at start in the
  * web server's error log.
  */
@@ -357,6 +376,7 @@ main(int argc, char *argv[])
 			printf("%s: running as root: the spool was not "
 			    "checked; run -t as the web server's user\n",
 			    cfg.path);
+		main_programs_check(&cfg);
 		printf("%s: configuration ok (%zu task%s)\n", cfg.path,
 		    cfg.ntasks, cfg.ntasks == 1 ? "" : "s");
 		return 0;

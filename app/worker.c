@@ -741,6 +741,45 @@ worker_housekeep(struct worker *w, struct store *sp)
 		    tombs, tombs == 1 ? "" : "s");
 }
 
+/*
+ * The programs of the tasks w runs exist here (config_load leaves them
+ * to the workers when there is a database: a front runs none).  A task
+ * named by --task whose program is missing, or the tasks' default
+ * notify, refuses the worker; with every task (all), one that cannot run
+ * here is left to the other workers, and only none left refuses.
+ * Returns 0, or -1 (logged, naming the file, the key and the value).
+ */
+static int
+worker_programs(struct worker *w, int all)
+{
+	char		 err[1024];
+	size_t		 i, n = 0;
+
+	if (config_check_programs(w->cfg, NULL, err, sizeof(err)) == -1) {
+		log_warnx("worker: %s", err);
+		return -1;
+	}
+	for (i = 0; i < w->ntasks; i++) {
+		if (config_check_programs(w->cfg, config_task(w->cfg,
+		    w->tasks[i]), err, sizeof(err)) == 0) {
+			w->tasks[n++] = w->tasks[i];
+			continue;
+		}
+		if (!all) {
+			log_warnx("worker: %s", err);
+			return -1;
+		}
+		log_warnx("worker: %s: task %s is left to other workers",
+		    err, w->tasks[i]);
+	}
+	if ((w->ntasks = n) == 0) {
+		log_warnx("worker: %s: no task can run on this host (see "
+		    "above)", w->cfg->path);
+		return -1;
+	}
+	return 0;
+}
+
 static void
 worker_usage(void)
 {
@@ -766,7 +805,7 @@ worker_main(const struct config *cfg, int argc, char *argv[])
 	char			 host[256], *end;
 	long			 v;
 	int			 i, timeout, signalled = 0, pending;
-	int			 rc = 0;
+	int			 rc = 0, all = 0;
 
 	/*
 	 * What a shell or a service manager left open is no business of
@@ -814,14 +853,20 @@ worker_main(const struct config *cfg, int argc, char *argv[])
 	 */
 	for (i = 0; w.ntasks == 0 && (size_t)i < cfg->ntasks; i++)
 		w.tasks[i] = cfg->tasks[i].name;
-	if (w.ntasks == 0)
+	if (w.ntasks == 0) {
 		w.ntasks = cfg->ntasks;
+		all = 1;
+	}
 	if (cfg->database == NULL) {
 		log_warnx("%s: database: the key is missing: a worker runs "
 		    "the jobs of a PostgreSQL database; give its libpq "
 		    "connection string, e.g. \"database\": "
 		    "\"dbname=spoolcgi\"", cfg->path);
 		rc = 2;
+		goto out;
+	}
+	if (worker_programs(&w, all) == -1) {
+		rc = 1;
 		goto out;
 	}
 	if (geteuid() == 0 && !cfg->allow_root) {
@@ -890,8 +935,9 @@ worker_main(const struct config *cfg, int argc, char *argv[])
 		goto out;
 	}
 	log_info("worker %s: running up to %d job%s of %s", w.name, w.nslots,
-	    w.nslots == 1 ? "" : "s", argc > 0 && w.ntasks < cfg->ntasks ?
-	    "the tasks given" : "every task configured");
+	    w.nslots == 1 ? "" : "s", !all ? "the tasks given" :
+	    w.ntasks < cfg->ntasks ? "the tasks whose programs are here" :
+	    "every task configured");
 
 	for (;;) {
 		if (worker_child)
