@@ -1933,9 +1933,10 @@ check_commands(struct cparse *cp, const struct config *cfg)
 
 /*
  * Read and parse the configuration file path into cfg, and check that
- * each task's program can be run (on one host: config_check_programs).  Returns 0 with cfg filled (cfg->path
- * is path), or -1 with cfg zeroed and a message naming the file, the key
- * and what to do in err.
+ * each task's program can be run (without "database": there the workers
+ * check theirs, config_check_programs).  Returns 0 with cfg filled
+ * (cfg->path is path), or -1 with cfg zeroed and a message naming the
+ * file, the key and what to do in err.
  */
 int
 config_load(struct config *cfg, const char *path, char *err, size_t errsz)

@@ -154,8 +154,8 @@ main_programs_check(const struct config *cfg)
 	for (i = 0; i <= cfg->ntasks; i++)
 		if (config_check_programs(cfg, i == 0 ? NULL :
 		    &cfg->tasks[i - 1], err, sizeof(err)) == -1)
-			log_warnx("warning: %s (a front on a database runs no "
-			    "task; a worker here would refuse it)", err);
+			log_warnx("%s (a front on a database runs no task; "
+			    "a worker on this host would not run it)", err);
 }
 
 /*

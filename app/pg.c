@@ -35,7 +35,9 @@
  *   - A running row is interrupted when its lock can be taken AND its
  *     last heartbeat AND the server's start are both older than the
  *     grace: a database restart drops every lock, and must not read as
- *     every worker dead (pg_settle).
+ *     every worker dead (pg_settle: every worker's, every 5 s, and a
+ *     front's, of the job its poll read so, pg_read, or of every such
+ *     job when a page of the owner's jobs shows one, pg_owner_list).
  *   - Every write of the running attempt (heartbeat, final write) is
  *     guarded by "attempt = N AND state = 'running'": zero rows means
  *     the job was declared interrupted or cancelled meanwhile, and the
@@ -1090,8 +1092,9 @@ pg_settle_due(struct pg *pg, const char *id)
  * The status of job id (checked by job_id_check first) in st: one read
  * by primary key, the poll's one statement (PG_READ_SQL); a second only
  * for an id without a row, or for a running row gone stale (settled,
- * pg_settle_due, then read again).  *cancel, when not NULL: a cancel
- * was asked.
+ * pg_settle_due, then read again): call it on a connection that holds
+ * no job's lock, a front's (advisory locks are re-entrant within a
+ * session).  *cancel, when not NULL: a cancel was asked.
  * Returns STORE_OK, STORE_NOENT, STORE_GONE (its tombstone stands) or
  * STORE_ERR.
  */
