@@ -641,6 +641,8 @@ struct store {
 					   files above; else spoolpg.c's */
 	struct spoolpg	*pg;		/* spoolpg.c's own */
 	struct spool_qidx *qidx;	/* queue.idx, mapped shared */
+	int		 watchfd;	/* inotify, kept: see store_watch */
+	int		 watchwd;	/* its one watch, or -1 */
 };
 
 /*
