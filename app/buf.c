@@ -48,7 +48,9 @@ buf_grow(struct buf *b, size_t n)
 int
 buf_append(struct buf *b, const void *p, size_t len)
 {
-	if (buf_grow(b, len) == -1)
+	/* Most appends fit: no call to grow. */
+	if ((len >= b->cap || b->len >= b->cap - len) &&
+	    buf_grow(b, len) == -1)
 		return -1;
 	if (len > 0)
 		memcpy(b->data + b->len, p, len);

@@ -37,6 +37,8 @@ struct buf {
 };
 int		 buf_append(struct buf *, const void *, size_t);
 int		 buf_puts(struct buf *, const char *);
+/* A string literal, its length known: no strlen on the answer's path. */
+#define buf_lit(b, s)	buf_append((b),  s, sizeof(s) - 1)
 int		 buf_putint(struct buf *, long long);
 int		 hex_value(int);
 int		 is_tchar(int);
@@ -226,6 +228,7 @@ enum method	 route_method(const char *);
 int		 route_parse(struct route *, const char *, size_t);
 int		 route_allows(enum route_id, enum method);
 const char	*route_allow_header(enum route_id);
+const char	*route_job_suffix(enum route_id);
 int		 route_url(char *, size_t, const char *, enum route_id,
 		    const char *);
 int		 route_query_param(const char *, const char *, char *, size_t);
@@ -640,6 +643,8 @@ struct store {
 					   files above; else spoolpg.c's */
 	struct spoolpg	*pg;		/* spoolpg.c's own */
 	struct spool_qidx *qidx;	/* queue.idx, mapped shared */
+	int		 watchfd;	/* inotify, kept: see store_watch */
+	int		 watchwd;	/* its one watch, or -1 */
 };
 
 /*

@@ -82,7 +82,7 @@ http_begin(struct req *r, struct server *srv, FCGX_Stream *in,
 	r->path_info = http_param(r, "PATH_INFO");
 	r->query = http_param(r, "QUERY_STRING");
 	http_set_base(r, http_param(r, "SCRIPT_NAME"));
-	ct = http_param(r, "CONTENT_TYPE");
+	ct = r->method == METHOD_POST ? http_param(r, "CONTENT_TYPE") : NULL;
 	r->json = http_wants_json(http_param(r, "HTTP_ACCEPT"), r->query,
 	    r->method == METHOD_POST ? (ct != NULL ? ct : "") : NULL);
 }
@@ -178,14 +178,16 @@ http_header(struct req *r, const char *name, const char *fmt, ...)
 	    (size_t)n >= sizeof(val))
 		v = NULL;
 	va_end(ap);
-	if (v == NULL || strlen(v) >= sizeof(val) || strpbrk(v, "\r\n")) {
+	/* A format without a conversion is this program's own text. */
+	if (v == NULL || (v != fmt && (strlen(v) >= sizeof(val) ||
+	    strpbrk(v, "\r\n") != NULL))) {
 		log_warnx("http: header %s refused: too long or CR/LF", name);
 		return -1;
 	}
-	if (buf_puts(&r->head, name) == -1 || buf_puts(&r->head, ": ") ==
+	if (buf_puts(&r->head, name) == -1 || buf_lit(&r->head, ": ") ==
 	    -1 || buf_puts(&r->head, v) == -1)
 		return -1;
-	return buf_puts(&r->head, "\r\n");
+	return buf_lit(&r->head, "\r\n");
 }
 
 const char *
@@ -230,26 +232,26 @@ http_send_head(struct req *r, int status, const char *ctype, long long len)
 		return -1;
 	r->sent = 1;
 	/* Built here: libfcgi's FCGX_FPrintF knows no %lld or %zu. */
-	buf_puts(&h, "Status: ");
+	buf_lit(&h, "Status: ");
 	buf_putint(&h, status);
-	buf_puts(&h, " ");
+	buf_lit(&h, " ");
 	buf_puts(&h, http_reason(status));
-	buf_puts(&h, "\r\n");
+	buf_lit(&h, "\r\n");
 	if (ctype != NULL) {
-		buf_puts(&h, "Content-Type: ");
+		buf_lit(&h, "Content-Type: ");
 		buf_puts(&h, ctype);
-		buf_puts(&h, "\r\n");
+		buf_lit(&h, "\r\n");
 	}
 	if (len >= 0) {
-		buf_puts(&h, "Content-Length: ");
+		buf_lit(&h, "Content-Length: ");
 		buf_putint(&h, len);
-		buf_puts(&h, "\r\n");
+		buf_lit(&h, "\r\n");
 	}
 	/* Every answer: a body is what its Content-Type says it is. */
-	buf_puts(&h, "X-Content-Type-Options: nosniff\r\n");
+	buf_lit(&h, "X-Content-Type-Options: nosniff\r\n");
 	if (r->head.len > 0)
 		buf_append(&h, r->head.data, r->head.len);
-	if (buf_puts(&h, "\r\n") == -1) {
+	if (buf_lit(&h, "\r\n") == -1) {
 		buf_free(&h);
 		return -1;
 	}
@@ -383,6 +385,9 @@ http_wants_json(const char *accept, const char *query, const char *ctype)
 	if (query != NULL && route_query_param(query, "format", fmt,
 	    sizeof(fmt)) == 0)
 		return strcmp(fmt, "json") == 0;
+	/* A script's usual header, and its answer, without a parse. */
+	if (accept != NULL && strcmp(accept, "application/json") == 0)
+		return 1;
 	if (ctype == NULL) {
 		if (accept == NULL)
 			return 1;
@@ -534,7 +539,9 @@ http_scheme(const struct req *r, int *forwarded)
 	if ((v = http_param(r, "HTTPS")) != NULL && (strcasecmp(v, "on") ==
 	    0 || strcmp(v, "1") == 0))
 		scheme = "https";
-	if ((http_param(r, "HTTP_X_FORWARDED_PROTO") != NULL ||
+	/* Forwarded headers count only from a trusted proxy: any? */
+	if (r->srv->cfg->nproxies > 0 &&
+	    (http_param(r, "HTTP_X_FORWARDED_PROTO") != NULL ||
 	    http_param(r, "HTTP_CF_VISITOR") != NULL) &&
 	    http_from_proxy(r, NULL, 0) &&
 	    (fs = http_forwarded_scheme(r)) != NULL) {

@@ -20,18 +20,29 @@
 /*
  * The bytes a job id may hold at each of its 36 places: the canonical
  * lower-case text of a version 4, RFC 4122 variant UUID (RFC 9562 4).
- * 'h' any lower-case hex digit, '-', '4' the version, 'v' the variant
- * (8, 9, a or b).
+ * H any lower-case hex digit, D '-', F '4' the version, V the variant
+ * (8, 9, a or b): the classes a byte must be in at each place.
  */
-static const char	 job_id_shape[SPOOLCGI_ID_LEN + 1] =
-    "hhhhhhhh-hhhh-4hhh-vhhh-hhhhhhhhhhhh";
-
-/* 1: lower-case hex digit; 2: variant digit too. */
-static const unsigned char	 job_id_class[256] = {
-	['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1,
-	['6'] = 1, ['7'] = 1, ['8'] = 3, ['9'] = 3, ['a'] = 3, ['b'] = 3,
-	['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+#define H	1
+#define V	2
+#define D	4
+#define F	8
+static const unsigned char	 job_id_shape[SPOOLCGI_ID_LEN] = {
+	H, H, H, H, H, H, H, H, D, H, H, H, H, D, F, H, H, H, D,
+	V, H, H, H, D, H, H, H, H, H, H, H, H, H, H, H, H
 };
+
+/* The classes of each byte. */
+static const unsigned char	 job_id_class[256] = {
+	['0'] = H, ['1'] = H, ['2'] = H, ['3'] = H, ['4'] = H | F,
+	['5'] = H, ['6'] = H, ['7'] = H, ['8'] = H | V, ['9'] = H | V,
+	['a'] = H | V, ['b'] = H | V, ['c'] = H, ['d'] = H, ['e'] = H,
+	['f'] = H, ['-'] = D,
+};
+#undef H
+#undef V
+#undef D
+#undef F
 
 /*
  * Is s (len bytes, not necessarily NUL-terminated) a job id?  Only such a
@@ -48,20 +59,8 @@ job_id_check(const char *s, size_t len)
 		return 0;
 	for (i = 0; i < SPOOLCGI_ID_LEN; i++) {
 		c = (unsigned char)s[i];
-		switch (job_id_shape[i]) {
-		case 'h':
-			if (!(job_id_class[c] & 1))
-				return 0;
-			break;
-		case 'v':
-			if (!(job_id_class[c] & 2))
-				return 0;
-			break;
-		default:
-			if (c != (unsigned char)job_id_shape[i])
-				return 0;
-			break;
-		}
+		if ((job_id_class[c] & job_id_shape[i]) == 0)
+			return 0;
 	}
 	return 1;
 }

@@ -786,6 +786,7 @@ lc_supervise(struct lc_start *a)
 	run.st.started_at = time(NULL);
 	run.st.attempts++;
 	run.st.message[0] = '\0';
+	hooks.cancel_fd = -1;
 	if (store_run_cancelled(&run)) {
 		run.st.state = JOB_CANCELLED;
 		run.st.finished_at = time(NULL);
@@ -814,8 +815,6 @@ lc_supervise(struct lc_start *a)
 		t0 = proc_now_ms();
 		(void)supervise_task(cfg, a->task, &fds, env, usage0, &hooks,
 		    &o);
-		if (hooks.cancel_fd != -1)
-			close(hooks.cancel_fd);
 		/*
 		 * What left the task's group came to us (a subreaper): stop
 		 * it.  Where the kernel cannot list our children, look for
@@ -846,6 +845,13 @@ lc_supervise(struct lc_start *a)
 	if (cfg->max_spool_bytes > 0)
 		store_usage_add(s, store_job_size(s, a->id) - size0);
 	(void)lifecycle_dispatch(s, cfg);
+	/*
+	 * The cancel watch goes only now: closing an inotify instance
+	 * waits for an SRCU grace period (some 20 ms), which must not come
+	 * before the final status.
+	 */
+	if (hooks.cancel_fd != -1)
+		close(hooks.cancel_fd);
 	/* Last, so that it delays no job (notify.c: at most once). */
 	if (nfd != -2)
 		(void)notify_job(cfg, a->task, &run.st, env, fds.work, nfd);

@@ -57,7 +57,7 @@ reply_json_time(struct buf *b, const char *key, time_t t)
 	buf_puts(b, key);
 	job_time_format(t, ts, sizeof(ts));
 	if (ts[0] == '\0')
-		buf_puts(b, "null");
+		buf_lit(b, "null");
 	else {
 		buf_append(b, "\"", 1);
 		buf_puts(b, ts);
@@ -101,83 +101,85 @@ reply_status_object(struct buf *out, const struct jobstatus *st,
     const char *base, const char *absbase)
 {
 	char		 url[1200];
-	size_t		 start = out->len;
+	size_t		 start = out->len, ulen;
 	long long	 secs;
 	time_t		 now;
 
-	buf_puts(out, "{\"id\":\"");
+	buf_lit(out, "{\"id\":\"");
 	buf_puts(out, st->id);
-	buf_puts(out, "\",\"task\":");
+	buf_lit(out, "\",\"task\":");
 	reply_json_str(out, st->task);
-	buf_puts(out, ",\"state\":\"");
+	buf_lit(out, ",\"state\":\"");
 	buf_puts(out, job_state_name(st->state));
-	buf_puts(out, "\",\"status\":\"");
+	buf_lit(out, "\",\"status\":\"");
 	buf_puts(out, reply_ms_status(st->state));
 	buf_puts(out, job_state_final(st->state) ? "\",\"done\":true" :
 	    "\",\"done\":false");
-	buf_puts(out, ",\"progress\":");
+	buf_lit(out, ",\"progress\":");
 	if (st->progress < 0)
-		buf_puts(out, "null");
+		buf_lit(out, "null");
 	else
 		buf_putint(out, st->progress);
-	buf_puts(out, ",\"message\":");
+	buf_lit(out, ",\"message\":");
 	if (st->message[0] == '\0')
-		buf_puts(out, "null");
+		buf_lit(out, "null");
 	else
 		reply_json_str(out, st->message);
 	if (st->state == JOB_QUEUED && st->queue_position > 0) {
-		buf_puts(out, ",\"queue_position\":");
+		buf_lit(out, ",\"queue_position\":");
 		buf_putint(out, st->queue_position);
 	} else
-		buf_puts(out, ",\"queue_position\":null");
+		buf_lit(out, ",\"queue_position\":null");
 	/* Computed at each answer; a final job's are its duration and null. */
 	now = time(NULL);
-	buf_puts(out, ",\"elapsed_seconds\":");
+	buf_lit(out, ",\"elapsed_seconds\":");
 	if ((secs = job_elapsed(st, now)) < 0)
-		buf_puts(out, "null");
+		buf_lit(out, "null");
 	else
 		buf_putint(out, secs);
-	buf_puts(out, ",\"remaining_seconds\":");
+	buf_lit(out, ",\"remaining_seconds\":");
 	if ((secs = job_remaining(st, now)) < 0)
-		buf_puts(out, "null");
+		buf_lit(out, "null");
 	else
 		buf_putint(out, secs);
 	reply_json_time(out, ",\"created_at\":", st->created_at);
 	reply_json_time(out, ",\"started_at\":", st->started_at);
 	reply_json_time(out, ",\"finished_at\":", st->finished_at);
-	buf_puts(out, ",\"error\":");
+	buf_lit(out, ",\"error\":");
 	if (st->error_code[0] == '\0')
-		buf_puts(out, "null");
+		buf_lit(out, "null");
 	else {
-		buf_puts(out, "{\"code\":");
+		buf_lit(out, "{\"code\":");
 		reply_json_str(out, st->error_code);
-		buf_puts(out, ",\"message\":");
+		buf_lit(out, ",\"message\":");
 		reply_json_str(out, st->error_message);
-		buf_puts(out, "}");
+		buf_lit(out, "}");
 	}
 	if (st->state == JOB_SUCCEEDED) {
 		/* Absolute: a client joins a path onto its own base. */
-		buf_puts(out, ",\"resourceLocation\":");
+		buf_lit(out, ",\"resourceLocation\":");
 		route_url(url, sizeof(url), absbase != NULL ? absbase : base,
 		    ROUTE_JOB_RESULT, st->id);
 		reply_json_str(out, url);
 	}
-	buf_puts(out, ",\"links\":{\"self\":\"");
+	/* The job's own URL once, and each link is it and a suffix. */
+	buf_lit(out, ",\"links\":{\"self\":\"");
 	route_url(url, sizeof(url), base, ROUTE_JOB, st->id);
-	buf_puts(out, url);
-	buf_puts(out, "\",\"result\":\"");
-	route_url(url, sizeof(url), base, ROUTE_JOB_RESULT, st->id);
-	buf_puts(out, url);
-	buf_puts(out, "\",\"cancel\":\"");
-	route_url(url, sizeof(url), base, ROUTE_JOB_CANCEL, st->id);
-	buf_puts(out, url);
+	ulen = strlen(url);
+	buf_append(out, url, ulen);
+	buf_lit(out, "\",\"result\":\"");
+	buf_append(out, url, ulen);
+	buf_puts(out, route_job_suffix(ROUTE_JOB_RESULT));
+	buf_lit(out, "\",\"cancel\":\"");
+	buf_append(out, url, ulen);
+	buf_puts(out, route_job_suffix(ROUTE_JOB_CANCEL));
 	if (st->state == JOB_FAILED || st->state == JOB_CANCELLED) {
 		/* POST it to run the job again (start_retry). */
-		buf_puts(out, "\",\"retry\":\"");
-		route_url(url, sizeof(url), base, ROUTE_JOB_RETRY, st->id);
-		buf_puts(out, url);
+		buf_lit(out, "\",\"retry\":\"");
+		buf_append(out, url, ulen);
+		buf_puts(out, route_job_suffix(ROUTE_JOB_RETRY));
 	}
-	buf_puts(out, "\"}}");
+	buf_lit(out, "\"}}");
 	/* buf_* fail only on allocation; the data ends short then. */
 	return out->data != NULL && out->len > start &&
 	    out->data[out->len - 1] == '}' ? 0 : -1;

@@ -228,6 +228,22 @@ route_allow_header(enum route_id id)
  * name for ROUTE_STATIC): the inverse of route_parse, and the only place
  * a URL is built.  Returns 0, or -1 when out is too small ("" then).
  */
+/*
+ * What follows {base}/jobs/{id} in the URL of route id ("" for the job
+ * itself and for routes that are no job's).
+ */
+const char *
+route_job_suffix(enum route_id id)
+{
+	switch (id) {
+	case ROUTE_JOB_RESULT:	return "/result";
+	case ROUTE_JOB_CANCEL:	return "/cancel";
+	case ROUTE_JOB_LOG:	return "/log";
+	case ROUTE_JOB_RETRY:	return "/retry";
+	default:		return "";
+	}
+}
+
 int
 route_url(char *out, size_t sz, const char *base, enum route_id id,
     const char *job)
@@ -256,9 +272,7 @@ route_url(char *out, size_t sz, const char *base, enum route_id id,
 	parts[0] = base;
 	parts[1] = tail;
 	parts[2] = job;
-	parts[3] = id == ROUTE_JOB_RESULT ? "/result" : id == ROUTE_JOB_CANCEL ?
-	    "/cancel" : id == ROUTE_JOB_LOG ? "/log" : id == ROUTE_JOB_RETRY ?
-	    "/retry" : "";
+	parts[3] = route_job_suffix(id);
 	for (i = 0, n = 0; i < 4; i++) {
 		len = strlen(parts[i]);
 		if (n + len >= sz) {

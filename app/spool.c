@@ -184,6 +184,7 @@ store_open(const char *path)
 		return NULL;
 	}
 	sp->dirfd = sp->jobsfd = sp->tmpfd = sp->queuefd = sp->slotsfd = -1;
+	sp->watchfd = sp->watchwd = -1;
 	sp->recovery = -1;
 	if ((sp->path = strdup(path)) == NULL) {
 		log_warn("spool: strdup");
@@ -270,6 +271,8 @@ store_close(struct store *sp)
 	if (sp->ops != NULL)
 		sp->ops->close(sp);
 	spool_queue_close(sp);
+	if (sp->watchfd != -1)
+		close(sp->watchfd);
 	if (sp->queuefd != -1)
 		close(sp->queuefd);
 	if (sp->slotsfd != -1)
@@ -1050,23 +1053,35 @@ store_log_read(struct store *sp, const char *id, long long tail,
 int
 store_watch(struct store *sp, const char *id)
 {
-	char	 path[PATH_MAX];
-	int	 fd;
+	char	 path[PATH_MAX], ev[4096];
+	int	 wd;
 
 	if (sp->ops != NULL)
 		return sp->ops->watch(sp, id);
 
-	if ((fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK)) == -1) {
+	/*
+	 * One inotify instance per process, kept: closing one waits for
+	 * the kernel's SRCU grace period (fsnotify_destroy_group), which
+	 * measured 20 ms, every one of them on the answer's path.
+	 */
+	if (sp->watchfd == -1 &&
+	    (sp->watchfd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK)) == -1) {
 		log_warn("spool: inotify_init1");
 		return -1;
 	}
+	if (sp->watchwd != -1)
+		store_watch_end(sp, sp->watchfd);
+	/* What a watch before this one left: its IN_IGNORED. */
+	while (read(sp->watchfd, ev, sizeof(ev)) > 0)
+		;
 	snprintf(path, sizeof(path), "%s/jobs/%s", sp->path, id);
-	if (inotify_add_watch(fd, path, IN_MOVED_TO | IN_DELETE_SELF) == -1) {
+	if ((wd = inotify_add_watch(sp->watchfd, path, IN_MOVED_TO |
+	    IN_DELETE_SELF)) == -1) {
 		log_warn("spool: inotify_add_watch %s", path);
-		close(fd);
 		return -1;
 	}
-	return fd;
+	sp->watchwd = wd;
+	return sp->watchfd;
 }
 
 /*
@@ -1101,7 +1116,12 @@ store_watch_end(struct store *sp, int fd)
 		return;
 	if (sp->ops != NULL)
 		sp->ops->watch_end(sp, fd);
-	else
+	else if (fd == sp->watchfd) {
+		/* The instance stays (store_watch); only its watch goes. */
+		if (sp->watchwd != -1)
+			(void)inotify_rm_watch(fd, sp->watchwd);
+		sp->watchwd = -1;
+	} else
 		close(fd);
 }
 

@@ -83,24 +83,24 @@ spool_put_text(struct buf *b, const char *key, const char *v)
 	const char	*p;
 
 	buf_puts(b, key);
-	buf_puts(b, " ");
+	buf_lit(b, " ");
 	for (p = v; *p != '\0'; p++) {
 		if (*p == '\\')
-			buf_puts(b, "\\\\");
+			buf_lit(b, "\\\\");
 		else if (*p == '\n')
-			buf_puts(b, "\\n");
+			buf_lit(b, "\\n");
 		else if (*p == '\r')
-			buf_puts(b, "\\r");
+			buf_lit(b, "\\r");
 		else
 			buf_append(b, p, 1);
 	}
-	buf_puts(b, "\n");
+	buf_lit(b, "\n");
 }
 
 static int
 spool_status_encode(const struct jobstatus *st, struct buf *out)
 {
-	buf_puts(out, "spoolcgi-status 1\n");
+	buf_lit(out, "spoolcgi-status 1\n");
 	spool_put_text(out, "id", st->id);
 	spool_put_text(out, "task", st->task);
 	spool_put_text(out, "state", job_state_name(st->state));
