@@ -385,6 +385,7 @@ int		 job_id_new(char *);
 const char	*job_state_name(enum job_state);
 int		 job_state_parse(const char *, enum job_state *);
 int		 job_state_final(enum job_state);
+int		 job_rate_window(long long, long long *, long long *, int);
 void		 job_time_format(time_t, char *, size_t);
 int		 job_time_parse(const char *, time_t *);
 int		 job_progress_parse(const char *, size_t, int *, char *,

@@ -136,6 +136,30 @@ job_state_final(enum job_state s)
 }
 
 /*
+ * A client's starts in the minute that began at *start (*count of
+ * them), at time now, against perminute: a window over, or from the
+ * future (a clock set back), begins again at now.  Both stores keep the
+ * window their own way and decide here.  Returns 0 when one more start
+ * fits (the caller records *start, *count + 1), or the seconds until it
+ * would (at least 1).
+ */
+int
+job_rate_window(long long now, long long *start, long long *count,
+    int perminute)
+{
+	long long	 wait;
+
+	if (now - *start >= 60 || now < *start) {
+		*start = now;
+		*count = 0;
+	}
+	if (*count < perminute)
+		return 0;
+	wait = 60 - (now - *start);
+	return wait < 1 ? 1 : (int)wait;
+}
+
+/*
  * RFC 3339 UTC with whole seconds, "2026-11-22T09:00:00Z"; "" for 0.
  * Civil date from days since the epoch (Howard Hinnant's algorithm):
  * the poll path formats three times per answer, and gmtime_r with

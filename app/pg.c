@@ -2348,16 +2348,9 @@ pg_client_admit(struct pg *pg, const char *client, int maxjobs,
 		start = pg_ll(res, 0, 1);
 		count = pg_ll(res, 0, 2);
 		PQclear(res);
-		if (now - start >= 60 || now < start) {
-			start = now;
-			count = 0;
-		}
-		if (count >= perminute) {
-			*retry = (int)(60 - (now - start));
-			if (*retry < 1)
-				*retry = 1;
+		if ((*retry = job_rate_window(now, &start, &count,
+		    perminute)) > 0)
 			goto over;
-		}
 		arg_int(&a, start);
 		arg_int(&a, count + 1);
 		if (pg_do(pg, "client", "INSERT INTO spoolcgi_client (client, "

@@ -233,50 +233,16 @@ bad:
 
 /*
  * Write st as dfd's status.json: a temporary file, fsync, rename.  When
- * durable, the directory is fsynced too, so the new state survives a
- * crash; a failure of that last sync is logged, and the write counts as
- * made, since every reader sees it.  Returns 0, or -1 with errno set.
+ * durable, the file and then the directory are fsynced, so the new state
+ * survives a crash; a failure of that last sync is logged, and the write
+ * counts as made, since every reader sees it.  The status replaced is
+ * freed (spool_status_keep, which does the work, can keep it).  Returns
+ * 0, or -1 with errno set.
  */
 int
 spool_status_write(int dfd, const struct jobstatus *st, int durable)
 {
-	struct buf	 b = { 0 };
-	char		 tmp[sizeof(SPOOL_STATUS) + 16];
-	int		 fd, saved;
-
-	if (spool_status_encode(st, &b) == -1) {
-		buf_free(&b);
-		errno = ENOMEM;
-		return -1;
-	}
-	/* The name is unique to this writer: only a lock holder writes. */
-	snprintf(tmp, sizeof(tmp), "%s.%ld", SPOOL_STATUS, (long)getpid());
-	if ((fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
-	    O_CLOEXEC, 0600)) == -1)
-		goto fail;
-	if (spool_write_all(fd, b.data, b.len) == -1 ||
-	    (durable && fsync(fd) == -1)) {
-		saved = errno;
-		close(fd);
-		errno = saved;
-		goto unlink;
-	}
-	if (close(fd) == -1 || renameat(dfd, tmp, dfd, SPOOL_STATUS) == -1)
-		goto unlink;
-	if (durable && fsync(dfd) == -1)
-		log_warn("spool: fsync a job's directory after %s",
-		    SPOOL_STATUS);
-	buf_free(&b);
-	return 0;
-unlink:
-	saved = errno;
-	unlinkat(dfd, tmp, 0);
-	errno = saved;
-fail:
-	saved = errno;
-	buf_free(&b);
-	errno = saved;
-	return -1;
+	return spool_status_keep(dfd, st, NULL, NULL, durable);
 }
 
 /*

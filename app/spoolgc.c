@@ -331,16 +331,9 @@ store_client_admit(struct store *sp, const char *addr, int maxjobs,
 			}
 			close(fd);
 		}
-		if (now - start >= 60 || now < start) {
-			start = now;
-			count = 0;
-		}
-		if (count >= perminute) {
-			*retry = (int)(60 - (now - start));
-			if (*retry < 1)
-				*retry = 1;
+		if ((*retry = job_rate_window(now, &start, &count,
+		    perminute)) > 0)
 			goto over;
-		}
 		n = snprintf(buf, sizeof(buf), "%lld %lld\n", start,
 		    count + 1);
 		unlinkat(cfd, "rate.tmp", 0);

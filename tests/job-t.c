@@ -250,6 +250,32 @@ test_estimate(void)
 	ok(job_remaining(&st, now) == -1, "final: no estimate");
 }
 
+/* A client's per-minute window of starts. */
+static void
+test_rate_window(void)
+{
+	long long	 start = 1000, count = 2;
+
+	is_int(job_rate_window(1030, &start, &count, 3), 0,
+	    "rate: a third start in the minute fits");
+	ok(start == 1000 && count == 2, "rate: the window stays");
+	count = 3;
+	is_int(job_rate_window(1030, &start, &count, 3), 30,
+	    "rate: a fourth waits for the rest of the minute");
+	is_int(job_rate_window(1059, &start, &count, 3), 1,
+	    "rate: at least a second");
+	is_int(job_rate_window(1060, &start, &count, 3), 0,
+	    "rate: a minute later it fits");
+	ok(start == 1060 && count == 0, "rate: and the window begins anew");
+	start = 5000;
+	count = 9;
+	is_int(job_rate_window(1000, &start, &count, 3), 0,
+	    "rate: a window from the future (clock set back) begins anew");
+	start = count = 0;
+	is_int(job_rate_window(1000, &start, &count, 1), 0,
+	    "rate: no window yet: the first start fits");
+}
+
 int
 main(void)
 {
@@ -267,5 +293,6 @@ main(void)
 	test_status_json();
 	test_retry_after();
 	test_estimate();
+	test_rate_window();
 	return tap_done();
 }
