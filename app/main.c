@@ -230,6 +230,12 @@ main_inproc(void *arg, char *const av[], const int *pass)
 	if (setsid() == -1)
 		_exit(1);
 	proc_signals_reset();
+	/*
+	 * No descendant of the web server's process tree, as an exec'd
+	 * supervisor is not either: a server (or its test) that waits for
+	 * or kills its whole tree must not take the job with it.
+	 */
+	proc_orphan();
 	lifecycle_resume(ms->store, cfg, av[5], pass[0], pass[1], pass[2],
 	    strtoull(av[9], NULL, 10));
 	/* NOTREACHED */
