@@ -786,6 +786,8 @@ int		 pg_cancel(struct pg *, const char *, struct jobstatus *);
 int		 pg_claim(struct pg *, const struct config *,
 		    const char *const *, size_t, int, const char *,
 		    struct pgrun *);
+int		 pg_unclaim(struct pg *, const char *, const char *const *,
+		    size_t, int *);
 int		 pg_run_lock(struct pg *, struct pgrun *);
 int		 pg_run_beat(struct pgrun *, int, const char *, const char *,
 		    size_t, int *);

@@ -1434,6 +1434,48 @@ done:
 }
 
 /*
+ * Give back the claims of worker that no supervisor of its holds: when a
+ * broken connection lost a claim's answer, its COMMIT may have been made,
+ * and the job would read running with nobody on it until the settle's
+ * grace, then "interrupted": a database restart taken for a dead worker.
+ * Rows claimed by worker, running, not among keep[0..nkeep-1] (the jobs
+ * of its live supervisors and those it is settling), with no cancel asked
+ * and with their lock free, go back to queued in their place, their
+ * attempt undone: no task of theirs ever started.  *n: how many.
+ * Returns 0, or -1 (logged).
+ */
+int
+pg_unclaim(struct pg *pg, const char *worker, const char *const *keep,
+    size_t nkeep, int *n)
+{
+	struct buf	 ids = { NULL, 0, 0 };
+	struct pgargs	 a = { .n = 0 };
+	PGresult	*res;
+
+	*n = 0;
+	if (buf_puts(&ids, "") == -1 || pg_join(&ids, keep, nkeep) == -1) {
+		log_warn("database: unclaim");
+		buf_free(&ids);
+		return -1;
+	}
+	arg_text(&a, worker);
+	arg_text(&a, ids.data);
+	res = pg_q(pg, "unclaim", "UPDATE spoolcgi_job j SET state = 'queued', "
+	    "attempt = j.attempt - 1, worker = NULL, started_at = NULL, "
+	    "heartbeat_at = NULL, progress = -1 WHERE j.worker = $1 AND "
+	    "j.state = 'running' AND j.cancel_requested_at IS NULL AND "
+	    "NOT (j.id::text = ANY (string_to_array($2, E'\\n'))) AND "
+	    "pg_try_advisory_xact_lock(j.seq) RETURNING j.id::text, "
+	    "pg_notify('spoolcgi_queued', j.id::text)", &a, 0);
+	buf_free(&ids);
+	if (res == NULL)
+		return -1;
+	*n = PQntuples(res);
+	PQclear(res);
+	return 0;
+}
+
+/*
  * Take the lock of claimed job run on pg, the supervisor's own
  * connection, for as long as it lives, and check that the claim still
  * holds.  Returns STORE_OK; STORE_BUSY (another session holds the lock);

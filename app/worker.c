@@ -535,6 +535,7 @@ struct worker {
 	struct slot		*dead;		/* settled by us, pending */
 	char			 name[300];
 	int			 broken;
+	int			 unclaim;	/* a claim's answer was lost */
 	int			 backoff_ms;
 	long long		 retry_ms;
 };
@@ -545,6 +546,41 @@ worker_broken(struct worker *w)
 	if (!w->broken)
 		w->retry_ms = 0;
 	w->broken = 1;
+}
+
+/*
+ * A claim failed on a broken connection: its COMMIT may have been made
+ * all the same.  Give back what this worker claimed and no supervisor
+ * of its runs or is being settled (pg_unclaim).  Returns 0 or -1.
+ */
+static int
+worker_unclaim(struct worker *w)
+{
+	const char	**keep;
+	size_t		  n = 0;
+	int		  i, back;
+
+	if ((keep = calloc(2 * (size_t)w->nslots + 1, sizeof(*keep))) ==
+	    NULL) {
+		log_warn("worker: calloc");
+		return -1;
+	}
+	for (i = 0; i < w->nslots; i++) {
+		if (w->slot[i].pid != 0)
+			keep[n++] = w->slot[i].id;
+		if (w->dead[i].until != 0)
+			keep[n++] = w->dead[i].id;
+	}
+	i = pg_unclaim(w->pg, w->name, keep, n, &back);
+	free(keep);
+	if (i == -1)
+		return -1;
+	if (back > 0)
+		log_warnx("worker %s: %d claim%s whose answer the connection "
+		    "lost given back to the queue", w->name, back,
+		    back == 1 ? "" : "s");
+	w->unclaim = 0;
+	return 0;
 }
 
 /* Make the connection usable again, with backoff.  Returns 0 or -1. */
@@ -560,6 +596,8 @@ worker_reconnect(struct worker *w)
 		w->backoff_ms = WORKER_BACKOFF_MAX_MS;
 	w->retry_ms = now + w->backoff_ms;
 	if (pg_reconnect(w->pg) == -1 || pg_listen(w->pg, 0) == -1)
+		return -1;
+	if (w->unclaim && worker_unclaim(w) == -1)
 		return -1;
 	if (w->broken)
 		log_info("worker %s: connected again", w->name);
@@ -701,6 +739,8 @@ worker_claim(struct worker *w)
 		if (rc == STORE_NOENT)
 			return;
 		if (rc != STORE_OK) {
+			/* Its COMMIT may have been made: see worker_unclaim. */
+			w->unclaim = 1;
 			worker_broken(w);
 			return;
 		}

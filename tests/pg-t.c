@@ -821,6 +821,55 @@ test_deadline(struct pg *pg)
 	sql1("DELETE FROM spoolcgi_job");
 }
 
+/*
+ * A claim whose answer a broken connection lost: the worker gives back
+ * what it claimed and no supervisor of its holds (pg_unclaim).
+ */
+static void
+test_unclaim(struct pg *pg)
+{
+	struct jobstatus	 j, k, r;
+	struct pgrun		 run, kept;
+	const char		*keep[1];
+	char			 sql[256];
+	PGresult		*res;
+	int			 n = -1;
+
+	sql1("DELETE FROM spoolcgi_job");
+	cfg.max_running = 10;
+	submit(pg, &j, "alpha", "u1", "{}", 2, NULL);
+	submit(pg, &k, "alpha", "u1", "{}", 2, NULL);
+	ok(pg_claim(pg, &cfg, NULL, 0, 0, "w-lost", &run) == STORE_OK &&
+	    strcmp(run.st.id, j.id) == 0 && pg_claim(pg, &cfg, NULL, 0, 0,
+	    "w-lost", &kept) == STORE_OK, "unclaim: two jobs are claimed");
+	keep[0] = kept.st.id;
+	ok(pg_unclaim(pg, "w-other", keep, 1, &n) == 0 && n == 0,
+	    "unclaim: another worker's claims are not its own");
+	ok(pg_unclaim(pg, "w-lost", keep, 1, &n) == 0 && n == 1,
+	    "unclaim: the claim no supervisor took is given back");
+	ok(pg_read(pg, j.id, &r, NULL) == STORE_OK && r.state == JOB_QUEUED &&
+	    r.attempts == 0, "unclaim: it reads queued, its attempt undone");
+	ok(pg_read(pg, k.id, &r, NULL) == STORE_OK && r.state == JOB_RUNNING,
+	    "unclaim: the one kept still runs");
+	/* Its place in the queue: it is the first claimed again. */
+	ok(pg_claim(pg, &cfg, NULL, 0, 0, "w2", &run) == STORE_OK &&
+	    strcmp(run.st.id, j.id) == 0 && run.attempt == 1,
+	    "unclaim: it keeps its place and runs as attempt 1");
+	/* A claim whose lock a supervisor holds is never given back. */
+	snprintf(sql, sizeof(sql), "SELECT pg_advisory_lock(%lld)",
+	    (long long)run.seq);
+	res = PQexec(admin, sql);
+	PQclear(res);
+	ok(pg_unclaim(pg, "w2", NULL, 0, &n) == 0 && n == 0 &&
+	    pg_read(pg, j.id, &r, NULL) == STORE_OK && r.state == JOB_RUNNING,
+	    "unclaim: a job whose lock is held stays running");
+	snprintf(sql, sizeof(sql), "SELECT pg_advisory_unlock(%lld)",
+	    (long long)run.seq);
+	res = PQexec(admin, sql);
+	PQclear(res);
+	sql1("DELETE FROM spoolcgi_job");
+}
+
 static void
 test_cancel(struct pg *pg)
 {
@@ -1283,6 +1332,7 @@ main(void)
 	test_worker(pg);
 	test_retry(pg);
 	test_read_settle(pg);
+	test_unclaim(pg);
 	pg_close(pg);
 	PQfinish(admin);
 	return tap_done();
