@@ -33,7 +33,8 @@ TIME_RE='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$'
 
 # The helpers shared with tools/bench.sh and tools/demo.sh: now_cs,
 # wait_for, wait_while_alive, proc_state, proc_ppid, proc_alive, all_dead,
-# all_alive, free_port, lighttpd_user_lines, url_code.
+# all_alive, free_port, lighttpd_user_lines, url_code, lighttpd_conf_head,
+# lighttpd_fcgi_site.
 . "$top_srcdir/tools/lib.sh"
 
 TAP_N=0

@@ -58,27 +58,18 @@ set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
 # now_cs, wait_for, wait_while_alive, proc_alive, all_dead, median,
-# ratio, cpu_busy, build_fcgi, lighttpd_conf_head, lighttpd_fcgi_site,
+# ratio, cpu_busy, build_fcgi, bench_settings, bench_tmpdir,
+# bench_cat_task, lighttpd_conf_head, lighttpd_fcgi_site,
 # bench_traps, bench_rm_dir, bench_lighttpd, http_code, health_idle,
-# describe, run_wrk, write_post_lua, machine_desc
+# describe, run_wrk, write_post_lua, ms_now, bench_backlog, machine_desc
 . "$top_srcdir/tools/lib.sh"
 
-SPOOLCGI_BIN=${SPOOLCGI_BIN:-$top_builddir/app/spoolcgi}
-HELLO_BIN=${HELLO_BIN:-}
-SECONDS_=${BENCH_SECONDS:-5}
-ROUNDS=${BENCH_ROUNDS:-3}
-THREADS=${BENCH_THREADS:-2}
-CONNS=${BENCH_CONNS:-16}
-WARMUP=${BENCH_WARMUP:-2}
-BACKLOG=${BENCH_BACKLOG:-400}
+# SPOOLCGI_BIN, HELLO_BIN, SECONDS_, ROUNDS, THREADS, CONNS, WARMUP,
+# BACKLOG, ACCEPT, JOB_BODY; DIR, LIGHTTPD_PID and PORT empty.
+bench_settings 5
 SLOTS=${BENCH_SLOTS:-4}
 PG_PROCS=${BENCH_PG_PROCS:-2}
-ACCEPT='Accept: application/json'
-JOB_BODY='task=cat&text=hello+bench'
 
-DIR=
-LIGHTTPD_PID=
-PORT=
 WORKERS=
 AS=
 
@@ -99,10 +90,6 @@ bail_out() {
 diag_file() {
 	[ -f "$1" ] && sed 's/^/bench-pg: /' "$1" >&2
 	return 0
-}
-
-ms_now() {
-	date +%s%3N
 }
 
 # as_site CMD [ARGS...]: CMD as the site's user (www-data under root:
@@ -170,8 +157,7 @@ pg_setup
 bench_traps
 [ "$(id -u)" -eq 0 ] && AS=www-data
 
-DIR=$(mktemp -d "${TMPDIR:-/tmp}/spoolcgi-bench-pg.XXXXXX") &&
-    DIR=$(cd "$DIR" && pwd -P) || die "mktemp failed"
+bench_tmpdir spoolcgi-bench-pg || die "mktemp failed"
 mkdir -p "$DIR/bin" "$DIR/htdocs" "$DIR/log" "$DIR/run" "$DIR/tmp" \
     "$DIR/t" "$DIR/spool-file" "$DIR/spool-files" "$DIR/spool-pg" \
     "$DIR/spool-w1" "$DIR/spool-w2" || die "cannot create $DIR"
@@ -203,13 +189,7 @@ write_config() {
   "gc_interval_seconds": 86400,
   "kill_grace_seconds": 1,
   "tasks": {
-    "cat": {
-      "title": "Copy the input",
-      "command": ["/bin/cat"],
-      "fields": {"text": {"type": "text", "required": false}},
-      "result_type": "application/json",
-      "timeout_seconds": 60
-    }
+$(bench_cat_task)
   }
 }
 EOF
@@ -383,44 +363,11 @@ interleave() {
 # the first POST until /health says none is queued or running and every
 # job says succeeded, in $DIR/NAME.rate.
 backlog() {
-	local _n=$1 _b=$2 _i=0 _t0 _t1 _n202 _done _limit
+	local _n=$1 _b=$2
 	case $_b in /file) file_idle ;; /pg) pg_idle ;; esac
 	say "backlog $_n: $BACKLOG jobs on $_b"
-	rm -rf "$DIR/bl.$_n"
-	mkdir "$DIR/bl.$_n"
-	while [ "$_i" -lt "$BACKLOG" ]; do
-		_i=$((_i + 1))
-		echo "url = \"http://127.0.0.1:$PORT$_b/jobs\""
-		echo "output = \"$DIR/bl.$_n/$_i.json\""
-	done >"$DIR/bl.$_n.curl"
-	_t0=$(ms_now)
-	curl -s --no-progress-meter --parallel --parallel-max 16 \
-	    --max-time 60 -H "$ACCEPT" -d "$JOB_BODY" -w '%{http_code}\n' \
-	    -K "$DIR/bl.$_n.curl" >"$DIR/bl.$_n.codes" ||
-	    die "posting the backlog $_n failed"
-	_n202=$(grep -c '^202$' "$DIR/bl.$_n.codes")
-	[ "$_n202" -eq "$BACKLOG" ] ||
-	    die "backlog $_n: $_n202 of $BACKLOG answered 202" \
-	    "($(sort "$DIR/bl.$_n.codes" | uniq -c | tr '\n' ' '))"
-	cat "$DIR/bl.$_n"/*.json | grep -oE '"id": *"[0-9a-f-]{36}"' |
-	    sed 's/.*"\([0-9a-f-]*\)"$/\1/' | while read -r _id; do
-		echo "url = \"http://127.0.0.1:$PORT$_b/jobs/$_id\""
-	done >"$DIR/bl.$_n.get"
-	_limit=$(($(now_cs) + 180 * 100))
-	while :; do
-		while ! health_idle "$_b"; do
-			[ "$(now_cs)" -lt "$_limit" ] ||
-			    die "backlog $_n did not finish within 180 s"
-			sleep 0.02
-		done
-		_t1=$(ms_now)
-		_done=$(curl -s -H "$ACCEPT" -K "$DIR/bl.$_n.get" |
-		    grep -Eo '"state": *"succeeded"' | wc -l)
-		[ "$_done" -eq "$BACKLOG" ] && break
-		[ "$(now_cs)" -lt "$_limit" ] ||
-		    die "backlog $_n: $_done of $BACKLOG succeeded in 180 s"
-	done
-	awk -v n="$BACKLOG" -v ms=$((_t1 - _t0)) \
+	bench_backlog "$_n" "$_b" 180 "backlog $_n"
+	awk -v n="$BACKLOG" -v ms=$((BL_T1 - BL_T0)) \
 	    'BEGIN { printf "%.1f\n", n * 1000 / ms }' >"$DIR/$_n.rate"
 	say "backlog $_n: $(cat "$DIR/$_n.rate") jobs/s"
 }

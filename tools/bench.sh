@@ -78,30 +78,20 @@ set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
 # now_cs, wait_for, wait_while_alive, proc_alive, all_dead, median,
-# percentile, ratio, cpu_busy, build_fcgi, lighttpd_conf_head,
+# percentile, ratio, cpu_busy, build_fcgi, bench_settings, bench_tmpdir,
+# bench_cat_task, lighttpd_conf_head,
 # lighttpd_fcgi_site, bench_traps, bench_rm_dir, bench_lighttpd,
-# http_code, health_idle, describe, run_wrk, write_post_lua, machine_desc
+# http_code, health_idle, describe, run_wrk, write_post_lua, ms_now,
+# bench_backlog, machine_desc
 . "$top_srcdir/tools/lib.sh"
 
-SPOOLCGI_BIN=${SPOOLCGI_BIN:-$top_builddir/app/spoolcgi}
-HELLO_BIN=${HELLO_BIN:-}
+# SPOOLCGI_BIN, HELLO_BIN, SECONDS_, ROUNDS, THREADS, CONNS, WARMUP,
+# BACKLOG, ACCEPT, JOB_BODY; DIR, LIGHTTPD_PID and PORT empty.
+bench_settings 10
 FLOOR_BIN=${FLOOR_BIN:-}
 PARTS=" ${BENCH_PARTS:-poll starts latency backlog syncs storm pg} "
-SECONDS_=${BENCH_SECONDS:-10}
-ROUNDS=${BENCH_ROUNDS:-3}
-THREADS=${BENCH_THREADS:-2}
-CONNS=${BENCH_CONNS:-16}
-WARMUP=${BENCH_WARMUP:-2}
 LAT_JOBS=${BENCH_LAT_JOBS:-40}
-BACKLOG=${BENCH_BACKLOG:-400}
 SYNC_JOBS=${BENCH_SYNC_JOBS:-50}
-ACCEPT='Accept: application/json'
-# The job of every start: small, urlencoded, as a browser form posts it.
-JOB_BODY='task=cat&text=hello+bench'
-
-DIR=
-LIGHTTPD_PID=
-PORT=
 
 die() {
 	echo "bench: $*" >&2
@@ -115,11 +105,6 @@ say() {
 part() {
 	case $PARTS in *" $1 "*) return 0 ;; esac
 	return 1
-}
-
-# ms_now: wall-clock milliseconds, for intervals measured here.
-ms_now() {
-	date +%s%3N
 }
 
 # backend_pids BINARY: live children of lighttpd that run BINARY.
@@ -231,8 +216,7 @@ if part syncs; then
 fi
 [ -x "$SPOOLCGI_BIN" ] || die "no $SPOOLCGI_BIN: run make app/spoolcgi first"
 
-DIR=$(mktemp -d "${TMPDIR:-/tmp}/spoolcgi-bench.XXXXXX") &&
-    DIR=$(cd "$DIR" && pwd -P) || die "mktemp failed"
+bench_tmpdir spoolcgi-bench || die "mktemp failed"
 bench_traps
 mkdir -p "$DIR/bin" "$DIR/htdocs" "$DIR/spool" "$DIR/spool-starts" \
     "$DIR/floor" "$DIR/log" "$DIR/run" "$DIR/tmp" "$DIR/t" ||
@@ -269,13 +253,7 @@ write_config() {
       "result_type": "text/plain; charset=utf-8",
       "timeout_seconds": 60
     },
-    "cat": {
-      "title": "Copy the input",
-      "command": ["/bin/cat"],
-      "fields": {"text": {"type": "text", "required": false}},
-      "result_type": "application/json",
-      "timeout_seconds": 60
-    }
+$(bench_cat_task)
   }
 }
 EOF
@@ -463,47 +441,12 @@ fi
 if part backlog; then
 	wait_for 60 health_idle /app || die "/app is not idle"
 	say "backlog: $BACKLOG jobs, 16 posts at a time, default max_running"
-	mkdir -p "$DIR/backlog"
-	i=0
-	while [ "$i" -lt "$BACKLOG" ]; do
-		i=$((i + 1))
-		echo "url = \"http://127.0.0.1:$PORT/app/jobs\""
-		echo "output = \"$DIR/backlog/$i.json\""
-	done >"$DIR/backlog.curl"
-	t0=$(ms_now)
-	curl -s --no-progress-meter --parallel --parallel-max 16 --max-time 60 -H "$ACCEPT" \
-	    -d "$JOB_BODY" -w '%{http_code}\n' -K "$DIR/backlog.curl" \
-	    >"$DIR/backlog.codes" || die "posting the backlog failed"
-	t_posted=$(ms_now)
-	n202=$(grep -c '^202$' "$DIR/backlog.codes")
-	[ "$n202" -eq "$BACKLOG" ] ||
-	    die "the backlog's posts: $n202 of $BACKLOG answered 202" \
-	    "($(sort "$DIR/backlog.codes" | uniq -c | tr '\n' ' '))"
-	# Each answer is one line without a newline: one id per file.
-	grep -hoE '"id": *"[0-9a-f-]{36}"' "$DIR"/backlog/*.json |
-	    sed 's/.*"\([0-9a-f-]*\)"$/\1/' | while read -r id; do
-		echo "url = \"http://127.0.0.1:$PORT/app/jobs/$id\""
-	done >"$DIR/backlog-get.curl"
-	# Done when /health says nothing is queued or running and every job
-	# says succeeded; the time is that of the /health answer.
-	limit=$(($(now_cs) + 120 * 100))
-	while :; do
-		while ! health_idle /app; do
-			[ "$(now_cs)" -lt "$limit" ] ||
-			    die "the backlog did not finish within 120 s"
-			sleep 0.02
-		done
-		t1=$(ms_now)
-		done_=$(curl -s -H "$ACCEPT" -K "$DIR/backlog-get.curl" |
-		    grep -Eo '"state": *"succeeded"' | wc -l)
-		[ "$done_" -eq "$BACKLOG" ] && break
-		[ "$(now_cs)" -lt "$limit" ] ||
-		    die "the backlog: $done_ of $BACKLOG succeeded in 120 s"
-	done
-	BACKLOG_RATE=$(awk -v n="$BACKLOG" -v ms=$((t1 - t0)) \
+	bench_backlog app /app 120 "the backlog"
+	BACKLOG_RATE=$(awk -v n="$BACKLOG" -v ms=$((BL_T1 - BL_T0)) \
 	    'BEGIN { printf "%.1f\n", n * 1000 / ms }')
-	BACKLOG_SECS=$(awk -v ms=$((t1 - t0)) 'BEGIN { printf "%.1f", ms / 1000 }')
-	BACKLOG_POST=$(awk -v ms=$((t_posted - t0)) \
+	BACKLOG_SECS=$(awk -v ms=$((BL_T1 - BL_T0)) \
+	    'BEGIN { printf "%.1f", ms / 1000 }')
+	BACKLOG_POST=$(awk -v ms=$((BL_POSTED - BL_T0)) \
 	    'BEGIN { printf "%.1f", ms / 1000 }')
 fi
 

@@ -1,6 +1,7 @@
 # tools/lib.sh: shell helpers shared by tests/lib.sh (the end-to-end tests),
-# tools/bench.sh and tools/demo.sh.  POSIX sh plus "local" (dash, bash);
-# safe under "set -eu".  Sourced, never run; it defines functions only.
+# tools/bench.sh, tools/bench-pg.sh and tools/demo.sh.  POSIX sh plus
+# "local" (dash, bash); safe under "set -eu".  Sourced, never run; it
+# defines functions only.
 #
 #   time       now_cs, wait_for SECONDS CMD..., wait_while_alive PID SECONDS CMD...
 #   processes  proc_state, proc_ppid, proc_alive, all_dead, all_alive
@@ -8,9 +9,11 @@
 #              lighttpd_conf_head DIR PORT KEEPALIVE WHO,
 #              lighttpd_fcgi_site MOUNT BIN SOCKET PROCS [VAR VALUE]
 #   benches    median, percentile P, ratio A B, cpu_busy, wrk_rps FILE WHAT,
-#              build_fcgi OUT SRC, bench_traps, bench_rm_dir,
+#              build_fcgi OUT SRC, bench_settings SECONDS, bench_tmpdir
+#              NAME, bench_cat_task, bench_traps, bench_rm_dir,
 #              bench_lighttpd WRITE_CONF READY, http_code, health_idle,
-#              describe, run_wrk, write_post_lua FILE, machine_desc
+#              describe, run_wrk, write_post_lua FILE, ms_now,
+#              bench_backlog NAME BASE SECONDS WHAT, machine_desc
 #              (tools/bench.sh, tools/bench-pg.sh)
 #
 # Synchronisation is a poll of a condition with a deadline; the only sleeps
@@ -238,7 +241,54 @@ build_fcgi() {
 
 # The rest serves the benches: each sets DIR (its temporary directory,
 # the site's in DIR/htdocs, DIR/log, DIR/run), PORT (once lighttpd runs),
-# THREADS, CONNS and ACCEPT, and defines say (a message on stderr).
+# THREADS, CONNS and ACCEPT (bench_settings), and defines say (a message
+# on stderr) and die (say, then exit 1).
+
+# ms_now: wall-clock milliseconds, for intervals measured here.
+ms_now() {
+	date +%s%3N
+}
+
+# bench_settings SECONDS: the settings the benches read from the
+# environment (their headers list them; BENCH_SECONDS defaults to
+# SECONDS), the job every start posts, and the state cleanup reads.
+bench_settings() {
+	SPOOLCGI_BIN=${SPOOLCGI_BIN:-$top_builddir/app/spoolcgi}
+	HELLO_BIN=${HELLO_BIN:-}
+	SECONDS_=${BENCH_SECONDS:-$1}
+	ROUNDS=${BENCH_ROUNDS:-3}
+	THREADS=${BENCH_THREADS:-2}
+	CONNS=${BENCH_CONNS:-16}
+	WARMUP=${BENCH_WARMUP:-2}
+	BACKLOG=${BENCH_BACKLOG:-400}
+	ACCEPT='Accept: application/json'
+	# Small, urlencoded, as a browser form posts it; for the task "cat".
+	JOB_BODY='task=cat&text=hello+bench'
+	DIR=
+	LIGHTTPD_PID=
+	PORT=
+}
+
+# bench_tmpdir NAME: DIR, a new temporary directory NAME.XXXXXX, its
+# physical path (the benches find their processes by it in /proc).
+bench_tmpdir() {
+	DIR=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX") &&
+	    DIR=$(cd "$DIR" && pwd -P)
+}
+
+# bench_cat_task: the task "cat" of a spoolcgi configuration, the last of
+# its "tasks": /bin/cat copies its input, the job's JSON, to the result.
+bench_cat_task() {
+	cat <<EOF
+    "cat": {
+      "title": "Copy the input",
+      "command": ["/bin/cat"],
+      "fields": {"text": {"type": "text", "required": false}},
+      "result_type": "application/json",
+      "timeout_seconds": 60
+    }
+EOF
+}
 
 # bench_traps: the EXIT trap is the caller's cleanup; a signal (or output
 # into a closed pipe, as with | head) exits through it, so that lighttpd
@@ -345,6 +395,52 @@ wrk.body = "$2"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 wrk.headers["Accept"] = "application/json"
 EOF
+}
+
+# bench_backlog NAME BASE SECONDS WHAT: BACKLOG jobs (JOB_BODY) posted
+# to BASE/jobs, 16 at a time, each answered 202; done when /health says
+# nothing is queued or running and every job says succeeded, within
+# SECONDS.  Sets BL_T0, BL_POSTED and BL_T1: ms_now at the first POST,
+# after the last answer, and at the /health answer that said done.  Its
+# files are $DIR/bl.NAME*; WHAT names it in a message on failure.
+bench_backlog() {
+	local _n=$1 _b=$2 _s=$3 _what=$4 _i=0 _n202 _done _limit
+	rm -rf "$DIR/bl.$_n"
+	mkdir "$DIR/bl.$_n"
+	while [ "$_i" -lt "$BACKLOG" ]; do
+		_i=$((_i + 1))
+		echo "url = \"http://127.0.0.1:$PORT$_b/jobs\""
+		echo "output = \"$DIR/bl.$_n/$_i.json\""
+	done >"$DIR/bl.$_n.curl"
+	BL_T0=$(ms_now)
+	curl -s --no-progress-meter --parallel --parallel-max 16 \
+	    --max-time 60 -H "$ACCEPT" -d "$JOB_BODY" -w '%{http_code}\n' \
+	    -K "$DIR/bl.$_n.curl" >"$DIR/bl.$_n.codes" ||
+	    die "posting $_what failed"
+	BL_POSTED=$(ms_now)
+	_n202=$(grep -c '^202$' "$DIR/bl.$_n.codes")
+	[ "$_n202" -eq "$BACKLOG" ] ||
+	    die "$_what: $_n202 of $BACKLOG answered 202" \
+	    "($(sort "$DIR/bl.$_n.codes" | uniq -c | tr '\n' ' '))"
+	# Each answer is one line without a newline: one id per file.
+	grep -hoE '"id": *"[0-9a-f-]{36}"' "$DIR/bl.$_n"/*.json |
+	    sed 's/.*"\([0-9a-f-]*\)"$/\1/' | while read -r _i; do
+		echo "url = \"http://127.0.0.1:$PORT$_b/jobs/$_i\""
+	done >"$DIR/bl.$_n.get"
+	_limit=$(($(now_cs) + _s * 100))
+	while :; do
+		while ! health_idle "$_b"; do
+			[ "$(now_cs)" -lt "$_limit" ] ||
+			    die "$_what did not finish within $_s s"
+			sleep 0.02
+		done
+		BL_T1=$(ms_now)
+		_done=$(curl -s -H "$ACCEPT" -K "$DIR/bl.$_n.get" |
+		    grep -Eo '"state": *"succeeded"' | wc -l)
+		[ "$_done" -eq "$BACKLOG" ] && break
+		[ "$(now_cs)" -lt "$_limit" ] ||
+		    die "$_what: $_done of $BACKLOG succeeded in $_s s"
+	done
 }
 
 # machine_desc: lighttpd's version; the CPUs and the kernel, as the
