@@ -187,20 +187,23 @@ main_spool_check(const struct config *cfg, struct store *sp, int warn)
 		    cfg->path, cfg->spool, (long)geteuid());
 }
 
-/*
- * The spawner's own way to start a supervisor (proc_spawner_run): fork
- * this image, whose configuration is loaded and whose libraries are
- * mapped, rather than exec the program again.  The child is what "spoolcgi
- * supervise" would be after its exec: its own session, /dev/null on 0
- * and 1, default signals, the three locks and the spool this process
- * opened once, nothing else.  Under a launcher the request is exec'd
- * (PROC_EXEC), as the launcher must wrap it.  Returns 0 once the child exists, -1 (logged), or PROC_EXEC.
- */
+/* What the spawner's children start from (main_inproc). */
 struct main_spawner {
 	struct config	*cfg;
 	struct store	*store;		/* open once, kept by each child */
 };
 
+/*
+ * The spawner's own way to start a supervisor (proc_spawner_run): fork
+ * this image, whose configuration is loaded and whose libraries are
+ * mapped, rather than exec the program again.  The child is what
+ * "spoolcgi supervise" would be after its exec: its own session, out of
+ * the web server's process tree, /dev/null on 0 and 1, default signals,
+ * the three locks and the spool this process opened once, nothing else.
+ * Under a launcher the request is exec'd (PROC_EXEC), as the launcher
+ * must wrap it.  Returns 0 once the child exists, -1 (logged), or
+ * PROC_EXEC.
+ */
 static int
 main_inproc(void *arg, char *const av[], const int *pass)
 {
