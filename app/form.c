@@ -487,11 +487,24 @@ form_json_duplicate(const char *buf, size_t len, struct json_object *o,
 			same = a != NULL && b != NULL &&
 			    strcmp(json_object_get_string(a),
 			    json_object_get_string(b)) == 0;
-			if (same)
+			/*
+			 * The name is echoed in the answer: one that is not
+			 * UTF-8 is refused as such, as form_json_members()
+			 * would have, never copied into the refusal.
+			 */
+			if (same && !utf8_valid(json_object_get_string(a),
+			    strlen(json_object_get_string(a))))
+				same = -1;
+			else if (same)
 				form_field_name(fname, sizeof(fname),
 				    json_object_get_string(a));
 			json_object_put(a);
 			json_object_put(b);
+			if (same == -1) {
+				refuse(r, 400, "invalid_body", NULL,
+				    "a member name is not valid UTF-8");
+				return -1;
+			}
 			if (same) {
 				refuse(r, 400, "invalid_field", fname,
 				    "given more than once");

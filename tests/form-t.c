@@ -259,6 +259,11 @@ test_json(void)
 	    "invalid byte (json-c's own check)");
 	refused(j(&f, "{\"\": 1}"), &f, 400, "invalid_body", "",
 	    "empty name");
+	/* json-c keeps one of the two; the repeat is what is refused. */
+	refused(j(&f, "{\"\xf0\x80\x98\x9f\": 1, \"\xf0\x80\x98\x9f\": 2}"),
+	    &f, 400, "invalid_body", "", "an overlong name given twice");
+	ok(strstr(rf.message, "UTF-8") != NULL,
+	    "an overlong name given twice: not echoed, said to be not UTF-8");
 
 	/* 256 members pass, 257 do not. */
 	n = (size_t)snprintf(big, sizeof(big), "{");
