@@ -12,6 +12,11 @@
 #            (tests/bench/floor.c: write the body, fsync it, fsync the
 #            staging directory, rename, fsync the parent, double-fork, exec
 #            /bin/cat, answer 202): starts/s and p99, wrk and a Lua script.
+#   procs    the starts and the floor again with eight FastCGI processes
+#            (/starts8 and /floor8: the same spool, directory and config as
+#            /starts and /floor), interleaved, against the two of "starts"
+#            (which it runs too): do starts grow with processes, as the
+#            floor's do, or does something serialise them?
 #   latency  POST to final status of a trivial job, one at a time with
 #            Prefer: wait (inotify in the server, no polling tick):
 #            median and 90th percentile of BENCH_LAT_JOBS jobs.
@@ -40,7 +45,7 @@
 # run (max_running and max_queued high; starts and syncs), so that a start
 # does the whole of its work (publish the job, hand it to a supervisor)
 # and no queue builds up that would run on into the next measurement.
-# Each backend is bin-path with max-procs 2.
+# Each backend is bin-path with max-procs 2, but those of "procs".
 #
 #	tools/bench.sh			(from the source tree, after "make")
 #
@@ -49,8 +54,8 @@
 #   HELLO_BIN        a built hello (default: compile tests/bench/hello.c
 #                    with gcc -O2 into the temporary directory)
 #   FLOOR_BIN        a built floor (default: compile tests/bench/floor.c)
-#   BENCH_PARTS      which measurements, of: poll starts latency backlog
-#                    syncs storm pg (default: all of them)
+#   BENCH_PARTS      which measurements, of: poll starts procs latency
+#                    backlog syncs storm pg (default: all of them)
 #   BENCH_SECONDS    length of each measured wrk run (default 10)
 #   BENCH_ROUNDS     measured runs per URL, interleaved (default 3)
 #   BENCH_THREADS    wrk -t (default 2)
@@ -78,7 +83,8 @@ set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
 # now_cs, wait_for, wait_while_alive, proc_alive, all_dead, median,
-# percentile, ratio, cpu_busy, build_fcgi, bench_settings, bench_tmpdir,
+# percentile, ratio, cpu_busy, cpu_snap, cpu_pct, build_fcgi,
+# bench_settings, bench_tmpdir,
 # bench_cat_task, lighttpd_conf_head,
 # lighttpd_fcgi_site, bench_traps, bench_rm_dir, bench_lighttpd,
 # http_code, health_idle, describe, run_wrk, write_post_lua, ms_now,
@@ -89,7 +95,9 @@ top_builddir=${top_builddir:-$top_srcdir}
 # BACKLOG, ACCEPT, JOB_BODY; DIR, LIGHTTPD_PID and PORT empty.
 bench_settings 10
 FLOOR_BIN=${FLOOR_BIN:-}
-PARTS=" ${BENCH_PARTS:-poll starts latency backlog syncs storm pg} "
+PARTS=" ${BENCH_PARTS:-poll starts procs latency backlog syncs storm pg} "
+# procs compares with the two-process figures of starts.
+case $PARTS in *" procs "*) PARTS="$PARTS starts " ;; esac
 LAT_JOBS=${BENCH_LAT_JOBS:-40}
 SYNC_JOBS=${BENCH_SYNC_JOBS:-50}
 
@@ -188,7 +196,8 @@ cleanup() {
 ready() {
 	[ "$(http_code /hello)" = 200 ] &&
 	    [ "$(http_code /app/health)" = 200 ] &&
-	    [ "$(http_code /starts/health)" = 200 ]
+	    [ "$(http_code /starts/health)" = 200 ] &&
+	    { ! part procs || [ "$(http_code /starts8/health)" = 200 ]; }
 }
 
 job_final() {
@@ -285,6 +294,13 @@ write_lighttpd_conf() {
 		lighttpd_fcgi_site /hello "$DIR/bin/hello" "$DIR/run/hello.sock" 2
 		lighttpd_fcgi_site /floor "$DIR/bin/floor" "$DIR/run/floor.sock" 2 \
 		    FLOOR_DIR "$DIR/floor"
+		if part procs; then
+			lighttpd_fcgi_site /starts8 "$DIR/bin/spoolcgi-s" \
+			    "$DIR/run/spoolcgi-s8.sock" 8 \
+			    SPOOLCGI_CONFIG "$DIR/spoolcgi-starts.json"
+			lighttpd_fcgi_site /floor8 "$DIR/bin/floor" \
+			    "$DIR/run/floor8.sock" 8 FLOOR_DIR "$DIR/floor"
+		fi
 		echo ")"
 	} >"$DIR/lighttpd.conf"
 }
@@ -332,13 +348,16 @@ BUSY_BEFORE=$(cpu_busy)
 say "lighttpd on 127.0.0.1:$PORT in $DIR; parts:$PARTS"
 
 # wrk_round NAME PATH ROUND [WRK_ARGS...]: one measured wrk run, its req/s
-# appended to $DIR/NAME.rps and (with --latency) its p99 to $DIR/NAME.p99.
-# A run of starts waits until the jobs of the last one are done.
+# appended to $DIR/NAME.rps, (with --latency) its p99 to $DIR/NAME.p99 and
+# how busy the CPUs were to $DIR/NAME.cpu.  A run of starts waits until
+# the jobs of the last one are done.
 wrk_round() {
-	local _n=$1 _p=$2 _r=$3 _v
+	local _n=$1 _p=$2 _r=$3 _v _c
 	shift 3
-	case $_p in /starts/*|/floor) wait_starts_idle ;; esac
+	case $_p in /starts*|/floor*) wait_starts_idle ;; esac
+	_c=$(cpu_snap)
 	_v=$(run_wrk "$_n.$_r" "$_p" "$SECONDS_" "$@") || exit 1
+	cpu_pct "$_c" "$(cpu_snap)" >>"$DIR/$_n.cpu"
 	echo "$_v" >>"$DIR/$_n.rps"
 	wrk_p99 "$_n.$_r" >>"$DIR/$_n.p99" 2>/dev/null
 	say "round $_r $_n: $_v req/s$(tail -n 1 "$DIR/$_n.p99" |
@@ -353,6 +372,7 @@ interleave() {
 	shift 4
 	: >"$DIR/$_a.rps"; : >"$DIR/$_b.rps"
 	: >"$DIR/$_a.p99"; : >"$DIR/$_b.p99"
+	: >"$DIR/$_a.cpu"; : >"$DIR/$_b.cpu"
 	while [ "$_r" -lt "$ROUNDS" ]; do
 		_r=$((_r + 1))
 		if [ $((_r % 2)) -eq 1 ]; then
@@ -406,6 +426,25 @@ if part starts; then
 	START_MED=$(median <"$DIR/start.rps")
 	FLOOR_P99=$(median <"$DIR/floor.p99")
 	START_P99=$(median <"$DIR/start.p99")
+fi
+
+# ------------------------------------------ (a') eight processes against two
+
+if part procs; then
+	say "procs: the same with 8 FastCGI processes, $ROUNDS x" \
+	    "${SECONDS_}s per URL"
+	if [ "$WARMUP" -gt 0 ]; then
+		run_wrk warm-floor8 /floor8 "$WARMUP" -s "$DIR/post.lua" \
+		    >/dev/null || exit 1
+		wait_starts_idle
+		run_wrk warm-start8 /starts8/jobs "$WARMUP" \
+		    -s "$DIR/post.lua" >/dev/null || exit 1
+	fi
+	interleave floor8 /floor8 start8 /starts8/jobs -s "$DIR/post.lua" \
+	    --latency
+	wait_starts_idle
+	FLOOR8_MED=$(median <"$DIR/floor8.rps")
+	START8_MED=$(median <"$DIR/start8.rps")
 fi
 
 # ------------------------------------------------ (b) POST to final status
@@ -555,6 +594,13 @@ if part starts; then
 	echo "| start p99, ms (median of $ROUNDS) |" \
 	    "$START_P99 | floor $FLOOR_P99 | $(ratio "$START_P99" "$FLOOR_P99") |"
 fi
+if part procs; then
+	echo "| starts/s with 8 FastCGI processes |" \
+	    "$START8_MED | floor $FLOOR8_MED | $(ratio "$START8_MED" "$FLOOR8_MED") |"
+	echo "| starts/s, 8 processes against 2 |" \
+	    "$(ratio "$START8_MED" "$START_MED") | floor" \
+	    "$(ratio "$FLOOR8_MED" "$FLOOR_MED") | |"
+fi
 if part latency; then
 	echo "| POST to final status, median ms ($LAT_JOBS jobs) |" \
 	    "$LAT_MED | | |"
@@ -582,12 +628,23 @@ fi
 echo
 
 if part starts; then
-	echo "| what | URL | answer | runs (req/s) | p99 per run (ms) |"
-	echo "| --- | --- | --- | --- | --- |"
+	echo "| what | URL | answer | runs (req/s) | p99 per run (ms) |" \
+	    "CPUs busy per run |"
+	echo "| --- | --- | --- | --- | --- | --- |"
 	echo "| floor (libfcgi) | POST /floor | ${FLOOR_DESC#202 } B |" \
-	    "$(runs "$DIR/floor.rps") | $(runs "$DIR/floor.p99") |"
+	    "$(runs "$DIR/floor.rps") | $(runs "$DIR/floor.p99") |" \
+	    "$(runs "$DIR/floor.cpu") |"
 	echo "| spoolcgi start | POST /starts/jobs | ${START_DESC#202 } B |" \
-	    "$(runs "$DIR/start.rps") | $(runs "$DIR/start.p99") |"
+	    "$(runs "$DIR/start.rps") | $(runs "$DIR/start.p99") |" \
+	    "$(runs "$DIR/start.cpu") |"
+	if part procs; then
+		echo "| floor, 8 processes | POST /floor8 | |" \
+		    "$(runs "$DIR/floor8.rps") | $(runs "$DIR/floor8.p99") |" \
+		    "$(runs "$DIR/floor8.cpu") |"
+		echo "| spoolcgi start, 8 processes | POST /starts8/jobs | |" \
+		    "$(runs "$DIR/start8.rps") | $(runs "$DIR/start8.p99") |" \
+		    "$(runs "$DIR/start8.cpu") |"
+	fi
 	echo
 	paste -d ' ' "$DIR/start.rps" "$DIR/floor.rps" | awk '
 		{ r = r sep sprintf("%.2f", $1 / $2); sep = ", " }
@@ -620,7 +677,8 @@ if part poll; then
 	echo
 fi
 machine_desc
-echo "(lighttpd $LIGHTTPD_VERSION, bin-path, max-procs 2 each;" \
+echo "(lighttpd $LIGHTTPD_VERSION, bin-path, max-procs 2 each but /starts8" \
+    "and /floor8 (8);" \
     "wrk -t$THREADS -c$CONNS, $ROUNDS x ${SECONDS_}s per URL, interleaved;" \
     "$MACHINE" \
     "spool on $(df -T "$DIR" | awk 'NR == 2 { print $2 }'))"

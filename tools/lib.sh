@@ -8,7 +8,8 @@
 #   the site   free_port, lighttpd_user_lines, url_code URL [CURL_ARGS...],
 #              lighttpd_conf_head DIR PORT KEEPALIVE WHO,
 #              lighttpd_fcgi_site MOUNT BIN SOCKET PROCS [VAR VALUE]
-#   benches    median, percentile P, ratio A B, cpu_busy, wrk_rps FILE WHAT,
+#   benches    median, percentile P, ratio A B, cpu_busy, cpu_snap, cpu_pct,
+#              wrk_rps FILE WHAT,
 #              build_fcgi OUT SRC, bench_settings SECONDS, bench_tmpdir
 #              NAME, bench_cat_task, bench_traps, bench_rm_dir,
 #              bench_lighttpd WRITE_CONF READY, http_code, health_idle,
@@ -194,11 +195,20 @@ ratio() {
 # cpu_busy: percentage of all CPUs' time spent busy over the next second
 # (from /proc/stat), to tell a quiet machine from a shared, busy one.
 cpu_busy() {
-	local _a _b
-	_a=$(sed -n 's/^cpu  //p' /proc/stat)
+	local _a
+	_a=$(cpu_snap)
 	sleep 1
-	_b=$(sed -n 's/^cpu  //p' /proc/stat)
-	echo "$_a $_b" | awk '{
+	cpu_pct "$_a" "$(cpu_snap)"
+}
+
+# cpu_snap: the machine's CPU times now (the "cpu" line of /proc/stat).
+cpu_snap() {
+	sed -n 's/^cpu  //p' /proc/stat
+}
+
+# cpu_pct A B: how busy the CPUs were between snapshots A and B, "N%".
+cpu_pct() {
+	echo "$1 $2" | awk '{
 		for (i = 1; i <= 8; i++) {
 			t += $(i + 10) - $i
 			if (i == 4 || i == 5) idle += $(i + 10) - $i
