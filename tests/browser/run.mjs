@@ -464,9 +464,17 @@ async function jobPageTiming(browser) {
 		const until = Date.now() + 30_000;
 		let t = '';
 		/* The server tells an estimate after a few seconds: load the
-		 * page again until then, as its meta refresh would. */
+		 * page again until then, as its meta refresh would.  That
+		 * refresh may fire during our own load (it did under ASan):
+		 * the page it loads is as good. */
 		for (;;) {
-			await np.goto(url);
+			try {
+				await np.goto(url);
+			} catch (e) {
+				if (!/interrupted by another navigation/.test(String(e)))
+					throw e;
+				await np.waitForLoadState('load');
+			}
 			t = flat(await np.textContent('[data-spoolcgi-job]'));
 			if (timing.test(t) || Date.now() > until)
 				break;
