@@ -52,14 +52,16 @@ route_eq(const char *s, size_t len, const char *lit)
 static int
 route_path_clean(const char *s, size_t len)
 {
-	size_t	 i;
+	size_t		 i;
+	unsigned char	 c;
 
 	for (i = 0; i < len; i++) {
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+		/* Letters and digits, most of a path, are past '/'. */
+		if ((c = (unsigned char)s[i]) > '/' && c != 0x7f)
+			continue;
+		if (c < 0x20 || c == 0x7f)
 			return 0;
-		if (i + 1 < len && s[i] == '/' && s[i + 1] == '/')
-			return 0;
-		if (i + 1 < len && s[i] == '.' && s[i + 1] == '.')
+		if ((c == '/' || c == '.') && i + 1 < len && s[i + 1] == c)
 			return 0;
 	}
 	return 1;
