@@ -6,7 +6,16 @@
 #
 #   poll     GET {base}/jobs/{id} of a finished job (read the status,
 #            answer it in JSON) against a hello-world libfcgi program
-#            (tests/bench/hello.c): req/s, wrk at BENCH_CONNS connections.
+#            (tests/bench/hello.c): req/s, wrk at BENCH_CONNS connections,
+#            in BENCH_POLL_ROUNDS short rounds, each a run of hello, of
+#            "same" and of the poll, back to back in a rotating order; the
+#            ratio is the median of the rounds' ratios, so that a machine
+#            whose speed drifts (a shared VM's does, by 20 % from one
+#            second to the next) compares runs made in the same seconds.
+#            "same" is hello answering, verbatim, the bytes of the poll's
+#            answer (taken from spoolcgi in CGI mode): what the web server
+#            and libfcgi spend on an answer of that size and those headers,
+#            apart from the work of making it.
 #   starts   POST {base}/jobs, a small urlencoded job asking for JSON, with
 #            room to run every job at once, against the floor
 #            (tests/bench/floor.c: write the body, fsync it, fsync the
@@ -58,6 +67,8 @@
 #                    backlog syncs storm pg (default: all of them)
 #   BENCH_SECONDS    length of each measured wrk run (default 10)
 #   BENCH_ROUNDS     measured runs per URL, interleaved (default 3)
+#   BENCH_POLL_ROUNDS   rounds of the poll part (default 10)
+#   BENCH_POLL_SECONDS  length of each of its runs (default 3)
 #   BENCH_THREADS    wrk -t (default 2)
 #   BENCH_CONNS      wrk -c (default 16)
 #   BENCH_WARMUP     seconds of unmeasured load on each URL first (default 2)
@@ -292,6 +303,8 @@ write_lighttpd_conf() {
 		    "$DIR/run/spoolcgi-s.sock" 2 \
 		    SPOOLCGI_CONFIG "$DIR/spoolcgi-starts.json"
 		lighttpd_fcgi_site /hello "$DIR/bin/hello" "$DIR/run/hello.sock" 2
+		lighttpd_fcgi_site /same "$DIR/bin/hello" "$DIR/run/same.sock" 2 \
+		    HELLO_ANSWER "$DIR/poll.answer"
 		lighttpd_fcgi_site /floor "$DIR/bin/floor" "$DIR/run/floor.sock" 2 \
 		    FLOOR_DIR "$DIR/floor"
 		if part procs; then
@@ -315,15 +328,31 @@ JOB=$(curl -s --max-time 10 -H "$ACCEPT" -d task=bench \
 wait_for 20 job_final || die "job $JOB not final within 20 s"
 POLL=/app/jobs/$JOB
 
+# The poll's answer as spoolcgi writes it (CGI mode, the request lighttpd
+# would pass), for "same" to send verbatim.
+as_site() {
+	if [ "$(id -u)" -eq 0 ]; then runuser -u www-data -- "$@"; else "$@"; fi
+}
+as_site env -i GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=GET \
+    SCRIPT_NAME=/app PATH_INFO="/jobs/$JOB" QUERY_STRING= \
+    HTTP_ACCEPT=application/json HTTP_HOST="127.0.0.1:$PORT" \
+    SERVER_NAME=127.0.0.1 SERVER_PORT="$PORT" REMOTE_ADDR=127.0.0.1 \
+    SPOOLCGI_CONFIG="$DIR/spoolcgi.json" "$DIR/bin/spoolcgi" \
+    </dev/null >"$DIR/poll.answer" 2>"$DIR/poll.answer.err" ||
+    die "spoolcgi in CGI mode failed: $(cat "$DIR/poll.answer.err")"
+
 # Each answer once, by hand: status, type and size.
 HELLO_DESC=$(describe /hello)
 POLL_DESC=$(describe "$POLL")
+SAME_DESC=$(describe /same)
 START_DESC=$(describe /starts/jobs -d "$JOB_BODY")
 FLOOR_DESC=$(describe /floor -d "$JOB_BODY")
 case $HELLO_DESC in "200 application/json "*) ;;
 *) die "GET /hello answered: $HELLO_DESC" ;; esac
 case $POLL_DESC in "200 application/json "*) ;;
 *) die "GET $POLL answered: $POLL_DESC" ;; esac
+[ "$SAME_DESC" = "$POLL_DESC" ] ||
+    die "GET /same answered $SAME_DESC, the poll $POLL_DESC"
 case $START_DESC in "202 application/json"*) ;;
 *) die "POST /starts/jobs answered: $START_DESC" ;; esac
 case $FLOOR_DESC in "202 application/json "*) ;;
@@ -396,15 +425,58 @@ wait_starts_idle() {
 
 # ------------------------------------------------ (e) poll against hello
 
+# median_ratio A B: the median of the ratios A/B, round by round.
+median_ratio() {
+	paste -d ' ' "$DIR/$1.rps" "$DIR/$2.rps" |
+	    awk '{ printf "%.3f\n", $1 / $2 }' | median |
+	    awk '{ printf "%.2f\n", $1 }'
+}
+
+# round_ratios A B: the ratios A/B of each round, "0.91, 0.88, ...".
+round_ratios() {
+	paste -d ' ' "$DIR/$1.rps" "$DIR/$2.rps" | awk '
+		{ r = r sep sprintf("%.2f", $1 / $2); sep = ", " }
+		END { print r }'
+}
+
 if part poll; then
-	say "poll: wrk -t$THREADS -c$CONNS, $ROUNDS x ${SECONDS_}s per URL"
+	POLL_ROUNDS=${BENCH_POLL_ROUNDS:-10}
+	POLL_SECONDS=${BENCH_POLL_SECONDS:-3}
+	say "poll: wrk -t$THREADS -c$CONNS, $POLL_ROUNDS rounds of" \
+	    "hello, same and the poll, ${POLL_SECONDS}s each"
 	if [ "$WARMUP" -gt 0 ]; then
 		run_wrk warm-hello /hello "$WARMUP" >/dev/null || exit 1
+		run_wrk warm-same /same "$WARMUP" >/dev/null || exit 1
 		run_wrk warm-poll "$POLL" "$WARMUP" >/dev/null || exit 1
 	fi
-	interleave hello /hello poll "$POLL"
+	for _n in hello same poll; do
+		: >"$DIR/$_n.rps"; : >"$DIR/$_n.p99"; : >"$DIR/$_n.cpu"
+	done
+	_keep=$SECONDS_
+	SECONDS_=$POLL_SECONDS
+	_r=0
+	while [ "$_r" -lt "$POLL_ROUNDS" ]; do
+		_r=$((_r + 1))
+		case $((_r % 3)) in
+		1) _order="hello same poll" ;;
+		2) _order="same poll hello" ;;
+		*) _order="poll hello same" ;;
+		esac
+		for _n in $_order; do
+			case $_n in
+			hello) wrk_round hello /hello "$_r" ;;
+			same) wrk_round same /same "$_r" ;;
+			poll) wrk_round poll "$POLL" "$_r" ;;
+			esac
+		done
+	done
+	SECONDS_=$_keep
 	HELLO_MED=$(median <"$DIR/hello.rps")
+	SAME_MED=$(median <"$DIR/same.rps")
 	POLL_MED=$(median <"$DIR/poll.rps")
+	POLL_RATIO=$(median_ratio poll hello)
+	SAME_RATIO=$(median_ratio same hello)
+	POLL_SAME_RATIO=$(median_ratio poll same)
 fi
 
 # ------------------------------------------------ (a) starts against floor
@@ -622,8 +694,13 @@ if part syncs; then
 	    "$(ratio "$START_SYNC_ALL" "$FLOOR_SYNC_ALL") |"
 fi
 if part poll; then
-	echo "| polls/s, $CONNS connections (median of $ROUNDS) |" \
-	    "$POLL_MED | hello $HELLO_MED | $(ratio "$POLL_MED" "$HELLO_MED") |"
+	echo "| polls/s, $CONNS connections (median of $POLL_ROUNDS rounds;" \
+	    "ratio: median of the rounds') |" \
+	    "$POLL_MED | hello $HELLO_MED | $POLL_RATIO |"
+	echo "| the poll's answer sent verbatim by hello (\"same\") |" \
+	    "$SAME_MED | hello $HELLO_MED | $SAME_RATIO |"
+	echo "| polls/s against \"same\": the cost of making the answer |" \
+	    "$POLL_MED | same $SAME_MED | $POLL_SAME_RATIO |"
 fi
 echo
 
@@ -646,9 +723,7 @@ if part starts; then
 		    "$(runs "$DIR/start8.cpu") |"
 	fi
 	echo
-	paste -d ' ' "$DIR/start.rps" "$DIR/floor.rps" | awk '
-		{ r = r sep sprintf("%.2f", $1 / $2); sep = ", " }
-		END { print "start/floor per round: " r }'
+	echo "start/floor per round: $(round_ratios start floor)"
 	echo
 fi
 if part backlog; then
@@ -663,23 +738,29 @@ if part poll; then
 	echo "| hello (libfcgi) | GET /hello |" \
 	    "${HELLO_DESC#200 application/json } B JSON |" \
 	    "$(runs "$DIR/hello.rps") | $HELLO_MED | $HELLO_RSS |"
+	echo "| same (hello, the poll's answer) | GET /same |" \
+	    "${SAME_DESC#200 application/json } B JSON |" \
+	    "$(runs "$DIR/same.rps") | $SAME_MED | |"
 	echo "| spoolcgi poll | GET /app/jobs/{id} |" \
 	    "${POLL_DESC#200 application/json } B JSON |" \
 	    "$(runs "$DIR/poll.rps") | $POLL_MED | $SPOOLCGI_RSS |"
 	echo
-	echo "ratio poll/hello (of the medians): $(ratio "$POLL_MED" "$HELLO_MED")"
-	# The ratio within each round too: its two runs were back to back,
-	# so a load that came and went (other users of the machine) shows
-	# here.
-	paste -d ' ' "$DIR/poll.rps" "$DIR/hello.rps" | awk '
-		{ r = r sep sprintf("%.2f", $1 / $2); sep = ", " }
-		END { print "ratio per round: " r }'
+	# The runs of a round were back to back, so a load that came and
+	# went (other users of the machine) shows in the rounds' ratios.
+	echo "poll/hello per round: $(round_ratios poll hello);" \
+	    "median $POLL_RATIO (of the medians: $(ratio "$POLL_MED" \
+	    "$HELLO_MED"))"
+	echo "same/hello per round: $(round_ratios same hello);" \
+	    "median $SAME_RATIO"
+	echo "poll/same per round: $(round_ratios poll same);" \
+	    "median $POLL_SAME_RATIO"
 	echo
 fi
 machine_desc
 echo "(lighttpd $LIGHTTPD_VERSION, bin-path, max-procs 2 each but /starts8" \
-    "and /floor8 (8);" \
-    "wrk -t$THREADS -c$CONNS, $ROUNDS x ${SECONDS_}s per URL, interleaved;" \
+    "and /floor8 (8); wrk -t$THREADS -c$CONNS; starts $ROUNDS x" \
+    "${SECONDS_}s per URL, interleaved; polls ${POLL_ROUNDS:-0} rounds of" \
+    "${POLL_SECONDS:-0}s per URL;" \
     "$MACHINE" \
     "spool on $(df -T "$DIR" | awk 'NR == 2 { print $2 }'))"
 echo "(CPU busy in the second before the runs: $BUSY_BEFORE, after:" \

@@ -9,8 +9,15 @@
  *
  * Run it as a FastCGI backend (fd 0 a listen socket), e.g. lighttpd's
  * "bin-path"; it takes no arguments and has no CGI mode.
+ *
+ * With HELLO_ANSWER set to a file, it answers every request with that
+ * file's bytes instead, verbatim (a CGI answer: "Status:" and the other
+ * headers, an empty line, the body), read at the first request.  Given
+ * the very answer a poll sends, it measures what sending that answer
+ * costs the web server and libfcgi, apart from the work of making it.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <fcgiapp.h>
@@ -26,11 +33,34 @@ static const char hello_body[] =
     "\"result\":\"/hello/jobs/0b7e4f5c-6a1d-4c2e-9f3a-5d8b7c6e1a20/result\","
     "\"cancel\":\"/hello/jobs/0b7e4f5c-6a1d-4c2e-9f3a-5d8b7c6e1a20/cancel\"}}";
 
+/* HELLO_ANSWER's file into answer (size sz).  Returns its length, or -1. */
+static int
+hello_answer(const char *path, char *answer, size_t sz)
+{
+	FILE	*f;
+	size_t	 n;
+
+	if ((f = fopen(path, "rb")) == NULL) {
+		perror(path);
+		return -1;
+	}
+	n = fread(answer, 1, sz, f);
+	fclose(f);
+	if (n == 0 || n == sz) {
+		fprintf(stderr, "hello: %s: empty or over %zu bytes\n", path,
+		    sz - 1);
+		return -1;
+	}
+	return (int)n;
+}
+
 int
 main(void)
 {
 	FCGX_Request	 fr;
+	static char	 answer[16384];
 	char		 head[160];
+	const char	*body = hello_body, *file = getenv("HELLO_ANSWER");
 	int		 hlen, blen = (int)(sizeof(hello_body) - 1);
 
 	if (FCGX_Init() != 0 || FCGX_IsCGI()) {
@@ -47,8 +77,16 @@ main(void)
 	if (FCGX_InitRequest(&fr, 0, 0) != 0)
 		return 1;
 	while (FCGX_Accept_r(&fr) >= 0) {
-		FCGX_PutStr(head, hlen, fr.out);
-		FCGX_PutStr(hello_body, blen, fr.out);
+		if (file != NULL && *file != '\0' && body != answer) {
+			if ((blen = hello_answer(file, answer,
+			    sizeof(answer))) == -1)
+				return 1;
+			body = answer;
+			hlen = 0;
+		}
+		if (hlen > 0)
+			FCGX_PutStr(head, hlen, fr.out);
+		FCGX_PutStr(body, blen, fr.out);
 		FCGX_Finish_r(&fr);
 	}
 	return 0;
