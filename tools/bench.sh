@@ -481,19 +481,26 @@ fi
 
 # ------------------------------------------------ (a) starts against floor
 
+# starts_vs_floor N: the warm-ups and the measured runs of /floorN and
+# /startsN/jobs ("" for the sites with two processes, 8 for procs).
+starts_vs_floor() {
+	if [ "$WARMUP" -gt 0 ]; then
+		run_wrk "warm-floor$1" "/floor$1" "$WARMUP" -s "$DIR/post.lua" \
+		    >/dev/null || exit 1
+		wait_starts_idle
+		run_wrk "warm-start$1" "/starts$1/jobs" "$WARMUP" \
+		    -s "$DIR/post.lua" >/dev/null || exit 1
+	fi
+	interleave "floor$1" "/floor$1" "start$1" "/starts$1/jobs" \
+	    -s "$DIR/post.lua" --latency
+	wait_starts_idle
+}
+
 if part starts; then
 	write_post_lua "$DIR/post.lua" "$JOB_BODY"
 	say "starts: wrk -t$THREADS -c$CONNS --latency, $ROUNDS x" \
 	    "${SECONDS_}s per URL, /bin/cat as the task"
-	if [ "$WARMUP" -gt 0 ]; then
-		run_wrk warm-floor /floor "$WARMUP" -s "$DIR/post.lua" \
-		    >/dev/null || exit 1
-		wait_starts_idle
-		run_wrk warm-start /starts/jobs "$WARMUP" -s "$DIR/post.lua" \
-		    >/dev/null || exit 1
-	fi
-	interleave floor /floor start /starts/jobs -s "$DIR/post.lua" --latency
-	wait_starts_idle
+	starts_vs_floor ""
 	FLOOR_MED=$(median <"$DIR/floor.rps")
 	START_MED=$(median <"$DIR/start.rps")
 	FLOOR_P99=$(median <"$DIR/floor.p99")
@@ -505,16 +512,7 @@ fi
 if part procs; then
 	say "procs: the same with 8 FastCGI processes, $ROUNDS x" \
 	    "${SECONDS_}s per URL"
-	if [ "$WARMUP" -gt 0 ]; then
-		run_wrk warm-floor8 /floor8 "$WARMUP" -s "$DIR/post.lua" \
-		    >/dev/null || exit 1
-		wait_starts_idle
-		run_wrk warm-start8 /starts8/jobs "$WARMUP" \
-		    -s "$DIR/post.lua" >/dev/null || exit 1
-	fi
-	interleave floor8 /floor8 start8 /starts8/jobs -s "$DIR/post.lua" \
-	    --latency
-	wait_starts_idle
+	starts_vs_floor 8
 	FLOOR8_MED=$(median <"$DIR/floor8.rps")
 	START8_MED=$(median <"$DIR/start8.rps")
 fi
