@@ -706,19 +706,16 @@ if part starts; then
 	echo "| what | URL | answer | runs (req/s) | p99 per run (ms) |" \
 	    "CPUs busy per run |"
 	echo "| --- | --- | --- | --- | --- | --- |"
-	echo "| floor (libfcgi) | POST /floor | ${FLOOR_DESC#202 } B |" \
-	    "$(runs "$DIR/floor.rps") | $(runs "$DIR/floor.p99") |" \
-	    "$(runs "$DIR/floor.cpu") |"
-	echo "| spoolcgi start | POST /starts/jobs | ${START_DESC#202 } B |" \
-	    "$(runs "$DIR/start.rps") | $(runs "$DIR/start.p99") |" \
-	    "$(runs "$DIR/start.cpu") |"
+	# run_row NAME WHAT URL ANSWER: a row of the runs of NAME.
+	run_row() {
+		echo "| $2 | POST $3 | $4 | $(runs "$DIR/$1.rps") |" \
+		    "$(runs "$DIR/$1.p99") | $(runs "$DIR/$1.cpu") |"
+	}
+	run_row floor "floor (libfcgi)" /floor "${FLOOR_DESC#202 } B"
+	run_row start "spoolcgi start" /starts/jobs "${START_DESC#202 } B"
 	if part procs; then
-		echo "| floor, 8 processes | POST /floor8 | |" \
-		    "$(runs "$DIR/floor8.rps") | $(runs "$DIR/floor8.p99") |" \
-		    "$(runs "$DIR/floor8.cpu") |"
-		echo "| spoolcgi start, 8 processes | POST /starts8/jobs | |" \
-		    "$(runs "$DIR/start8.rps") | $(runs "$DIR/start8.p99") |" \
-		    "$(runs "$DIR/start8.cpu") |"
+		run_row floor8 "floor, 8 processes" /floor8 ""
+		run_row start8 "spoolcgi start, 8 processes" /starts8/jobs ""
 	fi
 	echo
 	echo "start/floor per round: $(round_ratios start floor)"
