@@ -630,6 +630,8 @@ int		 store_metric_rebase(struct store *, const struct metric *,
 #define SPOOL_STATUS		"status.json"
 #define SPOOL_STATUS_MAX	16384
 #define SPOOL_RESERVE		16384	/* bytes kept for the final status */
+#define SPOOL_RESERVE_FILE	"reserve"	/* the file that keeps them */
+#define SPOOL_STATUS_QUEUED	"status.queued"	/* kept by a run's start */
 
 struct store {
 	int		 dirfd;		/* the spool directory */

@@ -480,27 +480,25 @@ form_json_duplicate(const char *buf, size_t len, struct json_object *o,
 	for (i = 0; i < n; i++)
 		for (j = i + 1; j < n; j++) {
 			struct json_object *a, *b;
-			int same;
+			const char *an = NULL;
+			int same, utf8;
 
 			a = form_json_string(keys[i], klen[i]);
 			b = form_json_string(keys[j], klen[j]);
 			same = a != NULL && b != NULL &&
-			    strcmp(json_object_get_string(a),
+			    strcmp(an = json_object_get_string(a),
 			    json_object_get_string(b)) == 0;
 			/*
 			 * The name is echoed in the answer: one that is not
 			 * UTF-8 is refused as such, as form_json_members()
 			 * would have, never copied into the refusal.
 			 */
-			if (same && !utf8_valid(json_object_get_string(a),
-			    strlen(json_object_get_string(a))))
-				same = -1;
-			else if (same)
-				form_field_name(fname, sizeof(fname),
-				    json_object_get_string(a));
+			utf8 = same && utf8_valid(an, strlen(an));
+			if (utf8)
+				form_field_name(fname, sizeof(fname), an);
 			json_object_put(a);
 			json_object_put(b);
-			if (same == -1) {
+			if (same && !utf8) {
 				refuse(r, 400, "invalid_body", NULL,
 				    "a member name is not valid UTF-8");
 				return -1;

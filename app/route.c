@@ -225,14 +225,9 @@ route_allow_header(enum route_id id)
 }
 
 /*
- * The URL of route id under base (the program's SCRIPT_NAME, already
- * safe in a URL), for job id where the route names a job (the file's
- * name for ROUTE_STATIC): the inverse of route_parse, and the only place
- * a URL is built.  Returns 0, or -1 when out is too small ("" then).
- */
-/*
  * What follows {base}/jobs/{id} in the URL of route id ("" for the job
- * itself and for routes that are no job's).
+ * itself and for routes that are no job's): route_url's last part, which
+ * a caller holding the job's URL may append itself.
  */
 const char *
 route_job_suffix(enum route_id id)
@@ -246,6 +241,12 @@ route_job_suffix(enum route_id id)
 	}
 }
 
+/*
+ * The URL of route id under base (the program's SCRIPT_NAME, already
+ * safe in a URL), for job id where the route names a job (the file's
+ * name for ROUTE_STATIC): the inverse of route_parse, and the only place
+ * a URL is built.  Returns 0, or -1 when out is too small ("" then).
+ */
 int
 route_url(char *out, size_t sz, const char *base, enum route_id id,
     const char *job)

@@ -675,7 +675,7 @@ spool_prepare(struct store *sp, const struct jobstatus *st,
 	}
 	if (spool_file_create(dfd, "input.json", input, len) == -1 ||
 	    spool_file_reserve(dfd, "lock", 0) == -1 ||
-	    spool_file_reserve(dfd, "reserve",
+	    spool_file_reserve(dfd, SPOOL_RESERVE_FILE,
 	    (off_t)sizeof(spool_reserve_bytes)) == -1 ||
 	    spool_status_write(dfd, st, 0) == -1 || fsync(dfd) == -1) {
 		saved = errno;

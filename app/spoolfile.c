@@ -282,11 +282,12 @@ spool_status_keep(int dfd, const struct jobstatus *st, const char *into,
 		goto fail;
 	if (spool_write_all(fd, b.data, b.len) == -1 ||
 	    (into != NULL && ftruncate(fd, (off_t)b.len) == -1) ||
-	    (durable && fsync(fd) == -1) || close(fd) == -1) {
-		fd = -1;
+	    (durable && fsync(fd) == -1))
 		goto fail;
-	}
+	saved = close(fd);
 	fd = -1;
+	if (saved == -1)
+		goto fail;
 	if (keep != NULL && linkat(dfd, SPOOL_STATUS, dfd, keep, 0) == -1 &&
 	    errno == EEXIST && unlinkat(dfd, keep, 0) == 0)
 		(void)linkat(dfd, SPOOL_STATUS, dfd, keep, 0);
@@ -457,7 +458,7 @@ spool_run_leftovers(int dfd, int final)
 
 	(void)unlinkat(dfd, "result.tmp", 0);
 	if (final)
-		(void)unlinkat(dfd, "reserve", 0);
+		(void)unlinkat(dfd, SPOOL_RESERVE_FILE, 0);
 	/* status.json.PID of a writer that died before its rename. */
 	if ((d = spool_opendir(dfd, ".")) == NULL)
 		return;

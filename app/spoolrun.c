@@ -101,7 +101,6 @@ store_run_release(struct run *run)
 int
 store_run_write(struct run *run, int durable)
 {
-	char	 keep[sizeof(SPOOL_STATUS) + 16];
 	int	 rc;
 
 	/*
@@ -111,15 +110,12 @@ store_run_write(struct run *run, int durable)
 	 * into the reserve.  Keeping the running status too would free
 	 * none, for one more block per job kept until it expires.
 	 */
-	snprintf(keep, sizeof(keep), "status.%s",
-	    job_state_name(run->written));
 	if (run->written == JOB_QUEUED && run->st.state == JOB_RUNNING)
-		rc = spool_status_keep(run->dirfd, &run->st, NULL, keep,
-		    durable);
-	else if (durable && run->st.state != JOB_QUEUED &&
-	    run->st.state != JOB_RUNNING) {
-		rc = spool_status_keep(run->dirfd, &run->st, "reserve", NULL,
-		    1);
+		rc = spool_status_keep(run->dirfd, &run->st, NULL,
+		    SPOOL_STATUS_QUEUED, durable);
+	else if (durable && job_state_final(run->st.state)) {
+		rc = spool_status_keep(run->dirfd, &run->st,
+		    SPOOL_RESERVE_FILE, NULL, 1);
 		if (rc == -1 && errno == ENOENT)
 			rc = spool_status_keep(run->dirfd, &run->st, NULL,
 			    NULL, 1);

@@ -362,7 +362,7 @@ supervise_task(const struct config *cfg, const struct task *t,
 	struct stat	 sb;
 	int		 errp[2], execp[2], e, wstatus = 0, eof = 0, n, done;
 	int		 timeout;
-	long long	 due = 0;
+	long long	 due = 0, now;
 	pid_t		 w, self = getpid();
 	ssize_t		 r;
 
@@ -443,9 +443,8 @@ supervise_task(const struct config *cfg, const struct task *t,
 		}
 		/* Without a pidfd, a task past EOF is looked at each 20 ms. */
 		timeout = n > 0 ? SUPERVISE_TICK_MS : 20;
-		if (due != 0 && due - proc_now_ms() < timeout)
-			timeout = due > proc_now_ms() ?
-			    (int)(due - proc_now_ms()) : 0;
+		if (due != 0 && (now = proc_now_ms()) + timeout > due)
+			timeout = due > now ? (int)(due - now) : 0;
 		if (poll(pfd, (nfds_t)n, timeout) > 0) {
 			if (!eof && pfd[0].revents != 0 &&
 			    supervise_read_stderr(&sv) == 1)

@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <sys/types.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -648,6 +649,51 @@ test_full(void)
 	store_close(sp);
 }
 
+/*
+ * A status write that fails (here: past RLIMIT_FSIZE, as on a full disk)
+ * leaves status.json as it was, no temporary behind and no descriptor
+ * open, into a fresh file or into the reserve.
+ */
+static void
+test_status_write_fail(void)
+{
+	struct store		*sp;
+	struct jobstatus	 st, rd;
+	struct rlimit		 was, small;
+	int			 dfd, fds, rc[2], n[2];
+
+	sp = fresh("statusfail");
+	job_init(&st);
+	ok(submit(sp, &st, 10) == STORE_OK, "status write failure: a job");
+	dfd = open(at("jobs/%s", st.id), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ok(dfd != -1, "its directory");
+	fds = count_entries("/proc/self/fd", NULL);
+	st.state = JOB_FAILED;
+	/* Nothing is printed under the limit: stdout may be a file. */
+	fflush(stdout);
+	(void)getrlimit(RLIMIT_FSIZE, &was);
+	small = was;
+	small.rlim_cur = 16;
+	signal(SIGXFSZ, SIG_IGN);
+	(void)setrlimit(RLIMIT_FSIZE, &small);
+	rc[0] = spool_status_write(dfd, &st, 1) == -1 && errno == EFBIG;
+	n[0] = count_entries("/proc/self/fd", NULL);
+	rc[1] = spool_status_keep(dfd, &st, SPOOL_RESERVE_FILE, NULL, 1) == -1;
+	n[1] = count_entries("/proc/self/fd", NULL);
+	(void)setrlimit(RLIMIT_FSIZE, &was);
+	signal(SIGXFSZ, SIG_DFL);
+	ok(rc[0], "a write past the limit fails (EFBIG)");
+	is_int(n[0], fds, "a failed write leaves no descriptor open");
+	ok(rc[1], "a write into the reserve past the limit fails");
+	is_int(n[1], fds, "nor does a failed write into the reserve");
+	is_int(count_entries(at("jobs/%s", st.id), SPOOL_STATUS "."), 0,
+	    "no temporary status left");
+	ok(store_read(sp, st.id, &rd) == STORE_OK && rd.state == JOB_QUEUED,
+	    "status.json is as it was: queued");
+	close(dfd);
+	store_close(sp);
+}
+
 static void
 test_slots(void)
 {
@@ -1029,6 +1075,7 @@ main(void)
 	test_upload_copy();
 	test_queue();
 	test_full();
+	test_status_write_fail();
 	test_slots();
 	test_keys();
 	test_gc();
