@@ -44,25 +44,20 @@ buf_grow(struct buf *b, size_t n)
 	return 0;
 }
 
-/* Append len bytes.  Returns 0, or -1 with errno set. */
+/*
+ * buf_append when the bytes do not fit: grow, then append.  Returns 0, or
+ * -1 with errno set.
+ */
 int
-buf_append(struct buf *b, const void *p, size_t len)
+buf_append_grow(struct buf *b, const void *p, size_t len)
 {
-	/* Most appends fit: no call to grow. */
-	if ((len >= b->cap || b->len >= b->cap - len) &&
-	    buf_grow(b, len) == -1)
+	if (buf_grow(b, len) == -1)
 		return -1;
 	if (len > 0)
 		memcpy(b->data + b->len, p, len);
 	b->len += len;
 	b->data[b->len] = '\0';
 	return 0;
-}
-
-int
-buf_puts(struct buf *b, const char *s)
-{
-	return buf_append(b, s, strlen(s));
 }
 
 /* Is c a tchar, a byte of an HTTP token (RFC 9110 5.6.2)? */
