@@ -243,7 +243,9 @@ job_task_pids() {
 	for _p in $(all_pids); do
 		env_has "$_p" "SPOOLCGI_JOB_ID=$1" || continue
 		proc_alive "$_p" || continue
-		_pp=$(proc_ppid "$_p")
+		# One that ended since (the gate task's short "sleep"s) has
+		# no parent to read: it is no task.
+		_pp=$(proc_ppid "$_p") || continue
 		env_has "$_pp" "SPOOLCGI_JOB_ID=$1" && continue
 		echo "$_p"
 		case $_fcgi in *" $_pp "*) continue ;; esac
