@@ -15,7 +15,10 @@
 #            "same" is hello answering, verbatim, the bytes of the poll's
 #            answer (taken from spoolcgi in CGI mode): what the web server
 #            and libfcgi spend on an answer of that size and those headers,
-#            apart from the work of making it.
+#            apart from the work of making it.  "read" is "same" that also
+#            opens, reads and closes the job's status file per request, as
+#            the poll does: the least a poll that reads the job's state
+#            from disk can do.
 #   starts   POST {base}/jobs, a small urlencoded job asking for JSON, with
 #            room to run every job at once, against the floor
 #            (tests/bench/floor.c: write the body, fsync it, fsync the
@@ -305,6 +308,8 @@ write_lighttpd_conf() {
 		lighttpd_fcgi_site /hello "$DIR/bin/hello" "$DIR/run/hello.sock" 2
 		lighttpd_fcgi_site /same "$DIR/bin/hello" "$DIR/run/same.sock" 2 \
 		    HELLO_ANSWER "$DIR/poll.answer"
+		lighttpd_fcgi_site /read "$DIR/bin/hello" "$DIR/run/read.sock" 2 \
+		    HELLO_ANSWER "$DIR/poll.answer" HELLO_READ "$DIR/poll.status"
 		lighttpd_fcgi_site /floor "$DIR/bin/floor" "$DIR/run/floor.sock" 2 \
 		    FLOOR_DIR "$DIR/floor"
 		if part procs; then
@@ -327,6 +332,10 @@ JOB=$(curl -s --max-time 10 -H "$ACCEPT" -d task=bench \
 [ -n "$JOB" ] || die "POST /app/jobs gave no job id"
 wait_for 20 job_final || die "job $JOB not final within 20 s"
 POLL=/app/jobs/$JOB
+# The job's status file, for "read" (resolved at its first request).
+_st=$(find "$DIR/spool" -path "*/$JOB/status.json" 2>/dev/null | head -n 1)
+[ -n "$_st" ] || die "job $JOB: no status.json in $DIR/spool"
+ln -s "$_st" "$DIR/poll.status" || die "cannot link $DIR/poll.status"
 
 # The poll's answer as spoolcgi writes it (CGI mode, the request lighttpd
 # would pass), for "same" to send verbatim.
@@ -345,6 +354,7 @@ as_site env -i GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=GET \
 HELLO_DESC=$(describe /hello)
 POLL_DESC=$(describe "$POLL")
 SAME_DESC=$(describe /same)
+READ_DESC=$(describe /read)
 START_DESC=$(describe /starts/jobs -d "$JOB_BODY")
 FLOOR_DESC=$(describe /floor -d "$JOB_BODY")
 case $HELLO_DESC in "200 application/json "*) ;;
@@ -353,6 +363,8 @@ case $POLL_DESC in "200 application/json "*) ;;
 *) die "GET $POLL answered: $POLL_DESC" ;; esac
 [ "$SAME_DESC" = "$POLL_DESC" ] ||
     die "GET /same answered $SAME_DESC, the poll $POLL_DESC"
+[ "$READ_DESC" = "$POLL_DESC" ] ||
+    die "GET /read answered $READ_DESC, the poll $POLL_DESC"
 case $START_DESC in "202 application/json"*) ;;
 *) die "POST /starts/jobs answered: $START_DESC" ;; esac
 case $FLOOR_DESC in "202 application/json "*) ;;
@@ -443,13 +455,14 @@ if part poll; then
 	POLL_ROUNDS=${BENCH_POLL_ROUNDS:-10}
 	POLL_SECONDS=${BENCH_POLL_SECONDS:-3}
 	say "poll: wrk -t$THREADS -c$CONNS, $POLL_ROUNDS rounds of" \
-	    "hello, same and the poll, ${POLL_SECONDS}s each"
+	    "hello, same, read and the poll, ${POLL_SECONDS}s each"
 	if [ "$WARMUP" -gt 0 ]; then
 		run_wrk warm-hello /hello "$WARMUP" >/dev/null || exit 1
 		run_wrk warm-same /same "$WARMUP" >/dev/null || exit 1
+		run_wrk warm-read /read "$WARMUP" >/dev/null || exit 1
 		run_wrk warm-poll "$POLL" "$WARMUP" >/dev/null || exit 1
 	fi
-	for _n in hello same poll; do
+	for _n in hello same read poll; do
 		: >"$DIR/$_n.rps"; : >"$DIR/$_n.p99"; : >"$DIR/$_n.cpu"
 	done
 	_keep=$SECONDS_
@@ -457,15 +470,17 @@ if part poll; then
 	_r=0
 	while [ "$_r" -lt "$POLL_ROUNDS" ]; do
 		_r=$((_r + 1))
-		case $((_r % 3)) in
-		1) _order="hello same poll" ;;
-		2) _order="same poll hello" ;;
-		*) _order="poll hello same" ;;
+		case $((_r % 4)) in
+		1) _order="hello same read poll" ;;
+		2) _order="same read poll hello" ;;
+		3) _order="read poll hello same" ;;
+		*) _order="poll hello same read" ;;
 		esac
 		for _n in $_order; do
 			case $_n in
 			hello) wrk_round hello /hello "$_r" ;;
 			same) wrk_round same /same "$_r" ;;
+			read) wrk_round read /read "$_r" ;;
 			poll) wrk_round poll "$POLL" "$_r" ;;
 			esac
 		done
@@ -473,10 +488,13 @@ if part poll; then
 	SECONDS_=$_keep
 	HELLO_MED=$(median <"$DIR/hello.rps")
 	SAME_MED=$(median <"$DIR/same.rps")
+	READ_MED=$(median <"$DIR/read.rps")
 	POLL_MED=$(median <"$DIR/poll.rps")
 	POLL_RATIO=$(median_ratio poll hello)
 	SAME_RATIO=$(median_ratio same hello)
+	READ_RATIO=$(median_ratio read hello)
 	POLL_SAME_RATIO=$(median_ratio poll same)
+	POLL_READ_RATIO=$(median_ratio poll read)
 fi
 
 # ------------------------------------------------ (a) starts against floor
@@ -699,6 +717,10 @@ if part poll; then
 	    "$SAME_MED | hello $HELLO_MED | $SAME_RATIO |"
 	echo "| polls/s against \"same\": the cost of making the answer |" \
 	    "$POLL_MED | same $SAME_MED | $POLL_SAME_RATIO |"
+	echo "| \"same\" reading the status file too (\"read\") |" \
+	    "$READ_MED | hello $HELLO_MED | $READ_RATIO |"
+	echo "| polls/s against \"read\": the work beyond reading the file |" \
+	    "$POLL_MED | read $READ_MED | $POLL_READ_RATIO |"
 fi
 echo
 
@@ -736,6 +758,9 @@ if part poll; then
 	echo "| same (hello, the poll's answer) | GET /same |" \
 	    "${SAME_DESC#200 application/json } B JSON |" \
 	    "$(runs "$DIR/same.rps") | $SAME_MED | |"
+	echo "| read (same, and the status file read) | GET /read |" \
+	    "${READ_DESC#200 application/json } B JSON |" \
+	    "$(runs "$DIR/read.rps") | $READ_MED | |"
 	echo "| spoolcgi poll | GET /app/jobs/{id} |" \
 	    "${POLL_DESC#200 application/json } B JSON |" \
 	    "$(runs "$DIR/poll.rps") | $POLL_MED | $SPOOLCGI_RSS |"
@@ -749,6 +774,10 @@ if part poll; then
 	    "median $SAME_RATIO"
 	echo "poll/same per round: $(round_ratios poll same);" \
 	    "median $POLL_SAME_RATIO"
+	echo "read/hello per round: $(round_ratios read hello);" \
+	    "median $READ_RATIO"
+	echo "poll/read per round: $(round_ratios poll read);" \
+	    "median $POLL_READ_RATIO"
 	echo
 fi
 machine_desc

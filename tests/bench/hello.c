@@ -15,10 +15,19 @@
  * headers, an empty line, the body), read at the first request.  Given
  * the very answer a poll sends, it measures what sending that answer
  * costs the web server and libfcgi, apart from the work of making it.
+ *
+ * With HELLO_READ set as well, to a job's status file (or a symbolic link
+ * to one, resolved at the first request), it also opens, reads and closes
+ * that file at every request, by the path a poll uses (the name under the
+ * spool's jobs directory, "ID/status.json"): the least a poll that reads
+ * the job's state from disk can do.
  */
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <fcgiapp.h>
 
@@ -54,6 +63,39 @@ hello_answer(const char *path, char *answer, size_t sz)
 	return (int)n;
 }
 
+/*
+ * HELLO_READ's file: open the directory two levels above it into *dfd
+ * and keep the rest (size sz) in name.  Returns 0, or -1.
+ */
+static int
+hello_read_open(const char *path, int *dfd, char *name, size_t sz)
+{
+	char	 real[PATH_MAX], *a, *b;
+
+	if (realpath(path, real) == NULL) {
+		perror(path);
+		return -1;
+	}
+	if ((b = strrchr(real, '/')) == NULL || b == real) {
+		fprintf(stderr, "hello: %s: want DIR/ID/FILE\n", real);
+		return -1;
+	}
+	*b = '\0';
+	a = strrchr(real, '/');
+	*b = '/';
+	if (a == NULL || a == real || strlen(a + 1) >= sz) {
+		fprintf(stderr, "hello: %s: want DIR/ID/FILE\n", real);
+		return -1;
+	}
+	strcpy(name, a + 1);
+	*a = '\0';
+	if ((*dfd = open(real, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		perror(real);
+		return -1;
+	}
+	return 0;
+}
+
 int
 main(void)
 {
@@ -61,7 +103,10 @@ main(void)
 	static char	 answer[16384];
 	char		 head[160];
 	const char	*body = hello_body, *file = getenv("HELLO_ANSWER");
-	int		 hlen, blen = (int)(sizeof(hello_body) - 1);
+	const char	*rd = getenv("HELLO_READ");
+	static char	 st[16384];
+	char		 name[PATH_MAX];
+	int		 hlen, blen = (int)(sizeof(hello_body) - 1), dfd = -1, fd;
 
 	if (FCGX_Init() != 0 || FCGX_IsCGI()) {
 		fprintf(stderr, "hello: not started as a FastCGI backend "
@@ -83,6 +128,17 @@ main(void)
 				return 1;
 			body = answer;
 			hlen = 0;
+		}
+		if (rd != NULL && *rd != '\0' && dfd == -1 &&
+		    hello_read_open(rd, &dfd, name, sizeof(name)) == -1)
+			return 1;
+		if (dfd != -1) {
+			if ((fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW |
+			    O_CLOEXEC)) == -1 || read(fd, st, sizeof(st)) <= 0) {
+				perror(name);
+				return 1;
+			}
+			close(fd);
 		}
 		if (hlen > 0)
 			FCGX_PutStr(head, hlen, fr.out);
