@@ -18,7 +18,9 @@
 #            apart from the work of making it.  "read" is "same" that also
 #            opens, reads and closes the job's status file per request, as
 #            the poll does: the least a poll that reads the job's state
-#            from disk can do.
+#            from disk can do.  Each also reports the CPU time its FastCGI
+#            processes took per request, user and system (/proc, over all
+#            rounds): steadier than the rates on a machine that drifts.
 #   starts   POST {base}/jobs, a small urlencoded job asking for JSON, with
 #            room to run every job at once, against the floor
 #            (tests/bench/floor.c: write the body, fsync it, fsync the
@@ -178,7 +180,8 @@ stop_lighttpd() {
 	[ -n "$LIGHTTPD_PID" ] || return 0
 	_pids="$LIGHTTPD_PID $(backend_pids "$DIR/bin/spoolcgi")
 	    $(backend_pids "$DIR/bin/spoolcgi-s") $(backend_pids "$DIR/bin/hello")
-	    $(backend_pids "$DIR/bin/floor")"
+	    $(backend_pids "$DIR/bin/hello-same")
+	    $(backend_pids "$DIR/bin/hello-read") $(backend_pids "$DIR/bin/floor")"
 	kill -TERM "$LIGHTTPD_PID" 2>/dev/null
 	if ! wait_for 10 all_dead $_pids; then
 		say "lighttpd or a backend outlived SIGTERM by 10 s;" \
@@ -253,11 +256,17 @@ BIN_DATE=$(date -u -r "$DIR/bin/spoolcgi" '+%Y-%m-%d %H:%M UTC')
 BIN_SRC=$(git -C "$(dirname "$SPOOLCGI_BIN")" describe --always --dirty \
     2>/dev/null || echo unknown)
 build hello "$HELLO_BIN"
+# hello under two more names, so that the processes of "same" and "read"
+# can be told apart in /proc (their CPU time is measured).
+cp -p "$DIR/bin/hello" "$DIR/bin/hello-same" &&
+    cp -p "$DIR/bin/hello" "$DIR/bin/hello-read" ||
+    die "cannot copy $DIR/bin/hello"
 build floor "$FLOOR_BIN"
 # The poll's job: nothing to do, so the job is final at once.
 printf '#!/bin/sh\n# bench: a task that finishes at once.\nexit 0\n' \
     >"$DIR/bin/bench-task"
 chmod 755 "$DIR/bin/spoolcgi" "$DIR/bin/spoolcgi-s" "$DIR/bin/hello" \
+    "$DIR/bin/hello-same" "$DIR/bin/hello-read" \
     "$DIR/bin/floor" "$DIR/bin/bench-task"
 
 # write_config FILE SPOOL [KEYS]: a configuration with the two tasks; the
@@ -306,9 +315,9 @@ write_lighttpd_conf() {
 		    "$DIR/run/spoolcgi-s.sock" 2 \
 		    SPOOLCGI_CONFIG "$DIR/spoolcgi-starts.json"
 		lighttpd_fcgi_site /hello "$DIR/bin/hello" "$DIR/run/hello.sock" 2
-		lighttpd_fcgi_site /same "$DIR/bin/hello" "$DIR/run/same.sock" 2 \
-		    HELLO_ANSWER "$DIR/poll.answer"
-		lighttpd_fcgi_site /read "$DIR/bin/hello" "$DIR/run/read.sock" 2 \
+		lighttpd_fcgi_site /same "$DIR/bin/hello-same" \
+		    "$DIR/run/same.sock" 2 HELLO_ANSWER "$DIR/poll.answer"
+		lighttpd_fcgi_site /read "$DIR/bin/hello-read" "$DIR/run/read.sock" 2 \
 		    HELLO_ANSWER "$DIR/poll.answer" HELLO_READ "$DIR/poll.status"
 		lighttpd_fcgi_site /floor "$DIR/bin/floor" "$DIR/run/floor.sock" 2 \
 		    FLOOR_DIR "$DIR/floor"
@@ -451,6 +460,43 @@ round_ratios() {
 		END { print r }'
 }
 
+# cpu_ticks BIN: "USER SYSTEM", the clock ticks its backends have run.
+cpu_ticks() {
+	local _p _s _u=0 _k=0
+	for _p in $(backend_pids "$1"); do
+		_s=$(cat "/proc/$_p/stat" 2>/dev/null) || continue
+		_s=${_s##*) }
+		# utime and stime: the 14th and 15th fields, 12th and 13th here.
+		set -- $_s
+		_u=$((_u + ${12})); _k=$((_k + ${13}))
+	done
+	echo "$_u $_k"
+}
+
+# poll_round NAME PATH BIN R: round R of NAME (wrk_round), and the CPU
+# time BIN's backends took for it, added up in $DIR/NAME.ticks as "user
+# system requests".
+poll_round() {
+	local _t0 _t1 _n
+	_t0=$(cpu_ticks "$3")
+	wrk_round "$1" "$2" "$4"
+	_t1=$(cpu_ticks "$3")
+	_n=$(awk '/requests in/ { print $1 }' "$DIR/wrk.$1.$4.out")
+	echo "$_t0 $_t1 ${_n:-0}" | awk '{ print $3 - $1, $4 - $2, $5 }' \
+	    >>"$DIR/$1.ticks"
+}
+
+# cpu_per_request NAME: "USER / SYSTEM" microseconds of CPU the backends
+# took per request of NAME, over all its rounds.
+cpu_per_request() {
+	awk -v hz="$(getconf CLK_TCK)" '
+		{ u += $1; k += $2; n += $3 }
+		END {
+			if (n == 0) { print "?"; exit }
+			printf "%.1f / %.1f\n", u * 1e6 / hz / n, k * 1e6 / hz / n
+		}' "$DIR/$1.ticks"
+}
+
 if part poll; then
 	POLL_ROUNDS=${BENCH_POLL_ROUNDS:-10}
 	POLL_SECONDS=${BENCH_POLL_SECONDS:-3}
@@ -464,6 +510,7 @@ if part poll; then
 	fi
 	for _n in hello same read poll; do
 		: >"$DIR/$_n.rps"; : >"$DIR/$_n.p99"; : >"$DIR/$_n.cpu"
+		: >"$DIR/$_n.ticks"
 	done
 	_keep=$SECONDS_
 	SECONDS_=$POLL_SECONDS
@@ -478,10 +525,10 @@ if part poll; then
 		esac
 		for _n in $_order; do
 			case $_n in
-			hello) wrk_round hello /hello "$_r" ;;
-			same) wrk_round same /same "$_r" ;;
-			read) wrk_round read /read "$_r" ;;
-			poll) wrk_round poll "$POLL" "$_r" ;;
+			hello) poll_round hello /hello "$DIR/bin/hello" "$_r" ;;
+			same) poll_round same /same "$DIR/bin/hello-same" "$_r" ;;
+			read) poll_round read /read "$DIR/bin/hello-read" "$_r" ;;
+			poll) poll_round poll "$POLL" "$DIR/bin/spoolcgi" "$_r" ;;
 			esac
 		done
 	done
@@ -750,20 +797,24 @@ if part backlog; then
 fi
 if part poll; then
 	echo "| what | URL | answer | runs (req/s) | median req/s |" \
-	    "RSS per process |"
-	echo "| --- | --- | --- | --- | --- | --- |"
+	    "FastCGI CPU per request, user / system (us) | RSS per process |"
+	echo "| --- | --- | --- | --- | --- | --- | --- |"
 	echo "| hello (libfcgi) | GET /hello |" \
 	    "${HELLO_DESC#200 application/json } B JSON |" \
-	    "$(runs "$DIR/hello.rps") | $HELLO_MED | $HELLO_RSS |"
+	    "$(runs "$DIR/hello.rps") | $HELLO_MED |" \
+	    "$(cpu_per_request hello) | $HELLO_RSS |"
 	echo "| same (hello, the poll's answer) | GET /same |" \
 	    "${SAME_DESC#200 application/json } B JSON |" \
-	    "$(runs "$DIR/same.rps") | $SAME_MED | |"
+	    "$(runs "$DIR/same.rps") | $SAME_MED |" \
+	    "$(cpu_per_request same) | |"
 	echo "| read (same, and the status file read) | GET /read |" \
 	    "${READ_DESC#200 application/json } B JSON |" \
-	    "$(runs "$DIR/read.rps") | $READ_MED | |"
+	    "$(runs "$DIR/read.rps") | $READ_MED |" \
+	    "$(cpu_per_request read) | |"
 	echo "| spoolcgi poll | GET /app/jobs/{id} |" \
 	    "${POLL_DESC#200 application/json } B JSON |" \
-	    "$(runs "$DIR/poll.rps") | $POLL_MED | $SPOOLCGI_RSS |"
+	    "$(runs "$DIR/poll.rps") | $POLL_MED |" \
+	    "$(cpu_per_request poll) | $SPOOLCGI_RSS |"
 	echo
 	# The runs of a round were back to back, so a load that came and
 	# went (other users of the machine) shows in the rounds' ratios.
