@@ -156,11 +156,18 @@ reply_status_object(struct buf *out, const struct jobstatus *st,
 		buf_lit(out, "}");
 	}
 	if (st->state == JOB_SUCCEEDED) {
-		/* Absolute: a client joins a path onto its own base. */
-		buf_lit(out, ",\"resourceLocation\":");
+		/*
+		 * Absolute: a client joins a path onto its own base.  Not
+		 * escaped, as the links below are not: the absolute base has
+		 * only URL characters (http_abs_base: a host that host_valid
+		 * passed, or public_url, which the configuration checks), so
+		 * nothing in it ends or escapes a JSON string.
+		 */
+		buf_lit(out, ",\"resourceLocation\":\"");
 		route_url(url, sizeof(url), absbase != NULL ? absbase : base,
 		    ROUTE_JOB_RESULT, st->id);
-		reply_json_str(out, url);
+		buf_puts(out, url);
+		buf_lit(out, "\"");
 	}
 	/* The job's own URL once, and each link is it and a suffix. */
 	buf_lit(out, ",\"links\":{\"self\":\"");

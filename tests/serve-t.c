@@ -25,6 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <json.h>
+
 #include "extern.h"
 #include "tap.h"
 #include "fixture.h"
@@ -141,6 +143,25 @@ static int
 has(const struct answer *a, const char *s)
 {
 	return a->body != NULL && strstr(a->body, s) != NULL;
+}
+
+/* Is a's body, whole, one JSON object (RFC 8259)? */
+static int
+json_valid(const struct answer *a)
+{
+	struct json_tokener	*tok;
+	json_object		*o;
+	int			 ok;
+
+	if (a->body == NULL || (tok = json_tokener_new()) == NULL)
+		return 0;
+	o = json_tokener_parse_ex(tok, a->body, (int)a->len);
+	ok = o != NULL && json_object_is_type(o, json_type_object) &&
+	    json_tokener_get_error(tok) == json_tokener_success &&
+	    json_tokener_get_parse_end(tok) == a->len;
+	json_object_put(o);
+	json_tokener_free(tok);
+	return ok;
 }
 
 static const char *const json[] = { "HTTP_ACCEPT=application/json", NULL };
@@ -671,6 +692,9 @@ test_dialects(void)
 		    "REMOTE_ADDR=198.51.100.7", NULL };
 		static const char *const none[] = {
 		    "HTTP_ACCEPT=application/json", NULL };
+		static const char *const quote[] = {
+		    "HTTP_ACCEPT=application/json", "HTTP_HOST=a\"b.example",
+		    "SERVER_NAME=c\\d.example", "SERVER_PORT=80", NULL };
 
 		snprintf(want, sizeof(want), "https://jobs.example.org/app/"
 		    "jobs/%s/result", id);
@@ -707,6 +731,12 @@ test_dialects(void)
 		    "%s/result\"", id);
 		request(&a, "GET", path, NULL, none, NULL);
 		ok(has(&a, want), "no host known at all: a path, still valid");
+		answer_free(&a);
+		/* The URL goes into the JSON unescaped: nothing may end it. */
+		request(&a, "GET", path, NULL, quote, NULL);
+		ok(has(&a, want), "a Host and a SERVER_NAME with a quote or a "
+		    "backslash: ignored, a path");
+		ok(json_valid(&a), "... and the answer is valid JSON");
 		answer_free(&a);
 
 		pub = cfg.public_url;
