@@ -39,6 +39,7 @@ say() { printf 'check.sh: %s\n' "$*"; }
 
 finish() {
 	[ "$failed" -gt 0 ] || [ "$passed" -gt 0 ] || failed=1
+	[ -z "${failures:-}" ] || say "what failed:$failures"
 	echo "($todo todo, $skipped skipped)"
 	echo "$passed passed, $failed failed"
 	[ "$failed" -eq 0 ]
@@ -111,6 +112,8 @@ if [ "$check_rc" -ne 0 ] && [ "$failed" -eq "$before" ]; then
 	say "make check failed (status $check_rc) with no failing test result"
 	[ -f test-suite.log ] && cat test-suite.log
 	failed=$((failed + 1))
+	failures="${failures:-}
+  make check (status $check_rc, no failing test result)"
 fi
 
 if [ "${CHECK_DISTCHECK:-0}" = 1 ]; then
@@ -125,6 +128,8 @@ if [ "${CHECK_DISTCHECK:-0}" = 1 ]; then
 		passed=$p todo=$t skipped=$s
 		[ "$failed" -gt "$f" ] || failed=$((failed + 1))
 		say "make distcheck failed"
+		failures="${failures:-}
+  make distcheck"
 	fi
 fi
 
@@ -143,6 +148,8 @@ extra() {
 		echo "======== FAILED: $_name"
 		tail -n 200 "$_log"
 		echo "======== end of $_name"
+		failures="${failures:-}
+  $_name"
 	fi
 	rm -f "$_log"
 }

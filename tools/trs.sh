@@ -3,7 +3,10 @@
 # trs_count DIR [LINES]: add the results of the automake .trs files under
 # DIR (a distcheck tree ./spoolcgi-* excepted) to $passed, $todo,
 # $skipped and $failed, and print the log of every test that did not
-# pass: whole, or its last LINES lines.
+# pass: whole, or its last LINES lines.  Each failing test's name and its
+# first "not ok" lines are also added to $failures, which check.sh prints
+# again last, where a CI log cut to its tail still shows them.
+failures=
 trs_count() {
 	local trs log r name
 	for trs in $(find "$1" -path ./spoolcgi-\* -prune -o -name '*.trs' \
@@ -27,6 +30,9 @@ trs_count() {
 				cat "$log"
 			fi
 			echo "======== end of ${name#./}"
+			failures="${failures:-}
+  ${name%.log}: $(grep -E '^(not ok|Bail out!)' "$log" | head -n 3 |
+			    tr '\n' ' ' | cut -c1-400)"
 		fi
 	done
 }
