@@ -37,7 +37,11 @@ buf_grow(struct buf *b, size_t n)
 		}
 		cap *= 2;
 	}
-	if ((p = realloc(b->data, cap)) == NULL)
+	if (b->data != NULL && b->data == b->space) {
+		if ((p = malloc(cap)) == NULL)
+			return -1;
+		memcpy(p, b->data, b->len + 1);
+	} else if ((p = realloc(b->data, cap)) == NULL)
 		return -1;
 	b->data = p;
 	b->cap = cap;
@@ -186,8 +190,9 @@ buf_reset(struct buf *b)
 void
 buf_free(struct buf *b)
 {
-	free(b->data);
-	b->data = NULL;
+	if (b->data != b->space)
+		free(b->data);
+	b->data = b->space = NULL;
 	b->len = b->cap = 0;
 }
 

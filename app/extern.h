@@ -35,8 +35,24 @@ struct buf {
 	char		*data;		/* NUL-terminated when len > 0 */
 	size_t		 len;
 	size_t		 cap;
+	char		*space;		/* buf_on's, not ours to free */
 };
 int		 buf_append_grow(struct buf *, const void *, size_t);
+
+/*
+ * Start b in the caller's sz bytes at space (sz > 0), which must outlive
+ * it: an answer's head and a status object fit, so the poll path needs no
+ * malloc and free of its own.  A buffer that outgrows them moves to the
+ * heap; buf_free frees only that.
+ */
+static inline void
+buf_on(struct buf *b, char *space, size_t sz)
+{
+	b->data = b->space = space;
+	b->len = 0;
+	b->cap = sz;
+	space[0] = '\0';
+}
 
 /*
  * Append len bytes.  Returns 0, or -1 with errno set.  Inline: an answer
@@ -957,6 +973,7 @@ struct req {
 	char		 base[512];	/* SCRIPT_NAME, safe for URLs */
 	char		 abs_base[1024];	/* http_abs_base(), once built */
 	struct buf	 head;		/* extra header lines */
+	char		 head_space[256];	/* head's first bytes */
 	int		 sent;
 };
 void		 http_begin(struct req *, struct server *,

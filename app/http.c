@@ -72,6 +72,7 @@ http_begin(struct req *r, struct server *srv, FCGX_Stream *in,
 	const char	*ct;
 
 	memset(r, 0, sizeof(*r));
+	buf_on(&r->head, r->head_space, sizeof(r->head_space));
 	r->srv = srv;
 	r->cgi_in = stdin;
 	r->cgi_out = stdout;
@@ -225,12 +226,14 @@ http_reason(int status)
 int
 http_send_head(struct req *r, int status, const char *ctype, long long len)
 {
-	struct buf	 h = { 0 };
+	struct buf	 h;
+	char		 space[1024];
 	int		 rc;
 
 	if (r->sent)
 		return -1;
 	r->sent = 1;
+	buf_on(&h, space, sizeof(space));
 	/* Built here: libfcgi's FCGX_FPrintF knows no %lld or %zu. */
 	buf_lit(&h, "Status: ");
 	buf_putint(&h, status);

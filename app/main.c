@@ -53,7 +53,7 @@ usage(void)
 static int
 main_help_config(void)
 {
-	struct buf	 b = { NULL, 0, 0 };
+	struct buf	 b = { 0 };
 	int		 rc = 0;
 
 	if (config_render_keys(&b) == -1 ||

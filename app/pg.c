@@ -1340,8 +1340,8 @@ int
 pg_claim(struct pg *pg, const struct config *cfg, const char *const *tasks,
     size_t ntasks, int client_cap, const char *worker, struct pgrun *run)
 {
-	struct buf	 names = { NULL, 0, 0 }, caps = { NULL, 0, 0 };
-	struct buf	 served = { NULL, 0, 0 };
+	struct buf	 names = { 0 }, caps = { 0 };
+	struct buf	 served = { 0 };
 	struct pgargs	 a;
 	PGresult	*res = NULL;
 	size_t		 i;
@@ -1448,7 +1448,7 @@ int
 pg_unclaim(struct pg *pg, const char *worker, const char *const *keep,
     size_t nkeep, int *n)
 {
-	struct buf	 ids = { NULL, 0, 0 };
+	struct buf	 ids = { 0 };
 	struct pgargs	 a = { .n = 0 };
 	PGresult	*res;
 

@@ -279,8 +279,10 @@ reply_not_found(struct req *r)
 void
 reply_status(struct req *r, int status, const struct jobstatus *st)
 {
-	struct buf	 b = { 0 };
+	struct buf	 b;
+	char		 space[2048];
 
+	buf_on(&b, space, sizeof(space));
 	if (reply_status_object(&b, st, r->base, st->state == JOB_SUCCEEDED ?
 	    http_abs_base(r) : NULL) == -1) {
 		buf_free(&b);

@@ -387,7 +387,7 @@ spg_cancel(struct store *sp, const char *id)
 static int
 spg_input(struct store *sp, const char *id, struct buf *b)
 {
-	struct buf	 in = { NULL, 0, 0 };
+	struct buf	 in = { 0 };
 	struct pg	*pg;
 	int		 rc;
 

@@ -389,7 +389,7 @@ sup_main(const struct config *cfg, struct pgrun *run, pid_t parent)
 	struct taskend		 o;
 	struct supervise_hooks	 hooks;
 	struct jobstatus	 st;
-	struct buf		 in = { NULL, 0, 0 };
+	struct buf		 in = { 0 };
 	struct sigaction	 sa;
 	json_object		*input = NULL, *fields = NULL;
 	char			 workdir[PATH_MAX], tail[SPOOLCGI_ERRMSG_MAX - 128];

@@ -893,7 +893,7 @@ test_keys(void)
 {
 	static const char	 head[] = "| key | type | default | bounds | "
 	    "what it does |\n| --- | --- | --- | --- | --- |\n";
-	struct buf		 b = { NULL, 0, 0 };
+	struct buf		 b = { 0 };
 	char			*line, *next, key[128], lo[32], hi[32];
 	char			 err[1024];
 	long long		 min, max;

@@ -242,7 +242,7 @@ static void
 test_submit(struct pg *pg)
 {
 	struct jobstatus	 a, b, r;
-	struct buf		 in = { NULL, 0, 0 };
+	struct buf		 in = { 0 };
 	static const char	 input[] = "{\"x\":\"\0binary\377\"}";
 	char			 oid[SPOOLCGI_ID_LEN + 1] = "";
 	unsigned long long	 oh = 0;
@@ -472,7 +472,7 @@ test_claim(struct pg *pg)
 {
 	struct jobstatus	 j[6], r;
 	struct pgrun		 run[6];
-	struct buf		 out = { NULL, 0, 0 };
+	struct buf		 out = { 0 };
 	const char		*only[] = { "beta" };
 	int			 i, order = 1;
 
@@ -713,7 +713,7 @@ test_restart(struct pg *pg)
 {
 	struct jobstatus	 a, b, k, r, fin;
 	struct pgrun		 ra, rb;
-	struct buf		 in = { NULL, 0, 0 };
+	struct buf		 in = { 0 };
 	struct pg		*supa, *supb;
 	int			 n = -1;
 	double			 end;
@@ -950,7 +950,7 @@ test_worker(struct pg *pg)
 	struct jobstatus	 j, r;
 	struct pgrun		 run;
 	struct pg		*sup;
-	struct buf		 out = { NULL, 0, 0 };
+	struct buf		 out = { 0 };
 	char			 path[] = "/tmp/pg-t.XXXXXX", *copy = NULL;
 	long long		 size = -1;
 	int			 fd, i, n = 0, rc = STORE_ERR;

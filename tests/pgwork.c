@@ -65,7 +65,7 @@ static int
 pgwork_finish(struct pg *pg, int argc, char *argv[])
 {
 	struct pgrun	 run;
-	struct buf	 b = { NULL, 0, 0 };
+	struct buf	 b = { 0 };
 	struct jobstatus st;
 	char		 chunk[65536];
 	FILE		*f;

@@ -31,7 +31,7 @@ static int
 render_n(const char *t, size_t len, const struct tmpl_var *vars,
     size_t nvars)
 {
-	struct buf	 b = { NULL, 0, 0 };
+	struct buf	 b = { 0 };
 	int		 r;
 
 	errmsg[0] = '\0';
@@ -170,7 +170,7 @@ test_sections(void)
 static void
 test_errors(void)
 {
-	struct buf	 b = { NULL, 0, 0 };
+	struct buf	 b = { 0 };
 	int		 r;
 
 	is_str(error_of("ab{{x"), "byte 2, line 1: unterminated tag",
@@ -268,7 +268,7 @@ test_nul(void)
 	const struct tmpl_var	 v[] = { { "x", "<X>" } };
 	const char		 t[] = "a\0b{{x}}\0c{{#x}}\0{{/x}}";
 	const char		 want[] = "a\0b&lt;X&gt;\0c\0";
-	struct buf		 b = { NULL, 0, 0 };
+	struct buf		 b = { 0 };
 	int			 r;
 
 	r = tmpl_render(&b, t, sizeof(t) - 1, v, 1, errmsg, sizeof(errmsg));
@@ -296,7 +296,7 @@ static void
 test_cuts(const char *label, const char *t, size_t len,
     const struct tmpl_var *vars, size_t nvars)
 {
-	struct buf	 b = { NULL, 0, 0 };
+	struct buf	 b = { 0 };
 	char		*p;
 	size_t		 cut, bad = 0, fails = 0;
 	int		 r, c;
@@ -337,7 +337,7 @@ test_random(void)
 	static const char	 alpha[] = "{}#^/&ab- \0x";
 	const struct tmpl_var	 v[] = { { "a", "1" }, { "b", "" },
 	    { "x", "<&>" } };
-	struct buf		 b = { NULL, 0, 0 };
+	struct buf		 b = { 0 };
 	char			*p;
 	size_t			 len, k, bad = 0, good = 0;
 	int			 n, r;
@@ -373,7 +373,7 @@ static int
 render_page(const char *name, const struct tmpl_var *vars, size_t nvars,
     const char *title, const char *refresh)
 {
-	struct buf	 inner = { NULL, 0, 0 }, page = { NULL, 0, 0 };
+	struct buf	 inner = { 0 }, page = { 0 };
 	struct tmpl_var	 pv[4];
 	const char	*t;
 	size_t		 len;
@@ -611,6 +611,45 @@ remove_file(const char *dir, const char *name)
 	(void)rmdir(path);
 }
 
+/*
+ * buf_on: a buffer started in the caller's bytes stays there while it
+ * fits, moves to the heap with its bytes when it outgrows them, and
+ * buf_free frees only the heap's (ASan and valgrind check the rest).
+ */
+static void
+test_buf_on(void)
+{
+	struct buf	 b;
+	char		 space[8];
+	int		 i;
+
+	memset(space, 'x', sizeof(space));
+	buf_on(&b, space, sizeof(space));
+	ok(b.data == space && b.len == 0 && space[0] == '\0',
+	    "buf_on: empty, in the given bytes, a C string");
+	ok(buf_lit(&b, "1234567") == 0 && b.data == space &&
+	    strcmp(space, "1234567") == 0, "buf_on: 7 bytes and the NUL fit");
+	ok(buf_lit(&b, "8") == 0 && b.data != space && b.len == 8 &&
+	    strcmp(b.data, "12345678") == 0 && b.cap > sizeof(space),
+	    "buf_on: the 8th byte moves it to the heap, bytes kept");
+	for (i = 0; i < 1000; i++)
+		buf_lit(&b, "abc");
+	ok(b.len == 3008 && memcmp(b.data, "12345678abcabc", 14) == 0 &&
+	    strcmp(b.data + b.len - 3, "abc") == 0,
+	    "buf_on: it grows on the heap like any buffer");
+	buf_free(&b);
+	ok(b.data == NULL && b.len == 0 && b.cap == 0 && b.space == NULL,
+	    "buf_free: freed, and empty");
+	ok(buf_lit(&b, "again") == 0 && strcmp(b.data, "again") == 0,
+	    "after buf_free: on the heap, like a new buffer");
+	buf_free(&b);
+	buf_on(&b, space, sizeof(space));
+	buf_lit(&b, "kept");
+	buf_free(&b);
+	ok(strcmp(space, "kept") == 0 && b.data == NULL,
+	    "buf_free of a buffer still in its bytes leaves them alone");
+}
+
 static void
 test_load(void)
 {
@@ -723,5 +762,6 @@ main(void)
 	test_random();
 	test_builtins();
 	test_load();
+	test_buf_on();
 	return tap_done();
 }
