@@ -103,13 +103,30 @@ all_alive() {
 
 # free_port: a TCP port nobody listens on (nor uses) right now.  Another
 # program may take it before the caller binds it: callers retry on "in use".
+# It is drawn from below the kernel's ephemeral range (ip_local_port_range,
+# 32768-60999 by default) where there is room: the tests run side by side,
+# and each of their clients' connections takes a port from that range,
+# which a server about to bind there (PostgreSQL after its initdb, Apache
+# after its start-up) can lose to them.
 free_port() {
-	local _n _p _hex
+	local _n _p _hex _lo _hi _base _span
+	_base=30000 _span=20000
+	# Read whole: a sysctl file read a byte at a time (dash's read)
+	# ends after its first byte.
+	_lo=$(cat /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
+	_hi=${_lo##*[!0-9]} _lo=${_lo%%[!0-9]*}
+	if [ -n "$_lo" ] && [ -n "$_hi" ]; then
+		if [ "$_lo" -ge 12000 ]; then
+			_base=10000 _span=$((_lo - 10000))
+		elif [ "$_hi" -le 63000 ]; then
+			_base=$((_hi + 1)) _span=$((65535 - _hi))
+		fi
+	fi
 	_n=0
 	while [ "$_n" -lt 200 ]; do
 		_n=$((_n + 1))
 		_p=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
-		_p=$((_p % 20000 + 30000))
+		_p=$((_p % _span + _base))
 		_hex=$(printf '%04X' "$_p")
 		grep -q ":$_hex " /proc/net/tcp /proc/net/tcp6 2>/dev/null ||
 		    { echo "$_p"; return 0; }
