@@ -314,6 +314,18 @@ json_names(const char *buf, size_t len,
 }
 
 /*
+ * May byte c stand as itself in a URL's path (RFC 3986 3.3: pchar, '/',
+ * and '%' of an escape)?  Returns 1 or 0.
+ */
+int
+url_path_char(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') ||
+	    (c != '\0' && strchr("-._~/!$&'()*+,;=:@%", c) != NULL);
+}
+
+/*
  * Is s (len bytes) a host[:port] (RFC 3986 3.2.2, 3.2.3) and nothing
  * else: a name or IPv4 address, or an IPv6 literal in brackets, and an
  * optional port?  Such a value is safe in a URL and in a header.

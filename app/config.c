@@ -1274,8 +1274,7 @@ url_valid(const char *s, int path)
 	if (!path)
 		return 0;
 	for (; *end != '\0'; end++)
-		if (!isalnum((unsigned char)*end) &&
-		    strchr("-._~/!$&'()*+,;=:@%", *end) == NULL)
+		if (!url_path_char((unsigned char)*end))
 			return 0;
 	return 1;
 }

@@ -95,6 +95,7 @@ void		 refuse(struct refusal *, int, const char *, const char *,
 size_t		 utf8_seq(const char *, size_t, unsigned long *);
 int		 utf8_valid(const char *, size_t);
 int		 host_valid(const char *, size_t);
+int		 url_path_char(int);
 void		 json_names(const char *, size_t,
 		    void (*)(void *, const char *, size_t, int), void *);
 

@@ -41,7 +41,7 @@ http_set_base(struct req *r, const char *sn)
 
 	for (; sn != NULL && *sn != '\0'; sn++) {
 		c = (unsigned char)*sn;
-		if (isalnum(c) || strchr("-._~/!$&'()*+,;=:@%", c) != NULL) {
+		if (url_path_char(c)) {
 			if (o + 1 >= sizeof(r->base))
 				break;
 			r->base[o++] = (char)c;

@@ -650,6 +650,31 @@ test_buf_on(void)
 	    "buf_free of a buffer still in its bytes leaves them alone");
 }
 
+/*
+ * url_path_char: the bytes RFC 3986 lets stand in a path, and no other
+ * (the base from SCRIPT_NAME and "public_url" are checked by it).
+ */
+static void
+test_url_path_char(void)
+{
+	const char	*keep = "azAZ09-._~/!$&'()*+,;=:@%";
+	int		 c, n = 0;
+
+	for (c = 0; c < 256; c++)
+		n += url_path_char(c);
+	ok(n == 62 + 19, "url_path_char: 81 of the 256 bytes (%d)", n);
+	for (; *keep != '\0'; keep++)
+		if (!url_path_char((unsigned char)*keep))
+			break;
+	ok(*keep == '\0', "url_path_char: letters, digits, pchar, '/', '%%'");
+	ok(!url_path_char('\0') && !url_path_char(' ') &&
+	    !url_path_char('?') && !url_path_char('#') &&
+	    !url_path_char('"') && !url_path_char('<') &&
+	    !url_path_char('\\') && !url_path_char(0x80) &&
+	    !url_path_char(0xff), "url_path_char: NUL, space, ?, #, \", <, "
+	    "\\, 8-bit: none");
+}
+
 static void
 test_load(void)
 {
@@ -763,5 +788,6 @@ main(void)
 	test_builtins();
 	test_load();
 	test_buf_on();
+	test_url_path_char();
 	return tap_done();
 }
