@@ -163,17 +163,26 @@ EOF
 	lighttpd_user_lines
 }
 
-# lighttpd_fcgi_site MOUNT BIN SOCKET PROCS [VAR VALUE]: one entry of
+# lighttpd_fcgi_site MOUNT BIN SOCKET PROCS [VAR VALUE]...: one entry of
 # fastcgi.server: MOUNT served by PROCS processes of BIN (bin-path) on
-# SOCKET, with VAR=VALUE in their environment if given.
+# SOCKET, with each VAR=VALUE given in their environment.
 lighttpd_fcgi_site() {
+	local _sep=
 	printf '\t"%s" => ((\n' "$1"
 	printf '\t\t"bin-path" => "%s",\n' "$2"
 	printf '\t\t"socket" => "%s",\n' "$3"
 	printf '\t\t"max-procs" => %s,\n' "$4"
 	printf '\t\t"check-local" => "disable",\n'
-	[ "$#" -lt 6 ] ||
-	    printf '\t\t"bin-environment" => ("%s" => "%s"),\n' "$5" "$6"
+	shift 4
+	if [ "$#" -ge 2 ]; then
+		printf '\t\t"bin-environment" => ('
+		while [ "$#" -ge 2 ]; do
+			printf '%s"%s" => "%s"' "$_sep" "$1" "$2"
+			_sep=', '
+			shift 2
+		done
+		printf '),\n'
+	fi
 	printf '\t)),\n'
 }
 
