@@ -120,11 +120,39 @@ http_read(struct req *r, char *buf, size_t n)
 	if (n > INT_MAX)
 		n = INT_MAX;
 	if (r->in != NULL)
-		return FCGX_GetStr(buf, (int)n, r->in);
-	got = fread(buf, 1, n, r->cgi_in);
-	if (got == 0 && ferror(r->cgi_in))
+		got = (size_t)FCGX_GetStr(buf, (int)n, r->in);
+	else if ((got = fread(buf, 1, n, r->cgi_in)) == 0 &&
+	    ferror(r->cgi_in))
 		return -1;
+	r->nread += (long long)got;
 	return (ssize_t)got;
+}
+
+/*
+ * Whether a FastCGI request's input has been read to its end.  Once the
+ * body's CONTENT_LENGTH bytes are read, only the end of the stdin stream
+ * can follow (the server sends it at once), and it is read here.  A body
+ * left unread, as by a refusal that answered before reading it, answers
+ * 0, and so does plain CGI.
+ */
+int
+http_input_done(struct req *r)
+{
+	const char	*cl;
+	char		*end;
+	long long	 len = 0;
+
+	if (r->in == NULL)
+		return 0;
+	if ((cl = http_param(r, "CONTENT_LENGTH")) != NULL && *cl != '\0') {
+		errno = 0;
+		len = strtoll(cl, &end, 10);
+		if (*end != '\0' || errno != 0 || len < 0)
+			return 0;
+	}
+	if (r->nread < len)
+		return 0;
+	return FCGX_GetChar(r->in) == EOF;
 }
 
 /* Write body bytes.  Returns 0, or -1 when the client went away. */

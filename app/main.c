@@ -477,8 +477,22 @@ main(int argc, char *argv[])
 	while (FCGX_Accept_r(&fr) >= 0) {
 		http_begin(&r, &srv, fr.in, fr.out, fr.envp);
 		serve_request(&r);
+		/*
+		 * Unless the request is detached, libfcgi's close shuts the
+		 * socket down and then waits, up to 2 s, for the server to
+		 * close its end: a sleep and a wake-up per request.  That
+		 * wait drains input nobody read: closing with input unread
+		 * makes TCP send a reset (RFC 1122, section 4.2.2.13), which
+		 * can destroy the answer in flight.  With the input read to
+		 * its end there is none, and a detached request's close is
+		 * plain.  A connection the server keeps (FCGI_KEEP_CONN) is
+		 * not closed; the next request on it starts attached.
+		 */
+		if (http_input_done(&r))
+			(void)FCGX_Detach(&fr);
 		http_end(&r);
 		FCGX_Finish_r(&fr);
+		(void)FCGX_Attach(&fr);
 	}
 	return 0;
 }
