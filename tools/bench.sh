@@ -18,9 +18,13 @@
 #            apart from the work of making it.  "read" is "same" that also
 #            opens, reads and closes the job's status file per request, as
 #            the poll does: the least a poll that reads the job's state
-#            from disk can do.  Each also reports the CPU time its FastCGI
-#            processes took per request, user and system (/proc, over all
-#            rounds): steadier than the rates on a machine that drifts.
+#            from disk can do.  Both close a connection as spoolcgi does,
+#            plainly once the request's input has ended; hello keeps
+#            libfcgi's close (shut down, then wait for the server to
+#            close), so same/hello shows what that close costs.  Each
+#            also reports the CPU time its FastCGI processes took per
+#            request, user and system (/proc, over all rounds): steadier
+#            than the rates on a machine that drifts.
 #   starts   POST {base}/jobs, a small urlencoded job asking for JSON, with
 #            room to run every job at once, against the floor
 #            (tests/bench/floor.c: write the body, fsync it, fsync the
@@ -316,9 +320,11 @@ write_lighttpd_conf() {
 		    SPOOLCGI_CONFIG "$DIR/spoolcgi-starts.json"
 		lighttpd_fcgi_site /hello "$DIR/bin/hello" "$DIR/run/hello.sock" 2
 		lighttpd_fcgi_site /same "$DIR/bin/hello-same" \
-		    "$DIR/run/same.sock" 2 HELLO_ANSWER "$DIR/poll.answer"
+		    "$DIR/run/same.sock" 2 HELLO_ANSWER "$DIR/poll.answer" \
+		    HELLO_PLAIN_CLOSE 1
 		lighttpd_fcgi_site /read "$DIR/bin/hello-read" "$DIR/run/read.sock" 2 \
-		    HELLO_ANSWER "$DIR/poll.answer" HELLO_READ "$DIR/poll.status"
+		    HELLO_ANSWER "$DIR/poll.answer" HELLO_READ "$DIR/poll.status" \
+		    HELLO_PLAIN_CLOSE 1
 		lighttpd_fcgi_site /floor "$DIR/bin/floor" "$DIR/run/floor.sock" 2 \
 		    FLOOR_DIR "$DIR/floor"
 		if part procs; then
@@ -333,6 +339,11 @@ write_lighttpd_conf() {
 }
 
 bench_lighttpd write_lighttpd_conf ready || die "$BENCH_WHY"
+# Each variable reaches its processes (a second one once went missing).
+for _p in $(backend_pids "$DIR/bin/hello-read"); do
+	tr '\0' '\n' <"/proc/$_p/environ" | grep -q '^HELLO_READ=' ||
+	    die "hello-read (pid $_p) was started without HELLO_READ"
+done
 
 # One job, polled until final (200; 202 while it is pending).
 JOB=$(curl -s --max-time 10 -H "$ACCEPT" -d task=bench \

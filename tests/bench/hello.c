@@ -21,6 +21,12 @@
  * that file at every request, by the path a poll uses (the name under the
  * spool's jobs directory, "ID/status.json"): the least a poll that reads
  * the job's state from disk can do.
+ *
+ * With HELLO_PLAIN_CLOSE set (to anything), a request whose input has
+ * ended (a GET's empty stdin stream) is detached before it finishes, so
+ * that libfcgi closes the connection plainly instead of shutting it down
+ * and waiting for the server to close first: as spoolcgi closes one.
+ * Without it, hello is libfcgi's plain loop, the reference.
  */
 #include <fcntl.h>
 #include <limits.h>
@@ -104,6 +110,7 @@ main(void)
 	char		 head[160];
 	const char	*body = hello_body, *file = getenv("HELLO_ANSWER");
 	const char	*rd = getenv("HELLO_READ");
+	int		 plain = getenv("HELLO_PLAIN_CLOSE") != NULL;
 	static char	 st[16384];
 	char		 name[PATH_MAX];
 	int		 hlen, blen = (int)(sizeof(hello_body) - 1), dfd = -1, fd;
@@ -143,6 +150,8 @@ main(void)
 		if (hlen > 0)
 			FCGX_PutStr(head, hlen, fr.out);
 		FCGX_PutStr(body, blen, fr.out);
+		if (plain && FCGX_GetChar(fr.in) == EOF)
+			(void)FCGX_Detach(&fr);
 		FCGX_Finish_r(&fr);
 	}
 	return 0;
