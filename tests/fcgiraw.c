@@ -34,8 +34,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "rawclock.h"
 
 #define FCGI_BEGIN_REQUEST	1
 #define FCGI_END_REQUEST	3
@@ -46,15 +47,6 @@
 
 static const char	*sock_path, *method, *script, *path_info;
 static long		 body_bytes = -1;
-
-static long
-now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 usage(void)

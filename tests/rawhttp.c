@@ -37,14 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static long
-now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "rawclock.h"
 
 static void
 usage(void)
