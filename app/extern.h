@@ -976,13 +976,14 @@ struct req {
 	struct buf	 head;		/* extra header lines */
 	char		 head_space[256];	/* head's first bytes */
 	int		 sent;
-	long long	 nread;		/* body bytes http_read() gave */
+	unsigned long long nread;	/* body bytes http_read() gave */
 };
 void		 http_begin(struct req *, struct server *,
 		    struct FCGX_Stream *, struct FCGX_Stream *, char **);
 void		 http_end(struct req *);
 const char	*http_param(const struct req *, const char *);
 ssize_t		 http_read(struct req *, char *, size_t);
+int		 http_content_length(const struct req *, unsigned long long *);
 int		 http_input_done(struct req *);
 int		 http_write(struct req *, const void *, size_t);
 int		 http_header(struct req *, const char *, const char *, ...)

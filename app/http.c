@@ -124,8 +124,28 @@ http_read(struct req *r, char *buf, size_t n)
 	else if ((got = fread(buf, 1, n, r->cgi_in)) == 0 &&
 	    ferror(r->cgi_in))
 		return -1;
-	r->nread += (long long)got;
+	r->nread += got;
 	return (ssize_t)got;
+}
+
+/*
+ * The body's length from CONTENT_LENGTH into *lenp, 0 if none is given.
+ * Returns 0, or -1 when it is not a number.
+ */
+int
+http_content_length(const struct req *r, unsigned long long *lenp)
+{
+	const char	*cl = http_param(r, "CONTENT_LENGTH");
+	char		*end;
+
+	*lenp = 0;
+	if (cl == NULL || *cl == '\0')
+		return 0;
+	errno = 0;
+	*lenp = strtoull(cl, &end, 10);
+	if (*end != '\0' || errno != 0 || *cl == '-' || *cl == '+')
+		return -1;
+	return 0;
 }
 
 /*
@@ -138,19 +158,10 @@ http_read(struct req *r, char *buf, size_t n)
 int
 http_input_done(struct req *r)
 {
-	const char	*cl;
-	char		*end;
-	long long	 len = 0;
+	unsigned long long	 len;
 
-	if (r->in == NULL)
-		return 0;
-	if ((cl = http_param(r, "CONTENT_LENGTH")) != NULL && *cl != '\0') {
-		errno = 0;
-		len = strtoll(cl, &end, 10);
-		if (*end != '\0' || errno != 0 || len < 0)
-			return 0;
-	}
-	if (r->nread < len)
+	if (r->in == NULL || http_content_length(r, &len) == -1 ||
+	    r->nread < len)
 		return 0;
 	return FCGX_GetChar(r->in) == EOF;
 }

@@ -127,20 +127,12 @@ static int
 start_body_length(struct req *r, size_t max, size_t *lenp,
     struct refusal *rf)
 {
-	const char		*cl = http_param(r, "CONTENT_LENGTH");
-	char			*end;
 	unsigned long long	 len;
 
-	if (cl == NULL || *cl == '\0') {
-		len = 0;
-	} else {
-		errno = 0;
-		len = strtoull(cl, &end, 10);
-		if (*end != '\0' || errno != 0 || *cl == '-' || *cl == '+') {
-			refuse(rf, 400, "invalid_body", NULL,
-			    "the Content-Length is not a number");
-			return -1;
-		}
+	if (http_content_length(r, &len) == -1) {
+		refuse(rf, 400, "invalid_body", NULL,
+		    "the Content-Length is not a number");
+		return -1;
 	}
 	if (len > max) {
 		refuse(rf, 413, "body_too_large", NULL, "the request body "

@@ -2124,6 +2124,48 @@ test_metrics(void)
 	cfg.nmetrics_allow = 0;
 }
 
+/* CONTENT_LENGTH as read for a start and for the close. */
+static void
+test_content_length(void)
+{
+	static const struct {
+		const char		*var;
+		int			 rc;
+		unsigned long long	 len;
+	} c[] = {
+		{ NULL, 0, 0 },
+		{ "CONTENT_LENGTH=", 0, 0 },
+		{ "CONTENT_LENGTH=0", 0, 0 },
+		{ "CONTENT_LENGTH=1234", 0, 1234 },
+		{ "CONTENT_LENGTH=18446744073709551615", 0,
+		    18446744073709551615ULL },
+		{ "CONTENT_LENGTH=18446744073709551616", -1, 0 },
+		{ "CONTENT_LENGTH=-1", -1, 0 },
+		{ "CONTENT_LENGTH=+1", -1, 0 },
+		{ "CONTENT_LENGTH=12x", -1, 0 },
+		{ "CONTENT_LENGTH=0x10", -1, 0 },
+	};
+	struct req		 r;
+	char			*env[3];
+	unsigned long long	 len;
+	size_t			 i;
+	int			 rc;
+
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		env[0] = (char *)"REQUEST_METHOD=POST";
+		env[1] = (char *)c[i].var;
+		env[2] = NULL;
+		http_begin(&r, &srv, NULL, NULL, env);
+		rc = http_content_length(&r, &len);
+		ok(rc == c[i].rc && (rc == -1 || len == c[i].len),
+		    "http_content_length: %s: %s", c[i].var != NULL ? c[i].var :
+		    "none", c[i].rc == 0 ? "its length" : "not a number");
+		is_int(http_input_done(&r), 0, "http_input_done: %s: 0 under "
+		    "plain CGI", c[i].var != NULL ? c[i].var : "none");
+		http_end(&r);
+	}
+}
+
 int
 main(void)
 {
@@ -2144,6 +2186,7 @@ main(void)
 	test_myjobs();
 	test_retry_owner();
 	test_metrics();
+	test_content_length();
 	store_close(srv.store);
 	config_free(&cfg);
 	/*
