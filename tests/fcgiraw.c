@@ -36,7 +36,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "rawclock.h"
+#include "raw.h"
 
 #define FCGI_BEGIN_REQUEST	1
 #define FCGI_END_REQUEST	3
@@ -56,25 +56,6 @@ usage(void)
 	exit(1);
 }
 
-/* Write all of p, or -1 with errno set. */
-static int
-put(int s, const void *p, size_t n)
-{
-	const char	*c = p;
-	ssize_t		 w;
-
-	while (n > 0) {
-		if ((w = write(s, c, n)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* One record of type t with n (< 65536) content bytes. */
 static int
 record(int s, int t, const void *p, size_t n)
@@ -82,17 +63,26 @@ record(int s, int t, const void *p, size_t n)
 	unsigned char	 h[8] = { 1, (unsigned char)t, 0, 1,
 	    (unsigned char)(n >> 8), (unsigned char)n, 0, 0 };
 
-	if (put(s, h, sizeof(h)) == -1)
+	if (sendall(s, h, sizeof(h)) == -1)
 		return -1;
-	return n == 0 ? 0 : put(s, p, n);
+	return n == 0 ? 0 : sendall(s, p, n);
 }
 
-/* Append a name-value pair (both under 128 bytes) to b at *off. */
+/*
+ * Append a name-value pair to b (size sz) at *off.  Both must be under
+ * 128 bytes, the one-byte lengths of FastCGI 1.0 (section 3.4).
+ */
 static void
-pair(unsigned char *b, size_t *off, const char *name, const char *value)
+pair(unsigned char *b, size_t sz, size_t *off, const char *name,
+    const char *value)
 {
 	size_t	 nl = strlen(name), vl = strlen(value);
 
+	if (nl >= 128 || vl >= 128 || *off + 2 + nl + vl > sz) {
+		fprintf(stderr, "fcgiraw: %s: a value of 128 bytes or more\n",
+		    name);
+		exit(1);
+	}
 	b[(*off)++] = (unsigned char)nl;
 	b[(*off)++] = (unsigned char)vl;
 	memcpy(b + *off, name, nl);
@@ -126,21 +116,21 @@ send_request(void)
 		exit(1);
 	}
 	snprintf(uri, sizeof(uri), "%s%s", script, path_info);
-	pair(p, &off, "REQUEST_METHOD", method);
-	pair(p, &off, "SCRIPT_NAME", script);
-	pair(p, &off, "PATH_INFO", path_info);
-	pair(p, &off, "REQUEST_URI", uri);
-	pair(p, &off, "QUERY_STRING", "");
-	pair(p, &off, "SERVER_PROTOCOL", "HTTP/1.1");
-	pair(p, &off, "SERVER_NAME", "127.0.0.1");
-	pair(p, &off, "SERVER_PORT", "80");
-	pair(p, &off, "HTTP_HOST", "127.0.0.1");
-	pair(p, &off, "REMOTE_ADDR", "127.0.0.1");
-	pair(p, &off, "HTTP_ACCEPT", "application/json");
+	pair(p, sizeof(p), &off, "REQUEST_METHOD", method);
+	pair(p, sizeof(p), &off, "SCRIPT_NAME", script);
+	pair(p, sizeof(p), &off, "PATH_INFO", path_info);
+	pair(p, sizeof(p), &off, "REQUEST_URI", uri);
+	pair(p, sizeof(p), &off, "QUERY_STRING", "");
+	pair(p, sizeof(p), &off, "SERVER_PROTOCOL", "HTTP/1.1");
+	pair(p, sizeof(p), &off, "SERVER_NAME", "127.0.0.1");
+	pair(p, sizeof(p), &off, "SERVER_PORT", "80");
+	pair(p, sizeof(p), &off, "HTTP_HOST", "127.0.0.1");
+	pair(p, sizeof(p), &off, "REMOTE_ADDR", "127.0.0.1");
+	pair(p, sizeof(p), &off, "HTTP_ACCEPT", "application/json");
 	if (body_bytes >= 0) {
 		snprintf(len, sizeof(len), "%ld", body_bytes);
-		pair(p, &off, "CONTENT_LENGTH", len);
-		pair(p, &off, "CONTENT_TYPE", "application/json");
+		pair(p, sizeof(p), &off, "CONTENT_LENGTH", len);
+		pair(p, sizeof(p), &off, "CONTENT_TYPE", "application/json");
 	}
 	if (record(s, FCGI_BEGIN_REQUEST, begin, sizeof(begin)) == -1 ||
 	    record(s, FCGI_PARAMS, p, off) == -1 ||

@@ -37,7 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "rawclock.h"
+#include "raw.h"
 
 static void
 usage(void)
@@ -69,25 +69,6 @@ drain(int s, size_t *got)
 			continue;
 		return -1;
 	}
-}
-
-/* Send n bytes; -1 once the server has gone away. */
-static int
-sendall(int s, const char *p, size_t n)
-{
-	ssize_t	w;
-
-	while (n > 0) {
-		w = send(s, p, n, MSG_NOSIGNAL);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 int
